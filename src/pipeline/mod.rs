@@ -1,0 +1,9 @@
+//! The domain: plain, synchronous, testable functions. The command line calls
+//! them directly; the console runs the same functions off the render loop.
+//! Nothing here imports `app` or `views`.
+pub mod audit;
+pub mod config;
+pub mod lock;
+pub mod repo;
+pub mod runner;
+pub mod state;
