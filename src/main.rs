@@ -1,1 +1,109 @@
-fn main(){}
+//! The command line: parses flags and hands over to the console (`app`) or to
+//! the pipeline for headless commands. Errors become one plain sentence on
+//! stderr and the exit codes of SPEC §6.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use guardrail::pipeline::config::{ConfigError, UserConfig};
+use guardrail::pipeline::repo::{Repo, RepoError};
+use guardrail::pipeline::status;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "guardrail",
+    version,
+    about = "A terminal release console: review handoff packages, walk the release playbook, roll back with one key."
+)]
+struct Cli {
+    /// Act on the repository at this path (default: the current directory's).
+    #[arg(short = 'C', global = true, value_name = "REPO")]
+    repo: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Console only: hide every action that changes anything.
+    #[arg(long)]
+    readonly: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Branches with package state, prod tags with backups, golden, live.
+    Status,
+    /// Print the built-in default guardrail.toml (every key, documented).
+    DefaultConfig,
+}
+
+/// Exit codes shared by all commands (SPEC §6).
+mod exit {
+    pub const BAD_INPUT: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("guardrail: {}", sentence(&e));
+            ExitCode::from(classify(&e))
+        }
+    }
+}
+
+fn sentence(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
+
+fn classify(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<RepoError>().is_some() || e.downcast_ref::<ConfigError>().is_some() {
+        return exit::BAD_INPUT;
+    }
+    exit::BAD_INPUT
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let dir = match &cli.repo {
+        Some(p) => p.clone(),
+        None => std::env::current_dir()?,
+    };
+    match cli.command {
+        Some(Cmd::DefaultConfig) => {
+            print!("{}", guardrail::pipeline::config::DEFAULT_TOML);
+            Ok(0)
+        }
+        Some(Cmd::Status) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let st = status::status(&repo, &cfg)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                print!("{}", guardrail::pipeline::status::render_text(&st));
+            }
+            Ok(0)
+        }
+        None => {
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "the console needs a terminal; use a command such as `guardrail status` instead"
+                );
+            }
+            let user_cfg = UserConfig::load()?;
+            guardrail::app::run(guardrail::app::Options {
+                dir,
+                readonly: cli.readonly,
+                user: user_cfg,
+            })?;
+            Ok(0)
+        }
+    }
+}

@@ -1,1 +1,256 @@
-//! Interactive state.
+//! The interactive console: terminal set-up and restore, the event loop, and
+//! the background readers that fill in what the first frame could not wait
+//! for. Keys and worker results arrive as [`Msg`]s; frames are drawn only when
+//! something changed, each wrapped in synchronized output.
+pub mod keys;
+pub mod state;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, BeginSynchronizedUpdate, EndSynchronizedUpdate,
+    EnterAlternateScreen, LeaveAlternateScreen,
+};
+use crossterm::{cursor, execute};
+use futures::StreamExt;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+
+use crate::pipeline::config::UserConfig;
+use crate::pipeline::repo::{BranchRef, Repo};
+pub use state::{App, Msg, Pane};
+
+/// What the command line hands the console.
+pub struct Options {
+    pub dir: PathBuf,
+    pub readonly: bool,
+    pub user: UserConfig,
+}
+
+/// Puts the terminal back: raw mode off, mouse off, main screen, cursor shown.
+/// Safe to call more than once.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let mut out = io::stdout();
+    let _ = execute!(
+        out,
+        EndSynchronizedUpdate,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = out.flush();
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+}
+
+/// Builds the app from a fast read of the refs (no commit is opened).
+pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> anyhow::Result<App> {
+    let cfg = repo.config()?;
+    let main = cfg.project.main_branch.clone();
+    let refs = repo.branch_refs(&main)?;
+    let head = repo.head_state();
+    let main_missing = repo.main_head(&main).is_none();
+    let user = repo.user(&cfg);
+    let mut app = App::new(
+        cfg.project.name.clone(),
+        cfg,
+        user,
+        opts_readonly,
+        user_cfg.ui.theme,
+        head,
+        main_missing,
+        refs,
+    );
+    app.live = repo.state.read_live().ok().flatten();
+    Ok(app)
+}
+
+/// Reads everything at once (tests, snapshots): details of every branch and
+/// the prod tags.
+pub fn load_all(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
+    let main = repo.main_head(&app.cfg.project.main_branch);
+    let mut rows = Vec::new();
+    for (i, b) in app.branches.iter().enumerate() {
+        rows.push((i, repo.branch_details(&b.r, main)?));
+    }
+    app.update(Msg::Details(rows));
+    let tags = repo.prod_tags(&app.cfg)?;
+    app.update(Msg::Tags(tags));
+    Ok(())
+}
+
+/// Runs the console until the user quits.
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let repo = Repo::open(&opts.dir)?;
+    let mut app = initial_app(&repo, opts.readonly, &opts.user)?;
+    let mouse = opts.user.ui.mouse;
+
+    install_panic_hook();
+    enable_raw_mode().context("could not put the terminal in raw mode")?;
+    let mut out = io::stdout();
+    execute!(out, EnterAlternateScreen, cursor::Hide)?;
+    if mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("could not start the runtime")?
+        .block_on(event_loop(&repo, &mut app));
+    restore_terminal();
+    result
+}
+
+/// Shared between the loop and the details reader: rows to read first.
+type Priority = Arc<Mutex<Vec<usize>>>;
+
+fn spawn_details_reader(
+    root: PathBuf,
+    refs: Vec<BranchRef>,
+    main_branch: String,
+    priority: Priority,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    std::thread::spawn(move || {
+        let Ok(repo) = Repo::open(&root) else { return };
+        let main = repo.main_head(&main_branch);
+        let mut done = vec![false; refs.len()];
+        let mut next = 0usize;
+        let mut left = refs.len();
+        while left > 0 {
+            let mut batch = Vec::new();
+            let wanted: Vec<usize> = std::mem::take(&mut *priority.lock().expect("priority lock"));
+            for i in wanted.into_iter().chain(next..refs.len()) {
+                if i >= refs.len() || done[i] {
+                    continue;
+                }
+                done[i] = true;
+                left -= 1;
+                if let Ok(info) = repo.branch_details(&refs[i], main) {
+                    batch.push((i, info));
+                }
+                if batch.len() >= 64 {
+                    break;
+                }
+            }
+            while next < refs.len() && done[next] {
+                next += 1;
+            }
+            if !batch.is_empty() && tx.send(Msg::Details(batch)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_tags_reader(root: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
+    std::thread::spawn(move || {
+        let msg = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
+            let cfg = r.config().map_err(|e| e.to_string())?;
+            r.prod_tags(&cfg).map_err(|e| e.to_string())
+        });
+        let _ = tx.send(match msg {
+            Ok(t) => Msg::Tags(t),
+            Err(e) => Msg::Error(e),
+        });
+    });
+}
+
+async fn event_loop(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
+    let backend = CrosstermBackend::new(io::stdout());
+    let mut terminal = Terminal::new(backend)?;
+    let size = terminal.size()?;
+    app.size = (size.width, size.height);
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let priority: Priority = Arc::new(Mutex::new(app.rows_on_screen()));
+    let start_readers = |app: &App, priority: &Priority| {
+        spawn_tags_reader(repo.root.clone(), tx.clone());
+        spawn_details_reader(
+            repo.root.clone(),
+            app.branches.iter().map(|b| b.r.clone()).collect(),
+            app.cfg.project.main_branch.clone(),
+            priority.clone(),
+            tx.clone(),
+        );
+    };
+    // First frame before any commit is read.
+    draw(&mut terminal, app)?;
+    start_readers(app, &priority);
+
+    let mut events = EventStream::new();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
+    frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => app.update(Msg::Key(k)),
+                Some(Ok(Event::Mouse(m))) => app.update(Msg::Mouse(m)),
+                Some(Ok(Event::Resize(w, h))) => app.update(Msg::Resize(w, h)),
+                Some(Ok(_)) => {}
+                // The terminal went away: nothing more to show.
+                Some(Err(_)) | None => break,
+            },
+            Some(msg) = rx.recv() => app.update(msg),
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+            _ = sigint.recv() => break,
+            _ = frame_tick.tick() => {
+                if app.dirty {
+                    // Rows now on screen are read before the rest.
+                    let wanted = app.rows_on_screen();
+                    if !wanted.is_empty() {
+                        *priority.lock().expect("priority lock") = wanted;
+                    }
+                    if draw(&mut terminal, app).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+        if app.refresh_requested {
+            app.refresh_requested = false;
+            match repo
+                .reopen()
+                .and_then(|r| r.branch_refs(&app.cfg.project.main_branch))
+            {
+                Ok(refs) => {
+                    app.update(Msg::Refs(refs));
+                    start_readers(app, &priority);
+                }
+                Err(e) => app.update(Msg::Error(e.to_string())),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn draw<W: Write>(terminal: &mut Terminal<CrosstermBackend<W>>, app: &mut App) -> io::Result<()> {
+    execute!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    let r = terminal.draw(|f| crate::views::draw(f, app)).map(|_| ());
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    r?;
+    app.dirty = false;
+    Ok(())
+}

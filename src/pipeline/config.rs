@@ -1,1 +1,459 @@
-//! config
+//! Configuration (SPEC §3): built-in defaults < the repository's
+//! `guardrail.toml` < the user's own file (look and keys only) < flags.
+//!
+//! The defaults live in `assets/guardrail.default.toml`, embedded in the
+//! binary, which documents every key. A file is first checked on its own
+//! (unknown keys, wrong types, bad durations are reported with file, line and
+//! key), then merged table by table over the defaults.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The embedded default configuration, also printed by `guardrail config --default`.
+pub const DEFAULT_TOML: &str = include_str!("../../assets/guardrail.default.toml");
+
+/// The repository's configuration file name.
+pub const FILE_NAME: &str = "guardrail.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// One sentence naming file, line and key.
+    #[error("{file} line {line}, key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{file} could not be read: {source}")]
+    Unreadable {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A duration written as `500ms`, `30s`, `15m`, `2h` or `1d`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn parse(s: &str) -> Result<Dur, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("`{s}` has no unit (use e.g. 30s, 15m, 1h)"))?;
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration (use e.g. 30s, 15m, 1h)"))?;
+        let ms = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(format!("`{s}` is not a duration (use e.g. 30s, 15m, 1h)")),
+        };
+        n.checked_mul(ms)
+            .map(|ms| Dur(Duration::from_millis(ms)))
+            .ok_or_else(|| format!("`{s}` is too long a duration"))
+    }
+    /// `None` for a zero duration ("off").
+    pub fn nonzero(self) -> Option<Duration> {
+        (!self.0.is_zero()).then_some(self.0)
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms == 0 {
+            write!(f, "0s")
+        } else if ms % 3_600_000 == 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else if ms % 60_000 == 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Dur::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub project: Project,
+    pub baseline: BaselineCfg,
+    pub scripts: Scripts,
+    pub playbook: Playbook,
+    pub authority: Authority,
+    pub live: Live,
+    pub evidence: Evidence,
+    pub alerts: Alerts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Project {
+    pub name: String,
+    pub main_branch: String,
+    pub tag_prefix: String,
+    pub bundle_dir: String,
+    pub archive: Vec<String>,
+    pub backups_dir: String,
+    pub release_log_dir: String,
+    pub rollout_log: String,
+    pub protocol_audit_log: String,
+    pub watch: Vec<String>,
+    pub timezone: TimeZone,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum TimeZone {
+    #[default]
+    #[serde(rename = "UTC")]
+    Utc,
+    #[serde(rename = "local")]
+    Local,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaselineCfg {
+    pub file: String,
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scripts {
+    pub gate: String,
+    pub snapshot: String,
+    pub deploy: String,
+    pub verify: String,
+    pub rollback: String,
+    pub timeout: Dur,
+    pub idle_timeout: Dur,
+    pub grace: Dur,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Checkout {
+    #[default]
+    Worktree,
+    InPlace,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Ask,
+    Auto,
+    Never,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Playbook {
+    pub checkout: Checkout,
+    pub push_tags: bool,
+    pub rollback_on_failure: OnFailure,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Authority {
+    pub release_managers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Live {
+    pub url: String,
+    pub publish_dir: String,
+    pub poll: Dur,
+    pub deadline: Dur,
+    pub request_timeout: Dur,
+    pub check: Vec<LiveCheck>,
+}
+
+/// One `[[live.check]]`: a GET of `path` and what the answer must satisfy.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveCheck {
+    pub name: String,
+    pub path: String,
+    pub status: Option<u16>,
+    pub contains: Vec<String>,
+    pub line_count: Option<String>,
+    pub build_id: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Evidence {
+    pub require: Vec<EvidenceRequire>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceRequire {
+    pub name: String,
+    pub glob: String,
+    pub min: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Alerts {
+    pub command: String,
+    pub webhook: String,
+    pub timeout: Dur,
+}
+
+/// The user's own file: look and keys only, never authority.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserConfig {
+    pub ui: Ui,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ui {
+    pub theme: Theme,
+    pub mouse: bool,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Ui {
+            theme: Theme::Default,
+            mouse: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    #[default]
+    Default,
+    Mono,
+}
+
+impl Config {
+    /// The built-in defaults (the embedded asset).
+    pub fn defaults() -> Config {
+        parse_layered(&[], "<built-in>").expect("the embedded default configuration is valid")
+    }
+
+    /// Defaults with one repository file's text over them.
+    pub fn from_str(text: &str, file: &str) -> Result<Config, ConfigError> {
+        parse_layered(&[(text, file)], file)
+    }
+
+    /// Reads `<root>/guardrail.toml` if present and layers it over the defaults.
+    pub fn load(root: &Path) -> Result<Config, ConfigError> {
+        let path = root.join(FILE_NAME);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let text = decode(&bytes, &path.display().to_string())?;
+                Config::from_str(&text, &path.display().to_string())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::defaults()),
+            Err(e) => Err(ConfigError::Unreadable {
+                file: path.display().to_string(),
+                source: e,
+            }),
+        }
+    }
+
+    /// `backups/<tag>.zip` resolved against the repository root.
+    pub fn backup_path(&self, root: &Path, tag: &str) -> PathBuf {
+        resolve(root, &self.project.backups_dir).join(format!("{tag}.zip"))
+    }
+}
+
+/// `p` if absolute, else `root/p`.
+pub fn resolve(root: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        root.join(p)
+    }
+}
+
+fn decode(bytes: &[u8], file: &str) -> Result<String, ConfigError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        let line = 1 + bytes[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        ConfigError::Invalid {
+            file: file.to_string(),
+            line,
+            key: "-".into(),
+            message: "the file is not valid UTF-8".into(),
+        }
+    })
+}
+
+impl UserConfig {
+    /// The user's file in the platform config directory, if any.
+    pub fn path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "guardrail")
+            .map(|d| d.config_dir().join("config.toml"))
+    }
+
+    pub fn load() -> Result<UserConfig, ConfigError> {
+        let Some(path) = Self::path() else {
+            return Ok(UserConfig::default());
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let file = path.display().to_string();
+                let text = decode(&bytes, &file)?;
+                toml::from_str(&text).map_err(|e| toml_error(&text, &file, &e))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
+            Err(e) => Err(ConfigError::Unreadable {
+                file: path.display().to_string(),
+                source: e,
+            }),
+        }
+    }
+}
+
+/// Checks each layer on its own, then merges them over the defaults.
+fn parse_layered(layers: &[(&str, &str)], _what: &str) -> Result<Config, ConfigError> {
+    let mut merged: toml::Table = DEFAULT_TOML
+        .parse()
+        .map_err(|e| toml_error(DEFAULT_TOML, "<built-in>", &e))?;
+    for (text, file) in layers {
+        let _checked: Config = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        let table: toml::Table = text.parse().map_err(|e| toml_error(text, file, &e))?;
+        merge(&mut merged, table);
+    }
+    let cfg: Config = toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid {
+            file: layers
+                .last()
+                .map(|l| l.1)
+                .unwrap_or("<built-in>")
+                .to_string(),
+            line: 0,
+            key: "-".into(),
+            message: e.message().to_string(),
+        })?;
+    Ok(cfg)
+}
+
+/// Tables merge key by key; any other value (arrays included) replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Turns a toml error into one sentence with file, line and key.
+fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, key) = match e.span() {
+        Some(span) => locate(text, span.start),
+        None => (0, "-".to_string()),
+    };
+    let mut message = e.message().trim().replace('\n', " ");
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let name = rest.split(',').next().unwrap_or(rest);
+        message = format!("unknown key {name}");
+    }
+    ConfigError::Invalid {
+        file: file.to_string(),
+        line,
+        key,
+        message,
+    }
+}
+
+/// 1-based line of `offset`, and the dotted key written there (table header
+/// above it plus the key before `=`).
+fn locate(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let mut cut = offset;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let before = &text[..cut];
+    let line_no = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let mut table = String::new();
+    for l in text.lines().take(line_no) {
+        let t = l.trim();
+        if t.starts_with('[') {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+    }
+    let t = line.trim();
+    let key = if t.starts_with('[') {
+        table.clone()
+    } else if let Some((k, _)) = t.split_once('=') {
+        let k = k.trim().trim_matches('"');
+        if table.is_empty() {
+            k.to_string()
+        } else {
+            format!("{table}.{k}")
+        }
+    } else if table.is_empty() {
+        "-".into()
+    } else {
+        table.clone()
+    };
+    (line_no, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_have_every_section() {
+        let c = Config::defaults();
+        assert_eq!(c.project.main_branch, "main");
+        assert_eq!(c.scripts.timeout.0, Duration::from_secs(900));
+        assert_eq!(c.live.check.len(), 5);
+        assert_eq!(c.evidence.require[0].min, 10);
+        assert_eq!(c.authority.release_managers, vec!["codex".to_string()]);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(Dur::parse("500ms").unwrap().0, Duration::from_millis(500));
+        assert_eq!(Dur::parse("2h").unwrap().0, Duration::from_secs(7200));
+        assert!(Dur::parse("15").is_err());
+        assert!(Dur::parse("x5m").is_err());
+        assert_eq!(Dur::parse("90s").unwrap().to_string(), "90s");
+    }
+}

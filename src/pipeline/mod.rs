@@ -7,3 +7,4 @@ pub mod lock;
 pub mod repo;
 pub mod runner;
 pub mod state;
+pub mod status;

@@ -1,1 +1,399 @@
-//! repo
+//! The repository model (SPEC §1–2) read with git2: the main branch, feature
+//! branches (local and remote-tracking, merged by name), prod tags, the golden
+//! build, and who the user is.
+//!
+//! Reading is split in two so the console's first frame never waits for a
+//! full walk: [`Repo::branch_refs`] lists names straight from the refs, and
+//! [`Repo::branch_details`] fills in subject, author and ahead/behind later.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use git2::{BranchType, Oid, Repository};
+use serde::Serialize;
+
+use super::config::{self, Config, ConfigError};
+use super::state::StateDir;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("{0} is not inside a git repository")]
+    NotARepo(String),
+    #[error("{0} is a bare repository; guardrail needs a working tree")]
+    Bare(String),
+    #[error("unknown branch `{0}`")]
+    UnknownBranch(String),
+    #[error("unknown prod tag `{0}`")]
+    UnknownTag(String),
+    #[error("the main branch `{0}` does not exist in this repository")]
+    NoMainBranch(String),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// An open repository with its configuration and state directory.
+pub struct Repo {
+    pub git: Repository,
+    pub root: PathBuf,
+    pub state: StateDir,
+}
+
+/// Where HEAD points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum HeadState {
+    Branch {
+        name: String,
+    },
+    Detached {
+        commit: String,
+    },
+    /// A repository with no commits yet.
+    Unborn,
+}
+
+/// A feature branch as named by its refs: enough for the first frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BranchRef {
+    pub name: String,
+    /// The head chosen: the newer of the local and remote-tracking heads
+    /// once details are read; the local one until then.
+    pub head: String,
+    /// Where it exists: `local` and/or remote names such as `origin`.
+    pub sources: Vec<String>,
+    /// Every (source, head) pair, to pick the newer head.
+    #[serde(skip)]
+    pub heads: Vec<(String, Oid)>,
+}
+
+/// A feature branch with the details read from its head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BranchInfo {
+    pub name: String,
+    pub head: String,
+    pub sources: Vec<String>,
+    pub subject: String,
+    pub author: String,
+    /// Commit time, seconds since the epoch (UTC).
+    pub time: i64,
+    /// Commits on the branch not on main, and on main not on the branch
+    /// (`None` when there is no main branch).
+    pub ahead: Option<usize>,
+    pub behind: Option<usize>,
+}
+
+/// A production tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProdTag {
+    pub name: String,
+    pub date: NaiveDate,
+    /// 1 for `prod-YYYY-MM-DD`, N for `prod-YYYY-MM-DD.N`.
+    pub n: u32,
+    pub commit: String,
+    pub annotated: bool,
+    /// The annotated tag's message (checkpoints live there).
+    #[serde(skip)]
+    pub message: Option<String>,
+    pub backup: bool,
+    pub backup_path: String,
+}
+
+/// Who is at the keyboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub name: String,
+    pub release_manager: bool,
+}
+
+/// `prod-2025-11-14` → (2025-11-14, 1); `prod-2025-11-14.3` → (…, 3).
+/// `.0` and `.1` suffixes and impossible dates are not prod tags.
+pub fn parse_prod_tag(prefix: &str, name: &str) -> Option<(NaiveDate, u32)> {
+    let rest = name.strip_prefix(prefix)?;
+    let (date, n) = match rest.split_once('.') {
+        Some((d, n)) => {
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
+                return None;
+            }
+            let n: u32 = n.parse().ok()?;
+            if n < 2 {
+                return None;
+            }
+            (d, n)
+        }
+        None => (rest, 1),
+    };
+    if date.len() != 10 || date.as_bytes()[4] != b'-' || date.as_bytes()[7] != b'-' {
+        return None;
+    }
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    Some((d, n))
+}
+
+/// The next free prod tag for `date`: `prod-D`, else `prod-D.2`, `.3` …
+pub fn next_free_tag(prefix: &str, date: NaiveDate, existing: &[String]) -> String {
+    let base = format!("{prefix}{}", date.format("%Y-%m-%d"));
+    if !existing.iter().any(|t| *t == base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}.{n}"))
+        .find(|t| !existing.contains(t))
+        .expect("an unbounded range has a free suffix")
+}
+
+/// The login name: `SUDO_USER` under sudo, else `USER`, `LOGNAME`, the
+/// password database.
+pub fn login_name() -> String {
+    for var in ["SUDO_USER", "USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    // SAFETY: getpwuid returns a pointer into static storage or null; we copy
+    // the name out immediately and do not keep the pointer.
+    unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+    "unknown".into()
+}
+
+impl Repo {
+    /// Finds the repository containing `path`.
+    pub fn open(path: &Path) -> Result<Repo, RepoError> {
+        let git = Repository::discover(path)
+            .map_err(|_| RepoError::NotARepo(path.display().to_string()))?;
+        let root = git
+            .workdir()
+            .ok_or_else(|| RepoError::Bare(path.display().to_string()))?
+            .to_path_buf();
+        let state = StateDir::for_common_dir(git.commondir());
+        Ok(Repo { git, root, state })
+    }
+
+    /// A second handle on the same repository (git2 handles are not shared
+    /// between threads).
+    pub fn reopen(&self) -> Result<Repo, RepoError> {
+        Repo::open(&self.root)
+    }
+
+    /// The configuration: defaults < the working tree's `guardrail.toml`,
+    /// except `release_managers`, which comes from the file as committed on
+    /// the main branch.
+    pub fn config(&self) -> Result<Config, RepoError> {
+        let mut cfg = Config::load(&self.root)?;
+        cfg.authority.release_managers = self.release_managers(&cfg.project.main_branch)?;
+        Ok(cfg)
+    }
+
+    /// `release_managers` from `guardrail.toml` on the main branch (the
+    /// built-in default if main has no such file or there is no main).
+    pub fn release_managers(&self, main: &str) -> Result<Vec<String>, RepoError> {
+        let Some(oid) = self.main_head(main) else {
+            return Ok(Config::defaults().authority.release_managers);
+        };
+        let tree = self.git.find_commit(oid)?.tree()?;
+        let Ok(entry) = tree.get_path(Path::new(config::FILE_NAME)) else {
+            return Ok(Config::defaults().authority.release_managers);
+        };
+        let blob = self.git.find_blob(entry.id())?;
+        let text = String::from_utf8_lossy(blob.content());
+        let file = format!("{}:{} (on {main})", main, config::FILE_NAME);
+        Ok(Config::from_str(&text, &file)?.authority.release_managers)
+    }
+
+    pub fn user(&self, cfg: &Config) -> User {
+        let name = login_name();
+        let release_manager = cfg.authority.release_managers.contains(&name);
+        User {
+            name,
+            release_manager,
+        }
+    }
+
+    pub fn head_state(&self) -> HeadState {
+        match self.git.head() {
+            Ok(h) if h.is_branch() => HeadState::Branch {
+                name: h.shorthand().unwrap_or("?").to_string(),
+            },
+            Ok(h) => HeadState::Detached {
+                commit: h.target().map(|o| o.to_string()).unwrap_or_default(),
+            },
+            Err(_) => HeadState::Unborn,
+        }
+    }
+
+    /// The main branch's head: the local branch, else `origin/<main>`.
+    pub fn main_head(&self, main: &str) -> Option<Oid> {
+        self.git
+            .find_branch(main, BranchType::Local)
+            .ok()
+            .and_then(|b| b.get().target())
+            .or_else(|| {
+                self.git
+                    .find_branch(&format!("origin/{main}"), BranchType::Remote)
+                    .ok()
+                    .and_then(|b| b.get().target())
+            })
+    }
+
+    /// Feature branches straight from the refs: local and remote-tracking,
+    /// merged by name, main and `*/HEAD` left out. Sorted by name.
+    pub fn branch_refs(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
+        let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
+        for r in self.git.references()? {
+            let r = r?;
+            let Some(full) = r.name() else { continue };
+            let (source, name) = if let Some(n) = full.strip_prefix("refs/heads/") {
+                ("local".to_string(), n.to_string())
+            } else if let Some(rest) = full.strip_prefix("refs/remotes/") {
+                let Some((remote, n)) = rest.split_once('/') else {
+                    continue;
+                };
+                if n == "HEAD" {
+                    continue;
+                }
+                (remote.to_string(), n.to_string())
+            } else {
+                continue;
+            };
+            if name == main {
+                continue;
+            }
+            let Some(oid) = r.target() else { continue };
+            let e = by_name.entry(name.clone()).or_insert_with(|| BranchRef {
+                name,
+                head: oid.to_string(),
+                sources: Vec::new(),
+                heads: Vec::new(),
+            });
+            if source == "local" {
+                e.head = oid.to_string();
+                e.sources.insert(0, source.clone());
+                e.heads.insert(0, (source, oid));
+            } else {
+                e.sources.push(source.clone());
+                e.heads.push((source, oid));
+            }
+        }
+        Ok(by_name.into_values().collect())
+    }
+
+    /// Subject, author, time and ahead/behind of one branch; the newer of its
+    /// heads wins (by commit time).
+    pub fn branch_details(
+        &self,
+        b: &BranchRef,
+        main: Option<Oid>,
+    ) -> Result<BranchInfo, RepoError> {
+        let mut best: Option<git2::Commit> = None;
+        for (_, oid) in &b.heads {
+            let c = self.git.find_commit(*oid)?;
+            if best
+                .as_ref()
+                .is_none_or(|cur| c.time().seconds() > cur.time().seconds())
+            {
+                best = Some(c);
+            }
+        }
+        let c = best.ok_or_else(|| RepoError::UnknownBranch(b.name.clone()))?;
+        let (ahead, behind) = match main {
+            Some(m) => {
+                let (a, bh) = self.git.graph_ahead_behind(c.id(), m)?;
+                (Some(a), Some(bh))
+            }
+            None => (None, None),
+        };
+        let subject = c.summary().unwrap_or("").to_string();
+        let author = c.author().name().unwrap_or("").to_string();
+        Ok(BranchInfo {
+            name: b.name.clone(),
+            head: c.id().to_string(),
+            sources: b.sources.clone(),
+            subject,
+            author,
+            time: c.time().seconds(),
+            ahead,
+            behind,
+        })
+    }
+
+    /// Every feature branch with its details.
+    pub fn branches(&self, main: &str) -> Result<Vec<BranchInfo>, RepoError> {
+        let m = self.main_head(main);
+        self.branch_refs(main)?
+            .iter()
+            .map(|b| self.branch_details(b, m))
+            .collect()
+    }
+
+    /// The branch named `name` (local or remote-tracking).
+    pub fn find_branch(&self, cfg: &Config, name: &str) -> Result<BranchInfo, RepoError> {
+        let main = &cfg.project.main_branch;
+        let r = self
+            .branch_refs(main)?
+            .into_iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| RepoError::UnknownBranch(name.to_string()))?;
+        self.branch_details(&r, self.main_head(main))
+    }
+
+    /// Prod tags, lightweight and annotated, oldest first (date, then `.N`).
+    pub fn prod_tags(&self, cfg: &Config) -> Result<Vec<ProdTag>, RepoError> {
+        let prefix = &cfg.project.tag_prefix;
+        let mut tags = Vec::new();
+        let glob = format!("refs/tags/{prefix}*");
+        for r in self.git.references_glob(&glob)? {
+            let r = r?;
+            let Some(name) = r.name().and_then(|n| n.strip_prefix("refs/tags/")) else {
+                continue;
+            };
+            let Some((date, n)) = parse_prod_tag(prefix, name) else {
+                continue;
+            };
+            let name = name.to_string();
+            let target = r
+                .target()
+                .ok_or_else(|| RepoError::UnknownTag(name.clone()))?;
+            let (commit, annotated, message) = match self.git.find_tag(target) {
+                Ok(t) => {
+                    let c = t.target()?.peel_to_commit()?.id();
+                    (c, true, t.message().map(str::to_string))
+                }
+                Err(_) => (target, false, None),
+            };
+            let path = cfg.backup_path(&self.root, &name);
+            tags.push(ProdTag {
+                backup: path.is_file(),
+                backup_path: path.display().to_string(),
+                name,
+                date,
+                n,
+                commit: commit.to_string(),
+                annotated,
+                message,
+            });
+        }
+        tags.sort_by(|a, b| (a.date, a.n).cmp(&(b.date, b.n)));
+        Ok(tags)
+    }
+
+    /// Names of every tag (for "does this tag exist").
+    pub fn tag_names(&self) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .git
+            .tag_names(None)?
+            .iter()
+            .flatten()
+            .map(str::to_string)
+            .collect())
+    }
+}

@@ -1,1 +1,373 @@
-//! Widgets and screens.
+//! Widgets and screens: pure functions of the app state. Same state, same
+//! buffer — which is what the snapshot tests rely on.
+pub mod help;
+pub mod theme;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Tabs};
+use ratatui::Frame;
+
+use crate::app::keys;
+use crate::app::{App, Pane};
+use crate::pipeline::repo::HeadState;
+use theme::Theme;
+
+/// Draws the whole screen.
+pub fn draw(f: &mut Frame, app: &App) {
+    let t = Theme::new(app.mono);
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    f.render_widget(header_line(app, &t), header);
+    if app.folded() {
+        let [tabs, pane] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
+        let titles: Vec<Line> = Pane::ALL
+            .iter()
+            .map(|p| Line::from(format!(" {} ", p.title())))
+            .collect();
+        let sel = Pane::ALL.iter().position(|p| *p == app.focus).unwrap_or(0);
+        f.render_widget(
+            Tabs::new(titles)
+                .select(sel)
+                .style(t.dim)
+                .highlight_style(t.selected)
+                .divider("│"),
+            tabs,
+        );
+        draw_pane(f, app, &t, app.focus, pane);
+    } else {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .areas(body);
+        draw_pane(f, app, &t, Pane::Branches, left);
+        draw_pane(f, app, &t, Pane::Tags, right);
+    }
+    f.render_widget(footer_line(app, &t), footer);
+    if app.help {
+        help::draw(f, app, &t);
+    }
+}
+
+fn draw_pane(f: &mut Frame, app: &App, t: &Theme, pane: Pane, area: Rect) {
+    match pane {
+        Pane::Branches => branches(f, app, t, area),
+        Pane::Tags => tags(f, app, t, area),
+    }
+}
+
+fn header_line(app: &App, t: &Theme) -> Paragraph<'static> {
+    let mut spans = vec![
+        Span::styled(" guardrail ", t.title),
+        Span::raw(" "),
+        Span::styled(app.project.clone(), t.bold),
+    ];
+    let sep = || Span::styled(" │ ", t.dim);
+    spans.push(sep());
+    let golden = app
+        .tags
+        .as_ref()
+        .map(|v| v.last().map_or("none".to_string(), |g| g.name.clone()))
+        .unwrap_or_else(|| "…".into());
+    spans.push(Span::raw(format!("golden {golden}")));
+    spans.push(sep());
+    match &app.live {
+        Some(l) => {
+            let (mark, style) = match l.health {
+                crate::pipeline::state::LiveHealth::Ok => ("✅", t.ok),
+                crate::pipeline::state::LiveHealth::Failed => ("❌", t.bad),
+                crate::pipeline::state::LiveHealth::Unverified => ("⚠️", t.warn),
+            };
+            spans.push(Span::styled(
+                format!("live {} {mark}", l.tag.as_deref().unwrap_or("untagged")),
+                style,
+            ));
+        }
+        None => spans.push(Span::styled("live: not recorded", t.dim)),
+    }
+    spans.push(sep());
+    let role = if app.user.release_manager {
+        "release manager"
+    } else {
+        "viewer"
+    };
+    spans.push(Span::raw(format!("{} · {role}", app.user.name)));
+    if app.readonly {
+        spans.push(sep());
+        spans.push(Span::styled("read-only", t.warn));
+    }
+    match &app.head {
+        HeadState::Detached { commit } => {
+            spans.push(sep());
+            spans.push(Span::styled(
+                format!("detached HEAD at {}", &commit[..commit.len().min(8)]),
+                t.warn,
+            ));
+        }
+        HeadState::Unborn => {
+            spans.push(sep());
+            spans.push(Span::styled("empty repository", t.warn));
+        }
+        HeadState::Branch { .. } => {}
+    }
+    Paragraph::new(Line::from(spans)).style(t.header)
+}
+
+fn footer_line(app: &App, t: &Theme) -> Paragraph<'static> {
+    if app.filtering {
+        return Paragraph::new(Line::from(vec![
+            Span::styled(" filter: ", t.key),
+            Span::raw(app.filter.clone()),
+            Span::styled("▏", t.bold),
+            Span::styled("   Enter keep · Esc clear", t.dim),
+        ]));
+    }
+    let mut spans = Vec::new();
+    if let Some(m) = &app.message {
+        spans.push(Span::styled(format!(" {m} "), t.warn));
+        spans.push(Span::raw(" "));
+    }
+    for b in keys::active(&app.scopes(), app.readonly).filter(|b| b.footer) {
+        spans.push(Span::styled(format!(" {} ", b.label), t.key));
+        spans.push(Span::styled(
+            format!("{} ", b.help.split(" (").next().unwrap_or(b.help)),
+            t.dim,
+        ));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+fn block<'a>(title: String, focused: bool, t: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused { t.focus_border } else { t.border })
+        .title(Span::styled(
+            title,
+            if focused {
+                t.bold.add_modifier(Modifier::BOLD)
+            } else {
+                t.bold
+            },
+        ))
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(8).collect()
+}
+
+fn date(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let focused = app.focus == Pane::Branches;
+    let loaded = app
+        .visible
+        .iter()
+        .filter(|&&i| app.branches[i].info.is_some())
+        .count();
+    let mut title = format!(" Branches ({}", app.visible.len());
+    if app.visible.len() != app.branches.len() {
+        title.push_str(&format!(" of {}", app.branches.len()));
+    }
+    title.push(')');
+    if loaded < app.visible.len() && app.visible.len() > 0 {
+        title.push_str(" reading…");
+    }
+    title.push(' ');
+    let inner_h = area.height.saturating_sub(3) as usize;
+    let wide = area.width >= 90;
+    let rows: Vec<Row> = app
+        .visible
+        .iter()
+        .skip(app.branch_cur.offset)
+        .take(inner_h)
+        .map(|&i| {
+            let b = &app.branches[i];
+            let remote_only = !b.r.sources.iter().any(|s| s == "local");
+            let mut name = b.r.name.clone();
+            if remote_only {
+                name = format!("{name} ⇣");
+            }
+            match &b.info {
+                Some(info) => {
+                    let ab = match (info.ahead, info.behind) {
+                        (Some(a), Some(bh)) => format!("+{a} -{bh}"),
+                        _ => "".into(),
+                    };
+                    let mut cells = vec![
+                        Cell::from(name),
+                        Cell::from(short(&info.head)).style(t.dim),
+                        Cell::from(ab),
+                        Cell::from(date(info.time)).style(t.dim),
+                    ];
+                    if wide {
+                        cells.push(Cell::from(info.author.clone()));
+                    }
+                    cells.push(Cell::from(info.subject.clone()));
+                    Row::new(cells)
+                }
+                None => {
+                    let mut cells = vec![
+                        Cell::from(name),
+                        Cell::from(short(&b.r.head)).style(t.dim),
+                        Cell::from("…").style(t.dim),
+                        Cell::from(""),
+                    ];
+                    if wide {
+                        cells.push(Cell::from(""));
+                    }
+                    cells.push(Cell::from(""));
+                    Row::new(cells)
+                }
+            }
+        })
+        .collect();
+    let mut widths = vec![
+        Constraint::Min(18),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(16),
+    ];
+    let mut head = vec!["branch", "head", "ahead", "time"];
+    if wide {
+        widths.push(Constraint::Length(12));
+        head.push("author");
+    }
+    widths.push(Constraint::Percentage(35));
+    head.push("subject");
+    let table = Table::new(rows, widths)
+        .header(Row::new(head).style(t.column_header))
+        .block(block(title, focused, t))
+        .row_highlight_style(if focused {
+            t.selected
+        } else {
+            t.selected_unfocused
+        });
+    let mut st = TableState::default();
+    if !app.visible.is_empty() {
+        st.select(Some(app.branch_cur.selected - app.branch_cur.offset));
+    }
+    f.render_stateful_widget(table, area, &mut st);
+    if app.visible.is_empty() {
+        let msg = if !app.filter.is_empty() {
+            format!("no branch matches “{}”", app.filter)
+        } else if app.main_missing && app.branches.is_empty() {
+            format!(
+                "no feature branches, and the main branch `{}` does not exist",
+                app.cfg.project.main_branch
+            )
+        } else {
+            "no feature branches yet".to_string()
+        };
+        let inner = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 1,
+        };
+        f.render_widget(Paragraph::new(msg).style(t.dim), inner);
+    }
+}
+
+fn tags(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let focused = app.focus == Pane::Tags;
+    let Some(tags) = &app.tags else {
+        f.render_widget(
+            Paragraph::new("reading tags…").style(t.dim).block(block(
+                " Prod tags ".into(),
+                focused,
+                t,
+            )),
+            area,
+        );
+        return;
+    };
+    let inner_h = area.height.saturating_sub(3) as usize;
+    let golden = tags.last().map(|g| g.name.clone());
+    let live_tag = app.live.as_ref().and_then(|l| l.tag.clone());
+    let wide = area.width >= 58;
+    let rows: Vec<Row> = tags
+        .iter()
+        .rev()
+        .skip(app.tag_cur.offset)
+        .take(inner_h)
+        .map(|tag| {
+            let mut mark = String::new();
+            if Some(&tag.name) == golden.as_ref() {
+                mark.push('★');
+            }
+            if Some(&tag.name) == live_tag.as_ref() {
+                mark.push('●');
+            }
+            let mut cells = vec![
+                Cell::from(mark).style(t.ok),
+                Cell::from(tag.name.clone()),
+                Cell::from(if tag.annotated { "annotated" } else { "light" }).style(t.dim),
+                if tag.backup {
+                    Cell::from("backup ✓").style(t.ok)
+                } else {
+                    Cell::from("no backup").style(t.warn)
+                },
+            ];
+            if wide {
+                cells.push(Cell::from(short(&tag.commit)).style(t.dim));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![
+        Constraint::Length(2),
+        Constraint::Min(16),
+        Constraint::Length(9),
+        Constraint::Length(9),
+    ];
+    let mut head = vec!["", "tag", "kind", "backup"];
+    if wide {
+        widths.push(Constraint::Length(8));
+        head.push("commit");
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(head).style(t.column_header))
+        .block(block(
+            format!(" Prod tags ({}) · ★ golden ● live ", tags.len()),
+            focused,
+            t,
+        ))
+        .row_highlight_style(if focused {
+            t.selected
+        } else {
+            t.selected_unfocused
+        });
+    let mut st = TableState::default();
+    if !tags.is_empty() {
+        st.select(Some(app.tag_cur.selected - app.tag_cur.offset));
+    }
+    f.render_stateful_widget(table, area, &mut st);
+    if tags.is_empty() {
+        let inner = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 1,
+        };
+        f.render_widget(
+            Paragraph::new(format!(
+                "no {}YYYY-MM-DD tag yet",
+                app.cfg.project.tag_prefix
+            ))
+            .style(t.dim),
+            inner,
+        );
+    }
+}

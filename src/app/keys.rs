@@ -1,0 +1,198 @@
+//! The key table: one list that dispatches keys, builds the footer and fills
+//! the `?` overlay, so the hints can never lie.
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What a key asks for. Destructive actions are values first and only run
+/// after a confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    FocusNext,
+    FocusPrev,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Filter,
+    ClearFilter,
+    Refresh,
+}
+
+/// Where a binding works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere on the main screen.
+    Global,
+    /// In lists (branches, tags).
+    List,
+    /// Only in the branch list.
+    Branches,
+}
+
+/// One row of the key table.
+pub struct Binding {
+    pub keys: &'static [(KeyCode, KeyModifiers)],
+    /// How the key is shown in the footer and help.
+    pub label: &'static str,
+    pub action: Action,
+    pub help: &'static str,
+    pub scope: Scope,
+    /// Changes something (hidden in `--readonly`).
+    pub mutates: bool,
+    /// Shown in the footer (the `?` overlay shows every binding).
+    pub footer: bool,
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+
+/// Every key of the main screen.
+pub static BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[(KeyCode::Char('?'), NONE), (KeyCode::Char('?'), SHIFT)],
+        label: "?",
+        action: Action::Help,
+        help: "show every key",
+        scope: Scope::Global,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Tab, NONE)],
+        label: "Tab",
+        action: Action::FocusNext,
+        help: "next pane",
+        scope: Scope::Global,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::BackTab, SHIFT), (KeyCode::BackTab, NONE)],
+        label: "S-Tab",
+        action: Action::FocusPrev,
+        help: "previous pane",
+        scope: Scope::Global,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('k'), NONE), (KeyCode::Up, NONE)],
+        label: "k/↑",
+        action: Action::Up,
+        help: "move up",
+        scope: Scope::List,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('j'), NONE), (KeyCode::Down, NONE)],
+        label: "j/↓",
+        action: Action::Down,
+        help: "move down",
+        scope: Scope::List,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::Char('b'), CTRL)],
+        label: "PgUp",
+        action: Action::PageUp,
+        help: "page up",
+        scope: Scope::List,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::PageDown, NONE), (KeyCode::Char('f'), CTRL)],
+        label: "PgDn",
+        action: Action::PageDown,
+        help: "page down",
+        scope: Scope::List,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Home, NONE), (KeyCode::Char('g'), SHIFT)],
+        label: "Home",
+        action: Action::Home,
+        help: "first row",
+        scope: Scope::List,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::End, NONE),
+            (KeyCode::Char('G'), SHIFT),
+            (KeyCode::Char('G'), NONE),
+        ],
+        label: "End/G",
+        action: Action::End,
+        help: "last row",
+        scope: Scope::List,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('/'), NONE)],
+        label: "/",
+        action: Action::Filter,
+        help: "filter branches by name (Enter keeps, Esc clears)",
+        scope: Scope::Branches,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE)],
+        label: "Esc",
+        action: Action::ClearFilter,
+        help: "clear the filter / close",
+        scope: Scope::Global,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('r'), CTRL), (KeyCode::F(5), NONE)],
+        label: "C-r",
+        action: Action::Refresh,
+        help: "re-read the repository",
+        scope: Scope::Global,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), CTRL)],
+        label: "q",
+        action: Action::Quit,
+        help: "quit",
+        scope: Scope::Global,
+        mutates: false,
+        footer: true,
+    },
+];
+
+/// The binding for `key` among those active in `scopes`.
+pub fn lookup(key: &KeyEvent, scopes: &[Scope], readonly: bool) -> Option<&'static Binding> {
+    BINDINGS.iter().find(|b| {
+        scopes.contains(&b.scope)
+            && !(readonly && b.mutates)
+            && b.keys.iter().any(|(code, mods)| {
+                *code == key.code
+                    && (*mods == key.modifiers
+                        || (mods.is_empty()
+                            && key.modifiers == SHIFT
+                            && matches!(code, KeyCode::Char(c) if !c.is_ascii_lowercase())))
+            })
+    })
+}
+
+/// The bindings active in `scopes`, in table order.
+pub fn active(scopes: &[Scope], readonly: bool) -> impl Iterator<Item = &'static Binding> + '_ {
+    BINDINGS
+        .iter()
+        .filter(move |b| scopes.contains(&b.scope) && !(readonly && b.mutates))
+}

@@ -1,0 +1,383 @@
+//! The console's state and how keys and messages change it. No I/O here: the
+//! event loop (`app::run`) feeds messages in, `views` draws what is here.
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+
+use super::keys::{self, Action, Scope};
+use crate::pipeline::config::{Config, Theme};
+use crate::pipeline::repo::{BranchInfo, BranchRef, HeadState, ProdTag, User};
+use crate::pipeline::state::LiveRecord;
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Branches,
+    Tags,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 2] = [Pane::Branches, Pane::Tags];
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Branches => "Branches",
+            Pane::Tags => "Prod tags",
+        }
+    }
+}
+
+/// A branch row: its refs at once, its details when read.
+#[derive(Debug, Clone)]
+pub struct BranchRow {
+    pub r: BranchRef,
+    pub info: Option<BranchInfo>,
+}
+
+/// A message from the world into the app.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// Details for rows (index into `App::branches`).
+    Details(Vec<(usize, BranchInfo)>),
+    Tags(Vec<ProdTag>),
+    /// A fresh read of the refs (after Refresh).
+    Refs(Vec<BranchRef>),
+    Error(String),
+}
+
+/// A cursor over a list: selected row and first row shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListCursor {
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl ListCursor {
+    /// Moves by `delta` within `len` rows, keeping the selection visible in
+    /// a window of `height` rows.
+    pub fn step(&mut self, delta: isize, len: usize, height: usize) {
+        if len == 0 {
+            *self = ListCursor::default();
+            return;
+        }
+        let s = self.selected as isize + delta;
+        self.selected = s.clamp(0, len as isize - 1) as usize;
+        self.follow(height);
+    }
+    pub fn to(&mut self, idx: usize, len: usize, height: usize) {
+        self.selected = idx.min(len.saturating_sub(1));
+        self.follow(height);
+    }
+    fn follow(&mut self, height: usize) {
+        let h = height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + h {
+            self.offset = self.selected + 1 - h;
+        }
+    }
+}
+
+/// Everything the console shows.
+pub struct App {
+    pub project: String,
+    pub cfg: Config,
+    pub user: User,
+    pub readonly: bool,
+    pub mono: bool,
+    pub head: HeadState,
+    pub main_missing: bool,
+    pub branches: Vec<BranchRow>,
+    pub tags: Option<Vec<ProdTag>>,
+    pub live: Option<LiveRecord>,
+    pub focus: Pane,
+    pub branch_cur: ListCursor,
+    pub tag_cur: ListCursor,
+    /// Indices into `branches` matching the filter.
+    pub visible: Vec<usize>,
+    pub filter: String,
+    pub filtering: bool,
+    pub help: bool,
+    pub size: (u16, u16),
+    pub message: Option<String>,
+    pub quit: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    /// The user asked for a re-read of the repository.
+    pub refresh_requested: bool,
+}
+
+impl App {
+    pub fn new(
+        project: String,
+        cfg: Config,
+        user: User,
+        readonly: bool,
+        theme: Theme,
+        head: HeadState,
+        main_missing: bool,
+        refs: Vec<BranchRef>,
+    ) -> App {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let mut app = App {
+            project,
+            cfg,
+            user,
+            readonly,
+            mono: no_color || theme == Theme::Mono,
+            head,
+            main_missing,
+            branches: Vec::new(),
+            tags: None,
+            live: None,
+            focus: Pane::Branches,
+            branch_cur: ListCursor::default(),
+            tag_cur: ListCursor::default(),
+            visible: Vec::new(),
+            filter: String::new(),
+            filtering: false,
+            help: false,
+            size: (80, 24),
+            message: None,
+            quit: false,
+            dirty: true,
+            refresh_requested: false,
+        };
+        app.set_refs(refs);
+        app
+    }
+
+    pub fn set_refs(&mut self, refs: Vec<BranchRef>) {
+        let selected = self.selected_branch().map(|b| b.r.name.clone());
+        self.branches = refs
+            .into_iter()
+            .map(|r| BranchRow { r, info: None })
+            .collect();
+        self.apply_filter();
+        if let Some(name) = selected {
+            if let Some(pos) = self
+                .visible
+                .iter()
+                .position(|&i| self.branches[i].r.name == name)
+            {
+                let h = self.list_height();
+                self.branch_cur.to(pos, self.visible.len(), h);
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Rows of a list pane that fit on screen (used for paging).
+    pub fn list_height(&self) -> usize {
+        // header 1 + footer 1 + borders 2 + column header 1 (+ tab bar when folded)
+        let chrome = if self.folded() { 6 } else { 5 };
+        (self.size.1 as usize).saturating_sub(chrome).max(1)
+    }
+
+    /// Panes fold into tabs when the terminal is narrow.
+    pub fn folded(&self) -> bool {
+        self.size.0 < 110
+    }
+
+    pub fn selected_branch(&self) -> Option<&BranchRow> {
+        self.visible
+            .get(self.branch_cur.selected)
+            .and_then(|&i| self.branches.get(i))
+    }
+
+    /// Indices of branch rows on screen now (the loader reads these first).
+    pub fn rows_on_screen(&self) -> Vec<usize> {
+        let h = self.list_height();
+        self.visible
+            .iter()
+            .skip(self.branch_cur.offset)
+            .take(h)
+            .copied()
+            .filter(|&i| self.branches[i].info.is_none())
+            .collect()
+    }
+
+    fn apply_filter(&mut self) {
+        let f = self.filter.to_lowercase();
+        self.visible = self
+            .branches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| f.is_empty() || b.r.name.to_lowercase().contains(&f))
+            .map(|(i, _)| i)
+            .collect();
+        let h = self.list_height();
+        let len = self.visible.len();
+        let sel = self.branch_cur.selected;
+        self.branch_cur.to(sel, len, h);
+        if self.branch_cur.offset + h > len {
+            self.branch_cur.offset = len.saturating_sub(h).min(self.branch_cur.selected);
+        }
+    }
+
+    /// The scopes whose keys work right now.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut s = vec![Scope::Global, Scope::List];
+        if self.focus == Pane::Branches {
+            s.push(Scope::Branches);
+        }
+        s
+    }
+
+    /// Applies one message. Returns nothing: the loop reads `dirty`, `quit`.
+    pub fn update(&mut self, msg: Msg) {
+        match msg {
+            Msg::Key(k) => self.on_key(k),
+            Msg::Mouse(m) => self.on_mouse(m),
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                let lh = self.list_height();
+                let len = self.visible.len();
+                let sel = self.branch_cur.selected;
+                self.branch_cur.to(sel, len, lh);
+                self.dirty = true;
+            }
+            Msg::Details(rows) => {
+                for (i, info) in rows {
+                    if let Some(row) = self.branches.get_mut(i) {
+                        if row.r.name == info.name {
+                            row.info = Some(info);
+                        }
+                    }
+                }
+                self.dirty = true;
+            }
+            Msg::Tags(t) => {
+                let len = t.len();
+                self.tags = Some(t);
+                // newest first on screen; keep the cursor in range
+                let h = self.list_height();
+                let sel = self.tag_cur.selected;
+                self.tag_cur.to(sel, len, h);
+                self.dirty = true;
+            }
+            Msg::Refs(r) => self.set_refs(r),
+            Msg::Error(e) => {
+                self.message = Some(e);
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn on_key(&mut self, k: KeyEvent) {
+        if k.kind == crossterm::event::KeyEventKind::Release {
+            return;
+        }
+        self.dirty = true;
+        if self.help {
+            // The overlay swallows keys; these close it.
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter
+            ) {
+                self.help = false;
+            }
+            return;
+        }
+        if self.filtering {
+            match k.code {
+                KeyCode::Enter => self.filtering = false,
+                KeyCode::Esc => {
+                    self.filtering = false;
+                    self.filter.clear();
+                    self.apply_filter();
+                }
+                KeyCode::Backspace => {
+                    self.filter.pop();
+                    self.apply_filter();
+                }
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.quit = true;
+                }
+                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.filter.push(c);
+                    self.branch_cur = ListCursor::default();
+                    self.apply_filter();
+                }
+                _ => {}
+            }
+            return;
+        }
+        let Some(b) = keys::lookup(&k, &self.scopes(), self.readonly) else {
+            return;
+        };
+        self.act(b.action);
+    }
+
+    /// Performs one action of the key table.
+    pub fn act(&mut self, a: Action) {
+        self.dirty = true;
+        let h = self.list_height();
+        match a {
+            Action::Quit => self.quit = true,
+            Action::Help => self.help = true,
+            Action::FocusNext | Action::FocusPrev => {
+                let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = Pane::ALL.len();
+                let j = if a == Action::FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.focus = Pane::ALL[j];
+            }
+            Action::Up => self.move_sel(-1, h),
+            Action::Down => self.move_sel(1, h),
+            Action::PageUp => self.move_sel(-(h as isize), h),
+            Action::PageDown => self.move_sel(h as isize, h),
+            Action::Home => self.move_sel(isize::MIN / 2, h),
+            Action::End => self.move_sel(isize::MAX / 2, h),
+            Action::Filter => {
+                self.focus = Pane::Branches;
+                self.filtering = true;
+            }
+            Action::ClearFilter => {
+                if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.apply_filter();
+                }
+                self.message = None;
+            }
+            Action::Refresh => self.refresh_requested = true,
+        }
+    }
+
+    fn move_sel(&mut self, delta: isize, h: usize) {
+        match self.focus {
+            Pane::Branches => self.branch_cur.step(delta, self.visible.len(), h),
+            Pane::Tags => {
+                let len = self.tags.as_ref().map_or(0, Vec::len);
+                self.tag_cur.step(delta, len, h);
+            }
+        }
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) {
+        let h = self.list_height();
+        let delta = match m.kind {
+            MouseEventKind::ScrollDown => 3,
+            MouseEventKind::ScrollUp => -3,
+            _ => return,
+        };
+        // The wheel scrolls the pane under the pointer when side by side.
+        let pane = if self.folded() || m.column < self.size.0 * 6 / 10 {
+            if self.folded() {
+                self.focus
+            } else {
+                Pane::Branches
+            }
+        } else {
+            Pane::Tags
+        };
+        let saved = self.focus;
+        self.focus = pane;
+        self.move_sel(delta, h);
+        self.focus = saved;
+        self.dirty = true;
+    }
+}

@@ -1,0 +1,140 @@
+//! `guardrail status`: one read of everything a release manager looks at
+//! first — branches, prod tags with backups, golden build, live, user.
+use serde::Serialize;
+
+use super::config::Config;
+use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
+use super::state::LiveRecord;
+
+/// The document `guardrail status --json` prints (fields in the README).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub project: String,
+    pub root: String,
+    pub main_branch: String,
+    /// Head of the main branch, `null` when it does not exist.
+    pub main_head: Option<String>,
+    pub head: HeadState,
+    pub user: User,
+    pub golden: Option<String>,
+    pub live: Option<LiveRecord>,
+    pub branches: Vec<BranchInfo>,
+    pub prod_tags: Vec<ProdTag>,
+    /// Things worth knowing that are not errors (no main branch, empty repository…).
+    pub warnings: Vec<String>,
+}
+
+pub fn status(repo: &Repo, cfg: &Config) -> Result<Status, RepoError> {
+    let main = &cfg.project.main_branch;
+    let main_head = repo.main_head(main);
+    let head = repo.head_state();
+    let mut warnings = Vec::new();
+    if head == HeadState::Unborn {
+        warnings.push("the repository has no commits yet".to_string());
+    }
+    if main_head.is_none() && head != HeadState::Unborn {
+        warnings.push(format!(
+            "the main branch `{main}` does not exist: ahead/behind is not shown"
+        ));
+    }
+    let branches = repo.branches(main)?;
+    let prod_tags = repo.prod_tags(cfg)?;
+    let live = repo.state.read_live().unwrap_or_else(|e| {
+        warnings.push(e.to_string());
+        None
+    });
+    Ok(Status {
+        project: cfg.project.name.clone(),
+        root: repo
+            .root
+            .display()
+            .to_string()
+            .trim_end_matches('/')
+            .to_string(),
+        main_branch: main.clone(),
+        main_head: main_head.map(|o| o.to_string()),
+        head,
+        user: repo.user(cfg),
+        golden: prod_tags.last().map(|t| t.name.clone()),
+        live,
+        branches,
+        prod_tags,
+        warnings,
+    })
+}
+
+/// The human form of [`Status`].
+pub fn render_text(st: &Status) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{} — {}", st.project, st.root);
+    let role = if st.user.release_manager {
+        "release manager"
+    } else {
+        "viewer"
+    };
+    let _ = writeln!(s, "you: {} ({role})", st.user.name);
+    let _ = writeln!(
+        s,
+        "golden build: {}",
+        st.golden.as_deref().unwrap_or("none (no prod tag yet)")
+    );
+    match &st.live {
+        Some(l) => {
+            let _ = writeln!(
+                s,
+                "live: {} {} (BUILD_ID {}, {:?}, {} by {} at {})",
+                l.tag.as_deref().unwrap_or("untagged"),
+                short(&l.commit),
+                l.build_id,
+                l.health,
+                l.action,
+                l.actor,
+                l.time
+            );
+        }
+        None => {
+            let _ = writeln!(s, "live: nothing recorded on this box");
+        }
+    }
+    for w in &st.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    let _ = writeln!(s, "\nbranches ({}):", st.branches.len());
+    for b in &st.branches {
+        let ab = match (b.ahead, b.behind) {
+            (Some(a), Some(bh)) => format!("+{a} -{bh}"),
+            _ => "".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<32} {} {:>9}  {}  ({}, {})",
+            b.name,
+            short(&b.head),
+            ab,
+            b.subject,
+            b.author,
+            b.sources.join("+")
+        );
+    }
+    let _ = writeln!(s, "\nprod tags ({}):", st.prod_tags.len());
+    for t in st.prod_tags.iter().rev() {
+        let _ = writeln!(
+            s,
+            "  {:<22} {}  {}  {}",
+            t.name,
+            short(&t.commit),
+            if t.annotated {
+                "annotated  "
+            } else {
+                "lightweight"
+            },
+            if t.backup { "backup ✓" } else { "no backup" }
+        );
+    }
+    s
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(8)]
+}
