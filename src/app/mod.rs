@@ -64,16 +64,15 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     let head = repo.head_state();
     let main_missing = repo.main_head(&main).is_none();
     let user = repo.user(&cfg);
-    let mut app = App::new(
-        cfg.project.name.clone(),
+    let base = state::Base {
+        project: cfg.project.name.clone(),
         cfg,
         user,
-        opts_readonly,
-        user_cfg.ui.theme,
         head,
         main_missing,
         refs,
-    );
+    };
+    let mut app = App::new(base, opts_readonly, user_cfg.ui.theme);
     app.live = repo.state.read_live().ok().flatten();
     Ok(app)
 }

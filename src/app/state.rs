@@ -78,6 +78,16 @@ impl ListCursor {
     }
 }
 
+/// What a fast first read of the repository gives (no commit opened).
+pub struct Base {
+    pub project: String,
+    pub cfg: Config,
+    pub user: User,
+    pub head: HeadState,
+    pub main_missing: bool,
+    pub refs: Vec<BranchRef>,
+}
+
 /// Everything the console shows.
 pub struct App {
     pub project: String,
@@ -108,16 +118,15 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(
-        project: String,
-        cfg: Config,
-        user: User,
-        readonly: bool,
-        theme: Theme,
-        head: HeadState,
-        main_missing: bool,
-        refs: Vec<BranchRef>,
-    ) -> App {
+    pub fn new(base: Base, readonly: bool, theme: Theme) -> App {
+        let Base {
+            project,
+            cfg,
+            user,
+            head,
+            main_missing,
+            refs,
+        } = base;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let mut app = App {
             project,

@@ -134,7 +134,7 @@ pub fn parse_prod_tag(prefix: &str, name: &str) -> Option<(NaiveDate, u32)> {
 /// The next free prod tag for `date`: `prod-D`, else `prod-D.2`, `.3` …
 pub fn next_free_tag(prefix: &str, date: NaiveDate, existing: &[String]) -> String {
     let base = format!("{prefix}{}", date.format("%Y-%m-%d"));
-    if !existing.iter().any(|t| *t == base) {
+    if !existing.contains(&base) {
         return base;
     }
     (2..)
@@ -382,7 +382,7 @@ impl Repo {
                 message,
             });
         }
-        tags.sort_by(|a, b| (a.date, a.n).cmp(&(b.date, b.n)));
+        tags.sort_by_key(|t| (t.date, t.n));
         Ok(tags)
     }
 

@@ -181,7 +181,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         title.push_str(&format!(" of {}", app.branches.len()));
     }
     title.push(')');
-    if loaded < app.visible.len() && app.visible.len() > 0 {
+    if loaded < app.visible.len() {
         title.push_str(" reading…");
     }
     title.push(' ');
