@@ -97,21 +97,43 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut app = initial_app(&repo, opts.readonly, &opts.user)?;
     let mouse = opts.user.ui.mouse;
 
-    install_panic_hook();
-    enable_raw_mode().context("could not put the terminal in raw mode")?;
-    let mut out = io::stdout();
-    execute!(out, EnterAlternateScreen, cursor::Hide)?;
-    if mouse {
-        execute!(out, EnableMouseCapture)?;
-    }
-    let result = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("could not start the runtime")?
-        .block_on(event_loop(&repo, &mut app));
+        .context("could not start the runtime")?;
+    let result = runtime.block_on(async {
+        // Signals first: a TERM, INT or HUP from now on restores the terminal.
+        let signals = Signals::new()?;
+        install_panic_hook();
+        enable_raw_mode().context("could not put the terminal in raw mode")?;
+        let mut out = io::stdout();
+        execute!(out, EnterAlternateScreen, cursor::Hide)?;
+        if mouse {
+            execute!(out, EnableMouseCapture)?;
+        }
+        event_loop(&repo, &mut app, signals).await
+    });
     restore_terminal();
     result
+}
+
+/// TERM, HUP and INT: each ends the console with the terminal restored.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
 }
 
 /// Shared between the loop and the details reader: rows to read first.
@@ -169,7 +191,7 @@ fn spawn_tags_reader(root: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
     });
 }
 
-async fn event_loop(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
+async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Result<()> {
     let backend = CrosstermBackend::new(io::stdout());
     let mut terminal = Terminal::new(backend)?;
     let size = terminal.size()?;
@@ -192,9 +214,6 @@ async fn event_loop(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
     start_readers(app, &priority);
 
     let mut events = EventStream::new();
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
     frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -209,9 +228,9 @@ async fn event_loop(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
                 Some(Err(_)) | None => break,
             },
             Some(msg) = rx.recv() => app.update(msg),
-            _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
-            _ = sigint.recv() => break,
+            _ = sig.term.recv() => break,
+            _ = sig.hup.recv() => break,
+            _ = sig.int.recv() => break,
             _ = frame_tick.tick() => {
                 if app.dirty {
                     // Rows now on screen are read before the rest.

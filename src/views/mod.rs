@@ -48,7 +48,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         draw_pane(f, app, &t, Pane::Branches, left);
         draw_pane(f, app, &t, Pane::Tags, right);
     }
-    f.render_widget(footer_line(app, &t), footer);
+    f.render_widget(footer_line(app, &t, footer.width), footer);
     if app.help {
         help::draw(f, app, &t);
     }
@@ -64,8 +64,7 @@ fn draw_pane(f: &mut Frame, app: &App, t: &Theme, pane: Pane, area: Rect) {
 fn header_line(app: &App, t: &Theme) -> Paragraph<'static> {
     let mut spans = vec![
         Span::styled(" guardrail ", t.title),
-        Span::raw(" "),
-        Span::styled(app.project.clone(), t.bold),
+        Span::styled(format!(" {}", app.project), t.bold),
     ];
     let sep = || Span::styled(" │ ", t.dim);
     spans.push(sep());
@@ -74,7 +73,7 @@ fn header_line(app: &App, t: &Theme) -> Paragraph<'static> {
         .as_ref()
         .map(|v| v.last().map_or("none".to_string(), |g| g.name.clone()))
         .unwrap_or_else(|| "…".into());
-    spans.push(Span::raw(format!("golden {golden}")));
+    spans.push(Span::raw(format!("★ {golden}")));
     spans.push(sep());
     match &app.live {
         Some(l) => {
@@ -88,7 +87,7 @@ fn header_line(app: &App, t: &Theme) -> Paragraph<'static> {
                 style,
             ));
         }
-        None => spans.push(Span::styled("live: not recorded", t.dim)),
+        None => spans.push(Span::styled("live —", t.dim)),
     }
     spans.push(sep());
     let role = if app.user.release_manager {
@@ -118,7 +117,7 @@ fn header_line(app: &App, t: &Theme) -> Paragraph<'static> {
     Paragraph::new(Line::from(spans)).style(t.header)
 }
 
-fn footer_line(app: &App, t: &Theme) -> Paragraph<'static> {
+fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
     if app.filtering {
         return Paragraph::new(Line::from(vec![
             Span::styled(" filter: ", t.key),
@@ -132,15 +131,32 @@ fn footer_line(app: &App, t: &Theme) -> Paragraph<'static> {
         spans.push(Span::styled(format!(" {m} "), t.warn));
         spans.push(Span::raw(" "));
     }
-    for b in keys::active(&app.scopes(), app.readonly).filter(|b| b.footer) {
-        spans.push(Span::styled(format!(" {} ", b.label), t.key));
-        spans.push(Span::styled(
-            format!("{} ", b.help.split(" (").next().unwrap_or(b.help)),
-            t.dim,
-        ));
-    }
     if !app.filter.is_empty() {
         spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
+        spans.push(Span::raw(" "));
+    }
+    // Hints in table order while they fit; `?` and quit always stay.
+    let hints: Vec<_> = keys::active(&app.scopes(), app.readonly)
+        .filter(|b| b.footer)
+        .collect();
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let essential: usize = hints
+        .iter()
+        .filter(|b| matches!(b.action, keys::Action::Help | keys::Action::Quit))
+        .map(|b| b.label.chars().count() + b.hint.chars().count() + 3)
+        .sum();
+    let mut room = (width as usize).saturating_sub(used + essential);
+    for b in hints {
+        let w = b.label.chars().count() + b.hint.chars().count() + 3;
+        let keep = matches!(b.action, keys::Action::Help | keys::Action::Quit);
+        if !keep {
+            if w > room {
+                continue;
+            }
+            room -= w;
+        }
+        spans.push(Span::styled(format!(" {} ", b.label), t.key));
+        spans.push(Span::styled(format!("{} ", b.hint), t.dim));
     }
     Paragraph::new(Line::from(spans))
 }
@@ -234,7 +250,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         })
         .collect();
     let mut widths = vec![
-        Constraint::Min(18),
+        Constraint::Min(22),
         Constraint::Length(8),
         Constraint::Length(9),
         Constraint::Length(16),

@@ -1,0 +1,212 @@
+//! The console: rendered screens as snapshots (TestBackend + insta), the
+//! key handling on real app state, and the real binary in a pseudo-terminal.
+mod common;
+use common::*;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use guardrail::app::{self, App, Msg, Pane};
+use guardrail::pipeline::config::UserConfig;
+use guardrail::pipeline::repo::{Repo, User};
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
+use ratatui::Terminal;
+
+fn app_for(f: &Fixture, w: u16, h: u16) -> App {
+    let repo = Repo::open(f.path()).unwrap();
+    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
+    app::load_all(&repo, &mut a).unwrap();
+    a.user = User {
+        name: "tester".into(),
+        release_manager: true,
+    };
+    a.mono = false;
+    a.update(Msg::Resize(w, h));
+    a
+}
+
+fn render(a: &App) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).unwrap();
+    t.draw(|f| guardrail::views::draw(f, a)).unwrap();
+    t
+}
+
+fn key(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+#[test]
+fn main_screen_120x40() {
+    let f = mosaic_repo();
+    let a = app_for(&f, 120, 40);
+    insta::assert_snapshot!(render(&a).backend());
+}
+
+#[test]
+fn main_screen_80x24_folds_into_tabs() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f, 80, 24);
+    assert!(a.folded());
+    insta::assert_snapshot!("main_80x24_branches", render(&a).backend());
+    a.update(key(KeyCode::Tab));
+    assert_eq!(a.focus, Pane::Tags);
+    insta::assert_snapshot!("main_80x24_tags", render(&a).backend());
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f, 80, 24);
+    a.update(key(KeyCode::Char('?')));
+    assert!(a.help);
+    let t = render(&a);
+    insta::assert_snapshot!("help_80x24", t.backend());
+    let screen = t.backend().to_string();
+    for b in guardrail::app::keys::BINDINGS {
+        assert!(screen.contains(b.label), "help misses {}", b.label);
+    }
+    // The overlay swallows other keys; Esc closes it.
+    a.update(key(KeyCode::Char('j')));
+    assert_eq!(a.branch_cur.selected, 0);
+    a.update(key(KeyCode::Esc));
+    assert!(!a.help);
+}
+
+#[test]
+fn first_frame_shows_branch_names_before_details() {
+    let f = mosaic_repo();
+    let repo = Repo::open(f.path()).unwrap();
+    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
+    a.update(Msg::Resize(120, 40));
+    assert!(a.branches.iter().all(|b| b.info.is_none()));
+    let screen = render(&a).backend().to_string();
+    assert!(screen.contains(mosaic::AUTH_MODAL), "{screen}");
+    assert!(screen.contains("reading tags…"), "{screen}");
+    assert!(screen.contains("reading…"), "{screen}");
+    // The rows on screen are what the reader fetches first.
+    assert_eq!(a.rows_on_screen().len(), 3);
+}
+
+#[test]
+fn selection_is_reverse_video_without_colour() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f, 120, 40);
+    a.mono = true;
+    let t = render(&a);
+    let buf = t.backend().buffer();
+    // Row 3 is the first branch row (header, border, column header).
+    let cell = &buf[(2u16, 3u16)];
+    assert!(cell.modifier.contains(Modifier::REVERSED), "{cell:?}");
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            assert_eq!(c.fg, ratatui::style::Color::Reset, "colour at {x},{y}");
+            assert_eq!(c.bg, ratatui::style::Color::Reset, "colour at {x},{y}");
+        }
+    }
+}
+
+#[test]
+fn navigation_filter_and_mouse() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f, 120, 40);
+    a.update(key(KeyCode::Char('j')));
+    assert_eq!(a.selected_branch().unwrap().r.name, mosaic::PS101);
+    a.update(key(KeyCode::End));
+    assert_eq!(a.selected_branch().unwrap().r.name, mosaic::REMOTE_ONLY);
+    a.update(key(KeyCode::Home));
+    assert_eq!(a.branch_cur.selected, 0);
+    a.update(key(KeyCode::PageDown));
+    assert_eq!(a.branch_cur.selected, 2);
+
+    a.update(key(KeyCode::Char('/')));
+    for c in "ps1".chars() {
+        a.update(key(KeyCode::Char(c)));
+    }
+    // While typing, q is text, not quit.
+    a.update(key(KeyCode::Char('q')));
+    assert!(!a.quit);
+    assert_eq!(a.filter, "ps1q");
+    a.update(key(KeyCode::Backspace));
+    a.update(key(KeyCode::Enter));
+    assert_eq!(a.visible.len(), 1);
+    assert_eq!(a.selected_branch().unwrap().r.name, mosaic::PS101);
+    let screen = render(&a).backend().to_string();
+    assert!(screen.contains("Branches (1 of 3)"), "{screen}");
+    a.update(key(KeyCode::Esc));
+    assert_eq!(a.visible.len(), 3);
+
+    // The wheel over the tag pane scrolls the tags, not the branches.
+    a.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 110,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(a.tag_cur.selected, 2);
+    assert_eq!(a.focus, Pane::Branches);
+
+    a.update(key(KeyCode::BackTab));
+    assert_eq!(a.focus, Pane::Tags);
+    a.update(key(KeyCode::Char('q')));
+    assert!(a.quit);
+}
+
+#[test]
+fn readonly_is_marked_in_the_header() {
+    let f = mosaic_repo();
+    let repo = Repo::open(f.path()).unwrap();
+    let mut a = app::initial_app(&repo, true, &UserConfig::default()).unwrap();
+    a.update(Msg::Resize(120, 40));
+    let screen = render(&a).backend().to_string();
+    assert!(screen.contains("read-only"), "{screen}");
+}
+
+#[test]
+fn console_in_a_pty_shows_branches_help_and_restores_the_terminal() {
+    let f = mosaic_repo();
+    let mut t = f.console(&[], 80, 24);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.wait_for("backup ✓", secs(5)).unwrap_or_else(|_| {
+        // At 80 columns tags are a tab: switch to it.
+        t.send_tab();
+        t.wait_for("backup ✓", secs(5)).unwrap();
+        t.send_tab();
+    });
+    assert!(t.alternate_screen());
+    t.send_help();
+    t.wait_for("Mouse: the wheel", secs(5)).unwrap();
+    t.send_esc();
+    t.wait_for_gone("Mouse: the wheel", secs(5)).unwrap();
+    t.resize(120, 40);
+    t.wait_for("Prod tags (3)", secs(5)).unwrap();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let f = mosaic_repo();
+    let mut t = f.console(&[], 100, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.signal(libc::SIGTERM);
+    assert!(t.wait_exit(secs(10)).is_some());
+    assert_terminal_restored(&t);
+}
+
+#[test]
+fn console_outside_a_repository_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = PtyCommand::new(guardrail_bin())
+        .arg("-C")
+        .arg(dir.path())
+        .envs(isolated_env(dir.path()))
+        .size(80, 24)
+        .spawn();
+    assert_eq!(t.wait_exit(secs(10)), Some(2));
+    assert!(
+        t.screen_text().contains("is not inside a git repository"),
+        "{}",
+        t.screen_text()
+    );
+}

@@ -1,0 +1,318 @@
+//! The repository model on real repositories, and `guardrail status`.
+mod common;
+use common::*;
+
+use guardrail::pipeline::config::Config;
+use guardrail::pipeline::repo::{next_free_tag, parse_prod_tag, HeadState, Repo};
+
+fn open(f: &Fixture) -> (Repo, Config) {
+    let repo = Repo::open(f.path()).unwrap();
+    let cfg = repo.config().unwrap();
+    (repo, cfg)
+}
+
+#[test]
+fn branches_merge_local_and_remote_tracking_by_name() {
+    let f = mosaic_repo();
+    let (repo, cfg) = open(&f);
+    let b = repo.branches(&cfg.project.main_branch).unwrap();
+    let names: Vec<_> = b.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [mosaic::AUTH_MODAL, mosaic::PS101, mosaic::REMOTE_ONLY]
+    );
+
+    let auth = &b[0];
+    assert_eq!(auth.sources, ["local", "origin"]);
+    // The local head is newer than origin's: it wins.
+    assert_eq!(auth.head, f.rev_parse(mosaic::AUTH_MODAL));
+    assert_ne!(
+        auth.head,
+        f.rev_parse("refs/remotes/origin/feature/auth-modal")
+    );
+    assert_eq!(auth.subject, "Auth modal: remember me");
+    assert_eq!(auth.author, AUTHOR_NAME);
+    assert_eq!((auth.ahead, auth.behind), (Some(1), Some(0)));
+
+    let ps = &b[1];
+    assert_eq!((ps.ahead, ps.behind), (Some(2), Some(0)));
+    assert_eq!(ps.time, f.commit_time(mosaic::PS101));
+
+    let remote = &b[2];
+    assert_eq!(remote.sources, ["origin"]);
+    assert_eq!(
+        remote.head,
+        f.rev_parse("refs/remotes/origin/feature/remote-only")
+    );
+}
+
+#[test]
+fn a_newer_remote_head_wins_over_an_older_local_one() {
+    let f = mosaic_repo();
+    // Move origin/feature/ps101 to a newer commit than the local branch.
+    f.checkout(mosaic::PS101);
+    f.checkout_new("tmp");
+    f.write("x.txt", "newer\n");
+    let newer = f.commit("newer work pushed from elsewhere");
+    f.checkout("main");
+    f.remote_tracking("origin", mosaic::PS101, &newer);
+    let (repo, cfg) = open(&f);
+    let b = repo.find_branch(&cfg, mosaic::PS101).unwrap();
+    assert_eq!(b.head, newer);
+    assert_eq!(b.ahead, Some(3));
+}
+
+#[test]
+fn main_and_remote_head_refs_are_not_feature_branches() {
+    let f = mosaic_repo();
+    let main = f.rev_parse("main");
+    f.remote_tracking("origin", "main", &main);
+    f.git(&[
+        "symbolic-ref",
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/main",
+    ]);
+    let (repo, cfg) = open(&f);
+    let names: Vec<_> = repo
+        .branch_refs(&cfg.project.main_branch)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n == "main" || n == "HEAD"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn prod_tags_are_ordered_by_date_then_suffix_with_backup_presence() {
+    let f = mosaic_repo();
+    // A later-created tag for an earlier day still sorts by its date.
+    f.tag_lightweight("prod-2025-11-01", "main");
+    f.tag_lightweight("prod-2025-11-13.10", "main");
+    f.tag_lightweight("prod-2025-11-13.1", "main"); // not a prod tag
+    f.tag_lightweight("prod-latest", "main"); // not a prod tag
+    let (repo, cfg) = open(&f);
+    let tags = repo.prod_tags(&cfg).unwrap();
+    let names: Vec<_> = tags.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "prod-2025-11-01",
+            "prod-2025-11-12",
+            "prod-2025-11-13",
+            "prod-2025-11-13.2",
+            "prod-2025-11-13.10"
+        ]
+    );
+    let by = |n: &str| tags.iter().find(|t| t.name == n).unwrap();
+    assert!(!by(mosaic::TAG_LIGHTWEIGHT).annotated);
+    assert!(by(mosaic::TAG_ANNOTATED).annotated);
+    assert_eq!(
+        by(mosaic::TAG_ANNOTATED).commit,
+        f.commit_of(mosaic::TAG_ANNOTATED)
+    );
+    assert!(by(mosaic::TAG_ANNOTATED).backup);
+    assert!(!by(mosaic::GOLDEN).backup);
+    assert!(by(mosaic::GOLDEN)
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("BUILD_ID"));
+}
+
+#[test]
+fn backups_dir_may_be_absolute() {
+    let f = mosaic_repo();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("prod-2025-11-12.zip"), b"PK").unwrap();
+    f.write_config(&format!(
+        "{}[project]\nbackups_dir = \"{}\"\n",
+        mosaic::CONFIG,
+        elsewhere.path().display()
+    ));
+    let (repo, cfg) = open(&f);
+    let tags = repo.prod_tags(&cfg).unwrap();
+    assert!(tags[0].backup);
+    assert!(!tags[1].backup);
+}
+
+#[test]
+fn release_managers_come_from_main_only() {
+    let f = mosaic_repo();
+    // A feature branch and a working-tree edit both try to grant rights.
+    f.checkout(mosaic::PS101);
+    f.write_config("[authority]\nrelease_managers = [\"mallory\"]\n");
+    f.commit("grant myself deploy rights");
+    f.checkout("main");
+    f.write_config("[authority]\nrelease_managers = [\"eve\"]\n");
+    let (repo, cfg) = open(&f);
+    assert_eq!(cfg.authority.release_managers, ["tester"]);
+    // Once committed on main, it counts.
+    f.commit("add eve");
+    let (_, cfg) = open(&f);
+    assert_eq!(cfg.authority.release_managers, ["eve"]);
+    drop(repo);
+}
+
+#[test]
+fn the_user_is_the_login_name_or_sudo_user() {
+    let f = mosaic_repo();
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+    assert_eq!(j["user"]["name"], "tester");
+    assert_eq!(j["user"]["release_manager"], true);
+
+    let out = f
+        .guardrail_cmd(&["status", "--json"])
+        .env("USER", "root")
+        .env("SUDO_USER", "alice")
+        .output()
+        .unwrap();
+    let j = json(&out);
+    assert_eq!(j["user"]["name"], "alice");
+    assert_eq!(j["user"]["release_manager"], false);
+}
+
+#[test]
+fn status_json_lists_branches_tags_and_golden() {
+    let f = mosaic_repo();
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+    assert_eq!(j["golden"], mosaic::GOLDEN);
+    assert_eq!(j["main_branch"], "main");
+    assert_eq!(j["main_head"], f.rev_parse("main"));
+    assert_eq!(j["branches"].as_array().unwrap().len(), 3);
+    assert_eq!(j["branches"][0]["name"], mosaic::AUTH_MODAL);
+    assert_eq!(j["branches"][0]["ahead"], 1);
+    assert_eq!(j["prod_tags"].as_array().unwrap().len(), 3);
+    assert_eq!(j["prod_tags"][1]["backup"], true);
+    assert_eq!(j["prod_tags"][1]["annotated"], true);
+    assert!(j["live"].is_null());
+    assert_eq!(j["head"]["kind"], "branch");
+}
+
+#[test]
+fn status_text_names_branches_and_tags() {
+    let f = mosaic_repo();
+    let out = f.guardrail(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = stdout(&out);
+    for needle in [
+        mosaic::AUTH_MODAL,
+        mosaic::REMOTE_ONLY,
+        mosaic::GOLDEN,
+        "backup ✓",
+        "tester (release manager)",
+    ] {
+        assert!(s.contains(needle), "missing {needle} in:\n{s}");
+    }
+}
+
+#[test]
+fn not_a_repository_is_a_clear_error_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = guardrail_command(dir.path(), "tester", dir.path())
+        .args(["status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("is not inside a git repository"), "{e}");
+}
+
+#[test]
+fn bad_config_is_exit_2_naming_file_line_and_key() {
+    let f = mosaic_repo();
+    f.write_config("[authority]\nrelease_managers = [\"tester\"]\n[live]\npoll = \"soon\"\n");
+    let out = f.guardrail(&["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains("guardrail.toml line 4, key `live.poll`"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+#[test]
+fn an_empty_repository_is_a_sensible_status() {
+    let f = Fixture::new();
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+    assert_eq!(j["head"]["kind"], "unborn");
+    assert!(j["golden"].is_null());
+    assert_eq!(j["branches"].as_array().unwrap().len(), 0);
+    assert!(j["warnings"][0].as_str().unwrap().contains("no commits"));
+}
+
+#[test]
+fn detached_head_and_missing_main_are_shown_not_fatal() {
+    let f = mosaic_repo();
+    f.checkout(&f.rev_parse("main~1"));
+    let (repo, _) = open(&f);
+    assert!(matches!(repo.head_state(), HeadState::Detached { .. }));
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    f.write_config(
+        "[authority]\nrelease_managers = [\"tester\"]\n[project]\nmain_branch = \"trunk\"\n",
+    );
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+    assert!(j["main_head"].is_null());
+    assert!(j["branches"][0]["ahead"].is_null());
+    assert!(
+        j["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("`trunk` does not exist"),
+        "{j}"
+    );
+    // main itself is now listed as a feature branch of the trunk-based project.
+    assert!(j["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|b| b["name"] == "main"));
+}
+
+#[test]
+fn prod_tag_names() {
+    let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    assert_eq!(
+        parse_prod_tag("prod-", "prod-2025-11-14"),
+        Some((d("2025-11-14"), 1))
+    );
+    assert_eq!(
+        parse_prod_tag("prod-", "prod-2025-11-14.3"),
+        Some((d("2025-11-14"), 3))
+    );
+    for bad in [
+        "prod-2025-11-14.1",
+        "prod-2025-11-14.0",
+        "prod-2025-11-14.02",
+        "prod-2025-02-30",
+        "prod-25-11-14",
+        "prod-2025-11-14.",
+        "release-2025-11-14",
+        "prod-2025-11-14.x",
+    ] {
+        assert_eq!(parse_prod_tag("prod-", bad), None, "{bad}");
+    }
+    let existing = vec![
+        "prod-2025-11-14".to_string(),
+        "prod-2025-11-14.2".to_string(),
+    ];
+    assert_eq!(
+        next_free_tag("prod-", d("2025-11-14"), &existing),
+        "prod-2025-11-14.3"
+    );
+    assert_eq!(
+        next_free_tag("prod-", d("2025-11-15"), &existing),
+        "prod-2025-11-15"
+    );
+}
