@@ -2,7 +2,10 @@
 //! them directly; the console runs the same functions off the render loop.
 //! Nothing here imports `app` or `views`.
 pub mod audit;
+pub mod baseline;
 pub mod config;
+pub mod evidence;
+pub mod handoff;
 pub mod lock;
 pub mod repo;
 pub mod runner;
