@@ -515,3 +515,52 @@ proptest! {
         prop_assert_eq!(parse(&text, SRC), Ok(b));
     }
 }
+
+#[test]
+fn diff_watched_binary_files_have_no_line_counts() {
+    let t = TestRepo::new();
+    let a = t.commit(
+        "main",
+        &[],
+        &files(&[("mosaic_ui/logo.png", common::PNG_1X1)]),
+        "a",
+    );
+    let mut changed = common::PNG_1X1.to_vec();
+    changed[40] ^= 0xFF;
+    let b = t.commit(
+        "main",
+        &[a],
+        &files(&[("mosaic_ui/logo.png", &changed)]),
+        "b",
+    );
+    let d = diff_watched(
+        &t.repo,
+        &t.tree_of(a),
+        &t.tree_of(b),
+        &["mosaic_ui/logo.png".into()],
+    )
+    .unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].status, DiffStatus::Modified);
+    assert_eq!((d[0].added, d[0].removed), (0, 0));
+    assert!(d[0].patch.contains("Binary files"), "{}", d[0].patch);
+}
+
+#[test]
+fn mapped_path_that_is_a_directory_fails_with_reason() {
+    let t = TestRepo::new();
+    let c = t.commit(
+        "main",
+        &[],
+        &files(&[
+            (SRC, b"MOSAIC_UI_LINE_COUNT=1\n"),
+            ("mosaic_ui/index.html/x", b"1\n"),
+        ]),
+        "init",
+    );
+    let r = check_tree(&t.repo, &t.tree_of(c), SRC, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        r.checks[0].reason.as_deref(),
+        Some("mosaic_ui/index.html is not a file in the tree")
+    );
+}

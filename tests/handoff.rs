@@ -118,8 +118,11 @@ fn manifest_errors_name_file_line_and_key() {
         ".handoff/x/handoff.toml, key gate.sha256: missing"
     );
     assert_eq!(
-        manifest_err(&SAMPLE.replace("author = \"agent-7\"\n", "")),
-        ".handoff/x/handoff.toml, key author: missing"
+        manifest_err(&SAMPLE.replace(
+            "commit = \"0123456789abcdef0123456789abcdef01234567\"\n",
+            ""
+        )),
+        ".handoff/x/handoff.toml, key commit: missing"
     );
     let e = manifest_err(&SAMPLE.replace("2025-11-14T22:47:26Z", "yesterday"));
     assert!(
@@ -625,6 +628,18 @@ fn fallback_checks() {
         "tag prod-2025-11-14 already exists (next free: prod-2025-11-14.3)"
     );
     assert_eq!(state, PackageState::Incomplete);
+
+    // A manifest without proposed_tag still parses; the checklist says so.
+    let mut c = ready_ctx();
+    let text = c.files.manifest_text.clone().unwrap();
+    let text = text.replace("proposed_tag = \"prod-2025-11-15\"\n", "");
+    c.manifest = Some(HandoffManifest::parse(&text, "x").unwrap());
+    let (items, _) = run(&c);
+    assert_eq!(item(&items, "fallback").state, ItemState::Missing);
+    assert_eq!(
+        reason(&items, "fallback"),
+        "handoff.toml proposes no tag (proposed_tag is empty)"
+    );
 
     let mut c = ready_ctx();
     c.manifest.as_mut().unwrap().proposed_tag = "prod-2025-13-01".into();

@@ -135,8 +135,12 @@ pub struct HandoffManifest {
     /// When the package was made, UTC.
     #[serde(with = "utc_time")]
     pub created: DateTime<Utc>,
+    #[serde(default)]
     pub author: String,
+    /// Empty when the agent proposed none (the checklist then says so).
+    #[serde(default)]
     pub proposed_tag: String,
+    #[serde(default)]
     pub proposed_bundle: String,
     #[serde(default)]
     pub summary: String,
