@@ -15,7 +15,11 @@ fn worktree_is_made_reused_reset_and_pruned() {
     let co = checkout::prepare(&repo, Mode::Worktree, mosaic::PS101, &ps).unwrap();
     assert!(co.path.starts_with(&repo.state.path));
     assert!(co.path.join("mosaic_ui/index.html").is_file());
-    assert!(std::fs::read_to_string(co.path.join("mosaic_ui/index.html")).unwrap().contains("PS101 resume"));
+    assert!(
+        std::fs::read_to_string(co.path.join("mosaic_ui/index.html"))
+            .unwrap()
+            .contains("PS101 resume")
+    );
     // A run leaves debris behind; the next run starts clean at another commit.
     std::fs::write(co.path.join("debris.txt"), "x").unwrap();
     std::fs::write(co.path.join("mosaic_ui/index.html"), "edited").unwrap();
@@ -27,7 +31,11 @@ fn worktree_is_made_reused_reset_and_pruned() {
     assert!(!co.path.join("debris.txt").exists());
     let page = std::fs::read_to_string(co.path.join("mosaic_ui/index.html")).unwrap();
     assert!(page.contains("PS101 progress bar") && !page.contains("PS101 resume"));
-    assert_eq!(f.git(&["-C", co.path.to_str().unwrap(), "rev-parse", "HEAD"]).trim(), older);
+    assert_eq!(
+        f.git(&["-C", co.path.to_str().unwrap(), "rev-parse", "HEAD"])
+            .trim(),
+        older
+    );
     // The user's own working tree is untouched.
     assert_eq!(f.current_branch(), "main");
 

@@ -84,7 +84,12 @@ pub fn dirty_files(repo: &Repo) -> Result<Vec<String>, CheckoutError> {
 }
 
 /// Checks out `commit` for a run named `name` (a branch or tag).
-pub fn prepare(repo: &Repo, mode: Mode, name: &str, commit: &str) -> Result<Checkout, CheckoutError> {
+pub fn prepare(
+    repo: &Repo,
+    mode: Mode,
+    name: &str,
+    commit: &str,
+) -> Result<Checkout, CheckoutError> {
     match mode {
         Mode::Worktree => worktree(repo, name, commit),
         Mode::InPlace => in_place(repo, commit),
@@ -97,7 +102,10 @@ fn worktree(repo: &Repo, name: &str, commit: &str) -> Result<Checkout, CheckoutE
     let path = base.join(slug(name));
     let registered = path.join(".git").exists();
     if registered {
-        git(&path, &["checkout", "--quiet", "--force", "--detach", commit])?;
+        git(
+            &path,
+            &["checkout", "--quiet", "--force", "--detach", commit],
+        )?;
         git(&path, &["clean", "-ffdxq"])?;
     } else {
         if path.exists() {
@@ -105,7 +113,12 @@ fn worktree(repo: &Repo, name: &str, commit: &str) -> Result<Checkout, CheckoutE
         }
         git(&repo.root, &["worktree", "prune"])?;
         let p = path.display().to_string();
-        git(&repo.root, &["worktree", "add", "--quiet", "--force", "--detach", &p, commit])?;
+        git(
+            &repo.root,
+            &[
+                "worktree", "add", "--quiet", "--force", "--detach", &p, commit,
+            ],
+        )?;
     }
     Ok(Checkout {
         path,

@@ -107,41 +107,7 @@ pub struct User {
     pub release_manager: bool,
 }
 
-/// `prod-2025-11-14` → (2025-11-14, 1); `prod-2025-11-14.3` → (…, 3).
-/// `.0` and `.1` suffixes and impossible dates are not prod tags.
-pub fn parse_prod_tag(prefix: &str, name: &str) -> Option<(NaiveDate, u32)> {
-    let rest = name.strip_prefix(prefix)?;
-    let (date, n) = match rest.split_once('.') {
-        Some((d, n)) => {
-            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
-                return None;
-            }
-            let n: u32 = n.parse().ok()?;
-            if n < 2 {
-                return None;
-            }
-            (d, n)
-        }
-        None => (rest, 1),
-    };
-    if date.len() != 10 || date.as_bytes()[4] != b'-' || date.as_bytes()[7] != b'-' {
-        return None;
-    }
-    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    Some((d, n))
-}
-
-/// The next free prod tag for `date`: `prod-D`, else `prod-D.2`, `.3` …
-pub fn next_free_tag(prefix: &str, date: NaiveDate, existing: &[String]) -> String {
-    let base = format!("{prefix}{}", date.format("%Y-%m-%d"));
-    if !existing.contains(&base) {
-        return base;
-    }
-    (2..)
-        .map(|n| format!("{base}.{n}"))
-        .find(|t| !existing.contains(t))
-        .expect("an unbounded range has a free suffix")
-}
+pub use super::tags::{next_free_tag, parse_prod_tag};
 
 /// The login name: `SUDO_USER` under sudo, else `USER`, `LOGNAME`, the
 /// password database.

@@ -19,6 +19,7 @@
 
 pub mod fixture;
 pub mod pty;
+pub mod trees;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -30,6 +31,7 @@ pub use fixture::{
     AUTHOR_NAME, DEFAULT_USER, ENV_REMOVE,
 };
 pub use pty::{Exit, Key, Pty, PtyCommand, Termios};
+pub use trees::*;
 
 /// The guardrail binary cargo built for this test run.
 pub fn guardrail_bin() -> PathBuf {
