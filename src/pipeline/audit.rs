@@ -528,7 +528,7 @@ impl AuditLog {
             .write(true)
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
-        lock.lock_exclusive().map_err(io_err("lock", &lock_path))?;
+        FileExt::lock_exclusive(&lock).map_err(io_err("lock", &lock_path))?;
         Ok(lock)
     }
 
