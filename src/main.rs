@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 use guardrail::pipeline::config::{ConfigError, UserConfig};
 use guardrail::pipeline::repo::{Repo, RepoError};
-use guardrail::pipeline::status;
+use guardrail::pipeline::{status, Refused, StepFailed};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,11 +39,54 @@ enum Cmd {
     Status,
     /// Print the built-in default guardrail.toml (every key, documented).
     DefaultConfig,
+    /// Check or print the audit chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// The deploy lock and the manual deploy freeze.
+    Lock {
+        #[command(subcommand)]
+        cmd: LockCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Recompute the chain; name the first line that breaks it (exit 1).
+    Verify,
+    /// Print the last entries.
+    Show {
+        /// How many entries.
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LockCmd {
+    /// Who holds the deploy lock, and whether deploys are frozen.
+    Status,
+    /// Freeze deploys and rollbacks by hand until released.
+    Acquire {
+        /// Why (recorded and shown to everyone).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the freeze (its owner; a release manager with --force).
+    Release {
+        /// Lift someone else's freeze (release managers only; recorded).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Exit codes shared by all commands (SPEC §6).
 mod exit {
+    pub const NOT_OK: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    pub const REFUSED: u8 = 3;
+    pub const STEP_FAILED: u8 = 4;
 }
 
 fn main() -> ExitCode {
@@ -64,6 +109,12 @@ fn sentence(e: &anyhow::Error) -> String {
 }
 
 fn classify(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Refused>().is_some() {
+        return exit::REFUSED;
+    }
+    if e.downcast_ref::<StepFailed>().is_some() {
+        return exit::STEP_FAILED;
+    }
     if e.downcast_ref::<RepoError>().is_some() || e.downcast_ref::<ConfigError>().is_some() {
         return exit::BAD_INPUT;
     }
@@ -79,6 +130,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::DefaultConfig) => {
             print!("{}", guardrail::pipeline::config::DEFAULT_TOML);
             Ok(0)
+        }
+        Some(Cmd::Audit { cmd }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            match cmd {
+                AuditCmd::Verify => cli::audit_verify(&repo, &cfg, cli.json),
+                AuditCmd::Show { n } => cli::audit_show(&repo, n, cli.json),
+            }
+        }
+        Some(Cmd::Lock { cmd }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            match cmd {
+                LockCmd::Status => cli::lock_status(&repo, cli.json),
+                LockCmd::Acquire { reason } => cli::lock_acquire(&repo, &cfg, &reason, cli.json),
+                LockCmd::Release { force } => cli::lock_release(&repo, &cfg, force, cli.json),
+            }
         }
         Some(Cmd::Status) => {
             let repo = Repo::open(&dir)?;

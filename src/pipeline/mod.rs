@@ -8,8 +8,21 @@ pub mod config;
 pub mod evidence;
 pub mod handoff;
 pub mod lock;
+pub mod record;
 pub mod repo;
 pub mod runner;
 pub mod state;
 pub mod status;
 pub mod tags;
+
+/// A guardrail said no (not a release manager, lock held, evidence not
+/// ready, no confirmation): exit 3. The message is one sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// A step could not run (script missing or not executable, timeout,
+/// cancelled): exit 4.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StepFailed(pub String);

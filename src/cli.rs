@@ -1,0 +1,152 @@
+//! Headless commands: each calls pipeline functions and prints text or one
+//! JSON document. Returns the exit code; errors bubble up to `main`.
+use serde_json::json;
+
+use guardrail::pipeline::audit::{find_checkpoint, NewEntry};
+use guardrail::pipeline::config::Config;
+use guardrail::pipeline::lock::{self, LockError};
+use guardrail::pipeline::record::{audit_log, record};
+use guardrail::pipeline::repo::Repo;
+use guardrail::pipeline::Refused;
+
+use crate::exit;
+
+/// `guardrail audit verify`: checks the chain against the newest release
+/// checkpoint found in a prod tag's message.
+pub fn audit_verify(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
+    let checkpoint = repo
+        .prod_tags(cfg)?
+        .iter()
+        .rev()
+        .find_map(|t| t.message.as_deref().and_then(find_checkpoint).map(|c| (t.name.clone(), c)));
+    let report = audit_log(repo).verify(checkpoint.as_ref().map(|c| &c.1))?;
+    if as_json {
+        let doc = json!({
+            "intact": report.is_intact(),
+            "lines": report.lines,
+            "log_id": report.log_id,
+            "head": report.head.as_ref().map(|h| json!({"seq": h.seq, "hash": h.hash})),
+            "checkpoint": checkpoint.as_ref().map(|(tag, c)| json!({"tag": tag, "seq": c.seq, "hash": c.hash})),
+            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "verdict": report.to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("{report}");
+        if let Some((tag, c)) = &checkpoint {
+            println!("checkpoint: seq {} from tag {tag}", c.seq);
+        }
+        for p in report.problems.iter().skip(1) {
+            println!("also: {p}");
+        }
+    }
+    Ok(if report.is_intact() { 0 } else { exit::NOT_OK })
+}
+
+/// `guardrail audit show [-n N]`.
+pub fn audit_show(repo: &Repo, n: usize, as_json: bool) -> anyhow::Result<u8> {
+    let records = audit_log(repo).tail(n)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else if records.is_empty() {
+        println!("the audit log is empty");
+    } else {
+        for r in &records {
+            let details = match &r.details {
+                serde_json::Value::Object(m) if m.is_empty() => String::new(),
+                d => format!("  {d}"),
+            };
+            println!(
+                "#{:<5} {}  {:<10} {:<10} {:<8} {}{}",
+                r.seq, r.time, r.actor, r.action, r.result, r.target, details
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub fn lock_status(repo: &Repo, as_json: bool) -> anyhow::Result<u8> {
+    let st = lock::status(&repo.state.path);
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "free": st.is_free(),
+                "held": st.held,
+                "frozen": st.frozen,
+            }))?
+        );
+    } else {
+        println!("deploy lock: {st}");
+    }
+    Ok(0)
+}
+
+/// `guardrail lock acquire --reason R`: the manual freeze.
+pub fn lock_acquire(repo: &Repo, cfg: &Config, reason: &str, as_json: bool) -> anyhow::Result<u8> {
+    let user = repo.user(cfg);
+    repo.state.ensure()?;
+    match lock::freeze(&repo.state.path, &user.name, reason) {
+        Ok(info) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(&user.name, "freeze", "deploys", "OK").with_details(json!({ "reason": reason })),
+            )?;
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("deploys frozen by {info}");
+            }
+            Ok(0)
+        }
+        Err(e @ LockError::Frozen(_)) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(&user.name, "freeze", "deploys", "REFUSED").with_details(json!({ "why": e.to_string() })),
+            )?;
+            Err(Refused(e.to_string()).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `guardrail lock release [--force]`.
+pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> anyhow::Result<u8> {
+    let user = repo.user(cfg);
+    if force && !user.release_manager {
+        let why = format!("{} is not a release manager, so may not force the freeze open", user.name);
+        record(
+            repo,
+            cfg,
+            NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED").with_details(json!({ "why": why })),
+        )?;
+        return Err(Refused(why).into());
+    }
+    match lock::unfreeze(&repo.state.path, &user.name, force) {
+        Ok(info) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(&user.name, "unfreeze", "deploys", "OK")
+                    .with_details(json!({ "owner": info.owner, "forced": force })),
+            )?;
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&json!({"released": info}))?);
+            } else {
+                println!("freeze lifted (was {info})");
+            }
+            Ok(0)
+        }
+        Err(e @ (LockError::NotFreezeOwner { .. } | LockError::NotFrozen)) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED").with_details(json!({ "why": e.to_string() })),
+            )?;
+            Err(Refused(e.to_string()).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
