@@ -1,0 +1,332 @@
+//! Gate-log throughput and memory benchmark.
+//!
+//! The synthetic repository's gate script (`scripts/run_deploy_gate.sh`,
+//! see `common/synth.rs` GATE_SCRIPT) prints `BENCH_GATE_LINES` lines
+//! (default 1,000,000) and asks nothing. Measured in the same run,
+//! `BENCH_GATE_RUNS` times each (default 3):
+//!
+//! 1. baseline: `bash scripts/run_deploy_gate.sh > file`;
+//! 2. headless: `guardrail gate <branch> --answer yes ×5 -C <repo> > file`;
+//! 3. console: `guardrail -C <repo>` in a 120×40 pty, driven by
+//!    [`console_gate_steps`] (KEYS NOT FINAL), until [`CONSOLE_DONE`] shows.
+//!
+//! Reports wall-time medians, ratios to the baseline, and peak RSS: VmHWM of
+//! the process itself (sampled from /proc) and wait4's ru_maxrss (which also
+//! covers the children it reaped, i.e. the gate script and awk).
+//! A part whose command fails prints `skipped: <reason>`, never numbers.
+//!
+//! Run: `cargo build --release && cargo bench --bench gate_log`.
+//! `BENCH_GATE_BRANCH` picks the branch (default: the first `feature/b…`
+//! row the console shows, else the newest branch).
+
+mod common;
+
+use common::pty::{Key, Pty, PtyCommand};
+use common::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What the console shows when the gate has finished.
+const CONSOLE_DONE: &str = "DEPLOY GATE: PASS";
+const GATE_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// One step of driving the console.
+#[allow(dead_code)] // not every step kind is used by the current keys
+#[derive(Debug, Clone)]
+enum Step {
+    /// Wait until the text is on the screen.
+    WaitFor(String),
+    /// Move the selection (Down, then Up, at most 60 presses each way) until
+    /// the row holding this text looks selected (inverse video, a background
+    /// colour, or a `>`/`▶`/`❯`/`›` marker before the text).
+    SelectRow(String),
+    /// Send keys.
+    Keys(Vec<Key>),
+    /// Type text and press Enter.
+    Line(String),
+}
+
+// ---------------------------------------------------------------------------
+// THE CONSOLE'S KEYS ARE NOT FINAL: adapt this function when they change.
+// Default: wait for the branch, select its row, press `g` (run the gate).
+fn console_gate_steps(branch: &str) -> Vec<Step> {
+    vec![
+        Step::WaitFor(branch.to_string()),
+        Step::SelectRow(branch.to_string()),
+        Step::Keys(vec![Key::Char('g')]),
+    ]
+}
+// ---------------------------------------------------------------------------
+
+struct Part {
+    label: &'static str,
+    walls: Vec<Duration>,
+    hwm_kib: u64,
+    maxrss_kib: u64,
+}
+
+fn main() {
+    let runs = env_usize("BENCH_GATE_RUNS", 3);
+    let lines = env_usize("BENCH_GATE_LINES", 1_000_000);
+    let bin = release_binary();
+    let repo = synth::bench_repo();
+    let home = BenchHome::new();
+    let out_dir = tempfile::tempdir().expect("tempdir for gate output");
+
+    let branch = std::env::var("BENCH_GATE_BRANCH")
+        .ok()
+        .or_else(|| discover_branch(&bin, &repo, &home))
+        .unwrap_or_else(synth::newest_branch);
+
+    println!(
+        "gate-log bench: {} on {branch}, gate prints {lines} lines, {runs} runs each",
+        repo.display()
+    );
+    println!("binary: {}", bin.display());
+
+    // 1. baseline
+    let mut base = Part {
+        label: "script > file",
+        walls: vec![],
+        hwm_kib: 0,
+        maxrss_kib: 0,
+    };
+    let mut baseline_size = 0;
+    for i in 0..runs {
+        let path = out_dir.path().join(format!("baseline-{i}.log"));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut c = home.command("bash");
+        c.arg("scripts/run_deploy_gate.sh")
+            .current_dir(&repo)
+            .env("BENCH_GATE_LINES", lines.to_string())
+            .stdout(file);
+        let m = run_measured(c).expect("run the gate script");
+        assert!(
+            m.status.success(),
+            "the bench gate script itself failed: {}",
+            reason(&m)
+        );
+        baseline_size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let _ = std::fs::remove_file(&path);
+        base.walls.push(m.wall);
+        base.hwm_kib = base.hwm_kib.max(m.vm_hwm_kib);
+        base.maxrss_kib = base.maxrss_kib.max(m.max_rss_kib);
+    }
+    let base_stats = Stats::of(&base.walls).unwrap();
+    report(&base, &base_stats, None);
+    println!(
+        "{:<16} output {:.1} MiB",
+        "",
+        baseline_size as f64 / (1024.0 * 1024.0)
+    );
+
+    // 2. headless guardrail gate
+    let mut headless = Part {
+        label: "gate headless",
+        walls: vec![],
+        hwm_kib: 0,
+        maxrss_kib: 0,
+    };
+    let mut skipped = None;
+    for i in 0..runs {
+        let path = out_dir.path().join(format!("headless-{i}.out"));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut c = home.command(&bin);
+        c.arg("gate").arg(&branch);
+        for _ in 0..5 {
+            c.args(["--answer", "yes"]);
+        }
+        c.arg("-C")
+            .arg(&repo)
+            .current_dir(&repo)
+            .env("BENCH_GATE_LINES", lines.to_string())
+            .stdout(file);
+        match run_measured(c) {
+            Err(e) => {
+                skipped = Some(format!("cannot run: {e}"));
+                break;
+            }
+            Ok(m) if !m.status.success() => {
+                skipped = Some(reason(&m));
+                break;
+            }
+            Ok(m) => {
+                headless.walls.push(m.wall);
+                headless.hwm_kib = headless.hwm_kib.max(m.vm_hwm_kib);
+                headless.maxrss_kib = headless.maxrss_kib.max(m.max_rss_kib);
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    match skipped {
+        Some(r) => println!("{:<16} skipped: {r}", headless.label),
+        None => report(
+            &headless,
+            &Stats::of(&headless.walls).unwrap(),
+            Some(&base_stats),
+        ),
+    }
+
+    // 3. console in a pty
+    let mut console = Part {
+        label: "gate console",
+        walls: vec![],
+        hwm_kib: 0,
+        maxrss_kib: 0,
+    };
+    let mut skipped = None;
+    for _ in 0..runs {
+        match console_run(&bin, &repo, &home, &branch, lines) {
+            Ok((wall, hwm, maxrss)) => {
+                console.walls.push(wall);
+                console.hwm_kib = console.hwm_kib.max(hwm);
+                console.maxrss_kib = console.maxrss_kib.max(maxrss);
+            }
+            Err(e) => {
+                skipped = Some(e);
+                break;
+            }
+        }
+    }
+    match skipped {
+        Some(r) => println!(
+            "{:<16} skipped: {}",
+            console.label,
+            r.lines().take(8).collect::<Vec<_>>().join("\n    ")
+        ),
+        None => report(
+            &console,
+            &Stats::of(&console.walls).unwrap(),
+            Some(&base_stats),
+        ),
+    }
+}
+
+fn report(p: &Part, s: &Stats, base: Option<&Stats>) {
+    println!(
+        "{}  peak RSS {} (self, VmHWM) / {} (wait4, incl. children)",
+        stats_line(p.label, s, base.map(|b| ("script > file", b))),
+        mib(p.hwm_kib),
+        mib(p.maxrss_kib)
+    );
+}
+
+fn spawn_console(bin: &Path, repo: &Path, home: &BenchHome, lines: usize) -> Result<Pty, String> {
+    PtyCommand::new(bin)
+        .arg("-C")
+        .arg(repo)
+        .cwd(repo)
+        .env_remove("SUDO_USER")
+        .envs(home.env())
+        .env("BENCH_GATE_LINES", lines.to_string())
+        .size(120, 40)
+        .try_spawn()
+}
+
+/// The first `feature/bNNNNN` the console shows on its first frame.
+fn discover_branch(bin: &Path, repo: &Path, home: &BenchHome) -> Option<String> {
+    let mut t = spawn_console(bin, repo, home, 0).ok()?;
+    t.wait_for("feature/b", Duration::from_secs(60)).ok()?;
+    let text = t.screen_text();
+    t.send_q();
+    if t.wait_exit(Duration::from_secs(5)).is_none() {
+        t.kill();
+    }
+    let i = text.find("feature/b")?;
+    let digits: String = text[i + 9..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    (digits.len() == 5).then(|| format!("feature/b{digits}"))
+}
+
+/// One console run: time from the key that starts the gate (the last step)
+/// until CONSOLE_DONE is on the screen. Returns (wall, VmHWM, wait4 maxrss).
+fn console_run(
+    bin: &Path,
+    repo: &Path,
+    home: &BenchHome,
+    branch: &str,
+    lines: usize,
+) -> Result<(Duration, u64, u64), String> {
+    let mut t = spawn_console(bin, repo, home, lines)?;
+    let sampler = HwmSampler::start(t.pid(), proc_name_of(bin.as_os_str()));
+    let result = (|| -> Result<Duration, String> {
+        let steps = console_gate_steps(branch);
+        let mut started = Instant::now();
+        for step in &steps {
+            started = Instant::now();
+            run_step(&mut t, step)?;
+        }
+        t.wait_for(CONSOLE_DONE, GATE_TIMEOUT)?;
+        Ok(started.elapsed())
+    })();
+    // Quit: q, then Esc q, then kill.
+    t.send_q();
+    if t.wait_exit(Duration::from_secs(5)).is_none() {
+        t.send_key(Key::Esc);
+        t.send_q();
+        if t.wait_exit(Duration::from_secs(5)).is_none() {
+            t.kill();
+        }
+    }
+    let hwm = sampler.stop();
+    let wall = result?;
+    Ok((wall, hwm, t.max_rss_kib().unwrap_or(0)))
+}
+
+fn run_step(t: &mut Pty, step: &Step) -> Result<(), String> {
+    match step {
+        Step::WaitFor(text) => t.wait_for(text, Duration::from_secs(60)),
+        Step::Keys(keys) => {
+            t.send_keys(keys, Duration::from_millis(20));
+            Ok(())
+        }
+        Step::Line(text) => {
+            t.send_line(text);
+            Ok(())
+        }
+        Step::SelectRow(text) => {
+            for key in [Key::Down, Key::Up] {
+                for _ in 0..60 {
+                    if row_selected(&t.screen_snapshot(), text) {
+                        return Ok(());
+                    }
+                    let before = t.screen_text();
+                    t.send_key(key);
+                    let _ = t.wait_until("screen change", Duration::from_millis(300), |s| {
+                        s.contents() != before
+                    });
+                }
+            }
+            Err(format!(
+                "could not select the row holding {text:?}; screen:\n{}",
+                pty::dump(&t.screen_snapshot())
+            ))
+        }
+    }
+}
+
+/// Does the row holding `text` look selected?
+fn row_selected(screen: &vt100::Screen, text: &str) -> bool {
+    let (rows, cols) = screen.size();
+    for (r, line) in screen.rows(0, cols).enumerate().take(rows as usize) {
+        let Some(byte_idx) = line.find(text) else {
+            continue;
+        };
+        let prefix = &line[..byte_idx];
+        if ['>', '▶', '❯', '›', '»', '▸']
+            .iter()
+            .any(|m| prefix.contains(*m))
+        {
+            return true;
+        }
+        let col = prefix.chars().count() as u16;
+        if let Some(cell) = screen.cell(r as u16, col) {
+            if cell.inverse() || cell.bgcolor() != vt100::Color::Default {
+                return true;
+            }
+        }
+    }
+    false
+}
