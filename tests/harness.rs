@@ -186,31 +186,21 @@ fn fixture_is_isolated_from_user_config() {
     let env = isolated_env_as(repo.home(), "alice");
     assert!(env.contains(&("USER".to_string(), "alice".to_string())));
     assert!(env.contains(&("LOGNAME".to_string(), "alice".to_string())));
-    let out = repo
-        .command("sh")
+    // apply_isolation removes SUDO_USER (and git overrides) set earlier,
+    // e.g. inherited from a sudo session.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env("SUDO_USER", "root").env("GIT_DIR", "/nonexistent");
+    apply_isolation(&mut cmd, repo.home(), "tester");
+    let out = cmd
         .args([
             "-c",
-            "echo \"$HOME|$USER|${SUDO_USER-unset}|$GIT_CONFIG_NOSYSTEM\"",
-        ])
-        .env("SUDO_USER", "root")
-        .output()
-        .unwrap();
-    // env set after apply_isolation wins, so SUDO_USER=root is visible here;
-    // without it the variable is removed:
-    assert!(String::from_utf8_lossy(&out.stdout).contains("|root|"));
-    std::env::set_var("SUDO_USER", "leaky");
-    let out = repo
-        .command("sh")
-        .args([
-            "-c",
-            "echo \"$HOME|$USER|${SUDO_USER-unset}|$GIT_CONFIG_NOSYSTEM\"",
+            "echo \"$HOME|$USER|$LOGNAME|${SUDO_USER-unset}|${GIT_DIR-unset}|$GIT_CONFIG_NOSYSTEM\"",
         ])
         .output()
         .unwrap();
-    std::env::remove_var("SUDO_USER");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("{}|tester|unset|1", repo.home().display())
+        format!("{}|tester|tester|unset|unset|1", repo.home().display())
     );
 }
 
