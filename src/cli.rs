@@ -14,11 +14,12 @@ use crate::exit;
 /// `guardrail audit verify`: checks the chain against the newest release
 /// checkpoint found in a prod tag's message.
 pub fn audit_verify(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
-    let checkpoint = repo
-        .prod_tags(cfg)?
-        .iter()
-        .rev()
-        .find_map(|t| t.message.as_deref().and_then(find_checkpoint).map(|c| (t.name.clone(), c)));
+    let checkpoint = repo.prod_tags(cfg)?.iter().rev().find_map(|t| {
+        t.message
+            .as_deref()
+            .and_then(find_checkpoint)
+            .map(|c| (t.name.clone(), c))
+    });
     let report = audit_log(repo).verify(checkpoint.as_ref().map(|c| &c.1))?;
     if as_json {
         let doc = json!({
@@ -91,7 +92,8 @@ pub fn lock_acquire(repo: &Repo, cfg: &Config, reason: &str, as_json: bool) -> a
             record(
                 repo,
                 cfg,
-                NewEntry::new(&user.name, "freeze", "deploys", "OK").with_details(json!({ "reason": reason })),
+                NewEntry::new(&user.name, "freeze", "deploys", "OK")
+                    .with_details(json!({ "reason": reason })),
             )?;
             if as_json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
@@ -104,7 +106,8 @@ pub fn lock_acquire(repo: &Repo, cfg: &Config, reason: &str, as_json: bool) -> a
             record(
                 repo,
                 cfg,
-                NewEntry::new(&user.name, "freeze", "deploys", "REFUSED").with_details(json!({ "why": e.to_string() })),
+                NewEntry::new(&user.name, "freeze", "deploys", "REFUSED")
+                    .with_details(json!({ "why": e.to_string() })),
             )?;
             Err(Refused(e.to_string()).into())
         }
@@ -116,11 +119,15 @@ pub fn lock_acquire(repo: &Repo, cfg: &Config, reason: &str, as_json: bool) -> a
 pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> anyhow::Result<u8> {
     let user = repo.user(cfg);
     if force && !user.release_manager {
-        let why = format!("{} is not a release manager, so may not force the freeze open", user.name);
+        let why = format!(
+            "{} is not a release manager, so may not force the freeze open",
+            user.name
+        );
         record(
             repo,
             cfg,
-            NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED").with_details(json!({ "why": why })),
+            NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED")
+                .with_details(json!({ "why": why })),
         )?;
         return Err(Refused(why).into());
     }
@@ -133,7 +140,10 @@ pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> an
                     .with_details(json!({ "owner": info.owner, "forced": force })),
             )?;
             if as_json {
-                println!("{}", serde_json::to_string_pretty(&json!({"released": info}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"released": info}))?
+                );
             } else {
                 println!("freeze lifted (was {info})");
             }
@@ -143,7 +153,8 @@ pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> an
             record(
                 repo,
                 cfg,
-                NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED").with_details(json!({ "why": e.to_string() })),
+                NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED")
+                    .with_details(json!({ "why": e.to_string() })),
             )?;
             Err(Refused(e.to_string()).into())
         }

@@ -74,6 +74,7 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     };
     let mut app = App::new(base, opts_readonly, user_cfg.ui.theme);
     app.live = repo.state.read_live().ok().flatten();
+    app.lock = crate::pipeline::lock::status(&repo.state.path);
     Ok(app)
 }
 

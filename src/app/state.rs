@@ -4,6 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 
 use super::keys::{self, Action, Scope};
 use crate::pipeline::config::{Config, Theme};
+use crate::pipeline::lock::LockStatus;
 use crate::pipeline::repo::{BranchInfo, BranchRef, HeadState, ProdTag, User};
 use crate::pipeline::state::LiveRecord;
 
@@ -100,6 +101,7 @@ pub struct App {
     pub branches: Vec<BranchRow>,
     pub tags: Option<Vec<ProdTag>>,
     pub live: Option<LiveRecord>,
+    pub lock: LockStatus,
     pub focus: Pane,
     pub branch_cur: ListCursor,
     pub tag_cur: ListCursor,
@@ -139,6 +141,7 @@ impl App {
             branches: Vec::new(),
             tags: None,
             live: None,
+            lock: LockStatus::default(),
             focus: Pane::Branches,
             branch_cur: ListCursor::default(),
             tag_cur: ListCursor::default(),

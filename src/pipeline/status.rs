@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::config::Config;
+use super::lock::{self, FreezeInfo, LockInfo, LockStatus};
 use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
 
@@ -18,10 +19,30 @@ pub struct Status {
     pub user: User,
     pub golden: Option<String>,
     pub live: Option<LiveRecord>,
+    /// The deploy lock and the manual freeze.
+    pub lock: LockView,
     pub branches: Vec<BranchInfo>,
     pub prod_tags: Vec<ProdTag>,
     /// Things worth knowing that are not errors (no main branch, empty repository…).
     pub warnings: Vec<String>,
+}
+
+/// The deploy lock as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockView {
+    pub free: bool,
+    pub held: Option<LockInfo>,
+    pub frozen: Option<FreezeInfo>,
+}
+
+impl From<LockStatus> for LockView {
+    fn from(s: LockStatus) -> LockView {
+        LockView {
+            free: s.is_free(),
+            held: s.held,
+            frozen: s.frozen,
+        }
+    }
 }
 
 pub fn status(repo: &Repo, cfg: &Config) -> Result<Status, RepoError> {
@@ -57,6 +78,7 @@ pub fn status(repo: &Repo, cfg: &Config) -> Result<Status, RepoError> {
         user: repo.user(cfg),
         golden: prod_tags.last().map(|t| t.name.clone()),
         live,
+        lock: lock::status(&repo.state.path).into(),
         branches,
         prod_tags,
         warnings,
@@ -97,6 +119,11 @@ pub fn render_text(st: &Status) -> String {
             let _ = writeln!(s, "live: nothing recorded on this box");
         }
     }
+    let lock = LockStatus {
+        held: st.lock.held.clone(),
+        frozen: st.lock.frozen.clone(),
+    };
+    let _ = writeln!(s, "deploy lock: {lock}");
     for w in &st.warnings {
         let _ = writeln!(s, "warning: {w}");
     }

@@ -23,7 +23,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .areas(f.area());
-    f.render_widget(header_line(app, &t), header);
+    f.render_widget(header_line(app, &t, header.width), header);
     if app.folded() {
         let [tabs, pane] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
@@ -61,11 +61,13 @@ fn draw_pane(f: &mut Frame, app: &App, t: &Theme, pane: Pane, area: Rect) {
     }
 }
 
-fn header_line(app: &App, t: &Theme) -> Paragraph<'static> {
-    let mut spans = vec![
-        Span::styled(" guardrail ", t.title),
-        Span::styled(format!(" {}", app.project), t.bold),
-    ];
+fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
+    let narrow = width < 100;
+    let mut spans = Vec::new();
+    if !narrow {
+        spans.push(Span::styled(" guardrail ", t.title));
+    }
+    spans.push(Span::styled(format!(" {}", app.project), t.bold));
     let sep = || Span::styled(" │ ", t.dim);
     spans.push(sep());
     let golden = app
@@ -90,10 +92,19 @@ fn header_line(app: &App, t: &Theme) -> Paragraph<'static> {
         None => spans.push(Span::styled("live —", t.dim)),
     }
     spans.push(sep());
-    let role = if app.user.release_manager {
-        "release manager"
-    } else {
-        "viewer"
+    match (&app.lock.held, &app.lock.frozen) {
+        (None, None) => spans.push(Span::styled("lock free", t.dim)),
+        (Some(h), _) => spans.push(Span::styled(
+            format!("🔒 {} {} {}", h.owner, h.action, h.target),
+            t.warn,
+        )),
+        (None, Some(z)) => spans.push(Span::styled(format!("❄ frozen by {}", z.owner), t.bad)),
+    }
+    spans.push(sep());
+    let role = match (app.user.release_manager, narrow) {
+        (true, false) => "release manager",
+        (true, true) => "RM",
+        (false, _) => "viewer",
     };
     spans.push(Span::raw(format!("{} · {role}", app.user.name)));
     if app.readonly {
