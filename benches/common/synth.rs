@@ -380,7 +380,7 @@ fn write_stream<W: Write>(w: W) {
                 break;
             }
             let mark = last_main(t) + 1;
-            if made % 2 == 0 {
+            if made.is_multiple_of(2) {
                 write!(
                     s.w,
                     "tag {name}\nfrom :{mark}\ntagger Bench <bench@example.org> {t} +0000\n"
