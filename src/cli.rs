@@ -9,7 +9,81 @@ use guardrail::pipeline::record::{audit_log, record};
 use guardrail::pipeline::repo::Repo;
 use guardrail::pipeline::Refused;
 
+use guardrail::pipeline::gate::{self, GateError, Verdict};
+use guardrail::pipeline::runner::{Answers, RunEvent};
+use guardrail::pipeline::StepFailed;
+
 use crate::exit;
+
+/// `guardrail gate <branch>`: output streams to stdout as it comes (text
+/// mode); the verdict is the exit code.
+pub fn gate(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &str,
+    answers: Answers,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    use std::io::{IsTerminal, Write};
+    let b = repo.find_branch(cfg, branch)?;
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let stream = !as_json;
+    let on_event = move |ev: RunEvent| {
+        if let (true, RunEvent::Output(chunk)) = (stream, ev) {
+            let mut out = std::io::stdout().lock();
+            let text = if colour {
+                chunk
+            } else {
+                guardrail::pipeline::runner::strip_ansi(&chunk)
+            };
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    };
+    let report = match gate::run(repo, cfg, &b, answers, |_| {}, on_event) {
+        Ok(r) => r,
+        Err(e @ (GateError::Script(_) | GateError::Checkout(_))) => {
+            return Err(StepFailed(e.to_string()).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "\nguardrail: gate {} on {} at {} in {:.1}s (audit #{}); log: {}",
+            report.verdict.as_str(),
+            report.branch,
+            &report.commit[..report.commit.len().min(8)],
+            report.duration_ms as f64 / 1000.0,
+            report.audit_seq,
+            report.log
+        );
+    }
+    Ok(match report.verdict {
+        Verdict::Pass => 0,
+        Verdict::Fail => exit::NOT_OK,
+        Verdict::TimedOut | Verdict::Cancelled => {
+            return Err(StepFailed(format!(
+                "the gate on {} was ended ({}); see {}",
+                report.branch,
+                if report.notes.is_empty() {
+                    report.verdict.as_str().to_lowercase()
+                } else {
+                    report
+                        .notes
+                        .iter()
+                        .map(|n| n.trim_start_matches("guardrail: "))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                },
+                report.log
+            ))
+            .into())
+        }
+    })
+}
 
 /// `guardrail audit verify`: checks the chain against the newest release
 /// checkpoint found in a prod tag's message.

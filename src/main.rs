@@ -39,6 +39,12 @@ enum Cmd {
     Status,
     /// Print the built-in default guardrail.toml (every key, documented).
     DefaultConfig,
+    /// Run the gate on a branch head, in a worktree (0 PASS, 1 FAIL).
+    Gate {
+        branch: String,
+        #[command(flatten)]
+        answers: AnswerArgs,
+    },
     /// Check or print the audit chain.
     Audit {
         #[command(subcommand)]
@@ -49,6 +55,17 @@ enum Cmd {
         #[command(subcommand)]
         cmd: LockCmd,
     },
+}
+
+/// Answers for script prompts when there is no terminal to ask.
+#[derive(clap::Args, Debug)]
+struct AnswerArgs {
+    /// A file with one answer per line.
+    #[arg(long = "answers", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// One answer; repeat for each prompt, in order.
+    #[arg(long = "answer", value_name = "TEXT")]
+    each: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +147,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::DefaultConfig) => {
             print!("{}", guardrail::pipeline::config::DEFAULT_TOML);
             Ok(0)
+        }
+        Some(Cmd::Gate { branch, answers }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let answers = guardrail::pipeline::scripts::headless_answers(
+                answers.file.as_deref(),
+                &answers.each,
+            )
+            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            cli::gate(&repo, &cfg, &branch, answers, cli.json)
         }
         Some(Cmd::Audit { cmd }) => {
             let repo = Repo::open(&dir)?;

@@ -1,5 +1,7 @@
 //! The script runner against real bash and zsh scripts.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -101,19 +103,8 @@ fn read_log(spec_dir: &Path) -> String {
     fs::read_to_string(spec_dir.join("logs/run.log")).unwrap()
 }
 
-/// Alive and not a zombie.
 fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only probes.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z')
-        }
-        Err(_) => false,
-    }
+    common::process_alive(pid)
 }
 
 fn wait_gone(pid: i32) -> bool {

@@ -47,10 +47,26 @@ pub fn record(repo: &Repo, cfg: &Config, entry: NewEntry) -> Result<Record, Reco
     let time = chrono::DateTime::parse_from_rfc3339(&rec.time)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|_| Utc::now());
-    audit::append_protocol_log(&path, time, &rec.action, &rec.result, &rec.actor, &details)
-        .map_err(|e| RecordError::Protocol {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+    audit::append_protocol_log(
+        &path,
+        time,
+        protocol_action(&rec.action),
+        &rec.result,
+        &rec.actor,
+        &details,
+    )
+    .map_err(|e| RecordError::Protocol {
+        path: path.display().to_string(),
+        source: e,
+    })?;
     Ok(rec)
+}
+
+/// The protocol log's own name for an action (its gate lines read
+/// `deploy_gate PASS`).
+fn protocol_action(action: &str) -> &str {
+    match action {
+        "gate" => "deploy_gate",
+        other => other,
+    }
 }

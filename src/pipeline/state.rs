@@ -40,6 +40,11 @@ impl StateDir {
         Ok(&self.path)
     }
 
+    /// A drill sandbox marks its state directory; scripts get GUARDRAIL_DRILL=1.
+    pub fn is_drill(&self) -> bool {
+        self.path.join("drill").exists()
+    }
+
     pub fn live_path(&self) -> PathBuf {
         self.path.join("live.json")
     }

@@ -128,3 +128,19 @@ pub fn assert_terminal_restored(t: &Pty) {
         assert!(tio.cooked(), "raw mode left on: {report}");
     }
 }
+
+/// Alive and not a zombie (an orphan killed in a container whose init does
+/// not reap stays a zombie, which `kill(pid, 0)` still finds).
+pub fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only probes.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z')
+        }
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,170 @@
+//! The gate (protocol §3–4): the project's deploy gate script run on a
+//! branch head in a checkout, as a job, its every run recorded in the audit
+//! chain with result, commit, actor and the sha256 of its log.
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::json;
+
+use super::audit::{NewEntry, Record};
+use super::checkout::{self, CheckoutError};
+use super::config::{self, Config};
+use super::jobs::{Job, JobError};
+use super::record::{record, RecordError};
+use super::repo::{next_free_tag, BranchInfo, Repo};
+use super::runner::{self, Answers, Outcome, RunError, RunEvent, RunHandle};
+use super::scripts::{self, ScriptContext};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
+    /// The script could not start (missing, not executable …).
+    #[error(transparent)]
+    Script(#[from] RunError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Repo(#[from] super::repo::RepoError),
+}
+
+/// How a gate run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    #[serde(rename = "PASS")]
+    Pass,
+    #[serde(rename = "FAIL")]
+    Fail,
+    /// Ended by the runner: timeout, idle watchdog, cancel.
+    #[serde(rename = "TIMEOUT")]
+    TimedOut,
+    #[serde(rename = "CANCELLED")]
+    Cancelled,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::TimedOut => "TIMEOUT",
+            Verdict::Cancelled => "CANCELLED",
+        }
+    }
+    pub fn of(o: &Outcome) -> Verdict {
+        if o.cancelled {
+            Verdict::Cancelled
+        } else if o.timed_out || o.idle_killed {
+            Verdict::TimedOut
+        } else if o.success() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+/// The result of one gate run.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub branch: String,
+    pub commit: String,
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub job: String,
+    pub log: String,
+    pub log_sha256: String,
+    pub proposed_tag: String,
+    /// The audit record of this run (SPEC §4 `audit.json`).
+    #[serde(skip)]
+    pub audit: Record,
+    pub audit_seq: u64,
+    /// The runner's own notes (timeouts, warnings).
+    pub notes: Vec<String>,
+}
+
+/// Runs the gate on `branch`'s head. `on_start` gets the handle (answers,
+/// cancel) once the script runs; `on_event` sees its output live.
+pub fn run(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &BranchInfo,
+    answers: Answers,
+    on_start: impl FnOnce(RunHandle),
+    on_event: impl FnMut(RunEvent) + Send + 'static,
+) -> Result<GateReport, GateError> {
+    let user = repo.user(cfg);
+    let co = checkout::prepare(repo, cfg.playbook.checkout, &branch.name, &branch.head)?;
+    repo.state.ensure().map_err(RecordError::from)?;
+    let mut job = Job::create(&repo.state.path, "gate", &branch.name, &user.name)?;
+    let now = Utc::now();
+    let tags = repo.tag_names()?;
+    let proposed_tag = next_free_tag(&cfg.project.tag_prefix, now.date_naive(), &tags);
+    let ctx = ScriptContext {
+        action: "gate".into(),
+        branch: branch.name.clone(),
+        commit: branch.head.clone(),
+        tag: proposed_tag.clone(),
+        build_id: scripts::build_id(&branch.head, now),
+        bundle_dir: config::resolve(&co.path, &cfg.project.bundle_dir),
+        drill: repo.state.is_drill(),
+        deploy_url: cfg.live.url.clone(),
+        actor: user.name.clone(),
+    };
+    let spec = scripts::spec(
+        cfg,
+        &cfg.scripts.gate,
+        &co.path,
+        &ctx,
+        answers,
+        job.log_path(),
+    );
+    let (handle, join) = match runner::spawn(spec, on_event) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = job.finish("ERROR", &e.to_string());
+            record(
+                repo,
+                cfg,
+                NewEntry::new(&user.name, "gate", &branch.name, "ERROR").with_details(json!({
+                    "commit": branch.head,
+                    "error": e.to_string(),
+                    "job": job.record.id,
+                })),
+            )?;
+            return Err(e.into());
+        }
+    };
+    on_start(handle);
+    let outcome = join.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    drop(co);
+    let verdict = Verdict::of(&outcome);
+    let audit = record(
+        repo,
+        cfg,
+        NewEntry::new(&user.name, "gate", &branch.name, verdict.as_str()).with_details(json!({
+            "commit": branch.head,
+            "gate_log_sha256": outcome.log_sha256,
+            "exit_code": outcome.exit_code,
+            "duration_ms": outcome.duration.as_millis() as u64,
+            "job": job.record.id,
+        })),
+    )?;
+    job.finish(verdict.as_str(), &outcome.to_string())?;
+    Ok(GateReport {
+        branch: branch.name.clone(),
+        commit: branch.head.clone(),
+        verdict,
+        exit_code: outcome.exit_code,
+        duration_ms: outcome.duration.as_millis() as u64,
+        job: job.record.id.clone(),
+        log: job.log_path().display().to_string(),
+        log_sha256: outcome.log_sha256.clone(),
+        proposed_tag,
+        audit_seq: audit.seq,
+        audit,
+        notes: outcome.notes.clone(),
+    })
+}

@@ -1,0 +1,132 @@
+//! Jobs (SPEC §1, §8): one running gate, deploy, rollback or verification,
+//! with a journal under `<state>/jobs/<id>/`: `job.json` (who, what, when,
+//! how it ended) and `output.log` (the full, masked output).
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("could not write the job journal {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How a job stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Running,
+    /// Ended; `result` says how (PASS, FAIL, TIMEOUT, …).
+    Done,
+    /// Its process died without ending it.
+    Aborted,
+}
+
+/// `job.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    /// gate, deploy, rollback, verify.
+    pub kind: String,
+    pub target: String,
+    pub actor: String,
+    pub pid: u32,
+    pub started: DateTime<Utc>,
+    pub state: JobState,
+    pub ended: Option<DateTime<Utc>>,
+    pub result: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// A job being run by this process.
+#[derive(Debug)]
+pub struct Job {
+    pub dir: PathBuf,
+    pub record: JobRecord,
+}
+
+fn jobs_dir(state: &Path) -> PathBuf {
+    state.join("jobs")
+}
+
+impl Job {
+    /// Creates `<state>/jobs/<id>/` and its journal.
+    pub fn create(state: &Path, kind: &str, target: &str, actor: &str) -> Result<Job, JobError> {
+        let now = Utc::now();
+        let suffix: u32 = rand::random::<u32>() % 0x10000;
+        let id = format!(
+            "{}-{kind}-{}-{suffix:04x}",
+            now.format("%Y%m%dT%H%M%S"),
+            super::checkout::slug(target)
+        );
+        let dir = jobs_dir(state).join(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| JobError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        let job = Job {
+            dir,
+            record: JobRecord {
+                id,
+                kind: kind.into(),
+                target: target.into(),
+                actor: actor.into(),
+                pid: std::process::id(),
+                started: now,
+                state: JobState::Running,
+                ended: None,
+                result: None,
+                summary: None,
+            },
+        };
+        job.save()?;
+        Ok(job)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("output.log")
+    }
+
+    /// Marks the job ended with `result` and a one-line summary.
+    pub fn finish(&mut self, result: &str, summary: &str) -> Result<(), JobError> {
+        self.record.state = JobState::Done;
+        self.record.ended = Some(Utc::now());
+        self.record.result = Some(result.into());
+        self.record.summary = Some(summary.into());
+        self.save()
+    }
+
+    fn save(&self) -> Result<(), JobError> {
+        let path = self.dir.join("job.json");
+        let io = |e| JobError::Io {
+            path: path.display().to_string(),
+            source: e,
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io)?;
+        let body = serde_json::to_vec_pretty(&self.record).expect("a job record serialises");
+        tmp.write_all(&body).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(&path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+}
+
+/// Every job journal, newest first. Unreadable journals are skipped.
+pub fn list(state: &Path) -> Vec<JobRecord> {
+    let Ok(rd) = std::fs::read_dir(jobs_dir(state)) else {
+        return Vec::new();
+    };
+    let mut v: Vec<JobRecord> = rd
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("job.json")).ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect();
+    v.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
+    v
+}
