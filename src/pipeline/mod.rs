@@ -8,6 +8,7 @@ pub mod config;
 pub mod evidence;
 pub mod handoff;
 pub mod lock;
+pub mod package;
 pub mod repo;
 pub mod runner;
 pub mod state;
