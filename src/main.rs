@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 use guardrail::pipeline::config::{ConfigError, UserConfig};
+use guardrail::pipeline::package::{self, PackageError};
 use guardrail::pipeline::repo::{Repo, RepoError};
 use guardrail::pipeline::{status, Refused, StepFailed};
 
@@ -37,6 +38,17 @@ struct Cli {
 enum Cmd {
     /// Branches with package state, prod tags with backups, golden, live.
     Status,
+    /// The evidence checklist of a branch's handoff package (exit 0 ready, 1 not).
+    Check {
+        /// The feature branch.
+        branch: String,
+    },
+    /// Baseline check of a branch head and its watched-file diff against
+    /// the golden build (exit 0 within tolerance, 1 outside).
+    Snapshot {
+        /// The feature branch.
+        branch: String,
+    },
     /// Print the built-in default guardrail.toml (every key, documented).
     DefaultConfig,
     /// Run the gate on a branch head, in a worktree (0 PASS, 1 FAIL).
@@ -132,10 +144,34 @@ fn classify(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<StepFailed>().is_some() {
         return exit::STEP_FAILED;
     }
-    if e.downcast_ref::<RepoError>().is_some() || e.downcast_ref::<ConfigError>().is_some() {
+    if e.downcast_ref::<RepoError>().is_some()
+        || e.downcast_ref::<ConfigError>().is_some()
+        || e.downcast_ref::<PackageError>().is_some()
+    {
         return exit::BAD_INPUT;
     }
     exit::BAD_INPUT
+}
+
+/// A unified-diff line in ANSI colour: file headers bold, additions green,
+/// removals red, hunk headers cyan.
+fn paint_patch_line(line: &str) -> String {
+    let code = if line.starts_with("+++ ") || line.starts_with("--- ") {
+        "1"
+    } else if line.starts_with("@@") {
+        "36"
+    } else if line.starts_with('+') {
+        "32"
+    } else if line.starts_with('-') {
+        "31"
+    } else {
+        return line.to_string();
+    };
+    format!("\x1b[{code}m{line}\x1b[0m")
+}
+
+fn plain(line: &str) -> String {
+    line.to_string()
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -178,13 +214,49 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::Status) => {
             let repo = Repo::open(&dir)?;
             let cfg = repo.config()?;
-            let st = status::status(&repo, &cfg)?;
+            let st = status::status(&repo, &cfg, guardrail::pipeline::audit::entry_hash_ok)?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
             } else {
                 print!("{}", guardrail::pipeline::status::render_text(&st));
             }
             Ok(0)
+        }
+        Some(Cmd::Check { branch }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let b = repo.find_branch(&cfg, &branch)?;
+            let ctx = package::Context::load(&repo, &cfg)?;
+            let a = package::assess(
+                &repo,
+                &cfg,
+                &b,
+                &ctx,
+                guardrail::pipeline::audit::entry_hash_ok,
+            )?;
+            if cli.json {
+                let r = package::CheckReport::from(&a);
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", package::render_check_text(&a));
+            }
+            Ok(if a.ready() { 0 } else { 1 })
+        }
+        Some(Cmd::Snapshot { branch }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let b = repo.find_branch(&cfg, &branch)?;
+            let ctx = package::Context::load(&repo, &cfg)?;
+            let snap = package::snapshot(&repo, &cfg, &b, &ctx)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&snap)?);
+            } else {
+                let color = std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                let paint = if color { paint_patch_line } else { plain };
+                print!("{}", package::render_snapshot_text(&snap, &paint));
+            }
+            Ok(if snap.within { 0 } else { 1 })
         }
         None => {
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {

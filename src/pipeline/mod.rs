@@ -10,6 +10,7 @@ pub mod gate;
 pub mod handoff;
 pub mod jobs;
 pub mod lock;
+pub mod package;
 pub mod record;
 pub mod repo;
 pub mod runner;

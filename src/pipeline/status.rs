@@ -1,11 +1,23 @@
 //! `guardrail status`: one read of everything a release manager looks at
-//! first — branches, prod tags with backups, golden build, live, user.
+//! first — branches with their package state, prod tags with backups,
+//! golden build, live, user.
 use serde::Serialize;
 
 use super::config::Config;
 use super::lock::{self, FreezeInfo, LockInfo, LockStatus};
+use super::package::{self, Context, HashCheck};
 use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
+
+/// A feature branch with its package state.
+#[derive(Debug, Clone, Serialize)]
+pub struct BranchStatus {
+    #[serde(flatten)]
+    pub info: BranchInfo,
+    /// `ready`, `incomplete`, `stale`, `failed` or `none`; `error` when the
+    /// package could not be read (a warning says why).
+    pub package: String,
+}
 
 /// The document `guardrail status --json` prints (fields in the README).
 #[derive(Debug, Clone, Serialize)]
@@ -21,7 +33,7 @@ pub struct Status {
     pub live: Option<LiveRecord>,
     /// The deploy lock and the manual freeze.
     pub lock: LockView,
-    pub branches: Vec<BranchInfo>,
+    pub branches: Vec<BranchStatus>,
     pub prod_tags: Vec<ProdTag>,
     /// Things worth knowing that are not errors (no main branch, empty repository…).
     pub warnings: Vec<String>,
@@ -45,7 +57,9 @@ impl From<LockStatus> for LockView {
     }
 }
 
-pub fn status(repo: &Repo, cfg: &Config) -> Result<Status, RepoError> {
+/// Reads the status; `hash_ok` judges audit records (see
+/// [`super::audit::entry_hash_ok`]).
+pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, RepoError> {
     let main = &cfg.project.main_branch;
     let main_head = repo.main_head(main);
     let head = repo.head_state();
@@ -58,7 +72,33 @@ pub fn status(repo: &Repo, cfg: &Config) -> Result<Status, RepoError> {
             "the main branch `{main}` does not exist: ahead/behind is not shown"
         ));
     }
-    let branches = repo.branches(main)?;
+    let ctx = match Context::load(repo, cfg) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            warnings.push(format!("package states are not shown: {e}"));
+            None
+        }
+    };
+    if let Some(c) = &ctx {
+        warnings.extend(c.warnings.iter().cloned());
+    }
+    let branches = repo
+        .branches(main)?
+        .into_iter()
+        .map(|info| {
+            let package = match &ctx {
+                None => "error".to_string(),
+                Some(c) => match package::assess(repo, cfg, &info, c, hash_ok) {
+                    Ok(a) => a.state.as_str().to_string(),
+                    Err(e) => {
+                        warnings.push(format!("the package of {} cannot be read: {e}", info.name));
+                        "error".to_string()
+                    }
+                },
+            };
+            BranchStatus { info, package }
+        })
+        .collect();
     let prod_tags = repo.prod_tags(cfg)?;
     let live = repo.state.read_live().unwrap_or_else(|e| {
         warnings.push(e.to_string());
@@ -128,17 +168,19 @@ pub fn render_text(st: &Status) -> String {
         let _ = writeln!(s, "warning: {w}");
     }
     let _ = writeln!(s, "\nbranches ({}):", st.branches.len());
-    for b in &st.branches {
+    for bs in &st.branches {
+        let b = &bs.info;
         let ab = match (b.ahead, b.behind) {
             (Some(a), Some(bh)) => format!("+{a} -{bh}"),
             _ => "".into(),
         };
         let _ = writeln!(
             s,
-            "  {:<32} {} {:>9}  {}  ({}, {})",
+            "  {:<32} {} {:>9}  {:<12}  {}  ({}, {})",
             b.name,
             short(&b.head),
             ab,
+            badge(&bs.package),
             b.subject,
             b.author,
             b.sources.join("+")
@@ -160,6 +202,11 @@ pub fn render_text(st: &Status) -> String {
         );
     }
     s
+}
+
+/// The package state as a text badge, e.g. `[ready]`.
+fn badge(state: &str) -> String {
+    format!("[{state}]")
 }
 
 fn short(sha: &str) -> &str {
