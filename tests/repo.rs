@@ -316,3 +316,45 @@ fn prod_tag_names() {
         "prod-2025-11-15"
     );
 }
+
+/// Ahead/behind agrees with `git rev-list --left-right --count` on a linear
+/// main (the fast path) and after a merge commit lands on main (libgit2).
+#[test]
+fn ahead_behind_matches_git_on_linear_and_merged_main() {
+    let f = mosaic_repo();
+    let check = |f: &Fixture| {
+        let (repo, cfg) = open(f);
+        for b in repo.branches(&cfg.project.main_branch).unwrap() {
+            let counts = f.git(&[
+                "rev-list",
+                "--left-right",
+                "--count",
+                &format!("{}...main", b.head),
+            ]);
+            let mut it = counts
+                .split_whitespace()
+                .map(|n| n.parse::<usize>().unwrap());
+            let (ahead, behind) = (it.next().unwrap(), it.next().unwrap());
+            assert_eq!(
+                (b.ahead, b.behind),
+                (Some(ahead), Some(behind)),
+                "{}",
+                b.name
+            );
+        }
+    };
+    // Main moves on by two commits: every branch falls behind.
+    f.write("frontend/news.txt", "one\n");
+    f.commit("news 1");
+    f.write("frontend/news.txt", "two\n");
+    f.commit("news 2");
+    check(&f);
+    // A branch that merged main in part-way.
+    f.checkout(mosaic::PS101);
+    f.git(&["merge", "-q", "--no-edit", "main~1"]);
+    f.checkout("main");
+    check(&f);
+    // A merge commit on main: the general path.
+    f.git(&["merge", "-q", "--no-ff", "--no-edit", mosaic::AUTH_MODAL]);
+    check(&f);
+}

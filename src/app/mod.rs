@@ -81,10 +81,10 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
 /// Reads everything at once (tests, snapshots): details of every branch and
 /// the prod tags.
 pub fn load_all(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
-    let main = repo.main_head(&app.cfg.project.main_branch);
+    let main = repo.main_index(&app.cfg.project.main_branch)?;
     let mut rows = Vec::new();
     for (i, b) in app.branches.iter().enumerate() {
-        rows.push((i, repo.branch_details(&b.r, main)?));
+        rows.push((i, repo.branch_details(&b.r, main.as_ref())?));
     }
     app.update(Msg::Details(rows));
     let tags = repo.prod_tags(&app.cfg)?;
@@ -149,7 +149,9 @@ fn spawn_details_reader(
 ) {
     std::thread::spawn(move || {
         let Ok(repo) = Repo::open(&root) else { return };
-        let main = repo.main_head(&main_branch);
+        let Ok(main) = repo.main_index(&main_branch) else {
+            return;
+        };
         let mut done = vec![false; refs.len()];
         let mut next = 0usize;
         let mut left = refs.len();
@@ -162,7 +164,7 @@ fn spawn_details_reader(
                 }
                 done[i] = true;
                 left -= 1;
-                if let Ok(info) = repo.branch_details(&refs[i], main) {
+                if let Ok(info) = repo.branch_details(&refs[i], main.as_ref()) {
                     batch.push((i, info));
                 }
                 if batch.len() >= 64 {

@@ -407,6 +407,33 @@ pub fn assess(
     assess_head(repo, cfg, &branch.name, head, ctx, hash_ok)
 }
 
+/// Only the package state: a branch with neither a `.handoff/` package nor
+/// a legacy manifest is `none` without reading anything else (most branches
+/// of a large repository), otherwise the full assessment decides.
+pub fn state_only(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &BranchInfo,
+    ctx: &Context,
+    hash_ok: HashCheck,
+) -> Result<PackageState, PackageError> {
+    let head =
+        Oid::from_str(&branch.head).map_err(git_err(format!("the head of {}", branch.name)))?;
+    if !ctx.legacy.contains_key(&branch.name) {
+        let commit = head_commit(repo, &branch.name, head)?;
+        let tree = commit
+            .tree()
+            .map_err(git_err(format!("the tree of {}", branch.name)))?;
+        if tree
+            .get_path(std::path::Path::new(&handoff::package_dir(&branch.name)))
+            .is_err()
+        {
+            return Ok(PackageState::None);
+        }
+    }
+    Ok(assess(repo, cfg, branch, ctx, hash_ok)?.state)
+}
+
 /// [`assess`] for a branch known only by name and head commit (e.g. from
 /// [`super::repo::BranchRef`], before its details are read).
 pub fn assess_head(

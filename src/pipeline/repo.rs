@@ -211,6 +211,15 @@ impl Repo {
             })
     }
 
+    /// The main branch's history, indexed once for ahead/behind of every
+    /// branch (`None` without a main branch).
+    pub fn main_index(&self, main: &str) -> Result<Option<MainIndex>, RepoError> {
+        match self.main_head(main) {
+            Some(tip) => Ok(Some(MainIndex::build(&self.git, tip)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Feature branches straight from the refs: local and remote-tracking,
     /// merged by name, main and `*/HEAD` left out. Sorted by name.
     pub fn branch_refs(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
@@ -258,7 +267,7 @@ impl Repo {
     pub fn branch_details(
         &self,
         b: &BranchRef,
-        main: Option<Oid>,
+        main: Option<&MainIndex>,
     ) -> Result<BranchInfo, RepoError> {
         let mut best: Option<git2::Commit> = None;
         for (_, oid) in &b.heads {
@@ -273,7 +282,7 @@ impl Repo {
         let c = best.ok_or_else(|| RepoError::UnknownBranch(b.name.clone()))?;
         let (ahead, behind) = match main {
             Some(m) => {
-                let (a, bh) = self.git.graph_ahead_behind(c.id(), m)?;
+                let (a, bh) = m.ahead_behind(&self.git, c.id())?;
                 (Some(a), Some(bh))
             }
             None => (None, None),
@@ -294,10 +303,10 @@ impl Repo {
 
     /// Every feature branch with its details.
     pub fn branches(&self, main: &str) -> Result<Vec<BranchInfo>, RepoError> {
-        let m = self.main_head(main);
+        let m = self.main_index(main)?;
         self.branch_refs(main)?
             .iter()
-            .map(|b| self.branch_details(b, m))
+            .map(|b| self.branch_details(b, m.as_ref()))
             .collect()
     }
 
@@ -309,7 +318,8 @@ impl Repo {
             .into_iter()
             .find(|b| b.name == name)
             .ok_or_else(|| RepoError::UnknownBranch(name.to_string()))?;
-        self.branch_details(&r, self.main_head(main))
+        let m = self.main_index(main)?;
+        self.branch_details(&r, m.as_ref())
     }
 
     /// Prod tags, lightweight and annotated, oldest first (date, then `.N`).
@@ -361,5 +371,63 @@ impl Repo {
             .flatten()
             .map(str::to_string)
             .collect())
+    }
+}
+
+/// Main's history, read in one walk, so ahead/behind of thousands of
+/// branches does not walk main thousands of times.
+///
+/// Ahead: commits reachable from the branch and not from main (the branch's
+/// own commits are walked until they meet main). Behind: with a linear main
+/// (no merge commits) it is the number of main commits above the newest
+/// point where the branch meets main, exact and O(1); with merges on main
+/// libgit2's `graph_ahead_behind` answers instead.
+pub struct MainIndex {
+    tip: Oid,
+    /// Commit -> position from the tip (0 = tip), for every commit on main.
+    pos: std::collections::HashMap<Oid, u32>,
+    linear: bool,
+}
+
+impl MainIndex {
+    pub fn build(git: &Repository, tip: Oid) -> Result<MainIndex, git2::Error> {
+        let mut walk = git.revwalk()?;
+        walk.push(tip)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL)?;
+        let mut pos = std::collections::HashMap::new();
+        let mut linear = true;
+        for (i, oid) in walk.enumerate() {
+            let oid = oid?;
+            pos.insert(oid, i as u32);
+            if linear && git.find_commit(oid)?.parent_count() > 1 {
+                linear = false;
+            }
+        }
+        Ok(MainIndex { tip, pos, linear })
+    }
+
+    /// (ahead, behind) of `head` against main.
+    pub fn ahead_behind(&self, git: &Repository, head: Oid) -> Result<(usize, usize), git2::Error> {
+        if !self.linear {
+            return git.graph_ahead_behind(head, self.tip);
+        }
+        let mut ahead = 0usize;
+        let mut nearest: Option<u32> = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![head];
+        while let Some(oid) = stack.pop() {
+            if !seen.insert(oid) {
+                continue;
+            }
+            if let Some(&p) = self.pos.get(&oid) {
+                nearest = Some(nearest.map_or(p, |n| n.min(p)));
+                continue;
+            }
+            ahead += 1;
+            stack.extend(git.find_commit(oid)?.parent_ids());
+        }
+        // Every main commit above the meeting point is missing from the branch.
+        let behind = nearest.map_or(self.pos.len(), |p| p as usize);
+        Ok((ahead, behind))
     }
 }

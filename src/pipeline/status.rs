@@ -88,8 +88,8 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
         .map(|info| {
             let package = match &ctx {
                 None => "error".to_string(),
-                Some(c) => match package::assess(repo, cfg, &info, c, hash_ok) {
-                    Ok(a) => a.state.as_str().to_string(),
+                Some(c) => match package::state_only(repo, cfg, &info, c, hash_ok) {
+                    Ok(state) => state.as_str().to_string(),
                     Err(e) => {
                         warnings.push(format!("the package of {} cannot be read: {e}", info.name));
                         "error".to_string()
