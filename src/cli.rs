@@ -41,7 +41,7 @@ pub fn gate(
             let _ = out.flush();
         }
     };
-    let report = match gate::run(repo, cfg, &b, answers, |_| {}, on_event) {
+    let report = match gate::run(repo, cfg, &b, answers, |_, _| {}, on_event) {
         Ok(r) => r,
         Err(e @ (GateError::Script(_) | GateError::Checkout(_))) => {
             return Err(StepFailed(e.to_string()).into())

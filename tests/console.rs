@@ -61,12 +61,31 @@ fn help_overlay_lists_every_key() {
     let t = render(&a);
     insta::assert_snapshot!("help_80x24", t.backend());
     let screen = t.backend().to_string();
-    for b in guardrail::app::keys::BINDINGS {
+    let scopes = a.scopes();
+    for b in guardrail::app::keys::BINDINGS
+        .iter()
+        .filter(|b| scopes.contains(&b.scope))
+    {
         assert!(screen.contains(b.label), "help misses {}", b.label);
     }
+    // Every other key is further down: the overlay scrolls to it.
+    let theme = guardrail::views::theme::Theme::new(true);
+    let all: String = guardrail::views::help::lines(&a, &theme)
+        .iter()
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    for b in guardrail::app::keys::BINDINGS {
+        assert!(all.contains(b.label), "help misses {}", b.label);
+    }
+    for _ in 0..40 {
+        a.update(key(KeyCode::Down));
+    }
+    let scrolled = render(&a).backend().to_string();
+    assert!(scrolled.contains("first failure"), "{scrolled}");
     // The overlay swallows other keys; Esc closes it.
-    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Char('g')));
     assert_eq!(a.branch_cur.selected, 0);
+    assert!(a.requests.is_empty());
     a.update(key(KeyCode::Esc));
     assert!(!a.help);
 }
@@ -174,9 +193,9 @@ fn console_in_a_pty_shows_branches_help_and_restores_the_terminal() {
     });
     assert!(t.alternate_screen());
     t.send_help();
-    t.wait_for("Mouse: the wheel", secs(5)).unwrap();
+    t.wait_for("show every key", secs(5)).unwrap();
     t.send_esc();
-    t.wait_for_gone("Mouse: the wheel", secs(5)).unwrap();
+    t.wait_for_gone("show every key", secs(5)).unwrap();
     t.resize(120, 40);
     t.wait_for("Prod tags (3)", secs(5)).unwrap();
     t.send_q();
@@ -209,4 +228,91 @@ fn console_outside_a_repository_says_so() {
         "{}",
         t.screen_text()
     );
+}
+
+const GATE: &str = r#"#!/usr/bin/env zsh
+echo "=== Mosaic deploy gate on $GUARDRAIL_BRANCH ==="
+for q in "PS101 10-step flow walked end-to-end against this build?" \
+         "Auth modal opens and closes?" \
+         "BUILD_ID footer present?" \
+         "Baseline line counts within tolerance?" \
+         "Screenshots attached to the handoff?"; do
+  printf '%s [yes/no/n/a]: ' "$q"
+  read -r ans || exit 1
+  [ "$ans" = no ] && fail=1
+done
+seq 1 300 | sed 's/^/check /'
+if [ -z "$fail" ]; then echo "DEPLOY GATE: PASS"; else echo "ERROR: a check failed"; echo "DEPLOY GATE: FAIL"; exit 1; fi
+"#;
+
+fn repo_with_console_gate() -> Fixture {
+    let f = mosaic_repo();
+    f.checkout(mosaic::AUTH_MODAL);
+    f.write_script("scripts/run_deploy_gate.sh", GATE);
+    f.commit("the gate");
+    f.checkout("main");
+    f
+}
+
+#[test]
+fn gate_in_the_console_answers_prompts_searches_and_jumps_to_failure() {
+    let f = repo_with_console_gate();
+    let mut t = f.console(&[], 100, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.send("g");
+    for (i, answer) in ["yes", "yes", "no", "n/a", "yes"].iter().enumerate() {
+        // Each prompt shows at once, without a newline, in the input line.
+        t.wait_until(&format!("prompt {i}"), secs(10), |s| {
+            s.contents().matches("[yes/no/n/a]:").count() > i && s.contents().contains("answer:")
+        })
+        .unwrap();
+        t.send(format!("{answer}\r"));
+    }
+    t.wait_for("gate FAIL", secs(15)).unwrap();
+    assert!(
+        t.screen_text().contains("DEPLOY GATE: FAIL"),
+        "{}",
+        t.screen_text()
+    );
+    // The first failure line, and a search with n.
+    t.send("f");
+    t.wait_for("line ", secs(5)).unwrap();
+    assert!(t.screen_text().contains("ERROR: a check failed"));
+    t.send("/check 150\r");
+    t.wait_for("check 150", secs(5)).unwrap();
+    t.send("n");
+    t.send_key(Key::End);
+    t.wait_for("following", secs(5)).unwrap();
+    // Back to the branches, then quit: nothing is running any more.
+    t.send("q");
+    t.wait_for("Prod tags", secs(5)).unwrap();
+    t.send("q");
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+    let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
+    assert_eq!(recs[0]["action"], "gate");
+    assert_eq!(recs[0]["result"], "FAIL");
+}
+
+#[test]
+fn quitting_while_a_gate_waits_asks_first_and_cancels_it() {
+    let f = repo_with_console_gate();
+    let mut t = f.console(&[], 100, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.send("g");
+    t.wait_for("[yes/no/n/a]:", secs(10)).unwrap();
+    t.send_esc(); // leave the input line
+    t.send("q"); // back to the branches
+    t.wait_for("Prod tags", secs(5)).unwrap();
+    t.send("q");
+    t.wait_for("Quit and cancel it?", secs(5)).unwrap();
+    t.send("n");
+    t.wait_for_gone("Quit and cancel it?", secs(5)).unwrap();
+    t.send("q");
+    t.wait_for("Quit and cancel it?", secs(5)).unwrap();
+    t.send("y");
+    assert_eq!(t.wait_exit(secs(15)), Some(0));
+    assert_terminal_restored(&t);
+    let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
+    assert_eq!(recs[0]["result"], "CANCELLED", "{recs}");
 }

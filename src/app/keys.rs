@@ -19,6 +19,22 @@ pub enum Action {
     Filter,
     ClearFilter,
     Refresh,
+    /// Run the gate on the selected branch.
+    Gate,
+    /// Open the log pane of the current or last job.
+    ShowLog,
+    /// Leave the log pane (the job goes on).
+    Back,
+    /// Log pane: follow the newest output.
+    Follow,
+    Search,
+    NextMatch,
+    PrevMatch,
+    FirstFailure,
+    /// Put the keyboard in the input line (answer a prompt).
+    Answer,
+    /// Cancel the running job (asks first).
+    CancelJob,
 }
 
 /// Where a binding works.
@@ -30,6 +46,8 @@ pub enum Scope {
     List,
     /// Only in the branch list.
     Branches,
+    /// In the log pane.
+    Log,
 }
 
 /// One row of the key table.
@@ -179,6 +197,160 @@ pub static BINDINGS: &[Binding] = &[
         footer: false,
     },
     Binding {
+        keys: &[(KeyCode::Char('g'), NONE)],
+        label: "g",
+        action: Action::Gate,
+        help: "run the gate on the selected branch (in a worktree)",
+        hint: "gate",
+        scope: Scope::Branches,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('L'), SHIFT), (KeyCode::Char('L'), NONE)],
+        label: "L",
+        action: Action::ShowLog,
+        help: "open the log of the running or last job",
+        hint: "log",
+        scope: Scope::Global,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE), (KeyCode::Char('q'), NONE)],
+        label: "Esc/q",
+        action: Action::Back,
+        help: "back to the branches (a running job goes on)",
+        hint: "back",
+        scope: Scope::Log,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('k'), NONE), (KeyCode::Up, NONE)],
+        label: "k/↑",
+        action: Action::Up,
+        help: "scroll up (stops following)",
+        hint: "up",
+        scope: Scope::Log,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('j'), NONE), (KeyCode::Down, NONE)],
+        label: "j/↓",
+        action: Action::Down,
+        help: "scroll down",
+        hint: "scroll",
+        scope: Scope::Log,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::Char('b'), CTRL)],
+        label: "PgUp",
+        action: Action::PageUp,
+        help: "page up",
+        hint: "page",
+        scope: Scope::Log,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::PageDown, NONE), (KeyCode::Char('f'), CTRL)],
+        label: "PgDn",
+        action: Action::PageDown,
+        help: "page down",
+        hint: "page",
+        scope: Scope::Log,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Home, NONE)],
+        label: "Home",
+        action: Action::Home,
+        help: "first line",
+        hint: "top",
+        scope: Scope::Log,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::End, NONE),
+            (KeyCode::Char('G'), SHIFT),
+            (KeyCode::Char('G'), NONE),
+        ],
+        label: "End/G",
+        action: Action::Follow,
+        help: "follow the newest output",
+        hint: "follow",
+        scope: Scope::Log,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('/'), NONE)],
+        label: "/",
+        action: Action::Search,
+        help: "search the log (Enter searches, Esc cancels)",
+        hint: "search",
+        scope: Scope::Log,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('n'), NONE)],
+        label: "n",
+        action: Action::NextMatch,
+        help: "next match",
+        hint: "next",
+        scope: Scope::Log,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('N'), SHIFT), (KeyCode::Char('N'), NONE)],
+        label: "N",
+        action: Action::PrevMatch,
+        help: "previous match",
+        hint: "prev",
+        scope: Scope::Log,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('f'), NONE)],
+        label: "f",
+        action: Action::FirstFailure,
+        help: "jump to the first failure line",
+        hint: "failure",
+        scope: Scope::Log,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('i'), NONE), (KeyCode::Enter, NONE)],
+        label: "i",
+        action: Action::Answer,
+        help: "answer the script's prompt in the input line (Esc leaves it)",
+        hint: "answer",
+        scope: Scope::Log,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('x'), NONE)],
+        label: "x",
+        action: Action::CancelJob,
+        help: "cancel the running job (asks first; TERM, then KILL)",
+        hint: "cancel",
+        scope: Scope::Log,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
         keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), CTRL)],
         label: "q",
         action: Action::Quit,
@@ -205,9 +377,15 @@ pub fn lookup(key: &KeyEvent, scopes: &[Scope], readonly: bool) -> Option<&'stat
     })
 }
 
-/// The bindings active in `scopes`, in table order.
+/// The bindings active in `scopes`, in table order, without those shadowed
+/// by an earlier scope's binding of the same key.
 pub fn active(scopes: &[Scope], readonly: bool) -> impl Iterator<Item = &'static Binding> + '_ {
-    BINDINGS
-        .iter()
-        .filter(move |b| scopes.contains(&b.scope) && !(readonly && b.mutates))
+    BINDINGS.iter().filter(move |b| {
+        scopes.contains(&b.scope)
+            && !(readonly && b.mutates)
+            && b.keys.iter().all(|(code, mods)| {
+                let k = KeyEvent::new(*code, *mods);
+                lookup(&k, scopes, readonly).is_none_or(|w| std::ptr::eq(w, *b))
+            })
+    })
 }

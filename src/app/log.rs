@@ -2,6 +2,7 @@
 //! (with their colours), everything else read back from the job's log file on
 //! disk through an index of line offsets — so a million-line gate log costs
 //! a few megabytes, and the pane reads only what it shows.
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -22,8 +23,9 @@ pub struct LogBuffer {
     complete: usize,
     /// The current unterminated line (a prompt, a progress bar).
     pub partial: String,
-    /// The job's log file (masked, ANSI-stripped), for lines out of memory.
-    disk: Option<DiskIndex>,
+    /// The job's log file (masked, ANSI-stripped), for lines out of memory;
+    /// its index grows as lines are read, hence the cell.
+    disk: RefCell<Option<DiskIndex>>,
     pub first_failure: Option<usize>,
     pub bytes: u64,
 }
@@ -38,7 +40,9 @@ struct DiskIndex {
 
 impl DiskIndex {
     fn refresh(&mut self) {
-        let Ok(mut f) = File::open(&self.path) else { return };
+        let Ok(mut f) = File::open(&self.path) else {
+            return;
+        };
         if f.seek(SeekFrom::Start(self.scanned)).is_err() {
             return;
         }
@@ -67,24 +71,28 @@ impl DiskIndex {
         f.seek(SeekFrom::Start(start)).ok()?;
         let mut buf = vec![0u8; (end - start) as usize];
         f.read_exact(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string())
+        Some(
+            String::from_utf8_lossy(&buf)
+                .trim_end_matches('\n')
+                .to_string(),
+        )
     }
 }
 
 impl LogBuffer {
     pub fn new(disk: Option<PathBuf>) -> LogBuffer {
         LogBuffer {
-            disk: disk.map(|path| DiskIndex {
+            disk: RefCell::new(disk.map(|path| DiskIndex {
                 path,
                 starts: vec![0],
                 scanned: 0,
-            }),
+            })),
             ..LogBuffer::default()
         }
     }
 
     pub fn set_disk(&mut self, path: PathBuf) {
-        self.disk = Some(DiskIndex {
+        *self.disk.borrow_mut() = Some(DiskIndex {
             path,
             starts: vec![0],
             scanned: 0,
@@ -127,7 +135,7 @@ impl LogBuffer {
 
     /// Line `i` as it came (ANSI kept) when in memory; from the disk log
     /// (plain) when older.
-    pub fn line(&mut self, i: usize) -> Option<String> {
+    pub fn line(&self, i: usize) -> Option<String> {
         if i == self.complete && !self.partial.is_empty() {
             return Some(self.partial.clone());
         }
@@ -137,12 +145,12 @@ impl LogBuffer {
         if i >= self.first {
             return self.ring.get(i - self.first).cloned();
         }
-        self.disk.as_mut()?.line(i)
+        self.disk.borrow_mut().as_mut()?.line(i)
     }
 
     /// The next line at or after `from` (wrapping) containing `needle`,
     /// case-insensitive; `back` searches backwards.
-    pub fn find(&mut self, needle: &str, from: usize, back: bool) -> Option<usize> {
+    pub fn find(&self, needle: &str, from: usize, back: bool) -> Option<usize> {
         let n = self.len();
         if n == 0 || needle.is_empty() {
             return None;
@@ -164,5 +172,41 @@ impl LogBuffer {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_lines_come_from_disk_new_ones_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output.log");
+        let n = RING_CAP + 5_000;
+        let mut disk = String::new();
+        let mut buf = LogBuffer::new(Some(path.clone()));
+        for i in 0..n {
+            let plain = format!("line {i}{}", if i == 7_000 { " ERROR here" } else { "" });
+            disk.push_str(&plain);
+            disk.push('\n');
+            // In memory the line still has its colour codes.
+            buf.push(&format!("\x1b[32m{plain}\x1b[0m\n"));
+        }
+        std::fs::write(&path, disk).unwrap();
+        buf.push("Continue? [yes/no]: ");
+        assert_eq!(buf.len(), n + 1);
+        assert_eq!(buf.line(0).as_deref(), Some("line 0"), "from disk, plain");
+        assert_eq!(
+            buf.line(n - 1).unwrap(),
+            format!("\x1b[32mline {}\x1b[0m", n - 1)
+        );
+        assert_eq!(buf.line(n).as_deref(), Some("Continue? [yes/no]: "));
+        assert_eq!(buf.line(n + 1), None);
+        assert_eq!(buf.first_failure, Some(7_000));
+        assert_eq!(buf.find("line 12", 0, false), Some(12));
+        assert_eq!(buf.find("LINE 3", 10, true), Some(3));
+        assert_eq!(buf.find("nowhere", 0, false), None);
+        assert_eq!(buf.ring.len(), RING_CAP, "memory stays bounded");
     }
 }

@@ -2,7 +2,9 @@
 //! the background readers that fill in what the first frame could not wait
 //! for. Keys and worker results arrive as [`Msg`]s; frames are drawn only when
 //! something changed, each wrapped in synchronized output.
+pub mod job;
 pub mod keys;
+pub mod log;
 pub mod state;
 
 use std::io::{self, Write};
@@ -24,7 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::pipeline::config::UserConfig;
 use crate::pipeline::repo::{BranchRef, Repo};
-pub use state::{App, Msg, Pane};
+pub use state::{App, Msg, Pane, Request, RunMsg, Screen};
 
 /// What the command line hands the console.
 pub struct Options {
@@ -231,9 +233,9 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 Some(Err(_)) | None => break,
             },
             Some(msg) = rx.recv() => app.update(msg),
-            _ = sig.term.recv() => break,
-            _ = sig.hup.recv() => break,
-            _ = sig.int.recv() => break,
+            _ = sig.term.recv() => app.stop_soon(),
+            _ = sig.hup.recv() => app.stop_soon(),
+            _ = sig.int.recv() => app.stop_soon(),
             _ = frame_tick.tick() => {
                 if app.dirty {
                     // Rows now on screen are read before the rest.
@@ -250,6 +252,9 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
         if app.quit {
             break;
         }
+        for req in std::mem::take(&mut app.requests) {
+            start_request(repo, req, tx.clone());
+        }
         if app.refresh_requested {
             app.refresh_requested = false;
             match repo
@@ -265,6 +270,63 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+/// Starts the work a key asked for, off the render loop.
+fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>) {
+    let root = repo.root.clone();
+    match req {
+        Request::Gate { branch } => {
+            std::thread::spawn(move || {
+                let end = run_gate(&root, &branch, &tx);
+                let _ = tx.send(Msg::Run(RunMsg::Done(end)));
+            });
+        }
+    }
+}
+
+fn run_gate(root: &std::path::Path, branch: &str, tx: &mpsc::UnboundedSender<Msg>) -> job::JobEnd {
+    use crate::pipeline::gate;
+    use crate::pipeline::runner::Answers;
+    let fail = |summary: String| job::JobEnd { ok: false, summary };
+    let repo = match Repo::open(root) {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let cfg = match repo.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let b = match repo.find_branch(&cfg, branch) {
+        Ok(b) => b,
+        Err(e) => return fail(e.to_string()),
+    };
+    let started = tx.clone();
+    let events = tx.clone();
+    let result = gate::run(
+        &repo,
+        &cfg,
+        &b,
+        Answers::Interactive,
+        move |h, log| {
+            let _ = started.send(Msg::Run(RunMsg::Started(h, log.to_path_buf())));
+        },
+        move |ev| {
+            let _ = events.send(Msg::Run(RunMsg::Event(ev)));
+        },
+    );
+    match result {
+        Ok(r) => job::JobEnd {
+            ok: r.verdict == gate::Verdict::Pass,
+            summary: format!(
+                "gate {} in {:.1}s (audit #{})",
+                r.verdict.as_str(),
+                r.duration_ms as f64 / 1000.0,
+                r.audit_seq
+            ),
+        },
+        Err(e) => fail(e.to_string()),
+    }
 }
 
 fn draw<W: Write>(terminal: &mut Terminal<CrosstermBackend<W>>, app: &mut App) -> io::Result<()> {

@@ -2,6 +2,7 @@
 //! event loop (`app::run`) feeds messages in, `views` draws what is here.
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
+use super::job::{JobEnd, JobView};
 use super::keys::{self, Action, Scope};
 use crate::pipeline::config::{Config, Theme};
 use crate::pipeline::lock::LockStatus;
@@ -32,9 +33,40 @@ pub struct BranchRow {
     pub info: Option<BranchInfo>,
 }
 
+/// What the console shows in its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Main,
+    Log,
+}
+
+/// Work the event loop must start (the app itself does no I/O).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Gate { branch: String },
+}
+
+/// News from a running job.
+pub enum RunMsg {
+    Started(crate::pipeline::runner::RunHandle, std::path::PathBuf),
+    Event(crate::pipeline::runner::RunEvent),
+    Done(JobEnd),
+}
+
+impl std::fmt::Debug for RunMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunMsg::Started(_, p) => write!(f, "Started({})", p.display()),
+            RunMsg::Event(e) => write!(f, "Event({e:?})"),
+            RunMsg::Done(e) => write!(f, "Done({e:?})"),
+        }
+    }
+}
+
 /// A message from the world into the app.
 #[derive(Debug)]
 pub enum Msg {
+    Run(RunMsg),
     Key(KeyEvent),
     Mouse(MouseEvent),
     Resize(u16, u16),
@@ -110,6 +142,7 @@ pub struct App {
     pub filter: String,
     pub filtering: bool,
     pub help: bool,
+    pub help_scroll: u16,
     pub size: (u16, u16),
     pub message: Option<String>,
     pub quit: bool,
@@ -117,6 +150,14 @@ pub struct App {
     pub dirty: bool,
     /// The user asked for a re-read of the repository.
     pub refresh_requested: bool,
+    pub screen: Screen,
+    /// The running or last job.
+    pub job: Option<JobView>,
+    pub requests: Vec<Request>,
+    /// Asked "a job is running: quit anyway?".
+    pub confirm_quit: bool,
+    /// Quit as soon as the running job has ended.
+    pub quit_when_idle: bool,
 }
 
 impl App {
@@ -149,11 +190,17 @@ impl App {
             filter: String::new(),
             filtering: false,
             help: false,
+            help_scroll: 0,
             size: (80, 24),
             message: None,
             quit: false,
             dirty: true,
             refresh_requested: false,
+            screen: Screen::Main,
+            job: None,
+            requests: Vec::new(),
+            confirm_quit: false,
+            quit_when_idle: false,
         };
         app.set_refs(refs);
         app
@@ -227,8 +274,33 @@ impl App {
         }
     }
 
-    /// The scopes whose keys work right now.
+    /// A signal asked the console to end: a running job is cancelled and
+    /// recorded first (within its grace), then the console quits.
+    pub fn stop_soon(&mut self) {
+        match self
+            .job
+            .as_ref()
+            .filter(|j| j.running())
+            .and_then(|j| j.handle.clone())
+        {
+            Some(h) => {
+                h.cancel();
+                self.quit_when_idle = true;
+            }
+            None => self.quit = true,
+        }
+        self.dirty = true;
+    }
+
+    pub fn job_running(&self) -> bool {
+        self.job.as_ref().is_some_and(JobView::running)
+    }
+
+    /// The scopes whose keys work right now, the first winning.
     pub fn scopes(&self) -> Vec<Scope> {
+        if self.screen == Screen::Log {
+            return vec![Scope::Log, Scope::Global];
+        }
         let mut s = vec![Scope::Global, Scope::List];
         if self.focus == Pane::Branches {
             s.push(Scope::Branches);
@@ -273,6 +345,22 @@ impl App {
                 self.message = Some(e);
                 self.dirty = true;
             }
+            Msg::Run(r) => {
+                if let Some(job) = self.job.as_mut() {
+                    match r {
+                        RunMsg::Started(h, log) => job.started(h, log),
+                        RunMsg::Event(ev) => job.on_event(ev),
+                        RunMsg::Done(end) => {
+                            self.message = Some(format!("{}: {}", job.title, end.summary));
+                            job.finished(end);
+                            if self.quit_when_idle {
+                                self.quit = true;
+                            }
+                        }
+                    }
+                }
+                self.dirty = true;
+            }
         }
     }
 
@@ -283,13 +371,58 @@ impl App {
         self.dirty = true;
         if self.help {
             // The overlay swallows keys; these close it.
-            if matches!(
-                k.code,
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter
-            ) {
-                self.help = false;
+            match k.code {
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
+                    self.help = false;
+                    self.help_scroll = 0;
+                }
+                KeyCode::Char('j') | KeyCode::Down => {
+                    self.help_scroll = (self.help_scroll + 1).min(keys::BINDINGS.len() as u16 + 12)
+                }
+                KeyCode::Char('k') | KeyCode::Up => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1)
+                }
+                KeyCode::PageDown => {
+                    self.help_scroll = (self.help_scroll + 10).min(keys::BINDINGS.len() as u16 + 12)
+                }
+                KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+                _ => {}
             }
             return;
+        }
+        // A question swallows every key; only `y` says yes, anything else no.
+        if self.confirm_quit {
+            self.confirm_quit = false;
+            if k.code == KeyCode::Char('y') {
+                // Cancel, and quit once the job has ended and is recorded.
+                match self.job.as_ref().and_then(|j| j.handle.clone()) {
+                    Some(h) => {
+                        h.cancel();
+                        self.quit_when_idle = true;
+                        self.message =
+                            Some("cancelling the job; quitting when it is recorded".into());
+                    }
+                    None => self.quit = true,
+                }
+            }
+            return;
+        }
+        if let Some(job) = self.job.as_mut().filter(|j| j.confirm_cancel) {
+            job.confirm_cancel = false;
+            if k.code == KeyCode::Char('y') {
+                if let Some(h) = &job.handle {
+                    h.cancel();
+                    job.message = Some("cancelling: TERM to the process group, then KILL".into());
+                }
+            }
+            return;
+        }
+        if self.screen == Screen::Log {
+            if let Some(job) = self.job.as_mut() {
+                if job.on_text_key(k) {
+                    return;
+                }
+            }
         }
         if self.filtering {
             match k.code {
@@ -325,8 +458,83 @@ impl App {
     pub fn act(&mut self, a: Action) {
         self.dirty = true;
         let h = self.list_height();
+        if self.screen == Screen::Log {
+            let body = self.size.1.saturating_sub(2);
+            if let Some(job) = self.job.as_mut() {
+                job.page = job.output_rows(body);
+                let page = job.page.max(1) as isize;
+                match a {
+                    Action::Up => return job.scroll(-1),
+                    Action::Down => return job.scroll(1),
+                    Action::PageUp => return job.scroll(-page),
+                    Action::PageDown => return job.scroll(page),
+                    Action::Home => return job.to_top(),
+                    Action::Follow => return job.to_end(),
+                    Action::Search => {
+                        job.search_typing = Some(String::new());
+                        return;
+                    }
+                    Action::NextMatch => return job.search_next(false),
+                    Action::PrevMatch => return job.search_next(true),
+                    Action::FirstFailure => return job.jump_first_failure(),
+                    Action::Answer => {
+                        if job.prompt.is_some() && job.handle.is_some() {
+                            job.input_focus = true;
+                        } else {
+                            job.message = Some("the script is not waiting for an answer".into());
+                        }
+                        return;
+                    }
+                    Action::CancelJob => {
+                        if job.running() {
+                            job.confirm_cancel = true;
+                        } else {
+                            job.message = Some("the job has ended".into());
+                        }
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
         match a {
-            Action::Quit => self.quit = true,
+            Action::Quit => {
+                if self.job_running() {
+                    self.confirm_quit = true;
+                } else {
+                    self.quit = true;
+                }
+            }
+            Action::Gate => {
+                if self.job_running() {
+                    let title = self
+                        .job
+                        .as_ref()
+                        .map(|j| j.title.clone())
+                        .unwrap_or_default();
+                    self.message = Some(format!("{title} is still running (L shows it)"));
+                } else if let Some(b) = self.selected_branch() {
+                    let branch = b.r.name.clone();
+                    self.job = Some(JobView::new(format!("gate {branch}")));
+                    self.requests.push(Request::Gate { branch });
+                    self.screen = Screen::Log;
+                }
+            }
+            Action::ShowLog => {
+                if self.job.is_some() {
+                    self.screen = Screen::Log;
+                } else {
+                    self.message = Some("no job has run in this session yet".into());
+                }
+            }
+            Action::Back => self.screen = Screen::Main,
+            Action::Follow
+            | Action::Search
+            | Action::NextMatch
+            | Action::PrevMatch
+            | Action::FirstFailure
+            | Action::Answer
+            | Action::CancelJob => {}
             Action::Help => self.help = true,
             Action::FocusNext | Action::FocusPrev => {
                 let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);

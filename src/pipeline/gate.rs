@@ -92,7 +92,7 @@ pub fn run(
     cfg: &Config,
     branch: &BranchInfo,
     answers: Answers,
-    on_start: impl FnOnce(RunHandle),
+    on_start: impl FnOnce(RunHandle, &std::path::Path),
     on_event: impl FnMut(RunEvent) + Send + 'static,
 ) -> Result<GateReport, GateError> {
     let user = repo.user(cfg);
@@ -137,7 +137,7 @@ pub fn run(
             return Err(e.into());
         }
     };
-    on_start(handle);
+    on_start(handle, &job.log_path());
     let outcome = join.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
     drop(co);
     let verdict = Verdict::of(&outcome);

@@ -115,7 +115,9 @@ fn sgr(mut style: Style, params: &str) -> Style {
                     Some(5) => (nums.get(i + 2).map(|c| Color::Indexed(*c as u8)), 2),
                     Some(2) => (
                         match (nums.get(i + 2), nums.get(i + 3), nums.get(i + 4)) {
-                            (Some(r), Some(g), Some(b)) => Some(Color::Rgb(*r as u8, *g as u8, *b as u8)),
+                            (Some(r), Some(g), Some(b)) => {
+                                Some(Color::Rgb(*r as u8, *g as u8, *b as u8))
+                            }
                             _ => None,
                         },
                         4,
@@ -140,7 +142,10 @@ mod tests {
 
     #[test]
     fn colours_become_styles_and_other_escapes_vanish() {
-        let l = line("\x1b[1;32mPASS\x1b[0m done \x1b[2K\x1b]0;title\x07ok", false);
+        let l = line(
+            "\x1b[1;32mPASS\x1b[0m done \x1b[2K\x1b]0;title\x07ok",
+            false,
+        );
         assert_eq!(l.spans[0].content, "PASS");
         assert_eq!(l.spans[0].style.fg, Some(Color::Green));
         assert!(l.spans[0].style.add_modifier.contains(Modifier::BOLD));

@@ -1,6 +1,8 @@
 //! Widgets and screens: pure functions of the app state. Same state, same
 //! buffer — which is what the snapshot tests rely on.
+pub mod ansi;
 pub mod help;
+pub mod log;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use ratatui::Frame;
 
 use crate::app::keys;
-use crate::app::{App, Pane};
+use crate::app::{App, Pane, Screen};
 use crate::pipeline::repo::HeadState;
 use theme::Theme;
 
@@ -24,7 +26,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     ])
     .areas(f.area());
     f.render_widget(header_line(app, &t, header.width), header);
-    if app.folded() {
+    if let (Screen::Log, Some(job)) = (app.screen, app.job.as_ref()) {
+        log::draw(f, job, app.mono, &t, body);
+    } else if app.folded() {
         let [tabs, pane] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
         let titles: Vec<Line> = Pane::ALL
@@ -51,6 +55,21 @@ pub fn draw(f: &mut Frame, app: &App) {
     f.render_widget(footer_line(app, &t, footer.width), footer);
     if app.help {
         help::draw(f, app, &t);
+    }
+    if app.confirm_quit {
+        confirm(
+            f,
+            &t,
+            "A job is running",
+            "Quit and cancel it? y = yes, any other key = no",
+        );
+    } else if app.job.as_ref().is_some_and(|j| j.confirm_cancel) {
+        confirm(
+            f,
+            &t,
+            "Cancel the job?",
+            "TERM to its process group, then KILL. y = yes, any other key = no",
+        );
     }
 }
 
@@ -397,4 +416,31 @@ fn tags(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             inner,
         );
     }
+}
+
+/// A yes/no question over everything; its keys are handled by the app.
+fn confirm(f: &mut Frame, t: &Theme, title: &str, text: &str) {
+    use ratatui::layout::Flex;
+    use ratatui::widgets::{Clear, Wrap};
+    let w = (text.chars().count() as u16 + 4)
+        .min(f.area().width)
+        .max(30);
+    let [area] = Layout::vertical([Constraint::Length(4)])
+        .flex(Flex::Center)
+        .areas(f.area());
+    let [area] = Layout::horizontal([Constraint::Length(w)])
+        .flex(Flex::Center)
+        .areas(area);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(text.to_string())
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(t.bad)
+                    .title(Span::styled(format!(" {title} "), t.bold)),
+            ),
+        area,
+    );
 }

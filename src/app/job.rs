@@ -1,0 +1,235 @@
+//! The log pane's state: a running (or finished) script's output with
+//! follow mode, scrolling, search, a jump to the first failure, and the input
+//! line for the script's prompts.
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui_textarea::TextArea;
+
+use super::log::LogBuffer;
+use crate::pipeline::runner::{RunEvent, RunHandle};
+
+/// How a job ended, as the pane shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEnd {
+    pub ok: bool,
+    pub summary: String,
+}
+
+pub struct JobView {
+    /// e.g. "gate feature/auth-modal".
+    pub title: String,
+    pub log: LogBuffer,
+    /// Stick to the newest line.
+    pub follow: bool,
+    /// First line shown when not following.
+    pub top: usize,
+    /// The script is waiting at this prompt.
+    pub prompt: Option<String>,
+    pub input: TextArea<'static>,
+    /// Keys go to the input line.
+    pub input_focus: bool,
+    /// The search query being typed (`Some` while typing).
+    pub search_typing: Option<String>,
+    pub search: Option<String>,
+    /// The line of the current match.
+    pub hit: Option<usize>,
+    pub handle: Option<RunHandle>,
+    pub end: Option<JobEnd>,
+    /// Asked "cancel this job?".
+    pub confirm_cancel: bool,
+    /// Rows of log the pane showed last (for paging).
+    pub page: usize,
+    pub message: Option<String>,
+}
+
+fn new_input() -> TextArea<'static> {
+    let mut t = TextArea::default();
+    t.set_placeholder_text("type the answer, Enter sends it");
+    t.set_cursor_line_style(ratatui::style::Style::default());
+    t
+}
+
+impl JobView {
+    pub fn new(title: String) -> JobView {
+        JobView {
+            title,
+            log: LogBuffer::new(None),
+            follow: true,
+            top: 0,
+            prompt: None,
+            input: new_input(),
+            input_focus: false,
+            search_typing: None,
+            search: None,
+            hit: None,
+            handle: None,
+            end: None,
+            confirm_cancel: false,
+            page: 20,
+            message: None,
+        }
+    }
+
+    /// Rows of output a log pane of `height` rows shows (the input line
+    /// takes three while the script asks).
+    pub fn output_rows(&self, height: u16) -> usize {
+        let extra = if self.prompt.is_some() || self.input_focus {
+            3
+        } else {
+            0
+        };
+        (height as usize).saturating_sub(2 + extra).max(1)
+    }
+
+    pub fn running(&self) -> bool {
+        self.end.is_none()
+    }
+
+    pub fn started(&mut self, handle: RunHandle, log: PathBuf) {
+        self.handle = Some(handle);
+        self.log.set_disk(log);
+    }
+
+    pub fn on_event(&mut self, ev: RunEvent) {
+        match ev {
+            RunEvent::Output(chunk) => {
+                // Output after a prompt means the script moved on.
+                if chunk.contains('\n') {
+                    self.prompt = None;
+                }
+                self.log.push(&chunk);
+            }
+            RunEvent::Prompt(p) => {
+                self.prompt = Some(p);
+                self.input_focus = true;
+            }
+            RunEvent::Finished(_) => {
+                self.prompt = None;
+                self.input_focus = false;
+            }
+        }
+    }
+
+    pub fn finished(&mut self, end: JobEnd) {
+        self.end = Some(end);
+        self.prompt = None;
+        self.input_focus = false;
+        self.handle = None;
+        self.confirm_cancel = false;
+    }
+
+    /// The first line shown for a pane of `height` rows.
+    pub fn first_shown(&self, height: usize) -> usize {
+        let n = self.log.len();
+        if self.follow {
+            n.saturating_sub(height)
+        } else {
+            self.top.min(n.saturating_sub(1))
+        }
+    }
+
+    pub fn scroll(&mut self, delta: isize) {
+        let h = self.page.max(1);
+        let first = self.first_shown(h) as isize;
+        let n = self.log.len();
+        let max_top = n.saturating_sub(h) as isize;
+        let t = (first + delta).clamp(0, max_top.max(0));
+        self.top = t as usize;
+        self.follow = t >= max_top;
+    }
+
+    pub fn to_top(&mut self) {
+        self.follow = false;
+        self.top = 0;
+    }
+
+    pub fn to_end(&mut self) {
+        self.follow = true;
+    }
+
+    /// Shows line `i` (a match, the first failure) with some context.
+    pub fn show_line(&mut self, i: usize) {
+        self.follow = false;
+        self.top = i.saturating_sub(3);
+    }
+
+    pub fn jump_first_failure(&mut self) {
+        match self.log.first_failure {
+            Some(i) => {
+                self.hit = Some(i);
+                self.show_line(i);
+                self.message = None;
+            }
+            None => self.message = Some("no failure line (FAIL, ERROR, ❌, error:) so far".into()),
+        }
+    }
+
+    pub fn search_next(&mut self, back: bool) {
+        let Some(q) = self.search.clone() else {
+            self.message = Some("no search yet: press / to search".into());
+            return;
+        };
+        let from = match (self.hit, back) {
+            (Some(h), false) => h + 1,
+            (Some(h), true) => h + self.log.len().max(1) - 1,
+            (None, _) => self.first_shown(self.page),
+        };
+        match self.log.find(&q, from % self.log.len().max(1), back) {
+            Some(i) => {
+                self.hit = Some(i);
+                self.show_line(i);
+                self.message = None;
+            }
+            None => self.message = Some(format!("“{q}” not found")),
+        }
+    }
+
+    /// Keys while the input line or the search line has focus. Returns
+    /// whether the key was used.
+    pub fn on_text_key(&mut self, k: KeyEvent) -> bool {
+        if let Some(q) = self.search_typing.as_mut() {
+            match k.code {
+                KeyCode::Enter => {
+                    let q = self.search_typing.take().unwrap_or_default();
+                    if !q.is_empty() {
+                        self.search = Some(q);
+                        self.hit = None;
+                        self.search_next(false);
+                    }
+                }
+                KeyCode::Esc => self.search_typing = None,
+                KeyCode::Backspace => {
+                    q.pop();
+                }
+                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => q.push(c),
+                _ => {}
+            }
+            return true;
+        }
+        if !self.input_focus {
+            return false;
+        }
+        match k.code {
+            KeyCode::Esc => self.input_focus = false,
+            KeyCode::Enter => {
+                let answer = self.input.lines().join("");
+                match &self.handle {
+                    Some(h) => match h.answer(&answer) {
+                        Ok(()) => {
+                            self.input = new_input();
+                            self.prompt = None;
+                            self.message = None;
+                        }
+                        Err(e) => self.message = Some(format!("the answer was not sent: {e}")),
+                    },
+                    None => self.message = Some("the script is not running".into()),
+                }
+            }
+            _ => {
+                self.input.input(k);
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,91 @@
+//! The log pane: a job's output (colours kept, `\r` progress shown as a
+//! terminal would), its state, the search line and the input line for
+//! prompts.
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::Frame;
+
+use super::theme::Theme;
+use crate::app::job::JobView;
+use crate::pipeline::runner::apply_carriage_returns;
+
+pub fn draw(f: &mut Frame, job: &JobView, mono: bool, t: &Theme, area: Rect) {
+    let input_h = if job.prompt.is_some() || job.input_focus {
+        3
+    } else {
+        0
+    };
+    let [out, input] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(input_h)]).areas(area);
+    let rows = out.height.saturating_sub(2) as usize;
+    let first = job.first_shown(rows);
+    let n = job.log.len();
+    let mut lines: Vec<Line> = Vec::with_capacity(rows);
+    for i in first..(first + rows).min(n) {
+        let raw = job.log.line(i).unwrap_or_default();
+        let shown = apply_carriage_returns(&raw);
+        let mut line = super::ansi::line(&shown, mono);
+        if Some(i) == job.hit {
+            line = line.style(t.selected);
+        }
+        lines.push(line);
+    }
+    let state = match &job.end {
+        None if job.prompt.is_some() => Span::styled("waiting for an answer", t.warn),
+        None => Span::styled("running…", t.warn),
+        Some(e) if e.ok => Span::styled(format!("✅ {}", e.summary), t.ok),
+        Some(e) => Span::styled(format!("❌ {}", e.summary), t.bad),
+    };
+    let mode = if job.follow {
+        "following".to_string()
+    } else {
+        format!("line {}/{}", first + 1, n)
+    };
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", job.title), t.bold),
+        Span::raw("· "),
+        state,
+        Span::styled(format!(" · {mode} "), t.dim),
+    ]);
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.focus_border)
+        .title(title);
+    if let Some(q) = &job.search_typing {
+        block = block.title_bottom(Line::from(vec![
+            Span::styled(" search: ", t.key),
+            Span::raw(format!("{q}▏ ")),
+        ]));
+    } else if let Some(m) = &job.message {
+        block = block.title_bottom(Line::from(Span::styled(format!(" {m} "), t.warn)));
+    } else if let Some(q) = &job.search {
+        block = block.title_bottom(Line::from(Span::styled(
+            format!(" /{q}  n next · N previous "),
+            t.dim,
+        )));
+    }
+    f.render_widget(Paragraph::new(lines).block(block), out);
+    if input_h > 0 {
+        let title = match &job.prompt {
+            Some(p) => format!(" answer: {} ", p.trim()),
+            None => " answer ".to_string(),
+        };
+        let mut ta = job.input.clone();
+        ta.set_block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(if job.input_focus {
+                    t.focus_border
+                } else {
+                    t.border
+                })
+                .title(title),
+        );
+        if !job.input_focus {
+            ta.set_cursor_style(ratatui::style::Style::default());
+        }
+        f.render_widget(Clear, input);
+        f.render_widget(&ta, input);
+    }
+}
