@@ -260,12 +260,17 @@ fn gate_in_the_console_answers_prompts_searches_and_jumps_to_failure() {
     let mut t = f.console(&[], 100, 30);
     t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
     t.send("g");
-    for (i, answer) in ["yes", "yes", "no", "n/a", "yes"].iter().enumerate() {
+    let questions = [
+        "PS101 10-step flow walked end-to-end against this build?",
+        "Auth modal opens and closes?",
+        "BUILD_ID footer present?",
+        "Baseline line counts within tolerance?",
+        "Screenshots attached to the handoff?",
+    ];
+    for (q, answer) in questions.iter().zip(["yes", "yes", "no", "n/a", "yes"]) {
         // Each prompt shows at once, without a newline, in the input line.
-        t.wait_until(&format!("prompt {i}"), secs(10), |s| {
-            s.contents().matches("[yes/no/n/a]:").count() > i && s.contents().contains("answer:")
-        })
-        .unwrap();
+        t.wait_for(&format!("answer: {q} [yes/no/n/a]:"), secs(10))
+            .unwrap();
         t.send(format!("{answer}\r"));
     }
     t.wait_for("gate FAIL", secs(15)).unwrap();
@@ -301,6 +306,7 @@ fn quitting_while_a_gate_waits_asks_first_and_cancels_it() {
     t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
     t.send("g");
     t.wait_for("[yes/no/n/a]:", secs(10)).unwrap();
+    t.wait_for("answer:", secs(10)).unwrap();
     t.send_esc(); // leave the input line
     t.send("q"); // back to the branches
     t.wait_for("Prod tags", secs(5)).unwrap();

@@ -35,6 +35,12 @@ pub enum Action {
     Answer,
     /// Cancel the running job (asks first).
     CancelJob,
+    /// Open the review screen for the selected branch.
+    Review,
+    /// Explain the selected checklist item.
+    Explain,
+    /// Open the package's whole gate log in the log pane.
+    OpenGateLog,
 }
 
 /// Where a binding works.
@@ -48,6 +54,8 @@ pub enum Scope {
     Branches,
     /// In the log pane.
     Log,
+    /// On the review screen.
+    Review,
 }
 
 /// One row of the key table.
@@ -351,6 +359,96 @@ pub static BINDINGS: &[Binding] = &[
         footer: true,
     },
     Binding {
+        keys: &[(KeyCode::Enter, NONE)],
+        label: "Enter",
+        action: Action::Review,
+        help: "review the branch's package: gate log, snapshot, evidence",
+        hint: "review",
+        scope: Scope::Branches,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE), (KeyCode::Char('q'), NONE)],
+        label: "Esc/q",
+        action: Action::Back,
+        help: "back to the branches",
+        hint: "back",
+        scope: Scope::Review,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('k'), NONE), (KeyCode::Up, NONE)],
+        label: "k/↑",
+        action: Action::Up,
+        help: "previous branch / scroll up / previous item",
+        hint: "up",
+        scope: Scope::Review,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('j'), NONE), (KeyCode::Down, NONE)],
+        label: "j/↓",
+        action: Action::Down,
+        help: "next branch / scroll down / next item",
+        hint: "move",
+        scope: Scope::Review,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::Char('b'), CTRL)],
+        label: "PgUp",
+        action: Action::PageUp,
+        help: "page up",
+        hint: "page",
+        scope: Scope::Review,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::PageDown, NONE), (KeyCode::Char('f'), CTRL)],
+        label: "PgDn",
+        action: Action::PageDown,
+        help: "page down",
+        hint: "page",
+        scope: Scope::Review,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Enter, NONE)],
+        label: "Enter",
+        action: Action::Explain,
+        help: "explain the selected checklist item",
+        hint: "explain",
+        scope: Scope::Review,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('o'), NONE)],
+        label: "o",
+        action: Action::OpenGateLog,
+        help: "open the package's whole gate log",
+        hint: "open log",
+        scope: Scope::Review,
+        mutates: false,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('g'), NONE)],
+        label: "g",
+        action: Action::Gate,
+        help: "run the gate on this branch",
+        hint: "gate",
+        scope: Scope::Review,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
         keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), CTRL)],
         label: "q",
         action: Action::Quit,
@@ -362,18 +460,21 @@ pub static BINDINGS: &[Binding] = &[
     },
 ];
 
-/// The binding for `key` among those active in `scopes`.
+/// The binding for `key` among those active in `scopes`; earlier scopes
+/// win (the log pane's `q` goes back before the global `q` quits).
 pub fn lookup(key: &KeyEvent, scopes: &[Scope], readonly: bool) -> Option<&'static Binding> {
-    BINDINGS.iter().find(|b| {
-        scopes.contains(&b.scope)
-            && !(readonly && b.mutates)
-            && b.keys.iter().any(|(code, mods)| {
-                *code == key.code
-                    && (*mods == key.modifiers
-                        || (mods.is_empty()
-                            && key.modifiers == SHIFT
-                            && matches!(code, KeyCode::Char(c) if !c.is_ascii_lowercase())))
-            })
+    scopes.iter().find_map(|scope| {
+        BINDINGS.iter().find(|b| {
+            b.scope == *scope
+                && !(readonly && b.mutates)
+                && b.keys.iter().any(|(code, mods)| {
+                    *code == key.code
+                        && (*mods == key.modifiers
+                            || (mods.is_empty()
+                                && key.modifiers == SHIFT
+                                && matches!(code, KeyCode::Char(c) if !c.is_ascii_lowercase())))
+                })
+        })
     })
 }
 

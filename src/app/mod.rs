@@ -5,6 +5,7 @@
 pub mod job;
 pub mod keys;
 pub mod log;
+pub mod review;
 pub mod state;
 
 use std::io::{self, Write};
@@ -25,6 +26,7 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use crate::pipeline::config::UserConfig;
+use crate::pipeline::package;
 use crate::pipeline::repo::{BranchRef, Repo};
 pub use state::{App, Msg, Pane, Request, RunMsg, Screen};
 
@@ -84,9 +86,12 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
 /// the prod tags.
 pub fn load_all(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
     let main = repo.main_index(&app.cfg.project.main_branch)?;
+    let ctx = package::Context::load(repo, &app.cfg).ok();
     let mut rows = Vec::new();
     for (i, b) in app.branches.iter().enumerate() {
-        rows.push((i, repo.branch_details(&b.r, main.as_ref())?));
+        let info = repo.branch_details(&b.r, main.as_ref())?;
+        let state = package_state(repo, &app.cfg, &info, ctx.as_ref());
+        rows.push((i, info, state));
     }
     app.update(Msg::Details(rows));
     let tags = repo.prod_tags(&app.cfg)?;
@@ -139,6 +144,16 @@ impl Signals {
     }
 }
 
+/// The package state of one branch (`None` when it cannot be judged).
+fn package_state(
+    repo: &Repo,
+    cfg: &crate::pipeline::config::Config,
+    info: &crate::pipeline::repo::BranchInfo,
+    ctx: Option<&package::Context>,
+) -> Option<crate::pipeline::handoff::PackageState> {
+    package::state_only(repo, cfg, info, ctx?, crate::pipeline::audit::entry_hash_ok).ok()
+}
+
 /// Shared between the loop and the details reader: rows to read first.
 type Priority = Arc<Mutex<Vec<usize>>>;
 
@@ -154,6 +169,10 @@ fn spawn_details_reader(
         let Ok(main) = repo.main_index(&main_branch) else {
             return;
         };
+        let cfg = repo.config().ok();
+        let ctx = cfg
+            .as_ref()
+            .and_then(|c| package::Context::load(&repo, c).ok());
         let mut done = vec![false; refs.len()];
         let mut next = 0usize;
         let mut left = refs.len();
@@ -167,7 +186,10 @@ fn spawn_details_reader(
                 done[i] = true;
                 left -= 1;
                 if let Ok(info) = repo.branch_details(&refs[i], main.as_ref()) {
-                    batch.push((i, info));
+                    let state = cfg
+                        .as_ref()
+                        .and_then(|c| package_state(&repo, c, &info, ctx.as_ref()));
+                    batch.push((i, info, state));
                 }
                 if batch.len() >= 64 {
                     break;
@@ -218,6 +240,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     draw(&mut terminal, app)?;
     start_readers(app, &priority);
 
+    let mut assessor: Option<std::sync::mpsc::Sender<(String, String)>> = None;
     let mut events = EventStream::new();
     let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
     frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -253,7 +276,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             break;
         }
         for req in std::mem::take(&mut app.requests) {
-            start_request(repo, req, tx.clone());
+            start_request(repo, req, tx.clone(), &mut assessor);
         }
         if app.refresh_requested {
             app.refresh_requested = false;
@@ -273,9 +296,18 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
 }
 
 /// Starts the work a key asked for, off the render loop.
-fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>) {
+fn start_request(
+    repo: &Repo,
+    req: Request,
+    tx: mpsc::UnboundedSender<Msg>,
+    assessor: &mut Option<std::sync::mpsc::Sender<(String, String)>>,
+) {
     let root = repo.root.clone();
     match req {
+        Request::Assess { branch, head } => {
+            let sender = assessor.get_or_insert_with(|| spawn_assessor(root, tx));
+            let _ = sender.send((branch, head));
+        }
         Request::Gate { branch } => {
             std::thread::spawn(move || {
                 let end = run_gate(&root, &branch, &tx);
@@ -283,6 +315,50 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>) {
             });
         }
     }
+}
+
+/// One thread judges packages for the review screen, newest request first,
+/// with the context (tags, legacy manifests, audit hashes) read once.
+fn spawn_assessor(
+    root: PathBuf,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> std::sync::mpsc::Sender<(String, String)> {
+    let (req_tx, req_rx) = std::sync::mpsc::channel::<(String, String)>();
+    std::thread::spawn(move || {
+        let setup = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
+            let cfg = r.config().map_err(|e| e.to_string())?;
+            let ctx = package::Context::load(&r, &cfg).map_err(|e| e.to_string())?;
+            Ok((r, cfg, ctx))
+        });
+        while let Ok(mut req) = req_rx.recv() {
+            // Only the newest request matters when keys outrun the reader.
+            while let Ok(newer) = req_rx.try_recv() {
+                req = newer;
+            }
+            let (branch, head) = req;
+            let result = match &setup {
+                Err(e) => Err(e.clone()),
+                Ok((repo, cfg, ctx)) => git2::Oid::from_str(&head)
+                    .map_err(|e| e.to_string())
+                    .and_then(|oid| {
+                        package::assess_head(
+                            repo,
+                            cfg,
+                            &branch,
+                            oid,
+                            ctx,
+                            crate::pipeline::audit::entry_hash_ok,
+                        )
+                        .map_err(|e| e.to_string())
+                    })
+                    .map(Arc::new),
+            };
+            if tx.send(Msg::Assessed(branch, result)).is_err() {
+                return;
+            }
+        }
+    });
+    req_tx
 }
 
 fn run_gate(root: &std::path::Path, branch: &str, tx: &mpsc::UnboundedSender<Msg>) -> job::JobEnd {

@@ -4,7 +4,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 
 use super::job::{JobEnd, JobView};
 use super::keys::{self, Action, Scope};
+use super::review::{Assessed, Review, ReviewPane};
 use crate::pipeline::config::{Config, Theme};
+use crate::pipeline::handoff::PackageState;
 use crate::pipeline::lock::LockStatus;
 use crate::pipeline::repo::{BranchInfo, BranchRef, HeadState, ProdTag, User};
 use crate::pipeline::state::LiveRecord;
@@ -31,6 +33,8 @@ impl Pane {
 pub struct BranchRow {
     pub r: BranchRef,
     pub info: Option<BranchInfo>,
+    /// The handoff package's state, once read.
+    pub package: Option<PackageState>,
 }
 
 /// What the console shows in its body.
@@ -38,12 +42,14 @@ pub struct BranchRow {
 pub enum Screen {
     Main,
     Log,
+    Review,
 }
 
 /// Work the event loop must start (the app itself does no I/O).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Gate { branch: String },
+    Assess { branch: String, head: String },
 }
 
 /// News from a running job.
@@ -67,11 +73,16 @@ impl std::fmt::Debug for RunMsg {
 #[derive(Debug)]
 pub enum Msg {
     Run(RunMsg),
+    /// A package assessment for the review screen.
+    Assessed(
+        String,
+        Result<std::sync::Arc<crate::pipeline::package::Assessment>, String>,
+    ),
     Key(KeyEvent),
     Mouse(MouseEvent),
     Resize(u16, u16),
-    /// Details for rows (index into `App::branches`).
-    Details(Vec<(usize, BranchInfo)>),
+    /// Details for rows (index into `App::branches`) with the package state.
+    Details(Vec<(usize, BranchInfo, Option<PackageState>)>),
     Tags(Vec<ProdTag>),
     /// A fresh read of the refs (after Refresh).
     Refs(Vec<BranchRef>),
@@ -158,6 +169,7 @@ pub struct App {
     pub confirm_quit: bool,
     /// Quit as soon as the running job has ended.
     pub quit_when_idle: bool,
+    pub review: Review,
 }
 
 impl App {
@@ -201,6 +213,7 @@ impl App {
             requests: Vec::new(),
             confirm_quit: false,
             quit_when_idle: false,
+            review: Review::default(),
         };
         app.set_refs(refs);
         app
@@ -210,7 +223,11 @@ impl App {
         let selected = self.selected_branch().map(|b| b.r.name.clone());
         self.branches = refs
             .into_iter()
-            .map(|r| BranchRow { r, info: None })
+            .map(|r| BranchRow {
+                r,
+                info: None,
+                package: None,
+            })
             .collect();
         self.apply_filter();
         if let Some(name) = selected {
@@ -298,8 +315,10 @@ impl App {
 
     /// The scopes whose keys work right now, the first winning.
     pub fn scopes(&self) -> Vec<Scope> {
-        if self.screen == Screen::Log {
-            return vec![Scope::Log, Scope::Global];
+        match self.screen {
+            Screen::Log => return vec![Scope::Log, Scope::Global],
+            Screen::Review => return vec![Scope::Review, Scope::Global],
+            Screen::Main => {}
         }
         let mut s = vec![Scope::Global, Scope::List];
         if self.focus == Pane::Branches {
@@ -322,10 +341,11 @@ impl App {
                 self.dirty = true;
             }
             Msg::Details(rows) => {
-                for (i, info) in rows {
+                for (i, info, package) in rows {
                     if let Some(row) = self.branches.get_mut(i) {
                         if row.r.name == info.name {
                             row.info = Some(info);
+                            row.package = package;
                         }
                     }
                 }
@@ -343,6 +363,14 @@ impl App {
             Msg::Refs(r) => self.set_refs(r),
             Msg::Error(e) => {
                 self.message = Some(e);
+                self.dirty = true;
+            }
+            Msg::Assessed(branch, r) => {
+                let v = match r {
+                    Ok(a) => Assessed::Ready(a),
+                    Err(e) => Assessed::Failed(e),
+                };
+                self.review.assessed.insert(branch, v);
                 self.dirty = true;
             }
             Msg::Run(r) => {
@@ -497,6 +525,10 @@ impl App {
                 }
             }
         }
+        if self.screen == Screen::Review && self.review_act(a, h) {
+            self.want_assessment();
+            return;
+        }
         match a {
             Action::Quit => {
                 if self.job_running() {
@@ -528,6 +560,15 @@ impl App {
                 }
             }
             Action::Back => self.screen = Screen::Main,
+            Action::Review => {
+                if self.selected_branch().is_some() {
+                    self.screen = Screen::Review;
+                    self.review.focus = ReviewPane::Branches;
+                    self.review.reset_panes();
+                    self.want_assessment();
+                }
+            }
+            Action::Explain | Action::OpenGateLog => {}
             Action::Follow
             | Action::Search
             | Action::NextMatch
@@ -565,6 +606,116 @@ impl App {
             }
             Action::Refresh => self.refresh_requested = true,
         }
+    }
+
+    /// The review screen folds its three panes into tabs below this width.
+    pub fn review_folded(&self) -> bool {
+        self.size.0 < 160
+    }
+
+    /// The selected branch's name and head (the newer head once read).
+    pub fn selected_head(&self) -> Option<(String, String)> {
+        let b = self.selected_branch()?;
+        let head = b.info.as_ref().map_or(b.r.head.clone(), |i| i.head.clone());
+        Some((b.r.name.clone(), head))
+    }
+
+    /// The assessment of the selected branch, when known.
+    pub fn selected_assessment(&self) -> Option<&Assessed> {
+        let (name, head) = self.selected_head()?;
+        self.review.get(&name, &head)
+    }
+
+    /// Asks for the selected branch's assessment if it is not known yet.
+    fn want_assessment(&mut self) {
+        if self.screen != Screen::Review {
+            return;
+        }
+        let Some((branch, head)) = self.selected_head() else {
+            return;
+        };
+        if self.review.get(&branch, &head).is_none() {
+            // The worker answers only the newest request: forget older ones.
+            self.review
+                .assessed
+                .retain(|_, v| !matches!(v, Assessed::Pending));
+            self.review
+                .assessed
+                .insert(branch.clone(), Assessed::Pending);
+            self.requests.push(Request::Assess { branch, head });
+        }
+    }
+
+    /// Keys of the review screen; false when the key is not the screen's own.
+    fn review_act(&mut self, a: Action, h: usize) -> bool {
+        let items = match self.selected_assessment() {
+            Some(Assessed::Ready(x)) => x.items.len() + x.legacy.len(),
+            _ => 0,
+        };
+        let on_list = self.review.focus == ReviewPane::Branches;
+        let page = h as i32;
+        match a {
+            Action::FocusNext | Action::FocusPrev => {
+                let folded = self.review_folded();
+                self.review.cycle(a == Action::FocusNext, folded);
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                let d = match a {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -page,
+                    _ => page,
+                };
+                if on_list {
+                    self.branch_cur.step(d as isize, self.visible.len(), h);
+                    self.review.reset_panes();
+                } else {
+                    self.review.scroll(d, items);
+                }
+            }
+            Action::Explain => {
+                if self.review.focus == ReviewPane::Checklist || on_list {
+                    self.review.focus = ReviewPane::Checklist;
+                    self.review.tab = ReviewPane::Checklist;
+                    self.review.explain = !self.review.explain && items > 0;
+                }
+            }
+            Action::OpenGateLog => self.open_package_log(),
+            Action::Back if self.review.explain => self.review.explain = false,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Shows the package's gate log in the log pane (read-only).
+    fn open_package_log(&mut self) {
+        let Some(Assessed::Ready(a)) = self.selected_assessment() else {
+            self.message = Some("the package is still being read".into());
+            return;
+        };
+        let Some(bytes) = a.gate_log.as_ref() else {
+            self.message = Some(format!("{} has no gate.log in its package", a.branch));
+            return;
+        };
+        let mut view = JobView::new(format!("{}/gate.log", a.package_dir));
+        view.log.push(&String::from_utf8_lossy(bytes));
+        if !view.log.partial.is_empty() {
+            view.log.push("\n");
+        }
+        view.follow = false;
+        view.finished(JobEnd {
+            ok: a
+                .manifest
+                .as_ref()
+                .is_some_and(|m| m.gate.result == crate::pipeline::handoff::GateResult::Pass),
+            summary: "from the handoff package".into(),
+        });
+        if self.job_running() {
+            self.message = Some("a job is running: its log stays in L".into());
+            return;
+        }
+        self.job = Some(view);
+        self.screen = Screen::Log;
     }
 
     fn move_sel(&mut self, delta: isize, h: usize) {

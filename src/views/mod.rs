@@ -3,6 +3,7 @@
 pub mod ansi;
 pub mod help;
 pub mod log;
+pub mod review;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -13,6 +14,7 @@ use ratatui::Frame;
 
 use crate::app::keys;
 use crate::app::{App, Pane, Screen};
+use crate::pipeline::handoff::PackageState;
 use crate::pipeline::repo::HeadState;
 use theme::Theme;
 
@@ -28,6 +30,8 @@ pub fn draw(f: &mut Frame, app: &App) {
     f.render_widget(header_line(app, &t, header.width), header);
     if let (Screen::Log, Some(job)) = (app.screen, app.job.as_ref()) {
         log::draw(f, job, app.mono, &t, body);
+    } else if app.screen == Screen::Review {
+        review::draw(f, app, &t, body);
     } else if app.folded() {
         let [tabs, pane] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
@@ -191,7 +195,7 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
     Paragraph::new(Line::from(spans))
 }
 
-fn block<'a>(title: String, focused: bool, t: &Theme) -> Block<'a> {
+pub(crate) fn block<'a>(title: String, focused: bool, t: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_style(if focused { t.focus_border } else { t.border })
@@ -245,6 +249,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             if remote_only {
                 name = format!("{name} ⇣");
             }
+            let badge = package_badge(b.package, t);
             match &b.info {
                 Some(info) => {
                     let ab = match (info.ahead, info.behind) {
@@ -252,6 +257,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                         _ => "".into(),
                     };
                     let mut cells = vec![
+                        badge,
                         Cell::from(name),
                         Cell::from(short(&info.head)).style(t.dim),
                         Cell::from(ab),
@@ -265,6 +271,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 }
                 None => {
                     let mut cells = vec![
+                        badge,
                         Cell::from(name),
                         Cell::from(short(&b.r.head)).style(t.dim),
                         Cell::from("…").style(t.dim),
@@ -280,12 +287,13 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         })
         .collect();
     let mut widths = vec![
+        Constraint::Length(10),
         Constraint::Min(22),
         Constraint::Length(8),
         Constraint::Length(9),
         Constraint::Length(16),
     ];
-    let mut head = vec!["branch", "head", "ahead", "time"];
+    let mut head = vec!["package", "branch", "head", "ahead", "time"];
     if wide {
         widths.push(Constraint::Length(12));
         head.push("author");
@@ -443,4 +451,16 @@ fn confirm(f: &mut Frame, t: &Theme, title: &str, text: &str) {
             ),
         area,
     );
+}
+
+/// The package state as a short badge; colour only repeats the word.
+pub fn package_badge(state: Option<PackageState>, t: &Theme) -> Cell<'static> {
+    match state {
+        None => Cell::from("…").style(t.dim),
+        Some(PackageState::Ready) => Cell::from("✓ ready").style(t.ok),
+        Some(PackageState::Incomplete) => Cell::from("… incompl").style(t.warn),
+        Some(PackageState::Stale) => Cell::from("↻ stale").style(t.warn),
+        Some(PackageState::Failed) => Cell::from("✗ failed").style(t.bad),
+        Some(PackageState::None) => Cell::from("· none").style(t.dim),
+    }
 }

@@ -18,6 +18,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fixture;
+pub mod packages;
 pub mod pty;
 pub mod trees;
 
@@ -30,6 +31,7 @@ pub use fixture::{
     mosaic, mosaic_page, mosaic_repo, write_baseline, write_zip_file, Fixture, AUTHOR_EMAIL,
     AUTHOR_NAME, DEFAULT_USER, ENV_REMOVE,
 };
+pub use packages::{audit_record, package, variant, Pkg, GATE_LOG, NEXT_TAG};
 pub use pty::{Exit, Key, Pty, PtyCommand, Termios};
 pub use trees::*;
 

@@ -1,0 +1,361 @@
+//! The review screen: the branch list with package badges on the left; on
+//! the right the gate log, the snapshot (baseline table over a coloured
+//! diff) and the evidence checklist side by side, folding into tabs when
+//! the terminal is narrower than 160 columns.
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Tabs, Wrap,
+};
+use ratatui::Frame;
+
+use super::theme::Theme;
+use super::{block, package_badge};
+use crate::app::review::{Assessed, ReviewPane};
+use crate::app::App;
+use crate::pipeline::handoff::{ChecklistItem, ItemState};
+use crate::pipeline::package::Assessment;
+
+pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(34), Constraint::Min(20)]).areas(area);
+    branch_list(f, app, t, left);
+    let assessed = app.selected_assessment();
+    let focus = app.review.focus;
+    if app.review_folded() {
+        let [tabs, pane] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(right);
+        let titles: Vec<Line> = ReviewPane::RIGHT
+            .iter()
+            .map(|p| Line::from(format!(" {} ", p.title())))
+            .collect();
+        let sel = ReviewPane::RIGHT
+            .iter()
+            .position(|p| *p == app.review.tab)
+            .unwrap_or(2);
+        f.render_widget(
+            Tabs::new(titles)
+                .select(sel)
+                .style(t.dim)
+                .highlight_style(t.selected)
+                .divider("│"),
+            tabs,
+        );
+        pane_by_kind(
+            f,
+            app,
+            t,
+            assessed,
+            app.review.tab,
+            focus == app.review.tab,
+            pane,
+        );
+    } else {
+        let cols = Layout::horizontal([
+            Constraint::Percentage(33),
+            Constraint::Percentage(37),
+            Constraint::Percentage(30),
+        ])
+        .split(right);
+        for (i, p) in ReviewPane::RIGHT.iter().enumerate() {
+            pane_by_kind(f, app, t, assessed, *p, focus == *p, cols[i]);
+        }
+    }
+    if app.review.explain {
+        if let Some(Assessed::Ready(a)) = assessed {
+            explain(f, t, a, app.review.item);
+        }
+    }
+}
+
+fn pane_by_kind(
+    f: &mut Frame,
+    app: &App,
+    t: &Theme,
+    assessed: Option<&Assessed>,
+    kind: ReviewPane,
+    focused: bool,
+    area: Rect,
+) {
+    let title = format!(" {} ", kind.title());
+    let a = match assessed {
+        Some(Assessed::Ready(a)) => a,
+        Some(Assessed::Failed(e)) => {
+            f.render_widget(
+                Paragraph::new(format!("the package could not be read: {e}"))
+                    .wrap(Wrap { trim: true })
+                    .style(t.bad)
+                    .block(block(title, focused, t)),
+                area,
+            );
+            return;
+        }
+        _ => {
+            f.render_widget(
+                Paragraph::new("reading the package…")
+                    .style(t.dim)
+                    .block(block(title, focused, t)),
+                area,
+            );
+            return;
+        }
+    };
+    match kind {
+        ReviewPane::Gate => gate_pane(f, app, t, a, focused, area),
+        ReviewPane::Snapshot => snapshot_pane(f, app, t, a, focused, area),
+        _ => checklist_pane(f, app, t, a, focused, area),
+    }
+}
+
+fn branch_list(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let focused = app.review.focus == ReviewPane::Branches;
+    let h = area.height.saturating_sub(2) as usize;
+    let rows: Vec<Row> = app
+        .visible
+        .iter()
+        .skip(app.branch_cur.offset)
+        .take(h)
+        .map(|&i| {
+            let b = &app.branches[i];
+            Row::new(vec![
+                package_badge(b.package, t),
+                Cell::from(b.r.name.clone()),
+            ])
+        })
+        .collect();
+    let table = Table::new(rows, [Constraint::Length(10), Constraint::Min(10)])
+        .block(block(
+            format!(" Branches ({}) ", app.visible.len()),
+            focused,
+            t,
+        ))
+        .row_highlight_style(if focused {
+            t.selected
+        } else {
+            t.selected_unfocused
+        });
+    let mut st = TableState::default();
+    if !app.visible.is_empty() {
+        st.select(Some(app.branch_cur.selected - app.branch_cur.offset));
+    }
+    f.render_stateful_widget(table, area, &mut st);
+}
+
+fn gate_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: bool, area: Rect) {
+    let mut title = " Gate log ".to_string();
+    if let Some(m) = &a.manifest {
+        title = format!(
+            " Gate log · {} on {} ",
+            m.gate.result.as_str(),
+            &m.commit[..m.commit.len().min(8)]
+        );
+    }
+    let lines: Vec<Line> = match &a.gate_log {
+        Some(bytes) => String::from_utf8_lossy(bytes)
+            .lines()
+            .map(|l| {
+                let shown = crate::pipeline::runner::apply_carriage_returns(l);
+                super::ansi::line(&shown, app.mono)
+            })
+            .collect(),
+        None if a.has_package => vec![Line::styled(
+            format!("no gate.log in {}", a.package_dir),
+            t.bad,
+        )],
+        None => vec![Line::styled(
+            format!("{} has no handoff package ({})", a.branch, a.package_dir),
+            t.dim,
+        )],
+    };
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((app.review.gate_scroll, 0))
+            .block(block(title, focused, t)),
+        area,
+    );
+}
+
+fn snapshot_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: bool, area: Rect) {
+    let mut lines: Vec<Line> = Vec::new();
+    match (&a.baseline, &a.baseline_error) {
+        (Some(r), _) => {
+            lines.push(Line::styled(
+                format!("baseline {}", r.baseline_path),
+                t.bold,
+            ));
+            for c in &r.checks {
+                let mark = if c.within { "✅" } else { "❌" };
+                let actual = c.actual.map_or("—".to_string(), |n| n.to_string());
+                lines.push(Line::from(vec![
+                    Span::raw(format!("{mark} {:<12} ", c.metric.name)),
+                    Span::styled(
+                        format!("{} ±{} → {actual}", c.metric.expected, c.metric.tolerance),
+                        if c.within { t.ok } else { t.bad },
+                    ),
+                ]));
+                if let Some(r) = &c.reason {
+                    lines.push(Line::styled(format!("   {r}"), t.dim));
+                }
+            }
+        }
+        (None, Some(e)) => lines.push(Line::styled(format!("❌ {e}"), t.bad)),
+        (None, None) => lines.push(Line::styled("no baseline check", t.dim)),
+    }
+    lines.push(Line::raw(""));
+    match &a.golden {
+        Some(g) => lines.push(Line::styled(
+            format!("watched files: {g} → {}", a.branch),
+            t.bold,
+        )),
+        None => lines.push(Line::styled("no golden build to compare with", t.dim)),
+    }
+    for d in &a.diffs {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{} ", d.path)),
+            Span::styled(format!("+{}", d.added), t.ok),
+            Span::raw(" "),
+            Span::styled(format!("−{}", d.removed), t.bad),
+            Span::styled(format!("  {}", d.status.as_str()), t.dim),
+        ]));
+    }
+    for d in a.diffs.iter().filter(|d| !d.patch.is_empty()) {
+        lines.push(Line::raw(""));
+        for l in d.patch.lines() {
+            let style = if l.starts_with("+++") || l.starts_with("---") {
+                t.bold
+            } else if l.starts_with('+') {
+                t.ok
+            } else if l.starts_with('-') {
+                t.bad
+            } else if l.starts_with("@@") {
+                t.focus_border
+            } else {
+                t.dim
+            };
+            lines.push(Line::styled(l.to_string(), style));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((app.review.snapshot_scroll, 0))
+            .block(block(" Snapshot ".into(), focused, t)),
+        area,
+    );
+}
+
+fn mark(s: ItemState) -> &'static str {
+    match s {
+        ItemState::Ok => "✅",
+        ItemState::Warn => "⚠️",
+        ItemState::Missing | ItemState::Fail => "❌",
+    }
+}
+
+fn item_line(item: &ChecklistItem, t: &Theme) -> Line<'static> {
+    let style = match item.state {
+        ItemState::Ok => t.ok,
+        ItemState::Warn => t.warn,
+        _ => t.bad,
+    };
+    let mut spans = vec![Span::styled(
+        format!("{} {:<9}", mark(item.state), item.key),
+        style,
+    )];
+    if let Some(r) = &item.reason {
+        spans.push(Span::raw(r.clone()));
+    }
+    Line::from(spans)
+}
+
+fn checklist_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: bool, area: Rect) {
+    let mut rows: Vec<Line> = Vec::new();
+    for (i, item) in a.items.iter().enumerate() {
+        let mut l = item_line(item, t);
+        if focused && i == app.review.item {
+            l = l.style(t.selected);
+        }
+        rows.push(l);
+    }
+    for (k, (file, _, items)) in a.legacy.iter().enumerate() {
+        let i = a.items.len() + k;
+        let worst = items
+            .iter()
+            .map(|x| x.state)
+            .find(|s| !matches!(s, ItemState::Ok | ItemState::Warn))
+            .unwrap_or(ItemState::Ok);
+        let mut l = Line::from(format!("{} legacy {file}", mark(worst)));
+        if focused && i == app.review.item {
+            l = l.style(t.selected);
+        }
+        rows.push(l);
+    }
+    if rows.is_empty() {
+        rows.push(Line::styled(
+            format!("no package in {}", a.package_dir),
+            t.dim,
+        ));
+    }
+    rows.push(Line::raw(""));
+    rows.push(Line::styled(
+        format!("package: {}", a.state.as_str()),
+        if a.ready() { t.ok } else { t.warn },
+    ));
+    if !a.evidence.is_empty() {
+        rows.push(Line::raw(""));
+        rows.push(Line::styled("evidence files", t.bold));
+        for (name, head) in &a.evidence {
+            let kind = crate::pipeline::evidence::sniff(head)
+                .map_or("not media".to_string(), |k| k.to_string());
+            rows.push(Line::styled(format!("  {name}  ({kind})"), t.dim));
+        }
+    }
+    let title = format!(" Evidence · {} ", a.state.as_str());
+    f.render_widget(
+        Paragraph::new(rows)
+            .wrap(Wrap { trim: false })
+            .block(block(title, focused, t)),
+        area,
+    );
+}
+
+/// Enter on a checklist item: its state, reason and the whole explanation.
+fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) {
+    let (title, mut lines): (String, Vec<Line>) = if let Some(it) = a.items.get(item) {
+        let mut v = vec![item_line(it, t), Line::raw("")];
+        v.extend(it.detail.iter().map(|d| Line::raw(d.clone())));
+        (format!(" {} ", it.key), v)
+    } else if let Some((file, m, items)) = a.legacy.get(item - a.items.len().min(item)) {
+        let mut v = vec![Line::styled(
+            format!(
+                "legacy manifest {file}: commit {} ({})",
+                m.commit.as_deref().unwrap_or("?"),
+                m.branch.as_deref().unwrap_or("no branch")
+            ),
+            t.bold,
+        )];
+        v.extend(items.iter().map(|x| item_line(x, t)));
+        (" legacy manifest ".to_string(), v)
+    } else {
+        return;
+    };
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Enter or Esc closes", t.dim));
+    let w = 76.min(f.area().width);
+    let h = (lines.len() as u16 + 4).min(f.area().height);
+    let [area] = Layout::vertical([Constraint::Length(h)])
+        .flex(Flex::Center)
+        .areas(f.area());
+    let [area] = Layout::horizontal([Constraint::Length(w)])
+        .flex(Flex::Center)
+        .areas(area);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.focus_border)
+                .title(title),
+        ),
+        area,
+    );
+}

@@ -1,0 +1,171 @@
+//! The review screen: branch list with package badges, gate log | snapshot
+//! | evidence side by side (tabs when narrow), item explanations, the whole
+//! gate log — as snapshots, on real app state, and in a pseudo-terminal.
+mod common;
+use common::*;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use guardrail::app::{self, App, Msg, Request, Screen};
+use guardrail::pipeline::audit::entry_hash_ok;
+use guardrail::pipeline::config::UserConfig;
+use guardrail::pipeline::package::{self, Context};
+use guardrail::pipeline::repo::{Repo, User};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// auth-modal ready; ps101 stale (a code commit after its gate ran).
+fn review_repo() -> Fixture {
+    let f = mosaic_repo();
+    package(&f, mosaic::AUTH_MODAL, &Pkg::default());
+    package(&f, mosaic::PS101, &Pkg::default());
+    f.checkout(mosaic::PS101);
+    f.write(
+        "mosaic_ui/index.html",
+        mosaic_page("r4", &["  <aside>late change</aside>"]),
+    );
+    f.commit("late change after the gate");
+    f.checkout("main");
+    f
+}
+
+fn app_for(f: &Fixture, w: u16, h: u16) -> (Repo, App) {
+    let repo = Repo::open(f.path()).unwrap();
+    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
+    app::load_all(&repo, &mut a).unwrap();
+    a.user = User {
+        name: "tester".into(),
+        release_manager: true,
+    };
+    a.mono = false;
+    a.update(Msg::Resize(w, h));
+    (repo, a)
+}
+
+/// Does what the event loop's assessment worker does, synchronously.
+fn fulfil(repo: &Repo, a: &mut App) {
+    let ctx = Context::load(repo, &a.cfg).unwrap();
+    for r in std::mem::take(&mut a.requests) {
+        if let Request::Assess { branch, head } = r {
+            let oid = git2::Oid::from_str(&head).unwrap();
+            let res = package::assess_head(repo, &a.cfg, &branch, oid, &ctx, entry_hash_ok)
+                .map(std::sync::Arc::new)
+                .map_err(|e| e.to_string());
+            a.update(Msg::Assessed(branch, res));
+        }
+    }
+}
+
+fn key(a: &mut App, c: KeyCode) {
+    a.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+fn render(a: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).unwrap();
+    t.draw(|f| guardrail::views::draw(f, a)).unwrap();
+    t.backend().to_string()
+}
+
+#[test]
+fn badges_show_package_states_on_the_main_screen() {
+    let f = review_repo();
+    let (_repo, a) = app_for(&f, 120, 40);
+    let screen = render(&a);
+    let line = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line(mosaic::AUTH_MODAL).contains("✓ ready"), "{screen}");
+    assert!(line(mosaic::PS101).contains("↻ stale"), "{screen}");
+    assert!(line(mosaic::REMOTE_ONLY).contains("· none"), "{screen}");
+}
+
+#[test]
+fn review_screen_at_three_sizes() {
+    let f = review_repo();
+    for (w, h) in [(200u16, 50u16), (120, 40), (80, 24)] {
+        let (repo, mut a) = app_for(&f, w, h);
+        key(&mut a, KeyCode::Enter);
+        assert_eq!(a.screen, Screen::Review);
+        let pending = render(&a);
+        assert!(pending.contains("reading the package…"), "{pending}");
+        fulfil(&repo, &mut a);
+        let screen = render(&a);
+        insta::assert_snapshot!(format!("review_{w}x{h}"), screen);
+        if w >= 160 {
+            // Side by side: all three panes at once.
+            for title in ["Gate log · PASS", "Snapshot", "Evidence · ready"] {
+                assert!(screen.contains(title), "{title} missing:\n{screen}");
+            }
+        } else {
+            // Folded into tabs: the evidence tab shows first.
+            assert!(screen.contains("Evidence · ready"), "{screen}");
+            assert!(!screen.contains("Gate log · PASS"), "{screen}");
+        }
+    }
+}
+
+#[test]
+fn moving_to_a_stale_branch_explains_why() {
+    let f = review_repo();
+    let (repo, mut a) = app_for(&f, 200, 50);
+    key(&mut a, KeyCode::Enter);
+    fulfil(&repo, &mut a);
+    key(&mut a, KeyCode::Char('j'));
+    assert_eq!(a.selected_branch().unwrap().r.name, mosaic::PS101);
+    fulfil(&repo, &mut a);
+    let screen = render(&a);
+    assert!(screen.contains("Evidence · stale"), "{screen}");
+    // Focus the checklist and explain the gate item.
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Enter);
+    assert!(a.review.explain);
+    let screen = render(&a);
+    insta::assert_snapshot!("review_explain_stale_gate", screen);
+    assert!(
+        screen.contains("mosaic_ui/index.html"),
+        "changed file named:\n{screen}"
+    );
+    key(&mut a, KeyCode::Esc);
+    assert!(!a.review.explain);
+    assert_eq!(a.screen, Screen::Review);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen, Screen::Main);
+}
+
+#[test]
+fn o_opens_the_whole_gate_log() {
+    let f = review_repo();
+    let (repo, mut a) = app_for(&f, 120, 40);
+    key(&mut a, KeyCode::Enter);
+    fulfil(&repo, &mut a);
+    key(&mut a, KeyCode::Char('o'));
+    assert_eq!(a.screen, Screen::Log);
+    let screen = render(&a);
+    assert!(screen.contains("Deploy gate: PASS"), "{screen}");
+    assert!(
+        screen.contains(".handoff/feature-auth-modal/gate.log"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn review_in_a_pty() {
+    let f = review_repo();
+    let mut t = f.console(&[], 200, 50);
+    t.wait_for("✓ ready", secs(15)).unwrap();
+    t.send_enter();
+    t.wait_for("Evidence · ready", secs(10)).unwrap();
+    t.wait_for("MOSAIC_UI", secs(5)).unwrap();
+    t.send("j");
+    t.wait_for("Evidence · stale", secs(10)).unwrap();
+    t.send_esc();
+    t.wait_for("Prod tags", secs(5)).unwrap();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+}
