@@ -2,6 +2,7 @@
 //! them directly; the console runs the same functions off the render loop.
 //! Nothing here imports `app` or `views`.
 pub mod audit;
+pub mod backup;
 pub mod baseline;
 pub mod checkout;
 pub mod config;
