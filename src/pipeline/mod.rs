@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod lock;
 pub mod package;
 pub mod record;
+pub mod release;
 pub mod repo;
 pub mod runner;
 pub mod scripts;
