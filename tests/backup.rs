@@ -224,6 +224,19 @@ fn missing_archive_path_and_symlink_are_errors() {
     assert!(err.to_string().contains("`nope`"), "{err}");
     assert!(!f.path().join("backups").join(format!("{TAG}.zip")).exists());
 
+    // An empty bundle directory is nothing to back up.
+    let f = mosaic_repo();
+    std::fs::create_dir_all(f.path().join("empty_ui")).unwrap();
+    f.write_config(&format!(
+        "{}[project]\narchive = [\"empty_ui\"]\n",
+        mosaic::CONFIG
+    ));
+    let repo = Repo::open(f.path()).unwrap();
+    let cfg = repo.config().unwrap();
+    let err = write_backup(&repo, &cfg, TAG, Source::Dir(f.path().to_path_buf())).unwrap_err();
+    assert!(matches!(err, BackupError::NothingToArchive(_)), "{err}");
+    assert!(!f.path().join("backups").join(format!("{TAG}.zip")).exists());
+
     let f = mosaic_repo();
     std::os::unix::fs::symlink("/etc/passwd", f.path().join("mosaic_ui/passwd")).unwrap();
     let repo = Repo::open(f.path()).unwrap();

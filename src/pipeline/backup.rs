@@ -96,6 +96,9 @@ pub enum BackupError {
     /// An `archive` path is not in the source.
     #[error("the archive path `{path}` does not exist in {place}")]
     MissingPath { path: String, place: String },
+    /// The `archive` paths hold no file at all.
+    #[error("nothing to archive: the archive paths ({0}) hold no files")]
+    NothingToArchive(String),
     /// A file a backup cannot hold (symbolic link, special file, odd name).
     #[error("{path} is {what}, which a backup cannot hold")]
     Unsupported { path: String, what: &'static str },
@@ -379,6 +382,11 @@ pub fn write_backup(
         return Err(BackupError::Exists(final_path));
     }
     let items = collect_items(repo, &cfg.project.archive, &source)?;
+    if items.is_empty() {
+        return Err(BackupError::NothingToArchive(
+            cfg.project.archive.join(", "),
+        ));
+    }
 
     match fs::metadata(&dir) {
         Ok(m) if !m.is_dir() => {
@@ -423,9 +431,11 @@ pub fn write_backup(
         }
         Err(e) => return Err(io_err("move the backup into place at", &final_path)(e)),
     }
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("sync the backups directory", &dir))?;
+    if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
+        // Keep the promise that a failed backup leaves nothing at its name.
+        let _ = fs::remove_file(&final_path);
+        return Err(io_err("sync the backups directory", &dir)(e));
+    }
     Ok(BackupInfo {
         path: final_path,
         bytes,
