@@ -473,9 +473,11 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
             _ => return Err(e),
         }
     }
-    // A hard link fails if `to` exists; then drop the temporary name.
+    // A hard link fails if `to` exists; then drop the temporary name (if
+    // that fails, the caller's temporary-file guard removes it).
     fs::hard_link(from, to)?;
-    fs::remove_file(from)
+    let _ = fs::remove_file(from);
+    Ok(())
 }
 
 enum WriteError {
