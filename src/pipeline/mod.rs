@@ -2,6 +2,7 @@
 //! them directly; the console runs the same functions off the render loop.
 //! Nothing here imports `app` or `views`.
 pub mod audit;
+pub mod backup;
 pub mod baseline;
 pub mod checkout;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod jobs;
 pub mod lock;
 pub mod package;
 pub mod record;
+pub mod release;
 pub mod repo;
 pub mod runner;
 pub mod scripts;
