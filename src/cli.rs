@@ -11,6 +11,7 @@ use guardrail::pipeline::Refused;
 
 use guardrail::pipeline::gate::{self, GateError, Verdict};
 use guardrail::pipeline::runner::{Answers, RunEvent};
+use guardrail::pipeline::verify::{self, CheckState, Expect, VerifyReport};
 use guardrail::pipeline::StepFailed;
 
 use crate::exit;
@@ -234,4 +235,106 @@ pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> an
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `guardrail verify [--url U]`: one line per check; 0 all ✅ (⚠️ passes),
+/// 1 any ❌.
+pub fn verify(
+    repo: &Repo,
+    cfg: &Config,
+    url: Option<&str>,
+    answers: Answers,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    let target = url.unwrap_or(&cfg.live.url).trim();
+    if !as_json && !target.is_empty() {
+        let opts = verify::VerifyOptions::from_config(&cfg.live);
+        println!(
+            "verifying {target} ({} checks, deadline {}, {} per request)",
+            cfg.live.check.len(),
+            guardrail::pipeline::config::Dur(opts.deadline),
+            guardrail::pipeline::config::Dur(opts.request_timeout),
+        );
+    }
+    let report = verify::verify_and_record(repo, cfg, url, Expect::default(), answers, |_| {})?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_verify_text(&report));
+    }
+    Ok(if report.ok { 0 } else { exit::NOT_OK })
+}
+
+/// `✅ name  123 ms  (2 attempts)`, `❌ name  2012 ms  (5 attempts)  error`,
+/// then the script line and a summary.
+pub fn render_verify_text(r: &VerifyReport) -> String {
+    let width = r
+        .checks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(verify::SCRIPT_CHECK.len());
+    let mut out = String::new();
+    for c in &r.checks {
+        let latency = c
+            .latency_ms
+            .map(|ms| format!("{ms:>5} ms"))
+            .unwrap_or_else(|| "    - ms".into());
+        let attempts = if c.attempts > 1 {
+            format!("  ({} attempts)", c.attempts)
+        } else {
+            String::new()
+        };
+        let note = match c.state {
+            CheckState::Ok => String::new(),
+            CheckState::Warn => format!("  {}", c.detail.as_deref().unwrap_or("")),
+            _ => format!("  {}", c.last_error.as_deref().unwrap_or("did not finish")),
+        };
+        let symbol = match c.state {
+            CheckState::Warn => "⚠️ ",
+            s => s.symbol(),
+        };
+        out.push_str(&format!(
+            "{symbol} {:<width$}  {latency}{attempts}{note}\n",
+            c.name
+        ));
+    }
+    if let Some(s) = r.script.as_ref().filter(|s| s.skipped) {
+        out.push_str(&format!(
+            "–  {:<width$}  skipped: {} is not in the repository\n",
+            verify::SCRIPT_CHECK,
+            s.script
+        ));
+    }
+    let failed = r.failures().count();
+    let warned = r
+        .checks
+        .iter()
+        .filter(|c| c.state == CheckState::Warn)
+        .count();
+    let audit = r
+        .audit_seq
+        .map(|s| format!(" (audit #{s})"))
+        .unwrap_or_default();
+    let secs = r.duration_ms as f64 / 1000.0;
+    if r.ok {
+        let warn = if warned > 0 {
+            format!(", {warned} with a warning")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "\nguardrail: {} verified: all {} checks passed{warn} in {secs:.1}s{audit}\n",
+            r.url,
+            r.checks.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "\nguardrail: {} FAILED verification: {failed} of {} checks failed in {secs:.1}s{audit}\n",
+            r.url,
+            r.checks.len()
+        ));
+    }
+    out
 }

@@ -12,6 +12,7 @@ mod cli;
 use guardrail::pipeline::config::{ConfigError, UserConfig};
 use guardrail::pipeline::package::{self, PackageError};
 use guardrail::pipeline::repo::{Repo, RepoError};
+use guardrail::pipeline::verify::VerifyError;
 use guardrail::pipeline::{status, Refused, StepFailed};
 
 #[derive(Parser, Debug)]
@@ -54,6 +55,15 @@ enum Cmd {
     /// Run the gate on a branch head, in a worktree (0 PASS, 1 FAIL).
     Gate {
         branch: String,
+        #[command(flatten)]
+        answers: AnswerArgs,
+    },
+    /// Live checks against production and the verify script (0 all ✅, 1 any ❌).
+    Verify {
+        /// Check this base URL instead of `[live] url` (the live record's
+        /// health is then left alone).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
         #[command(flatten)]
         answers: AnswerArgs,
     },
@@ -144,6 +154,12 @@ fn classify(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<StepFailed>().is_some() {
         return exit::STEP_FAILED;
     }
+    if let Some(v) = e.downcast_ref::<VerifyError>() {
+        return match v {
+            VerifyError::NoUrl | VerifyError::BadUrl(_) | VerifyError::State(_) => exit::BAD_INPUT,
+            _ => exit::STEP_FAILED,
+        };
+    }
     if e.downcast_ref::<RepoError>().is_some()
         || e.downcast_ref::<ConfigError>().is_some()
         || e.downcast_ref::<PackageError>().is_some()
@@ -193,6 +209,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
             cli::gate(&repo, &cfg, &branch, answers, cli.json)
+        }
+        Some(Cmd::Verify { url, answers }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let answers = guardrail::pipeline::scripts::headless_answers(
+                answers.file.as_deref(),
+                &answers.each,
+            )
+            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            cli::verify(&repo, &cfg, url.as_deref(), answers, cli.json)
         }
         Some(Cmd::Audit { cmd }) => {
             let repo = Repo::open(&dir)?;

@@ -18,6 +18,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fixture;
+pub mod http;
 pub mod packages;
 pub mod pty;
 pub mod trees;
