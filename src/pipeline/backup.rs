@@ -444,6 +444,34 @@ pub fn write_backup(
     })
 }
 
+/// Moves a staged backup (written with [`write_backup`] under a staging
+/// name before the deploy, so a full disk stops the release before anything
+/// is published) to `<backups_dir>/<tag>.zip`, never replacing a file there,
+/// and syncs the directory.
+pub fn promote(
+    repo: &Repo,
+    cfg: &Config,
+    staged: &BackupInfo,
+    tag: &str,
+) -> Result<BackupInfo, BackupError> {
+    let dir = config::resolve(&repo.root, &cfg.project.backups_dir);
+    let final_path = dir.join(format!("{tag}.zip"));
+    match rename_noreplace(&staged.path, &final_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(BackupError::Exists(final_path))
+        }
+        Err(e) => return Err(io_err("move the backup into place at", &final_path)(e)),
+    }
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync the backups directory", &dir))?;
+    Ok(BackupInfo {
+        path: final_path,
+        ..staged.clone()
+    })
+}
+
 /// Renames `from` to `to` unless `to` exists (then `AlreadyExists`).
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     #[cfg(target_os = "linux")]

@@ -12,6 +12,7 @@ pub mod handoff;
 pub mod jobs;
 pub mod lock;
 pub mod package;
+pub mod playbook;
 pub mod record;
 pub mod release;
 pub mod repo;

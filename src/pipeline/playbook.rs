@@ -1,0 +1,966 @@
+//! The release playbook (protocol §4, SPEC §7) as explicit steps: verify
+//! evidence → check out → re-run the gate → deploy → verify live → tag,
+//! archive, log. The console runs one step per Enter; `guardrail deploy`
+//! runs them all. Both go through [`Playbook::run_next`].
+//!
+//! Refusals (not a release manager, lock held or frozen, package not ready,
+//! gate not passing) are recorded before any lock is taken or anything
+//! changes. The deploy lock is held from the checkout to the end. The new
+//! build's backup is written under a staging name *before* the deploy, so a
+//! full disk stops the release before anything is published; it becomes
+//! `backups/<tag>.zip` only when live verification passed. A failed
+//! verification tags nothing and keeps no backup.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::json;
+
+use super::audit::{entry_hash_ok, NewEntry};
+use super::backup::{self, BackupInfo, Source};
+use super::checkout::{self, Checkout};
+use super::config::{self, Config, OnFailure};
+use super::gate::{self, GateReport, Verdict};
+use super::handoff::PackageState;
+use super::jobs::Job;
+use super::lock::{self, DeployLock, LockError, LockInfo};
+use super::package::{self, Context};
+use super::record::record;
+use super::release::{self, GateEvidence, ReleaseKind, ReleaseLogEntry, ReleaseMessage};
+use super::repo::{next_free_tag, BranchInfo, Repo};
+use super::runner::{self, Answers, RunEvent, RunHandle};
+use super::scripts::{self, ScriptContext};
+use super::state::{LiveHealth, LiveRecord};
+use super::verify::{self, CheckStatus, Expect, VerifyOptions, VerifyReport};
+use super::{Refused, StepFailed};
+
+/// The steps, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Evidence,
+    Checkout,
+    Gate,
+    Deploy,
+    Verify,
+    Release,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::Evidence,
+        Step::Checkout,
+        Step::Gate,
+        Step::Deploy,
+        Step::Verify,
+        Step::Release,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Evidence => "Verify evidence",
+            Step::Checkout => "Check out",
+            Step::Gate => "Re-run the gate",
+            Step::Deploy => "Deploy",
+            Step::Verify => "Verify live",
+            Step::Release => "Tag, archive, log",
+        }
+    }
+
+    /// What the step does and why, in the protocol's words.
+    pub fn why(self) -> &'static str {
+        match self {
+            Step::Evidence => "Verify evidence from the agent package (gate log, snapshot, video). If an agent cannot supply gate evidence or fallback details, the work stays in branch state.",
+            Step::Checkout => "Checkout release branch: the branch head goes into a clean checkout, and the deploy lock is taken so no one else deploys meanwhile.",
+            Step::Gate => "Re-run ./scripts/run_deploy_gate.sh on the checkout: PASS is required before any deploy.",
+            Step::Deploy => "Execute the deploy script (or publish the bundle) with a new BUILD_ID; the backup of this build is written first.",
+            Step::Verify => "If ./scripts/verify_live_deployment.sh or any live check reports ❌, stop and roll back immediately.",
+            Step::Release => "On success: create the new prod tag, archive the deploy artefact to backups/, append the release entry to deploy_logs/ with gate output and BUILD_ID.",
+        }
+    }
+}
+
+/// Where a step stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "note", rename_all = "lowercase")]
+pub enum StepState {
+    Waiting,
+    Running,
+    Done(String),
+    Failed(String),
+}
+
+/// What the playbook reports while it runs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Step(Step, StepState),
+    /// A script's output (gate, deploy, verify script).
+    Output(String),
+    Prompt(String),
+    /// The running script's handle (answers, cancel).
+    Script(RunHandle),
+    Check(CheckStatus),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybookError {
+    /// A guardrail said no: exit 3.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// A step could not run: exit 4.
+    #[error(transparent)]
+    Step(#[from] StepFailed),
+    #[error("unknown branch `{0}`")]
+    UnknownBranch(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(e: impl std::fmt::Display) -> PlaybookError {
+    PlaybookError::Other(e.to_string())
+}
+
+/// How the playbook ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub branch: String,
+    pub commit: String,
+    pub build_id: Option<String>,
+    /// Released: verified live, tagged, archived, logged.
+    pub released: bool,
+    pub tag: Option<String>,
+    pub backup: Option<String>,
+    pub release_log: Option<String>,
+    pub verify: Option<VerifyReport>,
+    /// Live verification failed and `rollback_on_failure = "ask"`: offer it.
+    pub offer_rollback: bool,
+    /// `rollback_on_failure = "auto"`: roll back to this tag now.
+    pub auto_rollback: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// A release in progress.
+pub struct Playbook {
+    cfg: Config,
+    pub branch: BranchInfo,
+    pub actor: String,
+    pub steps: Vec<(Step, StepState)>,
+    answers: Option<Answers>,
+    checkout: Option<Checkout>,
+    lock: Option<DeployLock>,
+    job: Option<Job>,
+    gate: Option<GateReport>,
+    build_id: Option<String>,
+    staged: Option<BackupInfo>,
+    tag: Option<String>,
+    verify: Option<VerifyReport>,
+    started: Instant,
+    pub outcome: Option<Outcome>,
+}
+
+impl Playbook {
+    /// A playbook for `branch`; nothing runs yet.
+    pub fn new(
+        repo: &Repo,
+        cfg: &Config,
+        branch: &str,
+        answers: Answers,
+    ) -> Result<Playbook, PlaybookError> {
+        let b = repo
+            .find_branch(cfg, branch)
+            .map_err(|_| PlaybookError::UnknownBranch(branch.to_string()))?;
+        Ok(Playbook {
+            cfg: cfg.clone(),
+            actor: repo.user(cfg).name,
+            branch: b,
+            steps: Step::ALL.iter().map(|s| (*s, StepState::Waiting)).collect(),
+            answers: Some(answers),
+            checkout: None,
+            lock: None,
+            job: None,
+            gate: None,
+            build_id: None,
+            staged: None,
+            tag: None,
+            verify: None,
+            started: Instant::now(),
+            outcome: None,
+        })
+    }
+
+    /// The next step to run, `None` when the playbook has ended.
+    pub fn next_step(&self) -> Option<Step> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.steps
+            .iter()
+            .find(|(_, st)| matches!(st, StepState::Waiting))
+            .map(|(s, _)| *s)
+    }
+
+    fn set(&mut self, step: Step, st: StepState, ev: &mut (dyn FnMut(Event) + Send)) {
+        if let Some(slot) = self.steps.iter_mut().find(|(s, _)| *s == step) {
+            slot.1 = st.clone();
+        }
+        ev(Event::Step(step, st));
+    }
+
+    /// Runs every step to the end (`guardrail deploy --yes`).
+    pub fn run_all(
+        &mut self,
+        repo: &Repo,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<Outcome, PlaybookError> {
+        while self.next_step().is_some() {
+            self.run_next(repo, ev)?;
+        }
+        Ok(self
+            .outcome
+            .clone()
+            .expect("a finished playbook has an outcome"))
+    }
+
+    /// Runs the next step. A refusal or a step that could not run ends the
+    /// playbook with an error (recorded); a failed verification ends it
+    /// with an outcome that is not released.
+    pub fn run_next(
+        &mut self,
+        repo: &Repo,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<(), PlaybookError> {
+        let Some(step) = self.next_step() else {
+            return Ok(());
+        };
+        self.set(step, StepState::Running, ev);
+        let r = match step {
+            Step::Evidence => self.evidence(repo),
+            Step::Checkout => self.do_checkout(repo),
+            Step::Gate => self.do_gate(repo, ev),
+            Step::Deploy => self.deploy(repo, ev),
+            Step::Verify => self.do_verify(repo, ev),
+            Step::Release => self.release(repo),
+        };
+        match r {
+            Ok(note) => {
+                self.set(step, StepState::Done(note), ev);
+                Ok(())
+            }
+            Err(e) => {
+                self.set(step, StepState::Failed(e.to_string()), ev);
+                self.finish_failed();
+                Err(e)
+            }
+        }
+    }
+
+    fn finish_failed(&mut self) {
+        if let Some(s) = self.staged.take() {
+            let _ = std::fs::remove_file(&s.path);
+        }
+        if let Some(j) = self.job.as_mut() {
+            let _ = j.finish("FAILED", "the playbook stopped");
+        }
+        self.lock = None;
+        self.checkout = None;
+        if self.outcome.is_none() {
+            self.outcome = Some(self.outcome_base());
+        }
+    }
+
+    fn outcome_base(&self) -> Outcome {
+        Outcome {
+            branch: self.branch.name.clone(),
+            commit: self.branch.head.clone(),
+            build_id: self.build_id.clone(),
+            released: false,
+            tag: None,
+            backup: None,
+            release_log: None,
+            verify: self.verify.clone(),
+            offer_rollback: false,
+            auto_rollback: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn refuse(&self, repo: &Repo, why: String) -> PlaybookError {
+        let _ = record(
+            repo,
+            &self.cfg,
+            NewEntry::new(&self.actor, "deploy", &self.branch.name, "REFUSED").with_details(
+                json!({
+                    "commit": self.branch.head,
+                    "why": why,
+                }),
+            ),
+        );
+        PlaybookError::Refused(Refused(why))
+    }
+
+    /// Step 1: authority, locks, and the package's evidence.
+    fn evidence(&mut self, repo: &Repo) -> Result<String, PlaybookError> {
+        let drill = repo.state.is_drill();
+        let user = repo.user(&self.cfg);
+        if !user.release_manager && !drill {
+            return Err(self.refuse(
+                repo,
+                format!("{} is not a release manager (release_managers in guardrail.toml on the main branch)", user.name),
+            ));
+        }
+        let st = lock::status(&repo.state.path);
+        if let Some(h) = st.held {
+            return Err(self.refuse(repo, format!("the deploy lock is held by {h}")));
+        }
+        if let Some(z) = st.frozen.filter(|z| z.owner != user.name) {
+            return Err(self.refuse(repo, format!("deploys are frozen by {z}")));
+        }
+        let ctx = Context::load(repo, &self.cfg).map_err(other)?;
+        let a =
+            package::assess(repo, &self.cfg, &self.branch, &ctx, entry_hash_ok).map_err(other)?;
+        if a.state != PackageState::Ready {
+            let reasons: Vec<String> = a
+                .items
+                .iter()
+                .filter(|i| !i.passes())
+                .map(|i| format!("{}: {}", i.key, i.reason.clone().unwrap_or_default()))
+                .collect();
+            let why = if reasons.is_empty() {
+                format!(
+                    "the package of {} is {}",
+                    self.branch.name,
+                    a.state.as_str()
+                )
+            } else {
+                format!(
+                    "the package of {} is {} ({})",
+                    self.branch.name,
+                    a.state.as_str(),
+                    reasons.join("; ")
+                )
+            };
+            return Err(self.refuse(repo, why));
+        }
+        // The proposed tag, if still free; else the next free one today.
+        let tags = repo.tag_names().map_err(other)?;
+        let proposed = a
+            .manifest
+            .as_ref()
+            .map(|m| m.proposed_tag.clone())
+            .unwrap_or_default();
+        self.tag = Some(if !proposed.is_empty() && !tags.contains(&proposed) {
+            proposed
+        } else {
+            next_free_tag(&self.cfg.project.tag_prefix, Utc::now().date_naive(), &tags)
+        });
+        Ok(format!(
+            "package ready; will release as {}",
+            self.tag.as_deref().unwrap_or("?")
+        ))
+    }
+
+    /// Step 2: the deploy lock, then a clean checkout of the branch head.
+    fn do_checkout(&mut self, repo: &Repo) -> Result<String, PlaybookError> {
+        let info = LockInfo::new(&self.actor, "deploy", &self.branch.name);
+        match lock::acquire(&repo.state.path, info) {
+            Ok(l) => self.lock = Some(l),
+            Err(e @ (LockError::Held(_) | LockError::Frozen(_))) => {
+                return Err(self.refuse(repo, e.to_string()))
+            }
+            Err(e) => return Err(other(e)),
+        }
+        let job = Job::create(&repo.state.path, "deploy", &self.branch.name, &self.actor)
+            .map_err(other)?;
+        self.job = Some(job);
+        let co = checkout::prepare(
+            repo,
+            self.cfg.playbook.checkout,
+            &self.branch.name,
+            &self.branch.head,
+        )
+        .map_err(|e| match e {
+            checkout::CheckoutError::Dirty { .. } => PlaybookError::Refused(Refused(e.to_string())),
+            other => PlaybookError::Step(StepFailed(other.to_string())),
+        })?;
+        let where_ = co.path.display().to_string();
+        self.checkout = Some(co);
+        Ok(format!(
+            "{} at {} in {where_}",
+            self.branch.name,
+            &self.branch.head[..8.min(self.branch.head.len())]
+        ))
+    }
+
+    /// Step 3: the gate again, on this box.
+    fn do_gate(
+        &mut self,
+        repo: &Repo,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<String, PlaybookError> {
+        let answers = self.answers.clone().unwrap_or(Answers::Closed);
+        let (tx, rx) = std::sync::mpsc::channel::<Event>();
+        let tx2 = tx.clone();
+        // git2 handles stay on this thread; the events are passed on from
+        // another one as they come.
+        let report = std::thread::scope(|s| {
+            s.spawn(move || {
+                for e in rx {
+                    ev(e);
+                }
+            });
+            gate::run(
+                repo,
+                &self.cfg,
+                &self.branch,
+                answers,
+                move |handle, _| {
+                    let _ = tx2.send(Event::Script(handle));
+                },
+                forward(tx),
+            )
+        });
+        let report = match report {
+            Ok(r) => r,
+            Err(e @ (gate::GateError::Script(_) | gate::GateError::Checkout(_))) => {
+                return Err(PlaybookError::Step(StepFailed(e.to_string())))
+            }
+            Err(e) => return Err(other(e)),
+        };
+        let verdict = report.verdict;
+        let summary = format!("gate {} (audit #{})", verdict.as_str(), report.audit_seq);
+        self.gate = Some(report);
+        match verdict {
+            Verdict::Pass => Ok(summary),
+            Verdict::Fail => Err(self.refuse(
+                repo,
+                format!("the gate did not pass on {}: {summary}", self.branch.name),
+            )),
+            Verdict::TimedOut | Verdict::Cancelled => Err(PlaybookError::Step(StepFailed(
+                format!("the gate was ended before it finished: {summary}"),
+            ))),
+        }
+    }
+
+    fn context(&self, action: &str, co: &Path) -> ScriptContext {
+        ScriptContext {
+            action: action.into(),
+            branch: self.branch.name.clone(),
+            commit: self.branch.head.clone(),
+            tag: self.tag.clone().unwrap_or_default(),
+            build_id: self.build_id.clone().unwrap_or_default(),
+            bundle_dir: config::resolve(co, &self.cfg.project.bundle_dir),
+            drill: false,
+            deploy_url: self.cfg.live.url.clone(),
+            actor: self.actor.clone(),
+        }
+    }
+
+    /// Step 4: stamp the BUILD_ID, stage the backup, deploy.
+    fn deploy(
+        &mut self,
+        repo: &Repo,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<String, PlaybookError> {
+        let co = self.checkout.as_ref().expect("checked out").path.clone();
+        let build_id = scripts::build_id(&self.branch.head, Utc::now());
+        self.build_id = Some(build_id.clone());
+        let bundle = config::resolve(&co, &self.cfg.project.bundle_dir);
+        stamp_build_id(&bundle, &build_id).map_err(|e| {
+            PlaybookError::Step(StepFailed(format!(
+                "could not stamp the BUILD_ID into {}: {e}",
+                bundle.display()
+            )))
+        })?;
+        let tag = self.tag.clone().expect("evidence step chose a tag");
+        let staging = format!("pending-{tag}-{}", std::process::id());
+        let staged = backup::write_backup(repo, &self.cfg, &staging, Source::Dir(co.clone()))
+            .map_err(|e| {
+                PlaybookError::Step(StepFailed(format!(
+                    "the backup could not be written, so nothing was deployed: {e}"
+                )))
+            })?;
+        self.staged = Some(staged);
+        let mut ctx = self.context("deploy", &co);
+        ctx.drill = repo.state.is_drill();
+        let result = publish(repo, &self.cfg, &co, &ctx, self.job_log("deploy"), ev);
+        let _ = record(
+            repo,
+            &self.cfg,
+            NewEntry::new(
+                &self.actor,
+                "deploy",
+                &self.branch.name,
+                if result.is_ok() { "OK" } else { "FAILED" },
+            )
+            .with_details(json!({
+                "commit": self.branch.head,
+                "build_id": build_id,
+                "how": result.as_ref().map(|s| s.clone()).unwrap_or_else(|e| e.clone()),
+            })),
+        );
+        // What production now serves is this build, verified or not.
+        let _ = repo.state.write_live(&LiveRecord {
+            tag: None,
+            commit: self.branch.head.clone(),
+            build_id: build_id.clone(),
+            branch: Some(self.branch.name.clone()),
+            action: "deploy".into(),
+            actor: self.actor.clone(),
+            time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            health: LiveHealth::Unverified,
+            bad_tags: repo
+                .state
+                .read_live()
+                .ok()
+                .flatten()
+                .map(|l| l.bad_tags)
+                .unwrap_or_default(),
+        });
+        match result {
+            Ok(how) => Ok(format!("BUILD_ID {build_id}: {how}")),
+            Err(e) => {
+                // Production may be half-changed: go on to verification, which
+                // decides (and offers the rollback).
+                Ok(format!(
+                    "BUILD_ID {build_id}: the deploy reported a failure: {e}"
+                ))
+            }
+        }
+    }
+
+    fn job_log(&self, name: &str) -> PathBuf {
+        match &self.job {
+            Some(j) => j.dir.join(format!("{name}.log")),
+            None => std::env::temp_dir().join(format!("guardrail-{name}.log")),
+        }
+    }
+
+    /// Step 5: every live check and the verify script.
+    fn do_verify(
+        &mut self,
+        repo: &Repo,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<String, PlaybookError> {
+        let co = self.checkout.as_ref().expect("checked out").path.clone();
+        let expect = Expect {
+            build_id: self.build_id.clone(),
+            baseline: package_baseline(repo, &self.cfg, &self.branch.head),
+            manifest: None,
+        };
+        let report = run_verify(
+            repo,
+            &self.cfg,
+            &co,
+            &self.context("verify", &co),
+            expect,
+            self.job_log("verify"),
+            ev,
+        );
+        let ok = report.ok;
+        let failing: Vec<String> = report
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.last_error.clone().unwrap_or_default()))
+            .collect();
+        let _ = record(
+            repo,
+            &self.cfg,
+            NewEntry::new(
+                &self.actor,
+                "verify",
+                &self.branch.name,
+                if ok { "OK" } else { "FAILED" },
+            )
+            .with_details(json!({
+                "url": report.url,
+                "build_id": self.build_id,
+                "failing": failing,
+            })),
+        );
+        self.verify = Some(report.clone());
+        if ok {
+            return Ok(format!("all {} checks passed", report.checks.len()));
+        }
+        // Stop: tag nothing, keep no backup, mark production failed.
+        if let Ok(Some(mut live)) = repo.state.read_live() {
+            live.health = LiveHealth::Failed;
+            let _ = repo.state.write_live(&live);
+        }
+        let mut out = self.outcome_base();
+        out.notes
+            .push(format!("live verification failed: {}", failing.join("; ")));
+        match self.cfg.playbook.rollback_on_failure {
+            OnFailure::Ask => out.offer_rollback = true,
+            OnFailure::Auto => {
+                out.auto_rollback = repo
+                    .prod_tags(&self.cfg)
+                    .ok()
+                    .and_then(|t| t.last().map(|t| t.name.clone()))
+            }
+            OnFailure::Never => {}
+        }
+        let _ = record(
+            repo,
+            &self.cfg,
+            NewEntry::new(&self.actor, "release", &self.branch.name, "FAILED").with_details(
+                json!({
+                    "commit": self.branch.head,
+                    "build_id": self.build_id,
+                    "why": "live verification failed",
+                }),
+            ),
+        );
+        self.outcome = Some(out);
+        self.finish_failed();
+        for (s, st) in self.steps.iter_mut() {
+            if *s == Step::Release {
+                *st = StepState::Failed("not released: live verification failed".into());
+            }
+        }
+        Ok(format!(
+            "❌ {} failed: {}",
+            failing.len(),
+            failing.join("; ")
+        ))
+    }
+
+    /// Step 6: tag, archive, log, live record.
+    fn release(&mut self, repo: &Repo) -> Result<String, PlaybookError> {
+        let mut notes = Vec::new();
+        let head = git2::Oid::from_str(&self.branch.head).map_err(other)?;
+        let gate = self.gate.clone().expect("gate ran");
+        let build_id = self.build_id.clone().expect("deployed");
+        let mut tag = self.tag.clone().expect("tag chosen");
+        let msg = ReleaseMessage {
+            branch: self.branch.name.clone(),
+            build_id: build_id.clone(),
+            released_by: self.actor.clone(),
+            gate_audit_hash: gate.audit.hash.clone(),
+        };
+        // A tag that appeared meanwhile is never moved: take the next .N.
+        let checkpoint = loop {
+            match release::create_release_tag(repo, &self.cfg, &tag, head, msg.clone()) {
+                Ok(c) => break c,
+                Err(release::ReleaseError::TagExists(t)) => {
+                    let tags = repo.tag_names().map_err(other)?;
+                    let next =
+                        next_free_tag(&self.cfg.project.tag_prefix, Utc::now().date_naive(), &tags);
+                    notes.push(format!(
+                        "{t} already existed and was left alone; released as {next}"
+                    ));
+                    let _ = record(
+                        repo,
+                        &self.cfg,
+                        NewEntry::new(&self.actor, "tag", &t, "EXISTS")
+                            .with_details(json!({ "used": next })),
+                    );
+                    tag = next;
+                }
+                Err(e) => return Err(other(e)),
+            }
+        };
+        let staged = self.staged.take().expect("backup staged");
+        let info = match backup::promote(repo, &self.cfg, &staged, &tag) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged.path);
+                return Err(other(e));
+            }
+        };
+        let log_tail = release::read_log_tail(Path::new(&gate.log), release::GATE_LOG_LINES)
+            .unwrap_or_default();
+        let checks: Vec<(String, String, Option<String>)> = self
+            .verify
+            .as_ref()
+            .map(|v| {
+                v.checks
+                    .iter()
+                    .map(|c| {
+                        let st = serde_json::to_value(c.state)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        (
+                            c.name.clone(),
+                            st,
+                            c.detail.clone().or_else(|| c.last_error.clone()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let now = Utc::now();
+        let log_path = release::write_release_log(
+            repo,
+            &self.cfg,
+            &ReleaseLogEntry {
+                kind: ReleaseKind::Deploy,
+                time: now,
+                initiated_by: self.actor.clone(),
+                branch: Some(self.branch.name.clone()),
+                commit: self.branch.head.clone(),
+                tag: tag.clone(),
+                backup: Some(info.path.display().to_string()),
+                build_id: build_id.clone(),
+                gate: Some(GateEvidence {
+                    verdict: gate.verdict.as_str().into(),
+                    audit_seq: Some(gate.audit_seq),
+                    audit_hash: Some(gate.audit.hash.clone()),
+                    log_sha256: Some(gate.log_sha256.clone()),
+                    log_tail,
+                }),
+                checks,
+            },
+        )
+        .map_err(other)?;
+        let prev = repo.state.read_live().ok().flatten();
+        repo.state
+            .write_live(&LiveRecord {
+                tag: Some(tag.clone()),
+                commit: self.branch.head.clone(),
+                build_id: build_id.clone(),
+                branch: Some(self.branch.name.clone()),
+                action: "deploy".into(),
+                actor: self.actor.clone(),
+                time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                health: LiveHealth::Ok,
+                bad_tags: prev.map(|l| l.bad_tags).unwrap_or_default(),
+            })
+            .map_err(other)?;
+        record(
+            repo,
+            &self.cfg,
+            NewEntry::new(&self.actor, "release", &self.branch.name, "OK").with_details(json!({
+                "tag": tag,
+                "commit": self.branch.head,
+                "build_id": build_id,
+                "backup": info.path.display().to_string(),
+                "manifest_sha256": info.manifest_sha256,
+                "release_log": log_path.display().to_string(),
+                "checkpoint": checkpoint.map(|c| c.to_string()),
+                "seconds": self.started.elapsed().as_secs_f64(),
+            })),
+        )
+        .map_err(other)?;
+        if self.cfg.playbook.push_tags {
+            match release::push_tag(repo, &tag) {
+                Ok(()) => notes.push(format!("pushed {tag} to origin")),
+                Err(e) => notes.push(format!("{tag} was not pushed: {e}")),
+            }
+        }
+        if let Some(j) = self.job.as_mut() {
+            let _ = j.finish("RELEASED", &format!("released {tag}"));
+        }
+        let mut out = self.outcome_base();
+        out.released = true;
+        out.tag = Some(tag.clone());
+        out.backup = Some(info.path.display().to_string());
+        out.release_log = Some(log_path.display().to_string());
+        out.notes = notes;
+        self.outcome = Some(out);
+        self.lock = None;
+        self.checkout = None;
+        Ok(format!(
+            "released {tag}; backup {}; log {}",
+            info.path.display(),
+            log_path.display()
+        ))
+    }
+}
+
+/// Forwards runner events as playbook events.
+fn forward(tx: std::sync::mpsc::Sender<Event>) -> impl FnMut(RunEvent) + Send + 'static {
+    move |e| {
+        let _ = tx.send(match e {
+            RunEvent::Output(s) => Event::Output(s),
+            RunEvent::Prompt(p) => Event::Prompt(p),
+            RunEvent::Finished(o) => Event::Output(format!("guardrail: script ended: {o}\n")),
+        });
+    }
+}
+
+/// Replaces every `<!-- BUILD_ID:… -->` in the bundle's HTML files with the
+/// new one; an `index.html` without one gets it appended.
+pub fn stamp_build_id(bundle: &Path, build_id: &str) -> std::io::Result<()> {
+    let stamp = format!("<!-- BUILD_ID:{build_id} -->");
+    let mut stack = vec![bundle.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let p = e.path();
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() && p.extension().is_some_and(|x| x == "html" || x == "htm") {
+                let text = std::fs::read_to_string(&p)?;
+                let mut out = String::with_capacity(text.len() + stamp.len());
+                let mut rest = text.as_str();
+                let mut found = false;
+                while let Some(i) = rest.find("<!--") {
+                    let after = rest[i + 4..].trim_start();
+                    match (after.starts_with("BUILD_ID:"), rest[i..].find("-->")) {
+                        (true, Some(end)) => {
+                            out.push_str(&rest[..i]);
+                            out.push_str(&stamp);
+                            rest = &rest[i + end + 3..];
+                            found = true;
+                        }
+                        _ => {
+                            out.push_str(&rest[..i + 4]);
+                            rest = &rest[i + 4..];
+                        }
+                    }
+                }
+                out.push_str(rest);
+                if !found && p.file_name().is_some_and(|n| n == "index.html") {
+                    if !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(&stamp);
+                    out.push('\n');
+                }
+                if out != text {
+                    std::fs::write(&p, out)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Publishes the checkout: the deploy script when the checkout has it,
+/// else the built-in copy of `bundle_dir` to `[live] publish_dir`.
+pub fn publish(
+    repo: &Repo,
+    cfg: &Config,
+    co: &Path,
+    ctx: &ScriptContext,
+    log: PathBuf,
+    ev: &mut (dyn FnMut(Event) + Send),
+) -> Result<String, String> {
+    let script = cfg.scripts.deploy.trim();
+    if !script.is_empty() && config::resolve(co, script).exists() {
+        let spec = scripts::spec(cfg, script, co, ctx, Answers::Closed, log);
+        let (tx, rx) = std::sync::mpsc::channel::<Event>();
+        let outcome = std::thread::scope(|s| {
+            let h = s.spawn(move || runner::run(spec, forward(tx)));
+            for e in rx {
+                ev(e);
+            }
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        return match outcome {
+            Ok(o) if o.success() => Ok(format!("{script}: {o}")),
+            Ok(o) => Err(format!("{script}: {o}")),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    let target = cfg.live.publish_dir.trim();
+    if target.is_empty() {
+        return Err(format!(
+            "there is no deploy script ({script}) in the checkout and no [live] publish_dir to copy {} to",
+            cfg.project.bundle_dir
+        ));
+    }
+    let target = config::resolve(&repo.root, target);
+    copy_publish(&ctx.bundle_dir, &target)
+        .map_err(|e| format!("publishing to {} failed: {e}", target.display()))?;
+    ev(Event::Output(format!(
+        "guardrail: published {} to {}\n",
+        ctx.bundle_dir.display(),
+        target.display()
+    )));
+    Ok(format!(
+        "published {} to {}",
+        cfg.project.bundle_dir,
+        target.display()
+    ))
+}
+
+/// Replaces `target` with a copy of `src`: copied next to it, then swapped
+/// in with renames, so the site never serves a half-copied tree.
+pub fn copy_publish(src: &Path, target: &Path) -> std::io::Result<()> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "site".into());
+    let staging = parent.join(format!(".{name}.incoming-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    copy_tree(src, &staging)?;
+    let had = target.exists();
+    if had {
+        std::fs::rename(target, &old)?;
+    }
+    std::fs::rename(&staging, target)?;
+    if had {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for e in std::fs::read_dir(src)? {
+        let e = e?;
+        let to = dst.join(e.file_name());
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            copy_tree(&e.path(), &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(e.path(), &to)?;
+        }
+    }
+    Ok(())
+}
+
+/// The baseline metrics committed at `commit`, for the line-count checks.
+pub fn package_baseline(
+    repo: &Repo,
+    cfg: &Config,
+    commit: &str,
+) -> Option<Vec<super::baseline::Metric>> {
+    let oid = git2::Oid::from_str(commit).ok()?;
+    let tree = repo.git.find_commit(oid).ok()?.tree().ok()?;
+    let entry = tree.get_path(Path::new(&cfg.baseline.file)).ok()?;
+    let blob = repo.git.find_blob(entry.id()).ok()?;
+    super::baseline::parse_bytes(blob.content(), &cfg.baseline.file)
+        .ok()?
+        .metrics()
+        .ok()
+}
+
+/// Live checks plus the checkout's verify script, reported as events.
+pub fn run_verify(
+    _repo: &Repo,
+    cfg: &Config,
+    co: &Path,
+    ctx: &ScriptContext,
+    expect: Expect,
+    log: PathBuf,
+    ev: &mut (dyn FnMut(Event) + Send),
+) -> VerifyReport {
+    let script = verify::prepare_script(cfg, co, ctx, Answers::Closed, log);
+    let opts = VerifyOptions::from_config(&cfg.live);
+    let (tx, rx) = std::sync::mpsc::channel::<CheckStatus>();
+    std::thread::scope(|s| {
+        let h = s.spawn(move || {
+            verify::run_with_script(
+                &cfg.live.url,
+                &cfg.live.check,
+                &expect,
+                opts,
+                Some(script),
+                move |c| {
+                    let _ = tx.send(c.clone());
+                },
+            )
+        });
+        for c in rx {
+            ev(Event::Check(c));
+        }
+        h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
