@@ -496,7 +496,7 @@ impl Playbook {
             .with_details(json!({
                 "commit": self.branch.head,
                 "build_id": build_id,
-                "how": result.as_ref().map(|s| s.clone()).unwrap_or_else(|e| e.clone()),
+                "how": result.clone().unwrap_or_else(|e| e),
             })),
         );
         // What production now serves is this build, verified or not.
