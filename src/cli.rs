@@ -338,3 +338,69 @@ pub fn render_verify_text(r: &VerifyReport) -> String {
     }
     out
 }
+
+/// `guardrail jobs`.
+pub fn jobs(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
+    use guardrail::pipeline::jobs;
+    let notes = jobs::reconcile_and_record(repo, cfg);
+    let list = jobs::list(&repo.state.path);
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
+    for n in notes {
+        eprintln!("guardrail: {n}");
+    }
+    if list.is_empty() {
+        println!("no jobs yet");
+    }
+    for j in list {
+        let state = match j.state {
+            jobs::JobState::Running => "running".to_string(),
+            _ => j.result.clone().unwrap_or_default(),
+        };
+        println!(
+            "{}  {:<8} {:<28} {:<10} {:<10} {}",
+            j.started.format("%Y-%m-%d %H:%M:%S"),
+            j.kind,
+            j.target,
+            j.actor,
+            state,
+            j.id
+        );
+    }
+    Ok(0)
+}
+
+/// `guardrail jobs attach <id>`: the output so far, then new output as it
+/// comes, until the job ends.
+pub fn jobs_attach(repo: &Repo, id: &str) -> anyhow::Result<u8> {
+    use guardrail::pipeline::jobs;
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let Some((_, log)) = jobs::find(&repo.state.path, id) else {
+        anyhow::bail!("there is no job `{id}` (guardrail jobs lists them)");
+    };
+    let mut pos = 0u64;
+    let mut out = std::io::stdout();
+    loop {
+        let (rec, _) = jobs::find(&repo.state.path, id).expect("the job exists");
+        if let Ok(mut f) = std::fs::File::open(&log) {
+            f.seek(SeekFrom::Start(pos))?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            pos += buf.len() as u64;
+            out.write_all(&buf)?;
+            out.flush()?;
+        }
+        let running = rec.state == jobs::JobState::Running && jobs::guardrail_alive(rec.pid);
+        if !running {
+            println!(
+                "guardrail: job {id} ended: {}",
+                rec.summary
+                    .unwrap_or_else(|| rec.result.unwrap_or_else(|| "no result".into()))
+            );
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

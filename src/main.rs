@@ -67,6 +67,11 @@ enum Cmd {
         #[command(flatten)]
         answers: AnswerArgs,
     },
+    /// Running and past jobs (gate, deploy, rollback, verify).
+    Jobs {
+        #[command(subcommand)]
+        cmd: Option<JobsCmd>,
+    },
     /// Check or print the audit chain.
     Audit {
         #[command(subcommand)]
@@ -88,6 +93,12 @@ struct AnswerArgs {
     /// One answer; repeat for each prompt, in order.
     #[arg(long = "answer", value_name = "TEXT")]
     each: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCmd {
+    /// Print a job's output and follow it until the job ends.
+    Attach { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -219,6 +230,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
             cli::verify(&repo, &cfg, url.as_deref(), answers, cli.json)
+        }
+        Some(Cmd::Jobs { cmd }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            match cmd {
+                None => cli::jobs(&repo, &cfg, cli.json),
+                Some(JobsCmd::Attach { id }) => cli::jobs_attach(&repo, &id),
+            }
         }
         Some(Cmd::Audit { cmd }) => {
             let repo = Repo::open(&dir)?;

@@ -39,6 +39,12 @@ pub enum Action {
     Review,
     /// Explain the selected checklist item.
     Explain,
+    /// Open the release playbook for the selected branch.
+    Deploy,
+    /// Playbook: run the next step.
+    RunStep,
+    /// Playbook: run every remaining step.
+    RunAll,
     /// Open the package's whole gate log in the log pane.
     OpenGateLog,
 }
@@ -56,6 +62,8 @@ pub enum Scope {
     Log,
     /// On the review screen.
     Review,
+    /// On the playbook screen.
+    Playbook,
 }
 
 /// One row of the key table.
@@ -446,6 +454,110 @@ pub static BINDINGS: &[Binding] = &[
         hint: "gate",
         scope: Scope::Review,
         mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('d'), NONE)],
+        label: "d",
+        action: Action::Deploy,
+        help: "release the selected branch: open its playbook (nothing runs yet)",
+        hint: "deploy",
+        scope: Scope::Branches,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('d'), NONE)],
+        label: "d",
+        action: Action::Deploy,
+        help: "release this branch: open its playbook",
+        hint: "deploy",
+        scope: Scope::Review,
+        mutates: true,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Enter, NONE)],
+        label: "Enter",
+        action: Action::RunStep,
+        help: "run the next step of the playbook",
+        hint: "run step",
+        scope: Scope::Playbook,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('a'), NONE)],
+        label: "a",
+        action: Action::RunAll,
+        help: "run every remaining step",
+        hint: "run all",
+        scope: Scope::Playbook,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('i'), NONE)],
+        label: "i",
+        action: Action::Answer,
+        help: "answer the script's prompt in the input line",
+        hint: "answer",
+        scope: Scope::Playbook,
+        mutates: true,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('x'), NONE)],
+        label: "x",
+        action: Action::CancelJob,
+        help: "cancel the running script (asks first)",
+        hint: "cancel",
+        scope: Scope::Playbook,
+        mutates: true,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('k'), NONE), (KeyCode::Up, NONE)],
+        label: "k/↑",
+        action: Action::Up,
+        help: "scroll the output up",
+        hint: "up",
+        scope: Scope::Playbook,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('j'), NONE), (KeyCode::Down, NONE)],
+        label: "j/↓",
+        action: Action::Down,
+        help: "scroll the output down",
+        hint: "down",
+        scope: Scope::Playbook,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[
+            (KeyCode::End, NONE),
+            (KeyCode::Char('G'), SHIFT),
+            (KeyCode::Char('G'), NONE),
+        ],
+        label: "End/G",
+        action: Action::Follow,
+        help: "follow the newest output",
+        hint: "follow",
+        scope: Scope::Playbook,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE), (KeyCode::Char('q'), NONE)],
+        label: "Esc/q",
+        action: Action::Back,
+        help: "back to the branches (a running step goes on)",
+        hint: "back",
+        scope: Scope::Playbook,
+        mutates: false,
         footer: true,
     },
     Binding {

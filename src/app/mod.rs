@@ -5,6 +5,7 @@
 pub mod job;
 pub mod keys;
 pub mod log;
+pub mod playbook;
 pub mod review;
 pub mod state;
 
@@ -28,7 +29,7 @@ use tokio::sync::mpsc;
 use crate::pipeline::config::UserConfig;
 use crate::pipeline::package;
 use crate::pipeline::repo::{BranchRef, Repo};
-pub use state::{App, Msg, Pane, Request, RunMsg, Screen};
+pub use state::{App, Msg, Pane, PlayMsg, Request, RunMsg, Screen};
 
 /// What the command line hands the console.
 pub struct Options {
@@ -79,6 +80,10 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     let mut app = App::new(base, opts_readonly, user_cfg.ui.theme);
     app.live = repo.state.read_live().ok().flatten();
     app.lock = crate::pipeline::lock::status(&repo.state.path);
+    let aborted = crate::pipeline::jobs::reconcile_and_record(repo, &app.cfg);
+    if !aborted.is_empty() {
+        app.message = Some(aborted.join("; "));
+    }
     Ok(app)
 }
 
@@ -241,6 +246,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     start_readers(app, &priority);
 
     let mut assessor: Option<std::sync::mpsc::Sender<(String, String)>> = None;
+    let mut play: Option<std::sync::mpsc::Sender<playbook::PlayCmd>> = None;
     let mut events = EventStream::new();
     let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
     frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -276,7 +282,15 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             break;
         }
         for req in std::mem::take(&mut app.requests) {
-            start_request(repo, req, tx.clone(), &mut assessor);
+            start_request(
+                repo,
+                req,
+                tx.clone(),
+                Workers {
+                    assessor: &mut assessor,
+                    play: &mut play,
+                },
+            );
         }
         if app.refresh_requested {
             app.refresh_requested = false;
@@ -296,17 +310,27 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
 }
 
 /// Starts the work a key asked for, off the render loop.
-fn start_request(
-    repo: &Repo,
-    req: Request,
-    tx: mpsc::UnboundedSender<Msg>,
-    assessor: &mut Option<std::sync::mpsc::Sender<(String, String)>>,
-) {
+/// Long-lived workers the console talks to.
+struct Workers<'a> {
+    assessor: &'a mut Option<std::sync::mpsc::Sender<(String, String)>>,
+    play: &'a mut Option<std::sync::mpsc::Sender<playbook::PlayCmd>>,
+}
+
+fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, workers: Workers<'_>) {
+    let assessor = workers.assessor;
     let root = repo.root.clone();
     match req {
         Request::Assess { branch, head } => {
             let sender = assessor.get_or_insert_with(|| spawn_assessor(root, tx));
             let _ = sender.send((branch, head));
+        }
+        Request::Playbook { branch } => {
+            *workers.play = Some(spawn_playbook(root, branch, tx));
+        }
+        Request::Play(cmd) => {
+            if let Some(p) = workers.play.as_ref() {
+                let _ = p.send(cmd);
+            }
         }
         Request::Gate { branch } => {
             std::thread::spawn(move || {
@@ -359,6 +383,49 @@ fn spawn_assessor(
         }
     });
     req_tx
+}
+
+/// The playbook of one branch, run step by step on the console's commands.
+/// The worker owns the pipeline's `Playbook` (its lock and checkout).
+fn spawn_playbook(
+    root: PathBuf,
+    branch: String,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> std::sync::mpsc::Sender<playbook::PlayCmd> {
+    use crate::pipeline::playbook::Playbook;
+    use crate::pipeline::runner::Answers;
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<playbook::PlayCmd>();
+    std::thread::spawn(move || {
+        let send = |m: PlayMsg| {
+            let _ = tx.send(Msg::Play(m));
+        };
+        let setup = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
+            let cfg = r.config().map_err(|e| e.to_string())?;
+            let pb = Playbook::new(&r, &cfg, &branch, Answers::Interactive)
+                .map_err(|e| e.to_string())?;
+            Ok((r, pb))
+        });
+        let (repo, mut pb) = match setup {
+            Ok(x) => x,
+            Err(e) => return send(PlayMsg::Ended(Err(e), None)),
+        };
+        while cmd_rx.recv().is_ok() {
+            let events = tx.clone();
+            let mut ev = move |e| {
+                let _ = events.send(Msg::Play(PlayMsg::Event(e)));
+            };
+            let r = pb.run_next(&repo, &mut ev);
+            let live = repo.state.read_live().ok().flatten();
+            match r {
+                Err(e) => return send(PlayMsg::Ended(Err(e.to_string()), live)),
+                Ok(()) => match pb.outcome.clone() {
+                    Some(o) => return send(PlayMsg::Ended(Ok(o), live)),
+                    None => send(PlayMsg::Idle),
+                },
+            }
+        }
+    });
+    cmd_tx
 }
 
 fn run_gate(root: &std::path::Path, branch: &str, tx: &mpsc::UnboundedSender<Msg>) -> job::JobEnd {

@@ -4,6 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 
 use super::job::{JobEnd, JobView};
 use super::keys::{self, Action, Scope};
+use super::playbook::{PlayCmd, PlaybookView};
 use super::review::{Assessed, Review, ReviewPane};
 use crate::pipeline::config::{Config, Theme};
 use crate::pipeline::handoff::PackageState;
@@ -43,13 +44,25 @@ pub enum Screen {
     Main,
     Log,
     Review,
+    Playbook,
 }
 
 /// Work the event loop must start (the app itself does no I/O).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Gate { branch: String },
-    Assess { branch: String, head: String },
+    Gate {
+        branch: String,
+    },
+    Assess {
+        branch: String,
+        head: String,
+    },
+    /// Open a playbook for the branch (the worker waits for commands).
+    Playbook {
+        branch: String,
+    },
+    /// A command for the open playbook.
+    Play(super::playbook::PlayCmd),
 }
 
 /// News from a running job.
@@ -69,10 +82,25 @@ impl std::fmt::Debug for RunMsg {
     }
 }
 
+/// News from the playbook worker.
+#[derive(Debug)]
+pub enum PlayMsg {
+    Event(crate::pipeline::playbook::Event),
+    /// The step ended; the worker waits for the next command.
+    Idle,
+    /// The playbook ended: how, and what production serves now.
+    Ended(
+        Result<crate::pipeline::playbook::Outcome, String>,
+        Option<crate::pipeline::state::LiveRecord>,
+    ),
+}
+
 /// A message from the world into the app.
 #[derive(Debug)]
 pub enum Msg {
     Run(RunMsg),
+    /// From the playbook worker.
+    Play(PlayMsg),
     /// A package assessment for the review screen.
     Assessed(
         String,
@@ -170,6 +198,7 @@ pub struct App {
     /// Quit as soon as the running job has ended.
     pub quit_when_idle: bool,
     pub review: Review,
+    pub playbook: Option<PlaybookView>,
 }
 
 impl App {
@@ -214,6 +243,7 @@ impl App {
             confirm_quit: false,
             quit_when_idle: false,
             review: Review::default(),
+            playbook: None,
         };
         app.set_refs(refs);
         app
@@ -311,6 +341,100 @@ impl App {
 
     pub fn job_running(&self) -> bool {
         self.job.as_ref().is_some_and(JobView::running)
+            || self.playbook.as_ref().is_some_and(|p| p.busy)
+    }
+
+    fn on_play(&mut self, m: PlayMsg) {
+        use crate::pipeline::playbook::Event;
+        self.dirty = true;
+        let (Some(pb), Some(job)) = (self.playbook.as_mut(), self.job.as_mut()) else {
+            return;
+        };
+        match m {
+            PlayMsg::Event(Event::Step(step, st)) => {
+                if matches!(st, crate::pipeline::playbook::StepState::Running) {
+                    job.log.push(&format!("\n── {} ──\n", step.title()));
+                }
+                pb.set_step(step, st);
+            }
+            PlayMsg::Event(Event::Output(s)) => {
+                job.on_event(crate::pipeline::runner::RunEvent::Output(s))
+            }
+            PlayMsg::Event(Event::Prompt(p)) => {
+                job.on_event(crate::pipeline::runner::RunEvent::Prompt(p))
+            }
+            PlayMsg::Event(Event::Script(h)) => job.handle = Some(h),
+            PlayMsg::Event(Event::Check(c)) => pb.set_check(c),
+            PlayMsg::Idle => {
+                pb.busy = false;
+                job.prompt = None;
+                job.input_focus = false;
+                if pb.auto && pb.next_step().is_some() {
+                    pb.busy = true;
+                    self.requests.push(Request::Play(PlayCmd::Next));
+                }
+            }
+            PlayMsg::Ended(result, live) => {
+                pb.busy = false;
+                pb.auto = false;
+                let summary = match &result {
+                    Ok(o) if o.released => {
+                        format!("released {}", o.tag.clone().unwrap_or_default())
+                    }
+                    Ok(o) => o.notes.join("; "),
+                    Err(e) => e.clone(),
+                };
+                let ok = result.as_ref().is_ok_and(|o| o.released);
+                match result {
+                    Ok(o) => pb.outcome = Some(o),
+                    Err(e) => pb.error = Some(e),
+                }
+                job.finished(JobEnd {
+                    ok,
+                    summary: summary.clone(),
+                });
+                self.message = Some(format!("deploy {}: {summary}", pb.branch));
+                if live.is_some() {
+                    self.live = live;
+                }
+                self.refresh_requested = true;
+                if self.quit_when_idle {
+                    self.quit = true;
+                }
+            }
+        }
+    }
+
+    /// Why the playbook of the selected branch will be refused, as far as
+    /// the console knows (the pipeline decides, and records).
+    fn blockers(&self, row: &BranchRow) -> Vec<String> {
+        let mut v = Vec::new();
+        if !self.user.release_manager {
+            v.push(format!(
+                "{} is not a release manager (release_managers on the main branch)",
+                self.user.name
+            ));
+        }
+        match row.package {
+            Some(PackageState::Ready) => {}
+            Some(s) => v.push(format!(
+                "the package is {} (Enter on the branch explains)",
+                s.as_str()
+            )),
+            None => {}
+        }
+        if let Some(h) = &self.lock.held {
+            v.push(format!("the deploy lock is held by {h}"));
+        }
+        if let Some(z) = self
+            .lock
+            .frozen
+            .as_ref()
+            .filter(|z| z.owner != self.user.name)
+        {
+            v.push(format!("deploys are frozen by {z}"));
+        }
+        v
     }
 
     /// The scopes whose keys work right now, the first winning.
@@ -318,6 +442,7 @@ impl App {
         match self.screen {
             Screen::Log => return vec![Scope::Log, Scope::Global],
             Screen::Review => return vec![Scope::Review, Scope::Global],
+            Screen::Playbook => return vec![Scope::Playbook, Scope::Global],
             Screen::Main => {}
         }
         let mut s = vec![Scope::Global, Scope::List];
@@ -373,6 +498,7 @@ impl App {
                 self.review.assessed.insert(branch, v);
                 self.dirty = true;
             }
+            Msg::Play(m) => self.on_play(m),
             Msg::Run(r) => {
                 if let Some(job) = self.job.as_mut() {
                     match r {
@@ -445,7 +571,7 @@ impl App {
             }
             return;
         }
-        if self.screen == Screen::Log {
+        if matches!(self.screen, Screen::Log | Screen::Playbook) {
             if let Some(job) = self.job.as_mut() {
                 if job.on_text_key(k) {
                     return;
@@ -525,6 +651,9 @@ impl App {
                 }
             }
         }
+        if self.screen == Screen::Playbook && self.playbook_act(a) {
+            return;
+        }
         if self.screen == Screen::Review && self.review_act(a, h) {
             self.want_assessment();
             return;
@@ -568,7 +697,8 @@ impl App {
                     self.want_assessment();
                 }
             }
-            Action::Explain | Action::OpenGateLog => {}
+            Action::Deploy => self.open_playbook(),
+            Action::Explain | Action::OpenGateLog | Action::RunStep | Action::RunAll => {}
             Action::Follow
             | Action::Search
             | Action::NextMatch
@@ -685,6 +815,86 @@ impl App {
             _ => return false,
         }
         true
+    }
+
+    /// Opens (or returns to) the playbook of the selected branch.
+    fn open_playbook(&mut self) {
+        if let Some(pb) = self.playbook.as_ref().filter(|p| !p.ended()) {
+            let name = pb.branch.clone();
+            if self.selected_branch().is_none_or(|b| b.r.name != name) {
+                self.message = Some(format!("the playbook of {name} is open: finish it first"));
+            }
+            self.screen = Screen::Playbook;
+            return;
+        }
+        if self.job_running() {
+            self.message = Some("a job is running (L shows it)".into());
+            return;
+        }
+        let Some(row) = self.selected_branch() else {
+            return;
+        };
+        let branch = row.r.name.clone();
+        let blockers = self.blockers(row);
+        self.playbook = Some(PlaybookView::new(branch.clone(), blockers));
+        let mut view = JobView::new(format!("deploy {branch}"));
+        view.follow = true;
+        self.job = Some(view);
+        self.requests.push(Request::Playbook { branch });
+        self.screen = Screen::Playbook;
+    }
+
+    /// Keys of the playbook screen; false when not the screen's own.
+    fn playbook_act(&mut self, a: Action) -> bool {
+        let Some(pb) = self.playbook.as_mut() else {
+            return false;
+        };
+        match a {
+            Action::RunStep | Action::RunAll => {
+                if pb.busy {
+                    self.message = Some("a step is running".into());
+                } else if pb.next_step().is_none() {
+                    self.message = Some("the playbook has ended".into());
+                } else {
+                    pb.busy = true;
+                    pb.auto = a == Action::RunAll;
+                    self.requests.push(Request::Play(PlayCmd::Next));
+                    if let Some(job) = self.job.as_mut() {
+                        job.follow = true;
+                    }
+                }
+                true
+            }
+            Action::Up | Action::Down => {
+                if let Some(job) = self.job.as_mut() {
+                    job.scroll(if a == Action::Up { -1 } else { 1 });
+                }
+                true
+            }
+            Action::Follow => {
+                if let Some(job) = self.job.as_mut() {
+                    job.to_end();
+                }
+                true
+            }
+            Action::Answer => {
+                if let Some(job) = self.job.as_mut() {
+                    if job.prompt.is_some() && job.handle.is_some() {
+                        job.input_focus = true;
+                    }
+                }
+                true
+            }
+            Action::CancelJob => {
+                if let Some(job) = self.job.as_mut() {
+                    if job.handle.is_some() && pb.busy {
+                        job.confirm_cancel = true;
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Shows the package's gate log in the log pane (read-only).

@@ -130,3 +130,78 @@ pub fn list(state: &Path) -> Vec<JobRecord> {
     v.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
     v
 }
+
+/// Whether `pid` is a live guardrail process (not a zombie, not a reused
+/// pid of some other program).
+pub fn guardrail_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    if stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .starts_with('Z')
+    {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("guardrail"))
+        .unwrap_or(false)
+}
+
+/// Jobs whose journal says running but whose process is gone (killed, the
+/// box rebooted) are marked aborted; returns them so the caller can record
+/// and say so.
+pub fn reconcile(state: &Path) -> Vec<JobRecord> {
+    let mut aborted = Vec::new();
+    for rec in list(state) {
+        if rec.state != JobState::Running || guardrail_alive(rec.pid) {
+            continue;
+        }
+        let mut job = Job {
+            dir: jobs_dir(state).join(&rec.id),
+            record: rec,
+        };
+        job.record.state = JobState::Aborted;
+        job.record.ended = Some(Utc::now());
+        job.record.result = Some("ABORTED".into());
+        job.record.summary = Some(format!(
+            "process {} ended without finishing the job",
+            job.record.pid
+        ));
+        if job.save().is_ok() {
+            aborted.push(job.record);
+        }
+    }
+    aborted
+}
+
+/// The journal of job `id` and its log path.
+pub fn find(state: &Path, id: &str) -> Option<(JobRecord, PathBuf)> {
+    let dir = jobs_dir(state).join(id);
+    let rec: JobRecord = serde_json::from_slice(&std::fs::read(dir.join("job.json")).ok()?).ok()?;
+    Some((rec, dir.join("output.log")))
+}
+
+/// [`reconcile`], and each aborted job recorded in the audit chain; one line
+/// per job to show the user.
+pub fn reconcile_and_record(repo: &super::repo::Repo, cfg: &super::config::Config) -> Vec<String> {
+    use super::audit::NewEntry;
+    reconcile(&repo.state.path)
+        .into_iter()
+        .map(|j| {
+            let _ = super::record::record(
+                repo,
+                cfg,
+                NewEntry::new(&j.actor, &j.kind, &j.target, "ABORTED")
+                    .with_details(serde_json::json!({ "job": j.id, "pid": j.pid })),
+            );
+            format!(
+                "job {} ({} of {} by {}) was left running by process {} that is gone: marked aborted",
+                j.id, j.kind, j.target, j.actor, j.pid
+            )
+        })
+        .collect()
+}

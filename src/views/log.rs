@@ -33,6 +33,7 @@ pub fn draw(f: &mut Frame, job: &JobView, mono: bool, t: &Theme, area: Rect) {
     }
     let state = match &job.end {
         None if job.prompt.is_some() => Span::styled("waiting for an answer", t.warn),
+        None if job.handle.is_none() && job.log.is_empty() => Span::styled("idle", t.dim),
         None => Span::styled("running…", t.warn),
         Some(e) if e.ok => Span::styled(format!("✅ {}", e.summary), t.ok),
         Some(e) => Span::styled(format!("❌ {}", e.summary), t.bad),

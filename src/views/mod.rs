@@ -3,6 +3,7 @@
 pub mod ansi;
 pub mod help;
 pub mod log;
+pub mod playbook;
 pub mod review;
 pub mod theme;
 
@@ -30,6 +31,8 @@ pub fn draw(f: &mut Frame, app: &App) {
     f.render_widget(header_line(app, &t, header.width), header);
     if let (Screen::Log, Some(job)) = (app.screen, app.job.as_ref()) {
         log::draw(f, job, app.mono, &t, body);
+    } else if let (Screen::Playbook, Some(pb)) = (app.screen, app.playbook.as_ref()) {
+        playbook::draw(f, app, pb, &t, body);
     } else if app.screen == Screen::Review {
         review::draw(f, app, &t, body);
     } else if app.folded() {

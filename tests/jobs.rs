@@ -1,0 +1,105 @@
+//! Jobs: journals under the state directory, `guardrail jobs`, attach, and
+//! a job whose process was killed marked aborted on the next start.
+mod common;
+use common::*;
+
+use std::process::Stdio;
+
+fn with_gate(script: &str) -> Fixture {
+    let f = mosaic_repo();
+    f.checkout(mosaic::AUTH_MODAL);
+    f.write_script("scripts/run_deploy_gate.sh", script);
+    f.commit("gate");
+    f.checkout("main");
+    f
+}
+
+#[test]
+fn finished_jobs_are_listed_and_attach_prints_their_output() {
+    let f = with_gate("#!/bin/bash\necho checking\necho 'DEPLOY GATE: PASS'\n");
+    let out = f.guardrail(&["gate", mosaic::AUTH_MODAL]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&f.guardrail(&["jobs", "--json"]));
+    let job = &j[0];
+    assert_eq!(job["kind"], "gate");
+    assert_eq!(job["target"], mosaic::AUTH_MODAL);
+    assert_eq!(job["state"], "done");
+    assert_eq!(job["result"], "PASS");
+    let id = job["id"].as_str().unwrap();
+    let out = f.guardrail(&["jobs", "attach", id]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = stdout(&out);
+    assert!(
+        s.contains("DEPLOY GATE: PASS") && s.contains("ended"),
+        "{s}"
+    );
+    let text = stdout(&f.guardrail(&["jobs"]));
+    assert!(text.contains("PASS") && text.contains(id), "{text}");
+    let out = f.guardrail(&["jobs", "attach", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_killed_job_is_marked_aborted_and_recorded() {
+    let f = mosaic_repo();
+    let pidfile = f.tempdir().join("gate.pid");
+    f.checkout(mosaic::AUTH_MODAL);
+    f.write_script(
+        "scripts/run_deploy_gate.sh",
+        format!(
+            "#!/bin/bash\necho $$ > {}\necho started\nsleep 30\n",
+            pidfile.display()
+        ),
+    );
+    f.commit("gate");
+    f.checkout("main");
+    let mut child = f
+        .guardrail_cmd(&["gate", mosaic::AUTH_MODAL])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the job's journal says running.
+    let deadline = std::time::Instant::now() + secs(10);
+    loop {
+        let j = json(&f.guardrail(&["jobs", "--json"]));
+        if j.as_array()
+            .is_some_and(|a| !a.is_empty() && a[0]["state"] == "running")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started: {j}"
+        );
+        std::thread::sleep(millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = f.guardrail(&["jobs"]);
+    assert!(stderr(&out).contains("marked aborted"), "{}", stderr(&out));
+    let j = json(&f.guardrail(&["jobs", "--json"]));
+    assert_eq!(j[0]["state"], "aborted");
+    let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
+    assert_eq!(recs[0]["result"], "ABORTED");
+    assert_eq!(recs[0]["action"], "gate");
+    // Reconciled once: a second look records nothing new.
+    let n = json(&f.guardrail(&["audit", "show", "-n", "100", "--json"]))
+        .as_array()
+        .unwrap()
+        .len();
+    f.guardrail(&["jobs"]);
+    let n2 = json(&f.guardrail(&["audit", "show", "-n", "100", "--json"]))
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(n, n2);
+    // The orphaned script's process group is ours to end.
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
