@@ -407,7 +407,7 @@ fn spawn_playbook(
         });
         let (repo, mut pb) = match setup {
             Ok(x) => x,
-            Err(e) => return send(PlayMsg::Ended(Err(e), None)),
+            Err(e) => return send(PlayMsg::Ended(Box::new(Err(e)), None)),
         };
         while cmd_rx.recv().is_ok() {
             let events = tx.clone();
@@ -417,9 +417,14 @@ fn spawn_playbook(
             let r = pb.run_next(&repo, &mut ev);
             let live = repo.state.read_live().ok().flatten();
             match r {
-                Err(e) => return send(PlayMsg::Ended(Err(e.to_string()), live)),
+                Err(e) => {
+                    return send(PlayMsg::Ended(
+                        Box::new(Err(e.to_string())),
+                        live.map(Box::new),
+                    ))
+                }
                 Ok(()) => match pb.outcome.clone() {
-                    Some(o) => return send(PlayMsg::Ended(Ok(o), live)),
+                    Some(o) => return send(PlayMsg::Ended(Box::new(Ok(o)), live.map(Box::new))),
                     None => send(PlayMsg::Idle),
                 },
             }

@@ -90,8 +90,8 @@ pub enum PlayMsg {
     Idle,
     /// The playbook ended: how, and what production serves now.
     Ended(
-        Result<crate::pipeline::playbook::Outcome, String>,
-        Option<crate::pipeline::state::LiveRecord>,
+        Box<Result<crate::pipeline::playbook::Outcome, String>>,
+        Option<Box<crate::pipeline::state::LiveRecord>>,
     ),
 }
 
@@ -375,6 +375,8 @@ impl App {
                 }
             }
             PlayMsg::Ended(result, live) => {
+                let result = *result;
+                let live = live.map(|l| *l);
                 pb.busy = false;
                 pb.auto = false;
                 let summary = match &result {
