@@ -140,3 +140,26 @@ fn a_release_from_the_console_in_a_pty() {
         stdout(&out)
     );
 }
+
+#[test]
+fn the_header_shows_background_checks_of_production() {
+    let (f, _server) = release_repo();
+    let site = f.tempdir().join("site");
+    std::fs::write(
+        site.join("index.html"),
+        "<div id=\"authModal\"></div>\n<!-- BUILD_ID:x -->\n",
+    )
+    .unwrap();
+    let cfg = f
+        .read("guardrail.toml")
+        .replace("poll = \"0s\"", "poll = \"1s\"");
+    f.write_config(&cfg);
+    let mut t = f.console(&[], 160, 30);
+    t.wait_for("✅", secs(15)).unwrap();
+    assert!(t.screen_text().contains("polled"), "{}", t.screen_text());
+    // Production loses its auth modal: the next poll says so.
+    std::fs::write(site.join("index.html"), "<div>broken</div>\n").unwrap();
+    t.wait_for("❌ auth modal", secs(20)).unwrap();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}

@@ -250,6 +250,16 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     let mut events = EventStream::new();
     let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
     frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Background re-verification of production while idle ([live] poll).
+    let poll_every = app
+        .cfg
+        .live
+        .poll
+        .nonzero()
+        .filter(|_| !app.cfg.live.url.trim().is_empty());
+    let mut poll_tick = tokio::time::interval(poll_every.unwrap_or(Duration::from_secs(3600)));
+    poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let polling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     loop {
         tokio::select! {
@@ -265,6 +275,11 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             _ = sig.term.recv() => app.stop_soon(),
             _ = sig.hup.recv() => app.stop_soon(),
             _ = sig.int.recv() => app.stop_soon(),
+            _ = poll_tick.tick(), if poll_every.is_some() => {
+                if !app.job_running() && !polling.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    spawn_live_poll(app, tx.clone(), polling.clone());
+                }
+            }
             _ = frame_tick.tick() => {
                 if app.dirty {
                     // Rows now on screen are read before the rest.
@@ -383,6 +398,31 @@ fn spawn_assessor(
         }
     });
     req_tx
+}
+
+/// One background verification of production against the live record's
+/// BUILD_ID; shown in the header, not recorded (deploys, rollbacks and
+/// `guardrail verify` record theirs).
+fn spawn_live_poll(
+    app: &App,
+    tx: mpsc::UnboundedSender<Msg>,
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use crate::pipeline::verify::{self, Expect, VerifyOptions};
+    let url = app.cfg.live.url.clone();
+    let checks = app.cfg.live.check.clone();
+    let opts = VerifyOptions::from_config(&app.cfg.live);
+    let expect = Expect {
+        build_id: app.live.as_ref().map(|l| l.build_id.clone()),
+        baseline: None,
+        manifest: None,
+    };
+    std::thread::spawn(move || {
+        let report = verify::run(&url, &checks, &expect, opts, |_| {});
+        let failing: Vec<String> = report.failures().map(|c| c.name.clone()).collect();
+        busy.store(false, std::sync::atomic::Ordering::SeqCst);
+        let _ = tx.send(Msg::LivePoll(report.ok, failing, chrono::Utc::now()));
+    });
 }
 
 /// The playbook of one branch, run step by step on the console's commands.

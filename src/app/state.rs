@@ -101,6 +101,8 @@ pub enum Msg {
     Run(RunMsg),
     /// From the playbook worker.
     Play(PlayMsg),
+    /// A background check of production: all passed, the failing checks, when.
+    LivePoll(bool, Vec<String>, chrono::DateTime<chrono::Utc>),
     /// A package assessment for the review screen.
     Assessed(
         String,
@@ -172,6 +174,8 @@ pub struct App {
     pub branches: Vec<BranchRow>,
     pub tags: Option<Vec<ProdTag>>,
     pub live: Option<LiveRecord>,
+    /// The last background check of production.
+    pub live_poll: Option<(bool, Vec<String>, chrono::DateTime<chrono::Utc>)>,
     pub lock: LockStatus,
     pub focus: Pane,
     pub branch_cur: ListCursor,
@@ -223,6 +227,7 @@ impl App {
             branches: Vec::new(),
             tags: None,
             live: None,
+            live_poll: None,
             lock: LockStatus::default(),
             focus: Pane::Branches,
             branch_cur: ListCursor::default(),
@@ -501,6 +506,10 @@ impl App {
                 self.dirty = true;
             }
             Msg::Play(m) => self.on_play(m),
+            Msg::LivePoll(ok, failing, at) => {
+                self.live_poll = Some((ok, failing, at));
+                self.dirty = true;
+            }
             Msg::Run(r) => {
                 if let Some(job) = self.job.as_mut() {
                     match r {

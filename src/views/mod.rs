@@ -117,6 +117,17 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
         }
         None => spans.push(Span::styled("live —", t.dim)),
     }
+    if let Some((ok, failing, at)) = &app.live_poll {
+        let (text, st) = if *ok {
+            (format!(" · polled {} ✅", at.format("%H:%M")), t.ok)
+        } else {
+            (
+                format!(" · polled {} ❌ {}", at.format("%H:%M"), failing.join(", ")),
+                t.bad,
+            )
+        };
+        spans.push(Span::styled(text, st));
+    }
     spans.push(sep());
     match (&app.lock.held, &app.lock.frozen) {
         (None, None) => spans.push(Span::styled("lock free", t.dim)),
