@@ -460,7 +460,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Char('d'), NONE)],
         label: "d",
         action: Action::Deploy,
-        help: "release the selected branch: open its playbook (nothing runs yet)",
+        help: "open the release playbook of the selected branch",
         hint: "deploy",
         scope: Scope::Branches,
         mutates: true,
