@@ -322,3 +322,40 @@ fn quitting_while_a_gate_waits_asks_first_and_cancels_it() {
     let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
     assert_eq!(recs[0]["result"], "CANCELLED", "{recs}");
 }
+
+#[test]
+fn a_panic_while_drawing_restores_the_terminal() {
+    let f = mosaic_repo();
+    let mut t = f
+        .console_command(&[], 100, 30)
+        .env("GUARDRAIL_FAULT", "panic-on-draw")
+        .spawn();
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.send("j"); // the next frame panics
+    let exit = t.wait_exit_status(secs(10));
+    assert!(exit.is_some(), "the console did not end");
+    assert_ne!(exit, Some(Exit::Code(0)));
+    assert_terminal_restored(&t);
+    let termios = t.termios().expect("termios of the pty");
+    assert!(
+        termios.echo() && termios.icanon(),
+        "echo and canonical mode back on"
+    );
+    assert!(
+        t.screen_text().contains("injected fault"),
+        "{}",
+        t.screen_text()
+    );
+}
+
+#[test]
+fn sigint_and_sighup_restore_the_terminal() {
+    for sig in [libc::SIGINT, libc::SIGHUP] {
+        let f = mosaic_repo();
+        let mut t = f.console(&[], 100, 30);
+        t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+        t.signal(sig);
+        assert!(t.wait_exit(secs(10)).is_some(), "signal {sig}");
+        assert_terminal_restored(&t);
+    }
+}

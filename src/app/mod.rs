@@ -53,11 +53,27 @@ pub fn restore_terminal() {
     let _ = out.flush();
 }
 
+/// On a panic the terminal is restored first, then one plain message says
+/// what happened (the full report with `GUARDRAIL_DEBUG=1`).
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
-        previous(info);
+        if std::env::var_os("GUARDRAIL_DEBUG").is_some() {
+            previous(info);
+            return;
+        }
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("guardrail crashed: {what}{at}. The terminal was restored; running jobs were not recorded as finished and show as aborted on the next start. Set GUARDRAIL_DEBUG=1 for the full report.");
     }));
 }
 
@@ -517,7 +533,18 @@ fn run_gate(root: &std::path::Path, branch: &str, tx: &mpsc::UnboundedSender<Msg
     }
 }
 
+/// Fault injection for the reliability tests: `GUARDRAIL_FAULT=panic-on-draw`
+/// makes drawing panic once the first frame is up, to prove the terminal
+/// is restored.
+fn fault(name: &str) -> bool {
+    std::env::var("GUARDRAIL_FAULT").is_ok_and(|v| v == name)
+}
+
 fn draw<W: Write>(terminal: &mut Terminal<CrosstermBackend<W>>, app: &mut App) -> io::Result<()> {
+    if app.frames > 0 && fault("panic-on-draw") {
+        panic!("injected fault: panic while drawing (GUARDRAIL_FAULT=panic-on-draw)");
+    }
+    app.frames += 1;
     execute!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
     let r = terminal.draw(|f| crate::views::draw(f, app)).map(|_| ());
     execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;

@@ -203,6 +203,8 @@ pub struct App {
     pub quit_when_idle: bool,
     pub review: Review,
     pub playbook: Option<PlaybookView>,
+    /// Frames drawn so far.
+    pub frames: u64,
 }
 
 impl App {
@@ -249,6 +251,7 @@ impl App {
             quit_when_idle: false,
             review: Review::default(),
             playbook: None,
+            frames: 0,
         };
         app.set_refs(refs);
         app
