@@ -103,3 +103,22 @@ fn a_killed_job_is_marked_aborted_and_recorded() {
         libc::kill(-pid, libc::SIGKILL);
     }
 }
+
+#[test]
+fn a_gate_goes_on_and_is_recorded_when_the_terminal_hangs_up() {
+    let f = with_gate("#!/bin/bash\necho started\nsleep 2\necho 'DEPLOY GATE: PASS'\n");
+    let mut t = f.console(&[], 100, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.send("g");
+    t.wait_for("started", secs(10)).unwrap();
+    t.signal(libc::SIGHUP);
+    // The console outlives the hang-up until the gate has ended.
+    std::thread::sleep(millis(500));
+    assert!(t.try_exit().is_none(), "the console ended before its job");
+    assert_eq!(t.wait_exit(secs(15)), Some(0));
+    let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
+    assert_eq!(recs[0]["action"], "gate");
+    assert_eq!(recs[0]["result"], "PASS");
+    let j = json(&f.guardrail(&["jobs", "--json"]));
+    assert_eq!(j[0]["result"], "PASS");
+}

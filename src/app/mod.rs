@@ -279,17 +279,19 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
 
     loop {
         tokio::select! {
-            ev = events.next() => match ev {
+            ev = events.next(), if !app.detached => match ev {
                 Some(Ok(Event::Key(k))) => app.update(Msg::Key(k)),
                 Some(Ok(Event::Mouse(m))) => app.update(Msg::Mouse(m)),
                 Some(Ok(Event::Resize(w, h))) => app.update(Msg::Resize(w, h)),
                 Some(Ok(_)) => {}
-                // The terminal went away: nothing more to show.
-                Some(Err(_)) | None => break,
+                // The terminal went away: a running job goes on without it.
+                Some(Err(_)) | None => app.detach(),
             },
             Some(msg) = rx.recv() => app.update(msg),
             _ = sig.term.recv() => app.stop_soon(),
-            _ = sig.hup.recv() => app.stop_soon(),
+            // SSH dropped: a running job goes on to its end (or waits at its
+            // next prompt) and is recorded; nothing more is drawn.
+            _ = sig.hup.recv() => app.detach(),
             _ = sig.int.recv() => app.stop_soon(),
             _ = poll_tick.tick(), if poll_every.is_some() => {
                 if !app.job_running() && !polling.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -297,14 +299,14 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 }
             }
             _ = frame_tick.tick() => {
-                if app.dirty {
+                if app.dirty && !app.detached {
                     // Rows now on screen are read before the rest.
                     let wanted = app.rows_on_screen();
                     if !wanted.is_empty() {
                         *priority.lock().expect("priority lock") = wanted;
                     }
                     if draw(&mut terminal, app).is_err() {
-                        break;
+                        app.detach();
                     }
                 }
             }

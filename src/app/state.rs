@@ -205,6 +205,8 @@ pub struct App {
     pub playbook: Option<PlaybookView>,
     /// Frames drawn so far.
     pub frames: u64,
+    /// The terminal is gone: nothing is read or drawn any more.
+    pub detached: bool,
 }
 
 impl App {
@@ -252,6 +254,7 @@ impl App {
             review: Review::default(),
             playbook: None,
             frames: 0,
+            detached: false,
         };
         app.set_refs(refs);
         app
@@ -329,6 +332,22 @@ impl App {
         }
     }
 
+    /// The terminal went away (SIGHUP, SSH drop): a running job goes on to
+    /// its end — a gate waiting at a prompt keeps waiting — and is recorded
+    /// when it ends; then the console exits. With nothing running it exits
+    /// now. A playbook waiting between steps ends there (its lock is freed).
+    pub fn detach(&mut self) {
+        self.detached = true;
+        let gate_running = self.job.as_ref().is_some_and(JobView::running)
+            && self.playbook.as_ref().is_none_or(|p| p.ended());
+        let playbook_busy = self.playbook.as_ref().is_some_and(|p| p.busy);
+        if gate_running || playbook_busy {
+            self.quit_when_idle = true;
+        } else {
+            self.quit = true;
+        }
+    }
+
     /// A signal asked the console to end: a running job is cancelled and
     /// recorded first (within its grace), then the console quits.
     pub fn stop_soon(&mut self) {
@@ -380,6 +399,8 @@ impl App {
                 if pb.auto && pb.next_step().is_some() {
                     pb.busy = true;
                     self.requests.push(Request::Play(PlayCmd::Next));
+                } else if self.quit_when_idle {
+                    self.quit = true;
                 }
             }
             PlayMsg::Ended(result, live) => {
