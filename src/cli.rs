@@ -382,6 +382,22 @@ pub fn jobs_attach(repo: &Repo, id: &str) -> anyhow::Result<u8> {
     };
     let mut pos = 0u64;
     let mut out = std::io::stdout();
+    // Lines typed (or piped) here answer the job's prompts.
+    let dir = log
+        .parent()
+        .expect("a job log lives in its job directory")
+        .to_path_buf();
+    let answer_dir = dir.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if let Err(e) = guardrail::pipeline::attach::send_answer(&answer_dir, &line) {
+                eprintln!("guardrail: {e}");
+            }
+        }
+    });
+    let mut shown_prompt: Option<String> = None;
     loop {
         let (rec, _) = jobs::find(&repo.state.path, id).expect("the job exists");
         if let Ok(mut f) = std::fs::File::open(&log) {
@@ -392,6 +408,12 @@ pub fn jobs_attach(repo: &Repo, id: &str) -> anyhow::Result<u8> {
             out.write_all(&buf)?;
             out.flush()?;
         }
+        let prompt = guardrail::pipeline::attach::read_prompt(&dir);
+        if prompt.is_some() && prompt != shown_prompt {
+            print!("{}", prompt.clone().unwrap_or_default());
+            out.flush()?;
+        }
+        shown_prompt = prompt;
         let running = rec.state == jobs::JobState::Running && jobs::guardrail_alive(rec.pid);
         if !running {
             println!(

@@ -122,3 +122,76 @@ fn a_gate_goes_on_and_is_recorded_when_the_terminal_hangs_up() {
     let j = json(&f.guardrail(&["jobs", "--json"]));
     assert_eq!(j[0]["result"], "PASS");
 }
+
+const ASKING_GATE: &str = "#!/bin/bash\nfor q in 'PS101 flow walked?' 'Auth modal opens?'; do\n  printf '%s [yes/no/n/a]: ' \"$q\"\n  read -r a || exit 1\n  [ \"$a\" = yes ] || exit 1\ndone\necho 'DEPLOY GATE: PASS'\n";
+
+#[test]
+fn a_new_console_attaches_to_a_job_left_waiting_and_answers_it() {
+    let f = with_gate(ASKING_GATE);
+    let mut first = f.console(&[], 100, 30);
+    first.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    first.send("g");
+    first
+        .wait_for("answer: PS101 flow walked?", secs(10))
+        .unwrap();
+    // SSH drops: the gate waits at its prompt.
+    first.signal(libc::SIGHUP);
+    std::thread::sleep(millis(300));
+    assert!(first.try_exit().is_none(), "the job must go on");
+
+    let mut second = f.console(&[], 100, 30);
+    second
+        .wait_for("attached to tester's job", secs(10))
+        .unwrap();
+    second
+        .wait_for("answer: PS101 flow walked?", secs(10))
+        .unwrap();
+    second.send("yes\r");
+    second
+        .wait_for("answer: Auth modal opens?", secs(10))
+        .unwrap();
+    second.send("yes\r");
+    second.wait_for("DEPLOY GATE: PASS", secs(10)).unwrap();
+    second.wait_for("✅", secs(10)).unwrap();
+    assert_eq!(first.wait_exit(secs(10)), Some(0));
+    second.send_esc();
+    second.send_q();
+    assert_eq!(second.wait_exit(secs(10)), Some(0));
+    let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
+    assert_eq!(recs[0]["result"], "PASS");
+}
+
+#[test]
+fn jobs_attach_answers_from_its_input() {
+    let f = with_gate(ASKING_GATE);
+    let mut first = f.console(&[], 100, 30);
+    first.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    first.send("g");
+    first
+        .wait_for("answer: PS101 flow walked?", secs(10))
+        .unwrap();
+    first.signal(libc::SIGHUP);
+    let j = json(&f.guardrail(&["jobs", "--json"]));
+    let id = j[0]["id"].as_str().unwrap().to_string();
+    let mut child = f
+        .guardrail_cmd(&["jobs", "attach", &id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"yes\n").unwrap();
+        std::thread::sleep(millis(400));
+        stdin.write_all(b"yes\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("PS101 flow walked? [yes/no/n/a]:"), "{s}");
+    assert!(
+        s.contains("DEPLOY GATE: PASS") && s.contains("ended"),
+        "{s}"
+    );
+    assert_eq!(first.wait_exit(secs(10)), Some(0));
+}

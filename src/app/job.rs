@@ -35,6 +35,8 @@ pub struct JobView {
     /// The line of the current match.
     pub hit: Option<usize>,
     pub handle: Option<RunHandle>,
+    /// Attached to another process's job: answers go to its pipe.
+    pub attached: Option<PathBuf>,
     pub end: Option<JobEnd>,
     /// Asked "cancel this job?".
     pub confirm_cancel: bool,
@@ -64,6 +66,7 @@ impl JobView {
             search: None,
             hit: None,
             handle: None,
+            attached: None,
             end: None,
             confirm_cancel: false,
             page: 20,
@@ -214,8 +217,13 @@ impl JobView {
             KeyCode::Esc => self.input_focus = false,
             KeyCode::Enter => {
                 let answer = self.input.lines().join("");
-                match &self.handle {
-                    Some(h) => match h.answer(&answer) {
+                let sent = match (&self.handle, &self.attached) {
+                    (Some(h), _) => Some(h.answer(&answer)),
+                    (None, Some(dir)) => Some(crate::pipeline::attach::send_answer(dir, &answer)),
+                    (None, None) => None,
+                };
+                match sent {
+                    Some(r) => match r {
                         Ok(()) => {
                             self.input = new_input();
                             self.prompt = None;

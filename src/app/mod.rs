@@ -100,6 +100,19 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     if !aborted.is_empty() {
         app.message = Some(aborted.join("; "));
     }
+    // A job another guardrail left running (its terminal went away): show it.
+    let me = std::process::id();
+    if let Some(job) = crate::pipeline::jobs::list(&repo.state.path)
+        .into_iter()
+        .find(|j| {
+            j.state == crate::pipeline::jobs::JobState::Running
+                && j.pid != me
+                && crate::pipeline::jobs::guardrail_alive(j.pid)
+        })
+    {
+        let dir = repo.state.path.join("jobs").join(&job.id);
+        app.attach(&job, dir);
+    }
     Ok(app)
 }
 
@@ -357,6 +370,7 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             let sender = assessor.get_or_insert_with(|| spawn_assessor(root, tx));
             let _ = sender.send((branch, head));
         }
+        Request::Attach { dir } => spawn_attach(dir, tx),
         Request::Playbook { branch } => {
             *workers.play = Some(spawn_playbook(root, branch, tx));
         }
@@ -440,6 +454,70 @@ fn spawn_live_poll(
         let failing: Vec<String> = report.failures().map(|c| c.name.clone()).collect();
         busy.store(false, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(Msg::LivePoll(report.ok, failing, chrono::Utc::now()));
+    });
+}
+
+/// Follows another process's job: new output, the prompt it waits at, and
+/// its end, as the same messages a job of our own sends.
+fn spawn_attach(dir: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
+    use crate::pipeline::jobs::{self, JobState};
+    use crate::pipeline::runner::RunEvent;
+    std::thread::spawn(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let log = dir.join("output.log");
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let state = dir
+            .parent()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let mut pos = 0u64;
+        let mut prompt: Option<String> = None;
+        loop {
+            let rec = jobs::find(&state, &id).map(|r| r.0);
+            if let Ok(mut f) = std::fs::File::open(&log) {
+                let mut buf = Vec::new();
+                if f.seek(SeekFrom::Start(pos)).is_ok()
+                    && f.read_to_end(&mut buf).is_ok()
+                    && !buf.is_empty()
+                {
+                    pos += buf.len() as u64;
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    if tx
+                        .send(Msg::Run(RunMsg::Event(RunEvent::Output(text))))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            let now = crate::pipeline::attach::read_prompt(&dir);
+            if now != prompt {
+                if let Some(p) = &now {
+                    let _ = tx.send(Msg::Run(RunMsg::Event(RunEvent::Output(p.clone()))));
+                    let _ = tx.send(Msg::Run(RunMsg::Event(RunEvent::Prompt(p.clone()))));
+                }
+                prompt = now;
+            }
+            let running = rec
+                .as_ref()
+                .is_some_and(|r| r.state == JobState::Running && jobs::guardrail_alive(r.pid));
+            if !running {
+                let (ok, summary) = match rec {
+                    Some(r) => (
+                        matches!(r.result.as_deref(), Some("PASS" | "RELEASED" | "OK")),
+                        r.summary.unwrap_or_else(|| r.result.unwrap_or_default()),
+                    ),
+                    None => (false, "the job's journal is gone".into()),
+                };
+                let _ = tx.send(Msg::Run(RunMsg::Done(job::JobEnd { ok, summary })));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
     });
 }
 

@@ -53,6 +53,10 @@ pub enum Request {
     Gate {
         branch: String,
     },
+    /// Follow another process's running job (output, prompt, answers).
+    Attach {
+        dir: std::path::PathBuf,
+    },
     Assess {
         branch: String,
         head: String,
@@ -330,6 +334,19 @@ impl App {
         if self.branch_cur.offset + h > len {
             self.branch_cur.offset = len.saturating_sub(h).min(self.branch_cur.selected);
         }
+    }
+
+    /// Opens the log pane on another process's running job, answering
+    /// through its pipe.
+    pub fn attach(&mut self, job: &crate::pipeline::jobs::JobRecord, dir: std::path::PathBuf) {
+        let mut view = JobView::new(format!(
+            "{} {} · attached to {}'s job (pid {})",
+            job.kind, job.target, job.actor, job.pid
+        ));
+        view.attached = Some(dir.clone());
+        self.job = Some(view);
+        self.screen = Screen::Log;
+        self.requests.push(Request::Attach { dir });
     }
 
     /// The terminal went away (SIGHUP, SSH drop): a running job goes on to
@@ -667,7 +684,8 @@ impl App {
                     Action::PrevMatch => return job.search_next(true),
                     Action::FirstFailure => return job.jump_first_failure(),
                     Action::Answer => {
-                        if job.prompt.is_some() && job.handle.is_some() {
+                        if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some())
+                        {
                             job.input_focus = true;
                         } else {
                             job.message = Some("the script is not waiting for an answer".into());
@@ -914,7 +932,7 @@ impl App {
             }
             Action::Answer => {
                 if let Some(job) = self.job.as_mut() {
-                    if job.prompt.is_some() && job.handle.is_some() {
+                    if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some()) {
                         job.input_focus = true;
                     }
                 }

@@ -113,6 +113,7 @@ pub fn run(
         deploy_url: cfg.live.url.clone(),
         actor: user.name.clone(),
     };
+    let interactive = answers == Answers::Interactive;
     let spec = scripts::spec(
         cfg,
         &cfg.scripts.gate,
@@ -121,6 +122,18 @@ pub fn run(
         answers,
         job.log_path(),
     );
+    // Attachers see the prompt the script waits at.
+    let job_dir = job.dir.clone();
+    let mut on_event = on_event;
+    let on_event = move |ev: RunEvent| {
+        match &ev {
+            RunEvent::Prompt(p) => super::attach::set_prompt(&job_dir, Some(p)),
+            RunEvent::Output(o) if o.contains('\n') => super::attach::set_prompt(&job_dir, None),
+            RunEvent::Finished(_) => super::attach::set_prompt(&job_dir, None),
+            _ => {}
+        }
+        on_event(ev)
+    };
     let (handle, join) = match runner::spawn(spec, on_event) {
         Ok(x) => x,
         Err(e) => {
@@ -136,6 +149,11 @@ pub fn run(
             )?;
             return Err(e.into());
         }
+    };
+    let _port = if interactive {
+        super::attach::AnswerPort::open(&job.dir, handle.clone()).ok()
+    } else {
+        None
     };
     on_start(handle, &job.log_path());
     let outcome = join.join().unwrap_or_else(|p| std::panic::resume_unwind(p));

@@ -1,6 +1,7 @@
 //! The domain: plain, synchronous, testable functions. The command line calls
 //! them directly; the console runs the same functions off the render loop.
 //! Nothing here imports `app` or `views`.
+pub mod attach;
 pub mod audit;
 pub mod backup;
 pub mod baseline;

@@ -656,6 +656,14 @@ impl LogSink {
                 }
             }
         }
+        // Whole lines reach the disk as they come, so `guardrail jobs attach`
+        // and a console started later can follow a running job.
+        if let Some(w) = self.w.as_mut() {
+            if let Err(e) = w.flush() {
+                self.error = Some(e.to_string());
+                self.w = None;
+            }
+        }
     }
 
     /// The unterminated line as a terminal shows it.
