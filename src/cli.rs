@@ -426,3 +426,79 @@ pub fn jobs_attach(repo: &Repo, id: &str) -> anyhow::Result<u8> {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// `guardrail drill --headless [--dir D]`: builds the sandbox, runs the
+/// scenario, prints each step (or, with `--json`, the report); 0 when the
+/// drill passed, 1 when not.
+pub fn drill_headless(
+    dir: Option<&std::path::Path>,
+    answers: Answers,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    use guardrail::pipeline::drill;
+    let user = guardrail::pipeline::repo::login_name();
+    let sb = drill::build(dir, &user)?;
+    let answers = match answers {
+        Answers::Closed => {
+            Answers::Scripted(drill::GATE_ANSWERS.iter().map(|s| s.to_string()).collect())
+        }
+        a => a,
+    };
+    let report = if as_json {
+        drill::run_headless_with(&sb, answers, &mut std::io::sink())?
+    } else {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        drill::run_headless_with(&sb, answers, &mut out)?
+    };
+    if as_json {
+        let doc = json!({
+            "passed": report.passed,
+            "seconds_failure_to_restore": report.seconds_failure_to_restore,
+            "steps": report.steps.iter().map(|(name, ok, note)| json!({
+                "step": name, "ok": ok, "outcome": note,
+            })).collect::<Vec<_>>(),
+            "sandbox": sb.dir,
+            "repository": sb.repo_dir,
+            "report": sb.report_path(),
+            "kept": !sb.is_temporary(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if sb.is_temporary() {
+        println!("The sandbox is removed now; run with --dir DIR to keep it (and its report).");
+    }
+    Ok(if report.passed { 0 } else { exit::NOT_OK })
+}
+
+/// `guardrail drill [--dir D]`: builds the sandbox and runs the console on
+/// it, its production server alive until the console ends.
+pub fn drill_console(
+    dir: Option<&std::path::Path>,
+    user_cfg: guardrail::pipeline::config::UserConfig,
+) -> anyhow::Result<u8> {
+    use guardrail::pipeline::drill;
+    let user = guardrail::pipeline::repo::login_name();
+    let sb = drill::build(dir, &user)?;
+    println!("Rollback drill sandbox: {}", sb.dir.display());
+    println!("  repository: {}", sb.repo_dir.display());
+    println!("  production: {} (serving {})", sb.url, sb.golden);
+    println!(
+        "  review {}, deploy {} (it breaks the auth modal), then roll back.",
+        sb.ready_branch, sb.bad_branch
+    );
+    guardrail::app::run(guardrail::app::Options {
+        dir: sb.repo_dir.clone(),
+        readonly: false,
+        user: user_cfg,
+    })?;
+    if sb.is_temporary() {
+        println!("The drill sandbox {} is removed.", sb.dir.display());
+    } else {
+        println!(
+            "The drill sandbox stays in {} (its web server has stopped).",
+            sb.dir.display()
+        );
+    }
+    drop(sb);
+    Ok(0)
+}

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 use guardrail::pipeline::config::{ConfigError, UserConfig};
+use guardrail::pipeline::drill::DrillError;
 use guardrail::pipeline::package::{self, PackageError};
 use guardrail::pipeline::repo::{Repo, RepoError};
 use guardrail::pipeline::verify::VerifyError;
@@ -81,6 +82,20 @@ enum Cmd {
     Lock {
         #[command(subcommand)]
         cmd: LockCmd,
+    },
+    /// The rollback drill: a sandbox repository with a local "production"
+    /// web server; opens the console on it, or runs the scenario with
+    /// --headless (exit 0 when the drill passed, 1 when not).
+    Drill {
+        /// Build the sandbox here (a new or empty directory, kept
+        /// afterwards) instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Run the scenario without a terminal and print each step.
+        #[arg(long)]
+        headless: bool,
+        #[command(flatten)]
+        answers: AnswerArgs,
     },
 }
 
@@ -171,6 +186,13 @@ fn classify(e: &anyhow::Error) -> u8 {
             _ => exit::STEP_FAILED,
         };
     }
+    if let Some(d) = e.downcast_ref::<DrillError>() {
+        return match d {
+            DrillError::NotEmpty(_) => exit::BAD_INPUT,
+            DrillError::Refused(_) => exit::REFUSED,
+            DrillError::Setup(_) | DrillError::Step(_) => exit::STEP_FAILED,
+        };
+    }
     if e.downcast_ref::<RepoError>().is_some()
         || e.downcast_ref::<ConfigError>().is_some()
         || e.downcast_ref::<PackageError>().is_some()
@@ -237,6 +259,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             match cmd {
                 None => cli::jobs(&repo, &cfg, cli.json),
                 Some(JobsCmd::Attach { id }) => cli::jobs_attach(&repo, &id),
+            }
+        }
+        Some(Cmd::Drill {
+            dir,
+            headless,
+            answers,
+        }) => {
+            let answers = guardrail::pipeline::scripts::headless_answers(
+                answers.file.as_deref(),
+                &answers.each,
+            )
+            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            if headless {
+                cli::drill_headless(dir.as_deref(), answers, cli.json)
+            } else {
+                if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                    anyhow::bail!(
+                        "the drill's console needs a terminal; use `guardrail drill --headless` instead"
+                    );
+                }
+                let user_cfg = UserConfig::load()?;
+                cli::drill_console(dir.as_deref(), user_cfg)
             }
         }
         Some(Cmd::Audit { cmd }) => {

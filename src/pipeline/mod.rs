@@ -7,6 +7,7 @@ pub mod backup;
 pub mod baseline;
 pub mod checkout;
 pub mod config;
+pub mod drill;
 pub mod evidence;
 pub mod gate;
 pub mod handoff;
