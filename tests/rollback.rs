@@ -171,6 +171,11 @@ fn corrupted_backup_is_refused_then_from_tree_on_request() {
         content_hash(&served(&l)),
         content_hash(&tree_page(f, mosaic::GOLDEN))
     );
+    let ok = audit_of(f, "rollback", "OK");
+    assert!(ok[0]["details"]["backup_refused"]
+        .as_str()
+        .unwrap()
+        .contains("mosaic_ui/index.html"));
 }
 
 #[test]

@@ -1134,6 +1134,7 @@ pub fn rollback(
             "commit": commit,
             "reason": reason,
             "source": source.to_string(),
+            "backup_refused": plan.refused_backup,
             "build_id": build_id,
             "deployed": deployed_text,
             "failing": failing,
