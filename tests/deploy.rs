@@ -85,9 +85,6 @@ fn release_then_bad_release_then_rollback_restores_production() {
     // 2. A release that drops the auth modal: verification fails.
     let out = run(f, &["deploy", "feature/broken", "--yes"]);
     let text = stdout(&out);
-    if std::env::var_os("PEEK").is_some() {
-        eprintln!("{text}");
-    }
     assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
     assert!(text.contains("❌ auth modal"), "{text}");
     assert!(text.contains("NOT released"), "{text}");
@@ -121,9 +118,6 @@ fn release_then_bad_release_then_rollback_restores_production() {
     // 3. Roll back: production serves the tagged build again, byte for byte.
     let out = run(f, &["rollback", "--yes", "--reason", "test"]);
     let text = stdout(&out);
-    if std::env::var_os("PEEK").is_some() {
-        eprintln!("{text}");
-    }
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(text.contains(&format!("target:  {NEXT_TAG}")), "{text}");
     assert!(text.contains("manifest ✅"), "{text}");
