@@ -10,8 +10,10 @@ use guardrail::pipeline::repo::Repo;
 use guardrail::pipeline::Refused;
 
 use guardrail::pipeline::gate::{self, GateError, Verdict};
+use guardrail::pipeline::playbook::{Event, Playbook, PlaybookError, Step, StepState};
+use guardrail::pipeline::rollback::{self as rb, RollbackError, RollbackOutcome};
 use guardrail::pipeline::runner::{Answers, RunEvent};
-use guardrail::pipeline::verify::{self, CheckState, Expect, VerifyReport};
+use guardrail::pipeline::verify::{self, CheckState, CheckStatus, Expect, VerifyReport};
 use guardrail::pipeline::StepFailed;
 
 use crate::exit;
@@ -501,4 +503,334 @@ pub fn drill_console(
     }
     drop(sb);
     Ok(0)
+}
+
+// ---------------------------------------------------------------------------
+// deploy and rollback
+
+/// Prints playbook events as they come (text mode): each step's state, the
+/// scripts' output, each check once it has its verdict.
+struct Printer {
+    quiet: bool,
+    colour: bool,
+    title: fn(Step) -> &'static str,
+    done_checks: std::collections::HashSet<String>,
+}
+
+impl Printer {
+    fn new(quiet: bool, title: fn(Step) -> &'static str) -> Printer {
+        use std::io::IsTerminal;
+        Printer {
+            quiet,
+            colour: std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            title,
+            done_checks: Default::default(),
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        use std::io::Write;
+        if self.quiet {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        match e {
+            Event::Step(step, st) => {
+                let t = (self.title)(step);
+                let line = match st {
+                    StepState::Waiting => return,
+                    StepState::Running => {
+                        self.done_checks.clear();
+                        format!("▶ {t}…")
+                    }
+                    // A step that ran and found a failure (live
+                    // verification) says so with ❌ first.
+                    StepState::Done(n) if n.starts_with('❌') => {
+                        format!("❌ {t}: {}", n.trim_start_matches('❌').trim_start())
+                    }
+                    StepState::Done(n) => format!("✅ {t}: {n}"),
+                    StepState::Failed(n) => format!("❌ {t}: {n}"),
+                };
+                let _ = writeln!(out, "{line}");
+            }
+            Event::Output(text) => {
+                let text = if self.colour {
+                    text
+                } else {
+                    guardrail::pipeline::runner::strip_ansi(&text)
+                };
+                let _ = out.write_all(text.as_bytes());
+            }
+            Event::Check(c) => {
+                if c.state.is_final() && self.done_checks.insert(c.name.clone()) {
+                    let _ = write!(out, "{}", check_line(&c, 24));
+                }
+            }
+            Event::Prompt(_) | Event::Script(_) => {}
+        }
+        let _ = out.flush();
+    }
+}
+
+/// `  ✅ name  123 ms  (2 attempts)  note`
+fn check_line(c: &CheckStatus, width: usize) -> String {
+    let latency = c
+        .latency_ms
+        .map(|ms| format!("{ms:>5} ms"))
+        .unwrap_or_else(|| "    - ms".into());
+    let attempts = if c.attempts > 1 {
+        format!("  ({} attempts)", c.attempts)
+    } else {
+        String::new()
+    };
+    let note = match c.state {
+        CheckState::Ok => String::new(),
+        CheckState::Warn => format!("  {}", c.detail.as_deref().unwrap_or("")),
+        _ => format!("  {}", c.last_error.as_deref().unwrap_or("did not finish")),
+    };
+    let symbol = match c.state {
+        CheckState::Warn => "⚠️ ",
+        s => s.symbol(),
+    };
+    format!("  {symbol} {:<width$}  {latency}{attempts}{note}\n", c.name)
+}
+
+/// `--yes`, or a `y` typed at a terminal; otherwise refused and recorded.
+fn confirm(
+    repo: &Repo,
+    cfg: &Config,
+    yes: bool,
+    action: &str,
+    target: &str,
+    question: &str,
+) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    let actor = repo.user(cfg).name;
+    let refuse = |why: &str| -> anyhow::Error {
+        let _ = record(
+            repo,
+            cfg,
+            NewEntry::new(&actor, action, target, "REFUSED").with_details(json!({ "why": why })),
+        );
+        Refused(format!("refused: {why}")).into()
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refuse("--yes is required without a terminal"));
+    }
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    match line.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(refuse("not confirmed")),
+    }
+}
+
+fn rollback_error(e: RollbackError) -> anyhow::Error {
+    match e {
+        RollbackError::Refused(r) => r.into(),
+        e @ RollbackError::BadBackup { .. } => Refused(e.to_string()).into(),
+        RollbackError::Step(s) => s.into(),
+        e @ (RollbackError::UnknownTag(_) | RollbackError::NoTarget(_) | RollbackError::NoUrl) => {
+            anyhow::anyhow!(e.to_string())
+        }
+        RollbackError::Other(m) => StepFailed(m).into(),
+    }
+}
+
+/// The end of a rollback, in text.
+fn rollback_summary(o: &RollbackOutcome) -> String {
+    let mut s = String::new();
+    for n in &o.notes {
+        s.push_str(&format!("guardrail: note: {n}\n"));
+    }
+    match o.seconds_to_verified {
+        Some(t) if o.verified => s.push_str(&format!(
+            "guardrail: rolled back to {} ({}): all checks ✅, verified in {t:.2} s; BUILD_ID {}\n",
+            o.target, o.source, o.build_id
+        )),
+        _ => {
+            let failing: Vec<String> = o.verify.failures().map(|c| c.name.clone()).collect();
+            s.push_str(&format!(
+                "guardrail: rolled back to {} but live verification FAILED ({}); {} is marked bad\n",
+                o.target,
+                failing.join(", "),
+                o.target
+            ))
+        }
+    }
+    if let Some(l) = &o.release_log {
+        s.push_str(&format!(
+            "guardrail: logged to {l}, {} and the audit chain{}\n",
+            o.rollout_log,
+            o.audit_seq.map(|n| format!(" (#{n})")).unwrap_or_default()
+        ));
+    }
+    s
+}
+
+/// `guardrail rollback [<tag>] --yes [--reason R] [--from-tree]`.
+#[allow(clippy::too_many_arguments)]
+pub fn rollback(
+    repo: &Repo,
+    cfg: &Config,
+    tag: Option<&str>,
+    yes: bool,
+    reason: &str,
+    from_tree: bool,
+    answers: Answers,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    let plan = rb::plan(repo, cfg, tag, from_tree).map_err(rollback_error)?;
+    if !as_json {
+        print!("{}", plan.render_text());
+    }
+    if cfg.live.url.trim().is_empty() {
+        return Err(rollback_error(RollbackError::NoUrl));
+    }
+    let verb = if plan.roll_forward { "forward" } else { "back" };
+    confirm(
+        repo,
+        cfg,
+        yes,
+        "rollback",
+        &plan.target.name,
+        &format!("Roll production {verb} to {}?", plan.target.name),
+    )?;
+    let reason = if reason.trim().is_empty() {
+        "none given"
+    } else {
+        reason
+    };
+    let mut p = Printer::new(as_json, rb::step_title);
+    let outcome = rb::rollback(repo, cfg, &plan, reason, answers, &mut |e| p.event(e))
+        .map_err(rollback_error)?;
+    if as_json {
+        let doc = json!({ "plan": plan.to_json(), "outcome": outcome });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", rollback_summary(&outcome));
+    }
+    Ok(if outcome.verified { 0 } else { exit::NOT_OK })
+}
+
+fn playbook_error(e: PlaybookError) -> anyhow::Error {
+    match e {
+        PlaybookError::Refused(r) => r.into(),
+        PlaybookError::Step(s) => s.into(),
+        e @ PlaybookError::UnknownBranch(_) => anyhow::anyhow!(e.to_string()),
+        PlaybookError::Other(m) => StepFailed(m).into(),
+    }
+}
+
+/// `guardrail deploy <branch> --yes`: the whole playbook; on a failed live
+/// verification with `rollback_on_failure = "auto"`, the rollback at once.
+pub fn deploy(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &str,
+    yes: bool,
+    answers: Answers,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    let mut pb = Playbook::new(repo, cfg, branch, answers.clone()).map_err(playbook_error)?;
+    confirm(
+        repo,
+        cfg,
+        yes,
+        "deploy",
+        branch,
+        &format!("Deploy {branch} to production?"),
+    )?;
+    let mut p = Printer::new(as_json, Step::title);
+    let outcome = pb
+        .run_all(repo, &mut |e| p.event(e))
+        .map_err(playbook_error)?;
+    let mut rollback_doc = serde_json::Value::Null;
+    if outcome.released {
+        if !as_json {
+            for n in &outcome.notes {
+                println!("guardrail: note: {n}");
+            }
+            println!(
+                "guardrail: released {} as {} (BUILD_ID {}); backup {}; log {}",
+                outcome.branch,
+                outcome.tag.as_deref().unwrap_or("?"),
+                outcome.build_id.as_deref().unwrap_or("?"),
+                outcome.backup.as_deref().unwrap_or("?"),
+                outcome.release_log.as_deref().unwrap_or("?"),
+            );
+        }
+    } else {
+        if !as_json {
+            for n in &outcome.notes {
+                println!("guardrail: {n}");
+            }
+            println!(
+                "guardrail: {} was NOT released: nothing tagged, no backup kept",
+                outcome.branch
+            );
+        }
+        let mut target = outcome.auto_rollback.clone();
+        if target.is_none() && outcome.offer_rollback {
+            let live = repo.state.read_live().ok().flatten();
+            if let Some(t) = rb::default_target(repo, cfg, live.as_ref()) {
+                if !as_json && std::io::stdin().is_terminal() {
+                    if confirm(
+                        repo,
+                        cfg,
+                        false,
+                        "rollback",
+                        &t.name,
+                        &format!("Roll production back to {}?", t.name),
+                    )
+                    .is_ok()
+                    {
+                        target = Some(t.name);
+                    }
+                } else if !as_json {
+                    println!(
+                        "guardrail: roll production back with `guardrail rollback --yes` (default target {})",
+                        t.name
+                    );
+                }
+            }
+        }
+        if let Some(t) = target {
+            if !as_json {
+                println!("guardrail: rolling back to {t}");
+            }
+            let reason = format!("live verification of {} failed", outcome.branch);
+            let res = rb::plan(repo, cfg, Some(&t), false).and_then(|plan| {
+                if !as_json {
+                    print!("{}", plan.render_text());
+                }
+                let mut p = Printer::new(as_json, rb::step_title);
+                rb::rollback(repo, cfg, &plan, &reason, answers, &mut |e| p.event(e))
+            });
+            match res {
+                Ok(o) => {
+                    if !as_json {
+                        print!("{}", rollback_summary(&o));
+                    }
+                    rollback_doc = serde_json::to_value(&o)?;
+                }
+                Err(e) => {
+                    eprintln!("guardrail: the rollback to {t} did not run: {e}");
+                    rollback_doc = json!({ "target": t, "error": e.to_string() });
+                }
+            }
+        }
+    }
+    if as_json {
+        let doc = json!({ "outcome": outcome, "rollback": rollback_doc });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    Ok(if outcome.released { 0 } else { exit::NOT_OK })
 }

@@ -73,6 +73,35 @@ enum Cmd {
         #[command(subcommand)]
         cmd: Option<JobsCmd>,
     },
+    /// The whole release playbook on a branch: evidence, checkout, gate,
+    /// deploy, live verification, tag/archive/log (0 released, 1 live
+    /// verification failed).
+    Deploy {
+        /// The feature branch.
+        branch: String,
+        /// Confirm without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        answers: AnswerArgs,
+    },
+    /// Redeploy a prod tag from its backup (or its tree), verify live, log
+    /// it (0 verified, 1 verification failed).
+    Rollback {
+        /// The prod tag (default: the newest one not live and not marked bad).
+        tag: Option<String>,
+        /// Confirm without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Why (recorded in every log).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// When the backup is refused, deploy from the tag's git tree instead.
+        #[arg(long)]
+        from_tree: bool,
+        #[command(flatten)]
+        answers: AnswerArgs,
+    },
     /// Check or print the audit chain.
     Audit {
         #[command(subcommand)]
@@ -282,6 +311,45 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 let user_cfg = UserConfig::load()?;
                 cli::drill_console(dir.as_deref(), user_cfg)
             }
+        }
+        Some(Cmd::Deploy {
+            branch,
+            yes,
+            answers,
+        }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let answers = guardrail::pipeline::scripts::headless_answers(
+                answers.file.as_deref(),
+                &answers.each,
+            )
+            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            cli::deploy(&repo, &cfg, &branch, yes, answers, cli.json)
+        }
+        Some(Cmd::Rollback {
+            tag,
+            yes,
+            reason,
+            from_tree,
+            answers,
+        }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let answers = guardrail::pipeline::scripts::headless_answers(
+                answers.file.as_deref(),
+                &answers.each,
+            )
+            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            cli::rollback(
+                &repo,
+                &cfg,
+                tag.as_deref(),
+                yes,
+                &reason,
+                from_tree,
+                answers,
+                cli.json,
+            )
         }
         Some(Cmd::Audit { cmd }) => {
             let repo = Repo::open(&dir)?;

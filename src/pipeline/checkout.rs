@@ -40,6 +40,25 @@ pub struct Checkout {
     restore: Option<(PathBuf, String)>,
 }
 
+impl Checkout {
+    /// Puts `paths` back as committed at the checkout's commit: tracked
+    /// files forced back, untracked files under them removed (ignored files
+    /// are kept). For a rollback that copied a restored bundle over an
+    /// in-place checkout, so the working tree is left as it was found.
+    pub fn reset_paths(&self, paths: &[String]) -> Result<(), CheckoutError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["checkout", "--quiet", "--force", self.commit.as_str(), "--"];
+        args.extend(paths.iter().map(String::as_str));
+        git(&self.path, &args)?;
+        let mut args = vec!["clean", "-fdq", "--"];
+        args.extend(paths.iter().map(String::as_str));
+        git(&self.path, &args)?;
+        Ok(())
+    }
+}
+
 impl Drop for Checkout {
     fn drop(&mut self) {
         if let Some((dir, prev)) = self.restore.take() {

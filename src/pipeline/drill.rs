@@ -15,9 +15,8 @@
 //! all ✅, read the logs; it times failure → verified restore and writes
 //! `DRILL_REPORT.md` into the sandbox.
 //!
-//! The rollback step is [`restore_golden`], isolated so that it can be
-//! swapped for the rollback module (`rollback::plan` + `rollback::rollback`)
-//! once that lands.
+//! The rollback step is [`restore_golden`]: the rollback module's plan and
+//! rollback, the same functions `guardrail rollback` and the console use.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -38,17 +37,13 @@ use super::backup::{self, Source};
 use super::baseline;
 use super::config::{self, Config};
 use super::handoff::{self, sha256_hex, GateResult, GateSection, HandoffManifest, SnapshotSection};
-use super::jobs::Job;
-use super::lock::{self, LockInfo};
 use super::package::{self, Context};
 use super::playbook::{self, Event, Playbook, Step, StepState};
 use super::record::{audit_log, record};
-use super::release::{
-    self, GateEvidence, ReleaseKind, ReleaseLogEntry, ReleaseMessage, RolloutEntry, RolloutSource,
-};
+use super::release::{self, GateEvidence, ReleaseKind, ReleaseLogEntry, ReleaseMessage};
 use super::repo::{next_free_tag, Repo};
 use super::runner::Answers;
-use super::scripts::{self, ScriptContext};
+use super::scripts;
 use super::state::{LiveHealth, LiveRecord};
 use super::tags::prod_tag_name;
 use super::verify::{self, CheckState, Expect, VerifyReport};
@@ -1257,14 +1252,10 @@ pub struct Restored {
     pub release_log: Option<PathBuf>,
 }
 
-/// Rolls production back to the newest prod tag not marked bad: restores
-/// `backups/<tag>.zip` (or the tag's tree), publishes it to
-/// `[live] publish_dir`, verifies live, and records it like a rollback
-/// (live record, rollout log, release log, audit chain, protocol log).
-///
-/// Drill-only: refused unless the repository is marked as a drill. This is
-/// the one place to swap for `rollback::plan` + `rollback::rollback` when
-/// the rollback module lands.
+/// Rolls production back to the newest prod tag not marked bad, through
+/// the same rollback functions as `guardrail rollback` and the console's `R`
+/// (plan with the backup, or the tag's tree when the backup is refused).
+/// Drill-only: refused unless the repository is marked as a drill.
 pub fn restore_golden(
     repo: &Repo,
     cfg: &Config,
@@ -1277,209 +1268,19 @@ pub fn restore_golden(
             repo.root.display()
         )));
     }
-    let started = Instant::now();
-    let actor = repo.user(cfg).name;
-    let live = repo.state.read_live().map_err(step_err)?;
-    // What production served: its tag, or the untagged build of a deploy
-    // that failed verification.
-    let from = live.as_ref().map(|l| match (&l.tag, &l.branch) {
-        (Some(t), _) => t.clone(),
-        (None, Some(b)) => format!("{b} (untagged, BUILD_ID {})", l.build_id),
-        (None, None) => format!("untagged BUILD_ID {}", l.build_id),
-    });
-    let bad = live
-        .as_ref()
-        .map(|l| l.bad_tags.clone())
-        .unwrap_or_default();
-    let target = repo
-        .prod_tags(cfg)
-        .map_err(step_err)?
-        .into_iter()
-        .rev()
-        .find(|t| !bad.contains(&t.name))
-        .ok_or_else(|| DrillError::Step("there is no prod tag to roll back to".into()))?;
-    let tag = target.name.clone();
-    let publish = cfg.live.publish_dir.trim();
-    if publish.is_empty() {
-        return Err(DrillError::Step(
-            "[live] publish_dir is not set, so there is nowhere to restore to".into(),
-        ));
-    }
-    let publish = config::resolve(&repo.root, publish);
-
-    let _lock = lock::acquire(&repo.state.path, LockInfo::new(&actor, "rollback", &tag))
-        .map_err(|e| DrillError::Refused(e.to_string()))?;
-    let mut job = Job::create(&repo.state.path, "rollback", &tag, &actor).map_err(step_err)?;
-    let work = tempfile::Builder::new()
-        .prefix("rollback-")
-        .tempdir_in(&repo.state.path)
-        .map_err(step_err)?;
-    let dest = work.path().join("bundle");
-    let zip = cfg.backup_path(&repo.root, &tag);
-    let commit = Oid::from_str(&target.commit).map_err(step_err)?;
-    let (source, rsource) = match backup::restore(&zip, &dest) {
-        Ok(info) => {
-            let manifest = info.verified == backup::Verified::Manifest;
-            (
-                format!("backup {}", zip.display()),
-                RolloutSource::Backup {
-                    path: zip.display().to_string(),
-                    manifest,
-                },
-            )
-        }
-        Err(e) => {
-            ev(Event::Output(format!(
-                "guardrail: the backup {} could not be used ({e}); restoring the tag's tree\n",
-                zip.display()
-            )));
-            let _ = std::fs::remove_dir_all(&dest);
-            backup::restore_from_tree(repo, commit, &cfg.project.archive, &dest)
-                .map_err(step_err)?;
-            ("the tag's git tree".to_string(), RolloutSource::TagTree)
-        }
-    };
-    let bundle = dest.join(&cfg.project.bundle_dir);
-    let index = std::fs::read(bundle.join("index.html")).unwrap_or_default();
-    let build_id = verify::build_ids(&index)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| scripts::build_id(&target.commit, Utc::now()));
-    playbook::copy_publish(&bundle, &publish).map_err(|e| {
-        DrillError::Step(format!("publishing to {} failed: {e}", publish.display()))
-    })?;
-    ev(Event::Output(format!(
-        "guardrail: published {tag} ({source}) to {}\n",
-        publish.display()
-    )));
-    let expect = Expect {
-        build_id: Some(build_id.clone()),
-        baseline: playbook::package_baseline(repo, cfg, &target.commit),
-        manifest: Some(backup::bundle_manifest(&bundle, "")),
-    };
-    let ctx = ScriptContext {
-        action: "rollback".into(),
-        branch: String::new(),
-        commit: target.commit.clone(),
-        tag: tag.clone(),
-        build_id: build_id.clone(),
-        bundle_dir: bundle.clone(),
-        drill: true,
-        deploy_url: cfg.live.url.clone(),
-        actor: actor.clone(),
-    };
-    let report = playbook::run_verify(repo, cfg, &repo.root, &ctx, expect, job.log_path(), ev);
-    let seconds = started.elapsed().as_secs_f64();
-    let ok = report.ok;
-    let failing: Vec<String> = report
-        .failures()
-        .map(|c| format!("{}: {}", c.name, c.last_error.clone().unwrap_or_default()))
-        .collect();
-    let verification = if ok {
-        format!("all ✅ ({} checks)", report.checks.len())
-    } else {
-        format!("❌ {}", failing.join("; "))
-    };
-    let now = Utc::now();
-    repo.state
-        .write_live(&LiveRecord {
-            tag: Some(tag.clone()),
-            commit: target.commit.clone(),
-            build_id: build_id.clone(),
-            branch: None,
-            action: "rollback".into(),
-            actor: actor.clone(),
-            time: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-            health: if ok {
-                LiveHealth::Ok
-            } else {
-                LiveHealth::Failed
-            },
-            bad_tags: bad,
-        })
-        .map_err(step_err)?;
-    release::append_rollout_log(
-        repo,
-        cfg,
-        &RolloutEntry {
-            time: now,
-            actor: actor.clone(),
-            reason: reason.to_string(),
-            from: from.clone(),
-            to: tag.clone(),
-            source: rsource,
-            verified: ok,
-            verification: verification.clone(),
-            seconds_to_verified: ok.then_some(seconds),
-        },
-    )
-    .map_err(step_err)?;
-    let checks = report
-        .checks
-        .iter()
-        .map(|c| {
-            let st = serde_json::to_value(c.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            (
-                c.name.clone(),
-                st,
-                c.detail.clone().or_else(|| c.last_error.clone()),
-            )
-        })
-        .collect();
-    let release_log = release::write_release_log(
-        repo,
-        cfg,
-        &ReleaseLogEntry {
-            kind: ReleaseKind::Rollback {
-                from: from.clone(),
-                reason: reason.to_string(),
-                seconds_to_verified: seconds,
-            },
-            time: now,
-            initiated_by: actor.clone(),
-            branch: None,
-            commit: target.commit.clone(),
-            tag: tag.clone(),
-            backup: Some(source.clone()),
-            build_id: build_id.clone(),
-            gate: None,
-            checks,
-        },
-    )
-    .ok();
-    record(
-        repo,
-        cfg,
-        NewEntry::new(&actor, "rollback", &tag, if ok { "OK" } else { "FAILED" }).with_details(
-            json!({
-                "from": from,
-                "commit": target.commit,
-                "build_id": build_id,
-                "source": source,
-                "reason": reason,
-                "verification": verification,
-                "seconds": seconds,
-                "drill": true,
-            }),
-        ),
-    )
-    .map_err(step_err)?;
-    let _ = job.finish(
-        if ok { "OK" } else { "FAILED" },
-        &format!("rolled back to {tag}: {verification}"),
-    );
+    let plan = super::rollback::plan(repo, cfg, None, true)
+        .map_err(|e| DrillError::Step(e.to_string()))?;
+    let o = super::rollback::rollback(repo, cfg, &plan, reason, Answers::Closed, ev)
+        .map_err(|e| DrillError::Step(e.to_string()))?;
     Ok(Restored {
-        tag,
-        commit: target.commit,
-        build_id,
-        source,
-        verify: report,
-        seconds,
-        rollout_log: config::resolve(&repo.root, &cfg.project.rollout_log),
-        release_log,
+        tag: o.target,
+        commit: o.commit,
+        build_id: o.build_id,
+        source: o.source,
+        verify: o.verify,
+        seconds: o.seconds_to_verified.unwrap_or(o.seconds),
+        rollout_log: PathBuf::from(o.rollout_log),
+        release_log: o.release_log.map(PathBuf::from),
     })
 }
 

@@ -18,6 +18,7 @@ pub mod playbook;
 pub mod record;
 pub mod release;
 pub mod repo;
+pub mod rollback;
 pub mod runner;
 pub mod scripts;
 pub mod state;

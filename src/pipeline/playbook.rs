@@ -581,21 +581,27 @@ impl Playbook {
         if ok {
             return Ok(format!("all {} checks passed", report.checks.len()));
         }
-        // Stop: tag nothing, keep no backup, mark production failed.
-        if let Ok(Some(mut live)) = repo.state.read_live() {
-            live.health = LiveHealth::Failed;
-            let _ = repo.state.write_live(&live);
-        }
+        // Stop: tag nothing, keep no backup, mark production failed. The
+        // build has no tag, so nothing is added to `bad_tags` (that list is
+        // for prod tags whose rollback failed verification).
+        let live = match repo.state.read_live() {
+            Ok(Some(mut live)) => {
+                live.health = LiveHealth::Failed;
+                let _ = repo.state.write_live(&live);
+                Some(live)
+            }
+            _ => None,
+        };
         let mut out = self.outcome_base();
         out.notes
             .push(format!("live verification failed: {}", failing.join("; ")));
         match self.cfg.playbook.rollback_on_failure {
             OnFailure::Ask => out.offer_rollback = true,
             OnFailure::Auto => {
-                out.auto_rollback = repo
-                    .prod_tags(&self.cfg)
-                    .ok()
-                    .and_then(|t| t.last().map(|t| t.name.clone()))
+                // The same target `guardrail rollback` picks: the newest prod
+                // tag that is not live and not marked bad.
+                out.auto_rollback =
+                    super::rollback::default_target(repo, &self.cfg, live.as_ref()).map(|t| t.name)
             }
             OnFailure::Never => {}
         }
@@ -838,17 +844,40 @@ pub fn publish(
     log: PathBuf,
     ev: &mut (dyn FnMut(Event) + Send),
 ) -> Result<String, String> {
+    publish_with_answers(repo, cfg, co, ctx, Answers::Closed, log, ev)
+}
+
+/// Runs a script to its end, passing its output, prompts and handle (for
+/// answers and cancel) on as events.
+pub fn run_script(
+    spec: runner::RunSpec,
+    ev: &mut (dyn FnMut(Event) + Send),
+) -> Result<runner::Outcome, runner::RunError> {
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let tx2 = tx.clone();
+    let (handle, join) = runner::spawn(spec, forward(tx))?;
+    let _ = tx2.send(Event::Script(handle));
+    drop(tx2);
+    for e in rx {
+        ev(e);
+    }
+    Ok(join.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+}
+
+/// [`publish`] with answers for the deploy script's prompts.
+pub fn publish_with_answers(
+    repo: &Repo,
+    cfg: &Config,
+    co: &Path,
+    ctx: &ScriptContext,
+    answers: Answers,
+    log: PathBuf,
+    ev: &mut (dyn FnMut(Event) + Send),
+) -> Result<String, String> {
     let script = cfg.scripts.deploy.trim();
     if !script.is_empty() && config::resolve(co, script).exists() {
-        let spec = scripts::spec(cfg, script, co, ctx, Answers::Closed, log);
-        let (tx, rx) = std::sync::mpsc::channel::<Event>();
-        let outcome = std::thread::scope(|s| {
-            let h = s.spawn(move || runner::run(spec, forward(tx)));
-            for e in rx {
-                ev(e);
-            }
-            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-        });
+        let spec = scripts::spec(cfg, script, co, ctx, answers, log);
+        let outcome = run_script(spec, ev);
         return match outcome {
             Ok(o) if o.success() => Ok(format!("{script}: {o}")),
             Ok(o) => Err(format!("{script}: {o}")),

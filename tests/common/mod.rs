@@ -19,6 +19,7 @@
 
 pub mod fixture;
 pub mod http;
+pub mod live;
 pub mod packages;
 pub mod pty;
 pub mod trees;

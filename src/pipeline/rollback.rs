@@ -1,0 +1,1266 @@
+//! Rollback (protocol §5, SPEC §7): redeploy an earlier (or, rolling
+//! forward, a later) prod tag, verify live, log it everywhere.
+//!
+//! Two calls, so that a person sees what will happen before it happens:
+//!
+//! - [`plan`] picks the target ([`default_target`] unless named), decides
+//!   where its files come from — `backups/<tag>.zip` when present and it
+//!   checks out (every entry against `MANIFEST.sha256`; a zip made by hand
+//!   without a manifest on its zip checksums), else the tag's git tree (no
+//!   rebuild) — and lists the files that will change in production. A
+//!   backup that does not check out is never used: the plan says why (which
+//!   files differ, which entry is unsafe) and falls back to the tag's tree
+//!   only when the caller explicitly allows it; otherwise it is refused
+//!   ([`RollbackError::BadBackup`], recorded).
+//! - [`rollback`] carries the plan out: authority (a release manager, or
+//!   anyone in a drill), refusals recorded before any lock; the deploy lock;
+//!   the bundle restored into a fresh temporary directory under the state
+//!   directory (every file checked again while restoring); a new BUILD_ID
+//!   `<short sha of the tag's commit>-<now>` stamped in; deployed; verified
+//!   live with the tag's baseline and the restored files' content hashes
+//!   (the check "serves the tagged build"), so healthy means serving exactly
+//!   the tagged build, BUILD_ID aside; then recorded in the live record, the
+//!   audit chain and the protocol audit log, the rollout log and a release
+//!   log entry.
+//!
+//! # How the bundle is deployed
+//!
+//! Kept simple on purpose. When the tag's tree holds the deploy script, the
+//! verify script, or `[scripts] rollback` is configured, the tag is checked
+//! out (`[playbook] checkout`) and the restored `archive` paths are copied
+//! over the checkout's, so the scripts see the tag's own files with the new
+//! BUILD_ID (`GUARDRAIL_BUNDLE_DIR` / `NETLIFY_DEPLOY_DIR` point there); an
+//! in-place checkout gets those paths reset afterwards. Otherwise no checkout
+//! is made and the built-in publish copies the restored bundle to
+//! `[live] publish_dir`.
+//!
+//! The legacy rollback script (`[scripts] rollback`) runs only when
+//! configured non-empty: then it replaces the deploy step, run in the tag's
+//! checkout with the SPEC §5 environment, `GUARDRAIL_ACTION=rollback`,
+//! `GUARDRAIL_TAG` and its first argument the target. Nothing here resets
+//! or force-pushes anything.
+//!
+//! A verification that fails leaves the target in the live record's
+//! `bad_tags`, so the next default target skips it: a second rollback never
+//! lands on a build already seen broken. A later rollback to it that
+//! verifies takes it off the list.
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+use git2::{ObjectType, Oid, TreeWalkMode, TreeWalkResult};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::audit::NewEntry;
+use super::backup::{self, BackupCheck, BackupError};
+use super::checkout;
+use super::config::{self, Config};
+use super::jobs::Job;
+use super::lock::{self, LockError, LockInfo};
+use super::playbook::{self, Event, Step, StepState};
+use super::record::record;
+use super::release::{self, ReleaseKind, ReleaseLogEntry, RolloutEntry, RolloutSource};
+use super::repo::{ProdTag, Repo};
+use super::runner::Answers;
+use super::scripts::{self, ScriptContext};
+use super::state::{LiveHealth, LiveRecord};
+use super::verify::{CheckState, Expect, VerifyReport};
+use super::{Refused, StepFailed};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    /// A guardrail said no (not a release manager, lock held or frozen, not
+    /// confirmed): exit 3. Recorded.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The target's backup does not check out and deploying from the tag's
+    /// tree was not asked for: exit 3. Recorded.
+    #[error("the backup {path} of {tag} is refused ({why}); nothing was deployed — deploy from the tag's git tree instead only if you choose to (--from-tree)")]
+    BadBackup {
+        tag: String,
+        path: String,
+        why: String,
+    },
+    /// A step could not run: exit 4.
+    #[error(transparent)]
+    Step(#[from] StepFailed),
+    /// Not a prod tag of this repository: exit 2.
+    #[error("`{0}` is not a prod tag of this repository")]
+    UnknownTag(String),
+    /// No tag to roll back to: exit 2.
+    #[error("there is no prod tag to roll back to ({0})")]
+    NoTarget(String),
+    /// `[live] url` is empty, so nothing could be verified: exit 2.
+    #[error("[live] url is not set in guardrail.toml, so a rollback could not be verified; nothing was deployed")]
+    NoUrl,
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(e: impl std::fmt::Display) -> RollbackError {
+    RollbackError::Other(e.to_string())
+}
+
+/// Where the target's files come from.
+#[derive(Debug, Clone)]
+pub enum PlanSource {
+    /// `backups/<tag>.zip`, checked ([`BackupCheck::is_ok`]).
+    Backup {
+        path: PathBuf,
+        size: u64,
+        check: BackupCheck,
+    },
+    /// The tag's git tree (the `archive` paths), no rebuild.
+    Tree { commit: String },
+}
+
+impl PlanSource {
+    /// One line: `backup backups/x.zip (2.1 KB, manifest ✅ (3 files))`.
+    pub fn describe(&self) -> String {
+        match self {
+            PlanSource::Backup { path, size, check } => format!(
+                "backup {} ({}, {})",
+                path.display(),
+                human_size(*size),
+                check.summary()
+            ),
+            PlanSource::Tree { commit } => {
+                format!("the tag's git tree at {} (no rebuild)", short(commit))
+            }
+        }
+    }
+
+    pub fn rollout_source(&self) -> RolloutSource {
+        match self {
+            PlanSource::Backup { path, check, .. } => RolloutSource::Backup {
+                path: path.display().to_string(),
+                manifest: check.manifest.is_some(),
+            },
+            PlanSource::Tree { .. } => RolloutSource::TagTree,
+        }
+    }
+}
+
+/// How one file differs between production and the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// In the target, not in production.
+    Added,
+    /// In production, not in the target.
+    Removed,
+    /// In both, with different content (BUILD_ID aside).
+    Changed,
+}
+
+impl Change {
+    pub fn sign(self) -> char {
+        match self {
+            Change::Added => '+',
+            Change::Removed => '-',
+            Change::Changed => '~',
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    /// With the bundle directory as its top folder (`mosaic_ui/index.html`).
+    pub path: String,
+    pub change: Change,
+}
+
+/// What a rollback will do (see [`plan`]).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: ProdTag,
+    pub source: PlanSource,
+    /// The live record as read when planning.
+    pub live: Option<LiveRecord>,
+    /// Files of the bundle that production serves differently from the
+    /// target, sorted by path (content compared with the BUILD_ID aside).
+    pub diff: Vec<FileChange>,
+    /// What `diff` compared the target with (`the publish directory …`,
+    /// `the tree of the live commit …`); `None` when production is unknown.
+    pub diff_base: Option<String>,
+    /// Why the target's backup is not used (manifest mismatch naming the
+    /// files, an unsafe entry, not a zip …).
+    pub refused_backup: Option<String>,
+    /// Where the rollback will be recorded.
+    pub will_log: Vec<String>,
+    /// The target is newer than the live tag.
+    pub roll_forward: bool,
+    /// Things worth knowing (an unreadable live record, the target is live).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The plan as one JSON object.
+    pub fn to_json(&self) -> Value {
+        let source = match &self.source {
+            PlanSource::Backup { path, size, check } => json!({
+                "kind": "backup",
+                "path": path.display().to_string(),
+                "size": size,
+                "files": check.files.len(),
+                "manifest": check.manifest.is_some(),
+                "check": check.summary(),
+            }),
+            PlanSource::Tree { commit } => json!({"kind": "tree", "commit": commit}),
+        };
+        json!({
+            "target": self.target,
+            "source": source,
+            "live": self.live,
+            "diff": self.diff,
+            "diff_base": self.diff_base,
+            "refused_backup": self.refused_backup,
+            "will_log": self.will_log,
+            "roll_forward": self.roll_forward,
+            "notes": self.notes,
+        })
+    }
+
+    /// The plan as text, one fact a line.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let t = &self.target;
+        let verb = if self.roll_forward {
+            "Roll forward"
+        } else {
+            "Rollback"
+        };
+        s.push_str(&format!(
+            "{verb} plan\n  target:  {} (commit {})\n",
+            t.name,
+            short(&t.commit)
+        ));
+        let live = match &self.live {
+            Some(l) => format!(
+                "{} (BUILD_ID {}, health {})",
+                l.tag
+                    .clone()
+                    .unwrap_or_else(|| format!("untagged build {}", short(&l.commit))),
+                l.build_id,
+                health_word(l.health)
+            ),
+            None => "nothing recorded on this box".into(),
+        };
+        s.push_str(&format!("  live:    {live}\n"));
+        if let Some(why) = &self.refused_backup {
+            s.push_str(&format!("  backup:  ❌ refused: {why}\n"));
+        }
+        s.push_str(&format!("  source:  {}\n", self.source.describe()));
+        match &self.diff_base {
+            None => s.push_str("  changes: unknown (nothing known about what production serves)\n"),
+            Some(base) if self.diff.is_empty() => {
+                s.push_str(&format!("  changes: none against {base}\n"))
+            }
+            Some(base) => {
+                s.push_str(&format!(
+                    "  changes: {} against {base}\n",
+                    plural(self.diff.len(), "file")
+                ));
+                for c in &self.diff {
+                    s.push_str(&format!("    {} {}\n", c.change.sign(), c.path));
+                }
+            }
+        }
+        for n in &self.notes {
+            s.push_str(&format!("  note:    {n}\n"));
+        }
+        s.push_str("  records: ");
+        s.push_str(&self.will_log.join("\n           "));
+        s.push('\n');
+        s
+    }
+}
+
+/// How a rollback ended (verified or not).
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackOutcome {
+    pub target: String,
+    pub commit: String,
+    /// What production served before (a tag, or an untagged build).
+    pub from: Option<String>,
+    pub source: String,
+    pub build_id: String,
+    /// How it was deployed (or why the deploy reported a failure).
+    pub deployed: String,
+    pub deploy_ok: bool,
+    /// Every live check ✅.
+    pub verified: bool,
+    pub verify: VerifyReport,
+    /// From the call of [`rollback`] to all checks ✅.
+    pub seconds_to_verified: Option<f64>,
+    /// From the call to the end (logs written).
+    pub seconds: f64,
+    pub release_log: Option<String>,
+    pub rollout_log: String,
+    pub audit_seq: Option<u64>,
+    /// Things that went wrong after the deploy (a log that could not be
+    /// written) and other remarks.
+    pub notes: Vec<String>,
+}
+
+/// The title a rollback gives each playbook step it reports.
+pub fn step_title(step: Step) -> &'static str {
+    match step {
+        Step::Checkout => "Restore the bundle",
+        Step::Deploy => "Deploy",
+        Step::Verify => "Verify live",
+        Step::Release => "Record",
+        Step::Evidence => "Check authority",
+        Step::Gate => "Gate",
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(8)]
+}
+
+fn health_word(h: LiveHealth) -> &'static str {
+    match h {
+        LiveHealth::Ok => "ok",
+        LiveHealth::Failed => "failed",
+        LiveHealth::Unverified => "unverified",
+    }
+}
+
+fn human_size(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} KB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
+fn is_live(t: &ProdTag, live: Option<&LiveRecord>) -> bool {
+    match live {
+        None => false,
+        Some(l) => match &l.tag {
+            Some(name) => *name == t.name,
+            None => l.commit == t.commit,
+        },
+    }
+}
+
+fn is_bad(t: &ProdTag, live: Option<&LiveRecord>) -> bool {
+    live.is_some_and(|l| l.bad_tags.contains(&t.name))
+}
+
+fn pick_default(tags: &[ProdTag], live: Option<&LiveRecord>) -> Option<ProdTag> {
+    tags.iter()
+        .rev()
+        .find(|t| !is_live(t, live) && !is_bad(t, live))
+        .cloned()
+}
+
+/// The default rollback target: the newest prod tag that is not live (by
+/// tag name, or by commit when the live record has no tag) and not in
+/// `live.bad_tags`.
+pub fn default_target(repo: &Repo, cfg: &Config, live: Option<&LiveRecord>) -> Option<ProdTag> {
+    let tags = repo.prod_tags(cfg).ok()?;
+    pick_default(&tags, live)
+}
+
+/// The [`backup::content_hash`] of every blob under `dir` in `commit`'s
+/// tree, keyed `dir/<path>`. Symbolic links are left out.
+fn tree_files(repo: &Repo, commit: &str, dir: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let dir = dir.trim_matches('/');
+    let oid = Oid::from_str(commit).map_err(|e| e.to_string())?;
+    let tree = repo
+        .git
+        .find_commit(oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| e.to_string())?;
+    let Ok(entry) = tree.get_path(Path::new(dir)) else {
+        return Ok(out);
+    };
+    let Ok(sub) = repo.git.find_tree(entry.id()) else {
+        return Ok(out);
+    };
+    sub.walk(TreeWalkMode::PreOrder, |root, e| {
+        if e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000 {
+            if let Ok(blob) = repo.git.find_blob(e.id()) {
+                let name = e.name().unwrap_or_default();
+                out.insert(
+                    format!("{dir}/{root}{name}"),
+                    backup::content_hash(blob.content()),
+                );
+            }
+        }
+        TreeWalkResult::Ok
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Whether `path` exists in `commit`'s tree.
+fn tree_has(repo: &Repo, commit: &str, path: &str) -> bool {
+    let path = path.trim();
+    if path.is_empty() || Path::new(path).is_absolute() {
+        return false;
+    }
+    Oid::from_str(commit)
+        .and_then(|o| repo.git.find_commit(o))
+        .and_then(|c| c.tree())
+        .map(|t| t.get_path(Path::new(path)).is_ok())
+        .unwrap_or(false)
+}
+
+/// `a/./b//c` → `a/b/c`.
+fn norm(name: &str) -> String {
+    name.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The [`backup::content_hash`] of every zip entry under `dir/`.
+fn zip_files(path: &Path, dir: &str) -> Result<BTreeMap<String, String>, String> {
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut z = zip::ZipArchive::new(std::io::BufReader::new(f)).map_err(|e| e.to_string())?;
+    let prefix = format!("{}/", dir.trim_matches('/'));
+    let mut out = BTreeMap::new();
+    for i in 0..z.len() {
+        let mut e = z.by_index(i).map_err(|e| e.to_string())?;
+        if e.is_dir() {
+            continue;
+        }
+        let name = norm(e.name());
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let mut buf = Vec::with_capacity(e.size() as usize);
+        e.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+        out.insert(name, backup::content_hash(&buf));
+    }
+    Ok(out)
+}
+
+fn diff_maps(
+    prod: &BTreeMap<String, String>,
+    target: &BTreeMap<String, String>,
+) -> Vec<FileChange> {
+    let mut out = Vec::new();
+    for (p, h) in target {
+        match prod.get(p) {
+            None => out.push(FileChange {
+                path: p.clone(),
+                change: Change::Added,
+            }),
+            Some(ph) if ph != h => out.push(FileChange {
+                path: p.clone(),
+                change: Change::Changed,
+            }),
+            _ => {}
+        }
+    }
+    for p in prod.keys().filter(|p| !target.contains_key(*p)) {
+        out.push(FileChange {
+            path: p.clone(),
+            change: Change::Removed,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Why a checked backup cannot be used, if it cannot.
+fn backup_problem(check: &BackupCheck, bundle_dir: &str) -> Option<String> {
+    if !check.is_ok() {
+        return Some(check.summary());
+    }
+    let prefix = format!("{}/", bundle_dir.trim_matches('/'));
+    if !check.files.iter().any(|f| f.starts_with(&prefix)) {
+        return Some(format!("it holds no file under {prefix}"));
+    }
+    None
+}
+
+/// Plans a rollback to `target` (default: [`default_target`]). A backup
+/// that does not check out is not used: with `allow_tree_fallback` the plan
+/// deploys from the tag's tree and says why in `refused_backup`; without,
+/// [`RollbackError::BadBackup`] (recorded in the audit chain). The console,
+/// which asks the person before falling back, plans with `true` and shows
+/// `refused_backup`.
+pub fn plan(
+    repo: &Repo,
+    cfg: &Config,
+    target: Option<&str>,
+    allow_tree_fallback: bool,
+) -> Result<Plan, RollbackError> {
+    let mut notes = Vec::new();
+    let live = match repo.state.read_live() {
+        Ok(l) => l,
+        Err(e) => {
+            notes.push(format!(
+                "the live record could not be read ({e}); it will be replaced"
+            ));
+            None
+        }
+    };
+    let tags = repo.prod_tags(cfg).map_err(other)?;
+    let target = match target {
+        Some(name) => tags
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .ok_or_else(|| RollbackError::UnknownTag(name.to_string()))?,
+        None => pick_default(&tags, live.as_ref()).ok_or_else(|| {
+            RollbackError::NoTarget(if tags.is_empty() {
+                "there are no prod tags".into()
+            } else {
+                "every prod tag is live or marked bad; name one to roll back to it anyway".into()
+            })
+        })?,
+    };
+    if is_live(&target, live.as_ref()) {
+        notes.push(format!(
+            "{} is what production serves now: this redeploys it",
+            target.name
+        ));
+    }
+    if is_bad(&target, live.as_ref()) {
+        notes.push(format!(
+            "{} failed verification before (bad_tags)",
+            target.name
+        ));
+    }
+    let roll_forward = live
+        .as_ref()
+        .and_then(|l| l.tag.as_ref())
+        .and_then(|lt| tags.iter().position(|t| t.name == *lt))
+        .zip(tags.iter().position(|t| t.name == target.name))
+        .is_some_and(|(l, t)| t > l);
+
+    let bundle_dir = cfg.project.bundle_dir.trim_matches('/').to_string();
+    let path = cfg.backup_path(&repo.root, &target.name);
+    let mut refused_backup = None;
+    let mut source = None;
+    if path.is_file() {
+        match backup::inspect(&path) {
+            Ok(check) => match backup_problem(&check, &bundle_dir) {
+                None => {
+                    source = Some(PlanSource::Backup {
+                        size: check.size,
+                        path: path.clone(),
+                        check,
+                    })
+                }
+                Some(why) => refused_backup = Some(why),
+            },
+            Err(e) => refused_backup = Some(e.to_string()),
+        }
+    }
+    if let (Some(why), false) = (&refused_backup, allow_tree_fallback) {
+        let user = repo.user(cfg);
+        let _ = record(
+            repo,
+            cfg,
+            NewEntry::new(&user.name, "rollback", &target.name, "REFUSED").with_details(json!({
+                "backup": path.display().to_string(),
+                "why": format!("the backup is refused: {why}"),
+            })),
+        );
+        return Err(RollbackError::BadBackup {
+            tag: target.name.clone(),
+            path: path.display().to_string(),
+            why: why.clone(),
+        });
+    }
+    let source = source.unwrap_or_else(|| PlanSource::Tree {
+        commit: target.commit.clone(),
+    });
+
+    // What production serves, and what the target holds.
+    let publish_dir = cfg.live.publish_dir.trim();
+    let prod = if !publish_dir.is_empty() {
+        let dir = config::resolve(&repo.root, publish_dir);
+        Some((
+            format!("the publish directory {}", dir.display()),
+            backup::bundle_manifest(&dir, &bundle_dir),
+        ))
+    } else if let Some(l) = &live {
+        tree_files(repo, &l.commit, &bundle_dir).ok().map(|m| {
+            (
+                format!("the tree of the live commit {}", short(&l.commit)),
+                m,
+            )
+        })
+    } else {
+        None
+    };
+    let target_files = match &source {
+        PlanSource::Backup { path, .. } => zip_files(path, &bundle_dir),
+        PlanSource::Tree { commit } => tree_files(repo, commit, &bundle_dir),
+    };
+    let (diff, diff_base) = match (prod, target_files) {
+        (Some((base, p)), Ok(t)) => (diff_maps(&p, &t), Some(base)),
+        (_, Err(e)) => {
+            notes.push(format!("the target's files could not be listed: {e}"));
+            (Vec::new(), None)
+        }
+        (None, Ok(_)) => (Vec::new(), None),
+    };
+
+    let rel_log = cfg.project.release_log_dir.trim_end_matches('/');
+    let will_log = vec![
+        format!("audit chain: rollback {} OK/FAILED", target.name),
+        format!(
+            "protocol audit log: {}",
+            config::resolve(&repo.root, &cfg.project.protocol_audit_log).display()
+        ),
+        format!(
+            "rollout log: {}",
+            config::resolve(&repo.root, &cfg.project.rollout_log).display()
+        ),
+        format!(
+            "release log: {}/{}.md",
+            config::resolve(&repo.root, rel_log).display(),
+            release::release_log_stem(
+                cfg,
+                &ReleaseLogEntry {
+                    kind: ReleaseKind::Rollback {
+                        from: None,
+                        reason: String::new(),
+                        seconds_to_verified: 0.0,
+                    },
+                    time: Utc::now(),
+                    initiated_by: String::new(),
+                    branch: None,
+                    commit: target.commit.clone(),
+                    tag: target.name.clone(),
+                    backup: None,
+                    build_id: String::new(),
+                    gate: None,
+                    checks: Vec::new(),
+                }
+            )
+        ),
+        format!(
+            "live record: {} with health ok, or failed (then {} goes on bad_tags)",
+            target.name, target.name
+        ),
+    ];
+    Ok(Plan {
+        target,
+        source,
+        live,
+        diff,
+        diff_base,
+        refused_backup,
+        will_log,
+        roll_forward,
+        notes,
+    })
+}
+
+/// What production served before, in words.
+fn from_of(live: Option<&LiveRecord>) -> Option<String> {
+    live.map(|l| match &l.tag {
+        Some(t) => t.clone(),
+        None => format!("untagged build {} ({})", short(&l.commit), l.build_id),
+    })
+}
+
+/// Copies `src` (a file or a directory) to `dst`, replacing what is there.
+fn replace_path(src: &Path, dst: &Path) -> std::io::Result<()> {
+    if src.is_dir() {
+        playbook::copy_publish(src, dst)
+    } else {
+        if dst.is_dir() {
+            std::fs::remove_dir_all(dst)?;
+        }
+        if let Some(p) = dst.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        std::fs::copy(src, dst).map(|_| ())
+    }
+}
+
+/// Carries out `plan` (see the module docs). `answers` go to the deploy
+/// (or rollback) script; the verify script runs with stdin closed. Returns the outcome,
+/// verified or not; an error means nothing was verified (refused, or a
+/// step could not run).
+pub fn rollback(
+    repo: &Repo,
+    cfg: &Config,
+    plan: &Plan,
+    reason: &str,
+    answers: Answers,
+    ev: &mut (dyn FnMut(Event) + Send),
+) -> Result<RollbackOutcome, RollbackError> {
+    let started = Instant::now();
+    let user = repo.user(cfg);
+    let actor = user.name.clone();
+    let drill = repo.state.is_drill();
+    let tag = plan.target.name.clone();
+    let commit = plan.target.commit.clone();
+    // The live record now, not as planned: it may have changed meanwhile.
+    let live_now = repo.state.read_live().ok().flatten().or(plan.live.clone());
+    let from = from_of(live_now.as_ref());
+    let source = plan.source.rollout_source();
+    let audit = |result: &str, details: Value| {
+        record(
+            repo,
+            cfg,
+            NewEntry::new(&actor, "rollback", &tag, result).with_details(details),
+        )
+    };
+    let refuse = |why: String| -> RollbackError {
+        let _ = audit(
+            "REFUSED",
+            json!({ "from": from, "to": tag, "reason": reason, "why": why }),
+        );
+        RollbackError::Refused(Refused(why))
+    };
+
+    if !user.release_manager && !drill {
+        return Err(refuse(format!(
+            "{actor} is not a release manager (release_managers in guardrail.toml on the main branch)"
+        )));
+    }
+    if cfg.live.url.trim().is_empty() {
+        return Err(RollbackError::NoUrl);
+    }
+    let rollback_script = cfg.scripts.rollback.trim().to_string();
+    let _lock = match lock::acquire(&repo.state.path, LockInfo::new(&actor, "rollback", &tag)) {
+        Ok(l) => l,
+        Err(e @ (LockError::Held(_) | LockError::Frozen(_))) => return Err(refuse(e.to_string())),
+        Err(e) => return Err(other(e)),
+    };
+    let fail = |why: String| -> RollbackError {
+        let _ = audit(
+            "FAILED",
+            json!({ "from": from, "to": tag, "reason": reason, "why": why }),
+        );
+        RollbackError::Step(StepFailed(why))
+    };
+    let mut job = Job::create(&repo.state.path, "rollback", &tag, &actor)
+        .map_err(|e| fail(format!("the job journal could not be created: {e}")))?;
+    let job_log = |name: &str| job.dir.join(format!("{name}.log"));
+    let (deploy_log, verify_log) = (job_log("deploy"), job_log("verify"));
+
+    // 1. Restore the bundle into a fresh directory.
+    ev(Event::Step(Step::Checkout, StepState::Running));
+    let step_fail = |step: Step, why: String, ev: &mut (dyn FnMut(Event) + Send)| {
+        ev(Event::Step(step, StepState::Failed(why.clone())));
+        why
+    };
+    let work = tempfile::Builder::new()
+        .prefix("rollback-")
+        .tempdir_in(&repo.state.path)
+        .map_err(|e| {
+            fail(step_fail(
+                Step::Checkout,
+                format!(
+                    "no temporary directory in {}: {e}",
+                    repo.state.path.display()
+                ),
+                ev,
+            ))
+        })?;
+    let restored = work.path().join("bundle");
+    let restore = match &plan.source {
+        PlanSource::Backup { path, .. } => backup::restore(path, &restored),
+        PlanSource::Tree { commit } => Oid::from_str(commit)
+            .map_err(BackupError::Git)
+            .and_then(|oid| backup::restore_from_tree(repo, oid, &cfg.project.archive, &restored)),
+    };
+    let info = match restore {
+        Ok(i) => i,
+        Err(
+            e @ (BackupError::ManifestMismatch { .. }
+            | BackupError::CrcFailed { .. }
+            | BackupError::UnsafeEntry { .. }
+            | BackupError::Corrupt { .. }
+            | BackupError::BadManifest { .. }),
+        ) => {
+            let why = step_fail(Step::Checkout, e.to_string(), ev);
+            let _ = audit(
+                "REFUSED",
+                json!({ "from": from, "to": tag, "reason": reason, "why": why }),
+            );
+            let _ = job.finish("REFUSED", &why);
+            return Err(RollbackError::BadBackup {
+                tag: tag.clone(),
+                path: match &plan.source {
+                    PlanSource::Backup { path, .. } => path.display().to_string(),
+                    PlanSource::Tree { .. } => String::new(),
+                },
+                why,
+            });
+        }
+        Err(e) => {
+            let why = step_fail(Step::Checkout, format!("the restore failed: {e}"), ev);
+            let _ = job.finish("FAILED", &why);
+            return Err(fail(why));
+        }
+    };
+    let bundle_rel = cfg.project.bundle_dir.trim_matches('/').to_string();
+    let restored_bundle = restored.join(&bundle_rel);
+    if !restored_bundle.is_dir() {
+        let why = step_fail(
+            Step::Checkout,
+            format!("the restored files hold no {bundle_rel}/ to publish"),
+            ev,
+        );
+        let _ = job.finish("FAILED", &why);
+        return Err(fail(why));
+    }
+    // What production must serve: every restored bundle file, by content.
+    let manifest = backup::bundle_manifest(&restored_bundle, "");
+
+    // The tag's checkout, only when a script of the tag's tree needs one.
+    let needs_checkout = !rollback_script.is_empty()
+        || tree_has(repo, &commit, &cfg.scripts.deploy)
+        || tree_has(repo, &commit, &cfg.scripts.verify);
+    let co = if needs_checkout {
+        match checkout::prepare(repo, cfg.playbook.checkout, &tag, &commit) {
+            Ok(co) => Some(co),
+            Err(e @ checkout::CheckoutError::Dirty { .. }) => {
+                let why = step_fail(Step::Checkout, e.to_string(), ev);
+                let _ = job.finish("REFUSED", &why);
+                return Err(refuse(why));
+            }
+            Err(e) => {
+                let why = step_fail(Step::Checkout, format!("checking out {tag}: {e}"), ev);
+                let _ = job.finish("FAILED", &why);
+                return Err(fail(why));
+            }
+        }
+    } else {
+        None
+    };
+    let in_place = co.as_ref().is_some_and(|c| c.path == repo.root);
+    let archive: Vec<String> = cfg
+        .project
+        .archive
+        .iter()
+        .map(|p| p.trim_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let deploy_root = match &co {
+        Some(c) => {
+            for p in &archive {
+                let src = restored.join(p);
+                if src.exists() {
+                    if let Err(e) = replace_path(&src, &c.path.join(p)) {
+                        let why = step_fail(
+                            Step::Checkout,
+                            format!("copying the restored {p} into the checkout: {e}"),
+                            ev,
+                        );
+                        if in_place {
+                            let _ = c.reset_paths(&archive);
+                        }
+                        let _ = job.finish("FAILED", &why);
+                        return Err(fail(why));
+                    }
+                }
+            }
+            c.path.clone()
+        }
+        None => restored.clone(),
+    };
+    let bundle = config::resolve(&deploy_root, &bundle_rel);
+    let build_id = scripts::build_id(&commit, Utc::now());
+    if let Err(e) = playbook::stamp_build_id(&bundle, &build_id) {
+        let why = step_fail(
+            Step::Checkout,
+            format!(
+                "could not stamp the BUILD_ID into {}: {e}",
+                bundle.display()
+            ),
+            ev,
+        );
+        if let (true, Some(c)) = (in_place, &co) {
+            let _ = c.reset_paths(&archive);
+        }
+        let _ = job.finish("FAILED", &why);
+        return Err(fail(why));
+    }
+    ev(Event::Step(
+        Step::Checkout,
+        StepState::Done(format!(
+            "{} restored from {} and checked {}; BUILD_ID {build_id}",
+            plural(info.files, "file"),
+            plan.source.rollout_source(),
+            match info.verified {
+                backup::Verified::Manifest => "against MANIFEST.sha256",
+                backup::Verified::ZipChecksums => "on its zip checksums (no manifest)",
+                backup::Verified::GitTree => "against the tag's tree",
+            }
+        )),
+    ));
+
+    // 2. Deploy.
+    ev(Event::Step(Step::Deploy, StepState::Running));
+    let ctx = |action: &str| ScriptContext {
+        action: action.into(),
+        branch: String::new(),
+        commit: commit.clone(),
+        tag: tag.clone(),
+        build_id: build_id.clone(),
+        bundle_dir: bundle.clone(),
+        drill,
+        deploy_url: cfg.live.url.clone(),
+        actor: actor.clone(),
+    };
+    let deployed: Result<String, String> = if rollback_script.is_empty() {
+        playbook::publish_with_answers(
+            repo,
+            cfg,
+            &deploy_root,
+            &ctx("rollback"),
+            answers.clone(),
+            deploy_log,
+            ev,
+        )
+    } else if !config::resolve(&deploy_root, &rollback_script).exists() {
+        let why = step_fail(
+            Step::Deploy,
+            format!("the rollback script {rollback_script} is not in {tag}'s tree; nothing was deployed"),
+            ev,
+        );
+        if let (true, Some(c)) = (in_place, &co) {
+            let _ = c.reset_paths(&archive);
+        }
+        let _ = job.finish("FAILED", &why);
+        return Err(fail(why));
+    } else {
+        let mut spec = scripts::spec(
+            cfg,
+            &rollback_script,
+            &deploy_root,
+            &ctx("rollback"),
+            answers.clone(),
+            deploy_log,
+        );
+        spec.args = vec![tag.clone()];
+        match playbook::run_script(spec, ev) {
+            Ok(o) if o.success() => Ok(format!("{rollback_script} {tag}: {o}")),
+            Ok(o) => Err(format!("{rollback_script} {tag}: {o}")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let deploy_ok = deployed.is_ok();
+    let deployed_text = match &deployed {
+        Ok(s) => s.clone(),
+        Err(e) => format!("the deploy reported a failure: {e}"),
+    };
+    // Production now serves this build, verified or not.
+    let bad_before: Vec<String> = live_now
+        .as_ref()
+        .map(|l| l.bad_tags.clone())
+        .unwrap_or_default();
+    let live_rec = |health: LiveHealth, bad: Vec<String>| LiveRecord {
+        tag: Some(tag.clone()),
+        commit: commit.clone(),
+        build_id: build_id.clone(),
+        branch: None,
+        action: "rollback".into(),
+        actor: actor.clone(),
+        time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        health,
+        bad_tags: bad,
+    };
+    let mut notes = Vec::new();
+    if let Err(e) = repo
+        .state
+        .write_live(&live_rec(LiveHealth::Unverified, bad_before.clone()))
+    {
+        notes.push(format!("the live record could not be written: {e}"));
+    }
+    ev(Event::Step(
+        Step::Deploy,
+        if deploy_ok {
+            StepState::Done(deployed_text.clone())
+        } else {
+            // Production may be half-changed: verification decides.
+            StepState::Failed(deployed_text.clone())
+        },
+    ));
+
+    // 3. Verify live: healthy means serving exactly the tagged build.
+    ev(Event::Step(Step::Verify, StepState::Running));
+    let expect = Expect {
+        build_id: Some(build_id.clone()),
+        baseline: playbook::package_baseline(repo, cfg, &commit),
+        manifest: Some(manifest),
+    };
+    let mut vctx = ctx("verify");
+    vctx.bundle_dir = bundle.clone();
+    let report: VerifyReport =
+        playbook::run_verify(repo, cfg, &deploy_root, &vctx, expect, verify_log, ev);
+    let verified = report.ok;
+    let seconds_to_verdict = started.elapsed().as_secs_f64();
+    let seconds_to_verified = verified.then_some(seconds_to_verdict);
+    let failing: Vec<String> = report
+        .failures()
+        .map(|c| format!("{}: {}", c.name, c.last_error.clone().unwrap_or_default()))
+        .collect();
+    let verification = if verified {
+        let warned = report
+            .checks
+            .iter()
+            .filter(|c| c.state == CheckState::Warn)
+            .count();
+        if warned > 0 {
+            format!(
+                "all ✅ ({} checks, {warned} with a warning)",
+                report.checks.len()
+            )
+        } else {
+            format!("all ✅ ({} checks)", report.checks.len())
+        }
+    } else {
+        format!("❌ {}", failing.join("; "))
+    };
+    ev(Event::Step(
+        Step::Verify,
+        if verified {
+            StepState::Done(verification.clone())
+        } else {
+            StepState::Failed(verification.clone())
+        },
+    ));
+    if let (true, Some(c)) = (in_place, &co) {
+        if let Err(e) = c.reset_paths(&archive) {
+            notes.push(format!("the working tree could not be reset: {e}"));
+        }
+    }
+    drop(co);
+
+    // 4. Record it everywhere.
+    ev(Event::Step(Step::Release, StepState::Running));
+    let mut bad = bad_before;
+    if verified {
+        bad.retain(|t| *t != tag);
+    } else if !bad.contains(&tag) {
+        bad.push(tag.clone());
+    }
+    let health = if verified {
+        LiveHealth::Ok
+    } else {
+        LiveHealth::Failed
+    };
+    if let Err(e) = repo.state.write_live(&live_rec(health, bad)) {
+        notes.push(format!("the live record could not be written: {e}"));
+    }
+    let now = Utc::now();
+    let rollout_path = config::resolve(&repo.root, &cfg.project.rollout_log);
+    if let Err(e) = release::append_rollout_log(
+        repo,
+        cfg,
+        &RolloutEntry {
+            time: now,
+            actor: actor.clone(),
+            reason: reason.to_string(),
+            from: from.clone(),
+            to: tag.clone(),
+            source: source.clone(),
+            verified,
+            verification: verification.clone(),
+            seconds_to_verified,
+        },
+    ) {
+        notes.push(format!("the rollout log could not be written: {e}"));
+    }
+    let checks: Vec<(String, String, Option<String>)> = report
+        .checks
+        .iter()
+        .map(|c| {
+            let st = serde_json::to_value(c.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            (
+                c.name.clone(),
+                st,
+                c.detail.clone().or_else(|| c.last_error.clone()),
+            )
+        })
+        .collect();
+    let release_log = match release::write_release_log(
+        repo,
+        cfg,
+        &ReleaseLogEntry {
+            kind: ReleaseKind::Rollback {
+                from: from.clone(),
+                reason: reason.to_string(),
+                // Not verified: the time to the failed verdict (the entry says ❌).
+                seconds_to_verified: seconds_to_verdict,
+            },
+            time: now,
+            initiated_by: actor.clone(),
+            branch: None,
+            commit: commit.clone(),
+            tag: tag.clone(),
+            backup: Some(source.to_string()),
+            build_id: build_id.clone(),
+            gate: None,
+            checks,
+        },
+    ) {
+        Ok(p) => Some(p.display().to_string()),
+        Err(e) => {
+            notes.push(format!("the release log could not be written: {e}"));
+            None
+        }
+    };
+    let result = if verified { "OK" } else { "FAILED" };
+    let audit_seq = match audit(
+        result,
+        json!({
+            "from": from,
+            "to": tag,
+            "commit": commit,
+            "reason": reason,
+            "source": source.to_string(),
+            "backup_refused": plan.refused_backup,
+            "build_id": build_id,
+            "deployed": deployed_text,
+            "failing": failing,
+            "seconds": seconds_to_verified,
+            "release_log": release_log,
+        }),
+    ) {
+        Ok(r) => Some(r.seq),
+        Err(e) => {
+            notes.push(format!("the audit chain could not be appended to: {e}"));
+            None
+        }
+    };
+    let summary = if verified {
+        format!(
+            "rolled back to {tag}: verified in {:.1}s",
+            seconds_to_verified.unwrap_or_default()
+        )
+    } else {
+        format!("rolled back to {tag}: verification FAILED ({verification})")
+    };
+    let _ = job.finish(if verified { "VERIFIED" } else { "FAILED" }, &summary);
+    ev(Event::Step(
+        Step::Release,
+        StepState::Done(format!(
+            "audit {result}{}; rollout log {}; release log {}",
+            audit_seq.map(|s| format!(" #{s}")).unwrap_or_default(),
+            rollout_path.display(),
+            release_log.as_deref().unwrap_or("not written")
+        )),
+    ));
+    drop(work);
+    Ok(RollbackOutcome {
+        target: tag.clone(),
+        commit: commit.clone(),
+        from,
+        source: source.to_string(),
+        build_id,
+        deployed: deployed_text,
+        deploy_ok,
+        verified,
+        verify: report,
+        seconds_to_verified,
+        seconds: started.elapsed().as_secs_f64(),
+        release_log,
+        rollout_log: rollout_path.display().to_string(),
+        audit_seq,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(name: &str, commit: &str) -> ProdTag {
+        ProdTag {
+            name: name.into(),
+            date: chrono::NaiveDate::from_ymd_opt(2025, 11, 13).unwrap(),
+            n: 1,
+            commit: commit.into(),
+            annotated: false,
+            message: None,
+            backup: false,
+            backup_path: String::new(),
+        }
+    }
+
+    fn live(tag: Option<&str>, commit: &str, bad: &[&str]) -> LiveRecord {
+        LiveRecord {
+            tag: tag.map(str::to_string),
+            commit: commit.into(),
+            build_id: "x".into(),
+            branch: None,
+            action: "deploy".into(),
+            actor: "t".into(),
+            time: String::new(),
+            health: LiveHealth::Ok,
+            bad_tags: bad.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn default_target_skips_live_and_bad() {
+        let tags = vec![tag("a", "1"), tag("b", "2"), tag("c", "3")];
+        assert_eq!(pick_default(&tags, None).unwrap().name, "c");
+        let l = live(Some("c"), "3", &[]);
+        assert_eq!(pick_default(&tags, Some(&l)).unwrap().name, "b");
+        let l = live(Some("c"), "3", &["b"]);
+        assert_eq!(pick_default(&tags, Some(&l)).unwrap().name, "a");
+        // No tag in the live record: by commit.
+        let l = live(None, "3", &[]);
+        assert_eq!(pick_default(&tags, Some(&l)).unwrap().name, "b");
+        let l = live(None, "9", &[]);
+        assert_eq!(pick_default(&tags, Some(&l)).unwrap().name, "c");
+        let l = live(Some("a"), "1", &["b", "c"]);
+        assert!(pick_default(&tags, Some(&l)).is_none());
+    }
+
+    #[test]
+    fn diff_lists_added_removed_changed() {
+        let prod: BTreeMap<String, String> = [("u/a", "1"), ("u/b", "2"), ("u/c", "3")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let target: BTreeMap<String, String> = [("u/a", "1"), ("u/b", "9"), ("u/d", "4")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let d = diff_maps(&prod, &target);
+        assert_eq!(
+            d,
+            vec![
+                FileChange {
+                    path: "u/b".into(),
+                    change: Change::Changed
+                },
+                FileChange {
+                    path: "u/c".into(),
+                    change: Change::Removed
+                },
+                FileChange {
+                    path: "u/d".into(),
+                    change: Change::Added
+                },
+            ]
+        );
+    }
+}
