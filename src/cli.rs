@@ -492,6 +492,13 @@ pub fn drill_console(
         dir: sb.repo_dir.clone(),
         readonly: false,
         user: user_cfg,
+        drill: Some(guardrail::app::coach::DrillInfo {
+            ready_branch: sb.ready_branch.clone(),
+            bad_branch: sb.bad_branch.clone(),
+            golden: sb.golden.clone(),
+            url: sb.url.clone(),
+            report: sb.report_path(),
+        }),
     })?;
     if sb.is_temporary() {
         println!("The drill sandbox {} is removed.", sb.dir.display());

@@ -426,6 +426,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 dir,
                 readonly: cli.readonly,
                 user: user_cfg,
+                drill: None,
             })?;
             Ok(0)
         }

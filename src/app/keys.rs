@@ -45,6 +45,10 @@ pub enum Action {
     RunStep,
     /// Playbook: run every remaining step.
     RunAll,
+    /// Open the one-key rollback dialog.
+    Rollback,
+    /// The audit chain and the rollout log.
+    Records,
     /// Open the package's whole gate log in the log pane.
     OpenGateLog,
 }
@@ -559,6 +563,26 @@ pub static BINDINGS: &[Binding] = &[
         scope: Scope::Playbook,
         mutates: false,
         footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('R'), SHIFT), (KeyCode::Char('R'), NONE)],
+        label: "R",
+        action: Action::Rollback,
+        help: "roll production back: shows the plan, y confirms, Esc cancels",
+        hint: "rollback",
+        scope: Scope::Global,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('A'), SHIFT), (KeyCode::Char('A'), NONE)],
+        label: "A",
+        action: Action::Records,
+        help: "the audit chain and the rollout log",
+        hint: "records",
+        scope: Scope::Global,
+        mutates: false,
+        footer: false,
     },
     Binding {
         keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), CTRL)],

@@ -2,11 +2,13 @@
 //! the background readers that fill in what the first frame could not wait
 //! for. Keys and worker results arrive as [`Msg`]s; frames are drawn only when
 //! something changed, each wrapped in synchronized output.
+pub mod coach;
 pub mod job;
 pub mod keys;
 pub mod log;
 pub mod playbook;
 pub mod review;
+pub mod rollback;
 pub mod state;
 
 use std::io::{self, Write};
@@ -36,6 +38,8 @@ pub struct Options {
     pub dir: PathBuf,
     pub readonly: bool,
     pub user: UserConfig,
+    /// In a drill: what the coach needs to know about the sandbox.
+    pub drill: Option<coach::DrillInfo>,
 }
 
 /// Puts the terminal back: raw mode off, mouse off, main screen, cursor shown.
@@ -137,6 +141,7 @@ pub fn load_all(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
 pub fn run(opts: Options) -> anyhow::Result<()> {
     let repo = Repo::open(&opts.dir)?;
     let mut app = initial_app(&repo, opts.readonly, &opts.user)?;
+    app.coach = opts.drill.map(coach::Coach::new);
     let mouse = opts.user.ui.mouse;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -371,6 +376,32 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             let _ = sender.send((branch, head));
         }
         Request::Attach { dir } => spawn_attach(dir, tx),
+        Request::PlanRollback { target } => {
+            std::thread::spawn(move || {
+                let r = Repo::open(&root)
+                    .map_err(|e| e.to_string())
+                    .and_then(|repo| {
+                        let cfg = repo.config().map_err(|e| e.to_string())?;
+                        crate::pipeline::rollback::plan(&repo, &cfg, target.as_deref(), true)
+                            .map_err(|e| e.to_string())
+                    });
+                let _ = tx.send(Msg::RollbackPlan(Box::new(r)));
+            });
+        }
+        Request::Rollback { plan, reason } => spawn_rollback(root, plan, reason, tx),
+        Request::Records => {
+            std::thread::spawn(move || {
+                let _ = tx.send(Msg::Records(Box::new(read_records(&root))));
+            });
+        }
+        Request::WriteReport { path, text } => {
+            if let Err(e) = std::fs::write(&path, text) {
+                let _ = tx.send(Msg::Error(format!(
+                    "the drill report could not be written to {}: {e}",
+                    path.display()
+                )));
+            }
+        }
         Request::Playbook { branch } => {
             *workers.play = Some(spawn_playbook(root, branch, tx));
         }
@@ -455,6 +486,88 @@ fn spawn_live_poll(
         busy.store(false, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(Msg::LivePoll(report.ok, failing, chrono::Utc::now()));
     });
+}
+
+/// Carries out a confirmed rollback; its steps and checks come back as
+/// playbook events.
+fn spawn_rollback(
+    root: PathBuf,
+    plan: Box<crate::pipeline::rollback::Plan>,
+    reason: String,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    std::thread::spawn(move || {
+        let events = tx.clone();
+        let mut ev = move |e| {
+            let _ = events.send(Msg::Play(PlayMsg::Event(e)));
+        };
+        let result = Repo::open(&root)
+            .map_err(|e| e.to_string())
+            .and_then(|repo| {
+                let cfg = repo.config().map_err(|e| e.to_string())?;
+                let r = crate::pipeline::rollback::rollback(
+                    &repo,
+                    &cfg,
+                    &plan,
+                    &reason,
+                    crate::pipeline::runner::Answers::Interactive,
+                    &mut ev,
+                )
+                .map_err(|e| e.to_string());
+                Ok((r, repo.state.read_live().ok().flatten()))
+            });
+        let (r, live) = match result {
+            Ok((r, live)) => (r, live),
+            Err(e) => (Err(e), None),
+        };
+        let _ = tx.send(Msg::Play(PlayMsg::RollbackEnded(
+            Box::new(r),
+            live.map(Box::new),
+        )));
+    });
+}
+
+/// The audit chain's verdict and its last entries, and the rollout log.
+fn read_records(root: &std::path::Path) -> state::RecordsView {
+    let mut view = state::RecordsView::default();
+    let Ok(repo) = Repo::open(root) else {
+        view.verdict = format!("{} is not a repository any more", root.display());
+        return view;
+    };
+    let Ok(cfg) = repo.config() else {
+        view.verdict = "the configuration cannot be read".into();
+        return view;
+    };
+    let log = crate::pipeline::record::audit_log(&repo);
+    let checkpoint = repo.prod_tags(&cfg).ok().and_then(|tags| {
+        tags.iter().rev().find_map(|t| {
+            t.message
+                .as_deref()
+                .and_then(crate::pipeline::audit::find_checkpoint)
+        })
+    });
+    match log.verify(checkpoint.as_ref()) {
+        Ok(r) => {
+            view.intact = r.is_intact();
+            view.verdict = r.to_string();
+        }
+        Err(e) => view.verdict = e.to_string(),
+    }
+    view.entries = log
+        .tail(200)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            format!(
+                "#{:<4} {} {:<9} {:<9} {:<8} {}",
+                r.seq, r.time, r.actor, r.action, r.result, r.target
+            )
+        })
+        .collect();
+    let rollout = crate::pipeline::config::resolve(&repo.root, &cfg.project.rollout_log);
+    view.rollout_log = std::fs::read_to_string(&rollout)
+        .unwrap_or_else(|_| format!("{} does not exist yet", rollout.display()));
+    view
 }
 
 /// Follows another process's job: new output, the prompt it waits at, and

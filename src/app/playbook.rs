@@ -3,6 +3,7 @@
 //! themselves run in a worker that owns the pipeline's `Playbook`; the
 //! script output goes to the log pane's `JobView`.
 use crate::pipeline::playbook::{Outcome, Step, StepState};
+use crate::pipeline::rollback::RollbackOutcome;
 use crate::pipeline::verify::CheckStatus;
 
 /// What the console asks the playbook worker to do.
@@ -14,7 +15,10 @@ pub enum PlayCmd {
 
 #[derive(Debug, Clone)]
 pub struct PlaybookView {
+    /// The branch released, or for a rollback the target tag.
     pub branch: String,
+    /// A rollback rather than a release.
+    pub rollback: Option<Box<RollbackOutcomeView>>,
     pub steps: Vec<(Step, StepState)>,
     pub checks: Vec<CheckStatus>,
     /// A step is running now.
@@ -32,6 +36,7 @@ impl PlaybookView {
     pub fn new(branch: String, blockers: Vec<String>) -> PlaybookView {
         PlaybookView {
             branch,
+            rollback: None,
             steps: Step::ALL.iter().map(|s| (*s, StepState::Waiting)).collect(),
             checks: Vec::new(),
             busy: false,
@@ -54,7 +59,9 @@ impl PlaybookView {
     }
 
     pub fn ended(&self) -> bool {
-        self.outcome.is_some() || self.error.is_some()
+        self.outcome.is_some()
+            || self.error.is_some()
+            || self.rollback.as_ref().is_some_and(|r| r.outcome.is_some())
     }
 
     pub fn set_step(&mut self, step: Step, st: StepState) {
@@ -73,5 +80,41 @@ impl PlaybookView {
     /// Live verification failed and the configuration says to ask.
     pub fn offers_rollback(&self) -> bool {
         self.outcome.as_ref().is_some_and(|o| o.offer_rollback)
+    }
+}
+
+/// A rollback shown in the playbook screen: its target and, once ended, how
+/// it went.
+#[derive(Debug, Clone)]
+pub struct RollbackOutcomeView {
+    pub target: String,
+    pub reason: String,
+    pub outcome: Option<RollbackOutcome>,
+}
+
+impl PlaybookView {
+    /// A rollback to `target`, running as soon as it is shown.
+    pub fn for_rollback(target: String, reason: String) -> PlaybookView {
+        let mut v = PlaybookView::new(target.clone(), Vec::new());
+        v.steps = [Step::Checkout, Step::Deploy, Step::Verify, Step::Release]
+            .iter()
+            .map(|s| (*s, StepState::Waiting))
+            .collect();
+        v.busy = true;
+        v.rollback = Some(Box::new(RollbackOutcomeView {
+            target,
+            reason,
+            outcome: None,
+        }));
+        v
+    }
+
+    /// The title of a step as this kind of run calls it.
+    pub fn title(&self, step: Step) -> &'static str {
+        if self.rollback.is_some() {
+            crate::pipeline::rollback::step_title(step)
+        } else {
+            step.title()
+        }
     }
 }

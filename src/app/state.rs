@@ -45,10 +45,11 @@ pub enum Screen {
     Log,
     Review,
     Playbook,
+    Records,
 }
 
 /// Work the event loop must start (the app itself does no I/O).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Request {
     Gate {
         branch: String,
@@ -67,6 +68,22 @@ pub enum Request {
     },
     /// A command for the open playbook.
     Play(super::playbook::PlayCmd),
+    /// Plan a rollback (the default target, or this tag).
+    PlanRollback {
+        target: Option<String>,
+    },
+    /// Carry out a confirmed rollback plan.
+    Rollback {
+        plan: Box<crate::pipeline::rollback::Plan>,
+        reason: String,
+    },
+    /// Read the audit chain and the rollout log.
+    Records,
+    /// Write the drill report.
+    WriteReport {
+        path: std::path::PathBuf,
+        text: String,
+    },
 }
 
 /// News from a running job.
@@ -92,11 +109,27 @@ pub enum PlayMsg {
     Event(crate::pipeline::playbook::Event),
     /// The step ended; the worker waits for the next command.
     Idle,
+    /// The rollback ended: how, and what production serves now.
+    RollbackEnded(
+        Box<Result<crate::pipeline::rollback::RollbackOutcome, String>>,
+        Option<Box<crate::pipeline::state::LiveRecord>>,
+    ),
     /// The playbook ended: how, and what production serves now.
     Ended(
         Box<Result<crate::pipeline::playbook::Outcome, String>>,
         Option<Box<crate::pipeline::state::LiveRecord>>,
     ),
+}
+
+/// The records screen: the audit chain's verdict and tail, the rollout log.
+#[derive(Debug, Clone, Default)]
+pub struct RecordsView {
+    pub verdict: String,
+    pub intact: bool,
+    /// One line per audit entry, newest last.
+    pub entries: Vec<String>,
+    pub rollout_log: String,
+    pub scroll: u16,
 }
 
 /// A message from the world into the app.
@@ -105,6 +138,10 @@ pub enum Msg {
     Run(RunMsg),
     /// From the playbook worker.
     Play(PlayMsg),
+    /// A rollback plan for the dialog.
+    RollbackPlan(Box<Result<crate::pipeline::rollback::Plan, String>>),
+    /// The audit chain and rollout log for the records screen.
+    Records(Box<RecordsView>),
     /// A background check of production: all passed, the failing checks, when.
     LivePoll(bool, Vec<String>, chrono::DateTime<chrono::Utc>),
     /// A package assessment for the review screen.
@@ -211,6 +248,12 @@ pub struct App {
     pub frames: u64,
     /// The terminal is gone: nothing is read or drawn any more.
     pub detached: bool,
+    pub rollback: Option<super::rollback::RollbackDialog>,
+    pub records: Option<RecordsView>,
+    /// In a drill: the coach.
+    pub coach: Option<super::coach::Coach>,
+    /// What the coach has seen the user do.
+    pub seen: super::coach::Seen,
 }
 
 impl App {
@@ -259,6 +302,10 @@ impl App {
             playbook: None,
             frames: 0,
             detached: false,
+            rollback: None,
+            records: None,
+            coach: None,
+            seen: super::coach::Seen::default(),
         };
         app.set_refs(refs);
         app
@@ -396,8 +443,11 @@ impl App {
         };
         match m {
             PlayMsg::Event(Event::Step(step, st)) => {
+                if step == crate::pipeline::playbook::Step::Deploy && pb.rollback.is_none() {
+                    self.seen.deployed = Some(pb.branch.clone());
+                }
                 if matches!(st, crate::pipeline::playbook::StepState::Running) {
-                    job.log.push(&format!("\n── {} ──\n", step.title()));
+                    job.log.push(&format!("\n── {} ──\n", pb.title(step)));
                 }
                 pb.set_step(step, st);
             }
@@ -420,6 +470,45 @@ impl App {
                     self.quit = true;
                 }
             }
+            PlayMsg::RollbackEnded(result, live) => {
+                pb.busy = false;
+                let (ok, summary) = match &*result {
+                    Ok(o) if o.verified => (
+                        true,
+                        format!(
+                            "production serves {} again, verified in {:.1}s",
+                            o.target,
+                            o.seconds_to_verified.unwrap_or(o.seconds)
+                        ),
+                    ),
+                    Ok(o) => (
+                        false,
+                        format!("rolled back to {} but verification failed", o.target),
+                    ),
+                    Err(e) => (false, e.clone()),
+                };
+                match *result {
+                    Ok(o) => {
+                        if let Some(r) = pb.rollback.as_mut() {
+                            r.outcome = Some(o);
+                        }
+                    }
+                    Err(e) => pb.error = Some(e),
+                }
+                self.seen.rollback_verified |= ok;
+                job.finished(JobEnd {
+                    ok,
+                    summary: summary.clone(),
+                });
+                self.message = Some(format!("rollback: {summary}"));
+                if let Some(l) = live {
+                    self.live = Some(*l);
+                }
+                self.refresh_requested = true;
+                if self.quit_when_idle {
+                    self.quit = true;
+                }
+            }
             PlayMsg::Ended(result, live) => {
                 let result = *result;
                 let live = live.map(|l| *l);
@@ -433,6 +522,9 @@ impl App {
                     Err(e) => e.clone(),
                 };
                 let ok = result.as_ref().is_ok_and(|o| o.released);
+                if result.as_ref().is_ok_and(|o| !o.released) {
+                    self.seen.verification_failed = true;
+                }
                 match result {
                     Ok(o) => pb.outcome = Some(o),
                     Err(e) => pb.error = Some(e),
@@ -491,6 +583,7 @@ impl App {
             Screen::Log => return vec![Scope::Log, Scope::Global],
             Screen::Review => return vec![Scope::Review, Scope::Global],
             Screen::Playbook => return vec![Scope::Playbook, Scope::Global],
+            Screen::Records => return vec![Scope::Log, Scope::Global],
             Screen::Main => {}
         }
         let mut s = vec![Scope::Global, Scope::List];
@@ -500,8 +593,41 @@ impl App {
         s
     }
 
-    /// Applies one message. Returns nothing: the loop reads `dirty`, `quit`.
+    /// Applies one message, then lets the drill's coach look.
     pub fn update(&mut self, msg: Msg) {
+        self.apply(msg);
+        self.coach_observe();
+    }
+
+    /// What the coach sees of the user's progress, and the report at the end.
+    fn coach_observe(&mut self) {
+        if self.coach.is_none() {
+            return;
+        }
+        if self.screen == Screen::Review {
+            if let Some(Assessed::Ready(a)) = self.selected_assessment() {
+                if a.state == PackageState::Ready {
+                    self.seen.reviewed_ready = Some(a.branch.clone());
+                }
+            }
+        }
+        let user = self.user.name.clone();
+        let Some(coach) = self.coach.as_mut() else {
+            return;
+        };
+        if coach.observe(&self.seen) {
+            self.dirty = true;
+        }
+        if coach.finished() && !coach.reported {
+            coach.reported = true;
+            self.requests.push(Request::WriteReport {
+                path: coach.info.report.clone(),
+                text: coach.report(&user),
+            });
+        }
+    }
+
+    fn apply(&mut self, msg: Msg) {
         match msg {
             Msg::Key(k) => self.on_key(k),
             Msg::Mouse(m) => self.on_mouse(m),
@@ -547,6 +673,24 @@ impl App {
                 self.dirty = true;
             }
             Msg::Play(m) => self.on_play(m),
+            Msg::RollbackPlan(r) => {
+                if let Some(d) = self.rollback.as_mut() {
+                    d.loading = false;
+                    match *r {
+                        Ok(p) => {
+                            d.plan = Some(Box::new(p));
+                            d.error = None;
+                        }
+                        Err(e) => d.error = Some(e),
+                    }
+                }
+                self.dirty = true;
+            }
+            Msg::Records(r) => {
+                self.records = Some(*r);
+                self.seen.records_read = true;
+                self.dirty = true;
+            }
             Msg::LivePoll(ok, failing, at) => {
                 self.live_poll = Some((ok, failing, at));
                 self.dirty = true;
@@ -593,6 +737,19 @@ impl App {
                 }
                 KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
                 _ => {}
+            }
+            return;
+        }
+        // The rollback dialog swallows every key.
+        if let Some(d) = self.rollback.as_mut() {
+            let tags = self.tags.clone().unwrap_or_default();
+            match d.on_key(k, &tags) {
+                super::rollback::DialogOutcome::Stay => {}
+                super::rollback::DialogOutcome::Close => self.rollback = None,
+                super::rollback::DialogOutcome::Replan(t) => self
+                    .requests
+                    .push(Request::PlanRollback { target: Some(t) }),
+                super::rollback::DialogOutcome::Confirm => self.start_rollback(),
             }
             return;
         }
@@ -704,6 +861,22 @@ impl App {
                 }
             }
         }
+        if self.screen == Screen::Records {
+            if let Some(r) = self.records.as_mut() {
+                match a {
+                    Action::Up => r.scroll = r.scroll.saturating_sub(1),
+                    Action::Down => r.scroll += 1,
+                    Action::PageUp => r.scroll = r.scroll.saturating_sub(h as u16),
+                    Action::PageDown => r.scroll += h as u16,
+                    Action::Home => r.scroll = 0,
+                    _ => {}
+                }
+            }
+            if a == Action::Back {
+                self.screen = Screen::Main;
+            }
+            return;
+        }
         if self.screen == Screen::Playbook && self.playbook_act(a) {
             return;
         }
@@ -751,6 +924,12 @@ impl App {
                 }
             }
             Action::Deploy => self.open_playbook(),
+            Action::Rollback => self.open_rollback(),
+            Action::Records => {
+                self.records = None;
+                self.screen = Screen::Records;
+                self.requests.push(Request::Records);
+            }
             Action::Explain | Action::OpenGateLog | Action::RunStep | Action::RunAll => {}
             Action::Follow
             | Action::Search
@@ -868,6 +1047,40 @@ impl App {
             _ => return false,
         }
         true
+    }
+
+    /// `R`: plans a rollback to the default target and shows the dialog.
+    fn open_rollback(&mut self) {
+        if self.job_running() {
+            self.message = Some("a job is running: wait for it (L shows it), then R".into());
+            return;
+        }
+        let failed_release = self
+            .playbook
+            .as_ref()
+            .and_then(|p| p.outcome.as_ref())
+            .filter(|o| !o.released)
+            .map(|o| format!("live verification failed after deploying {}", o.branch));
+        let reason = failed_release.unwrap_or_else(|| "rolled back from the console".into());
+        self.rollback = Some(super::rollback::RollbackDialog::new(reason));
+        self.requests.push(Request::PlanRollback { target: None });
+    }
+
+    /// `y` in the dialog: the rollback runs, shown in the playbook screen.
+    fn start_rollback(&mut self) {
+        let Some(d) = self.rollback.take() else {
+            return;
+        };
+        let Some(plan) = d.plan else { return };
+        let target = plan.target.name.clone();
+        self.playbook = Some(PlaybookView::for_rollback(target.clone(), d.reason.clone()));
+        self.job = Some(JobView::new(format!("rollback to {target}")));
+        self.requests.push(Request::Rollback {
+            plan,
+            reason: d.reason,
+        });
+        self.screen = Screen::Playbook;
+        self.seen.rollback_started = true;
     }
 
     /// Opens (or returns to) the playbook of the selected branch.

@@ -244,7 +244,18 @@ impl Playbook {
         };
         match r {
             Ok(note) => {
-                self.set(step, StepState::Done(note), ev);
+                let verification_failed =
+                    step == Step::Verify && self.outcome.as_ref().is_some_and(|o| !o.released);
+                if verification_failed {
+                    self.set(step, StepState::Failed(note), ev);
+                    self.set(
+                        Step::Release,
+                        StepState::Failed("not released: live verification failed".into()),
+                        ev,
+                    );
+                } else {
+                    self.set(step, StepState::Done(note), ev);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -618,11 +629,6 @@ impl Playbook {
         );
         self.outcome = Some(out);
         self.finish_failed();
-        for (s, st) in self.steps.iter_mut() {
-            if *s == Step::Release {
-                *st = StepState::Failed("not released: live verification failed".into());
-            }
-        }
         Ok(format!(
             "❌ {} failed: {}",
             failing.len(),

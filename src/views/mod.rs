@@ -1,6 +1,7 @@
 //! Widgets and screens: pure functions of the app state. Same state, same
 //! buffer — which is what the snapshot tests rely on.
 pub mod ansi;
+pub mod dialogs;
 pub mod help;
 pub mod log;
 pub mod playbook;
@@ -29,10 +30,28 @@ pub fn draw(f: &mut Frame, app: &App) {
     ])
     .areas(f.area());
     f.render_widget(header_line(app, &t, header.width), header);
+    // The drill's coach: a column when there is room, else a line.
+    let body = match &app.coach {
+        Some(c) if body.width >= 120 => {
+            let [b, side] =
+                Layout::horizontal([Constraint::Min(60), Constraint::Length(44)]).areas(body);
+            dialogs::coach(f, c, &t, side, false);
+            b
+        }
+        Some(c) => {
+            let [b, strip] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(body);
+            dialogs::coach(f, c, &t, strip, true);
+            b
+        }
+        None => body,
+    };
     if let (Screen::Log, Some(job)) = (app.screen, app.job.as_ref()) {
         log::draw(f, job, app.mono, &t, body);
     } else if let (Screen::Playbook, Some(pb)) = (app.screen, app.playbook.as_ref()) {
         playbook::draw(f, app, pb, &t, body);
+    } else if app.screen == Screen::Records {
+        dialogs::records(f, app.records.as_ref(), &t, body);
     } else if app.screen == Screen::Review {
         review::draw(f, app, &t, body);
     } else if app.folded() {
@@ -62,6 +81,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     f.render_widget(footer_line(app, &t, footer.width), footer);
     if app.help {
         help::draw(f, app, &t);
+    }
+    if let Some(d) = &app.rollback {
+        dialogs::rollback(f, app, d, &t);
     }
     if app.confirm_quit {
         confirm(

@@ -70,7 +70,7 @@ fn steps(f: &mut Frame, pb: &PlaybookView, t: &Theme, area: Rect) {
         let mut title = Line::from(vec![
             Span::styled(format!("{pointer}{} {mark} ", i + 1), style),
             Span::styled(
-                step.title().to_string(),
+                pb.title(*step).to_string(),
                 if Some(*step) == next { t.bold } else { style },
             ),
         ]);
@@ -83,6 +83,35 @@ fn steps(f: &mut Frame, pb: &PlaybookView, t: &Theme, area: Rect) {
         }
     }
     lines.push(Line::raw(""));
+    if let Some(r) = &pb.rollback {
+        lines.push(Line::styled(
+            format!("Rolling back to {}: {}", r.target, r.reason),
+            t.bold,
+        ));
+        match &r.outcome {
+            Some(o) if o.verified => lines.push(Line::styled(
+                format!(
+                    "✅ production serves {} again (from {}), verified {:.1}s after confirming",
+                    o.target,
+                    o.source,
+                    o.seconds_to_verified.unwrap_or(o.seconds)
+                ),
+                t.ok,
+            )),
+            Some(o) => lines.push(Line::styled(
+                format!(
+                    "❌ {} is deployed but verification failed; it is marked bad — R picks another tag",
+                    o.target
+                ),
+                t.bad,
+            )),
+            None => {}
+        }
+        if let Some(e) = &pb.error {
+            lines.push(Line::styled(format!("❌ {e}"), t.bad));
+        }
+        return finish_steps(f, pb, t, area, lines);
+    }
     if let Some(step) = next {
         lines.push(Line::styled(
             format!("{}: what and why", step.title()),
@@ -138,10 +167,18 @@ fn steps(f: &mut Frame, pb: &PlaybookView, t: &Theme, area: Rect) {
             lines.push(Line::styled(n.clone(), t.dim));
         }
     }
+    finish_steps(f, pb, t, area, lines)
+}
+
+fn finish_steps(f: &mut Frame, pb: &PlaybookView, t: &Theme, area: Rect, lines: Vec<Line>) {
+    let title = match &pb.rollback {
+        Some(r) => format!(" Rollback · {} ", r.target),
+        None => format!(" Playbook · {} ", pb.branch),
+    };
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(block(format!(" Playbook · {} ", pb.branch), true, t)),
+            .block(block(title, true, t)),
         area,
     );
 }

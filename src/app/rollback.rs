@@ -1,0 +1,128 @@
+//! The one-key rollback dialog: `R` plans a rollback to the default target
+//! and shows what will happen; `y` confirms, `t` picks another prod tag, `f`
+//! (only when the backup is refused) chooses the tag's tree instead, `r`
+//! edits the reason, and every other key — `R` included — does nothing but
+//! cancel on Esc, so no key rolls back by accident.
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::state::ListCursor;
+use crate::pipeline::repo::ProdTag;
+use crate::pipeline::rollback::Plan;
+
+#[derive(Debug, Clone, Default)]
+pub struct RollbackDialog {
+    pub plan: Option<Box<Plan>>,
+    pub error: Option<String>,
+    /// Planning is under way.
+    pub loading: bool,
+    /// The tag picker is open (cursor over the tags, newest first).
+    pub picking: Option<ListCursor>,
+    /// The backup is refused and the user chose the tag's tree instead.
+    pub tree_ok: bool,
+    pub reason: String,
+    pub editing_reason: bool,
+    pub message: Option<String>,
+}
+
+/// What a key in the dialog asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialogOutcome {
+    /// Nothing to do outside the dialog.
+    Stay,
+    Close,
+    /// Plan again, for this tag.
+    Replan(String),
+    /// Go: the plan, whether the tree fallback was chosen, and the reason.
+    Confirm,
+}
+
+impl RollbackDialog {
+    pub fn new(default_reason: String) -> RollbackDialog {
+        RollbackDialog {
+            loading: true,
+            reason: default_reason,
+            ..RollbackDialog::default()
+        }
+    }
+
+    /// Handles one key; `tags` are the prod tags, oldest first.
+    pub fn on_key(&mut self, k: KeyEvent, tags: &[ProdTag]) -> DialogOutcome {
+        if self.editing_reason {
+            match k.code {
+                KeyCode::Enter | KeyCode::Esc => self.editing_reason = false,
+                KeyCode::Backspace => {
+                    self.reason.pop();
+                }
+                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.reason.push(c)
+                }
+                _ => {}
+            }
+            return DialogOutcome::Stay;
+        }
+        if let Some(cur) = self.picking.as_mut() {
+            let n = tags.len();
+            match k.code {
+                KeyCode::Char('j') | KeyCode::Down => cur.step(1, n, 10),
+                KeyCode::Char('k') | KeyCode::Up => cur.step(-1, n, 10),
+                KeyCode::Enter => {
+                    let pick = tags.iter().rev().nth(cur.selected).map(|t| t.name.clone());
+                    self.picking = None;
+                    if let Some(t) = pick {
+                        self.loading = true;
+                        self.plan = None;
+                        self.tree_ok = false;
+                        return DialogOutcome::Replan(t);
+                    }
+                }
+                KeyCode::Esc => self.picking = None,
+                _ => {}
+            }
+            return DialogOutcome::Stay;
+        }
+        match k.code {
+            KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => DialogOutcome::Close,
+            KeyCode::Char('y') => match &self.plan {
+                None => {
+                    self.message = Some("the plan is not ready yet".into());
+                    DialogOutcome::Stay
+                }
+                Some(p) if p.refused_backup.is_some() && !self.tree_ok => {
+                    self.message = Some(
+                        "the backup is refused: press f to deploy from the tag's git tree instead, or Esc".into(),
+                    );
+                    DialogOutcome::Stay
+                }
+                Some(_) => DialogOutcome::Confirm,
+            },
+            KeyCode::Char('f') => {
+                if self
+                    .plan
+                    .as_ref()
+                    .is_some_and(|p| p.refused_backup.is_some())
+                {
+                    self.tree_ok = true;
+                    self.message = Some("the tag's git tree will be deployed; y confirms".into());
+                }
+                DialogOutcome::Stay
+            }
+            KeyCode::Char('t') => {
+                let current = self.plan.as_ref().map(|p| p.target.name.clone());
+                let idx = tags
+                    .iter()
+                    .rev()
+                    .position(|t| Some(&t.name) == current.as_ref())
+                    .unwrap_or(0);
+                let mut cur = ListCursor::default();
+                cur.to(idx, tags.len(), 10);
+                self.picking = Some(cur);
+                DialogOutcome::Stay
+            }
+            KeyCode::Char('r') => {
+                self.editing_reason = true;
+                DialogOutcome::Stay
+            }
+            _ => DialogOutcome::Stay,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The rollback dialog, the records screen and the drill's coach pane.
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::block;
+use super::theme::Theme;
+use crate::app::coach::{Coach, STEPS};
+use crate::app::rollback::RollbackDialog;
+use crate::app::state::RecordsView;
+use crate::app::App;
+use crate::pipeline::rollback::PlanSource;
+use crate::pipeline::state::LiveHealth;
+
+fn centered(f: &Frame, w: u16, h: u16) -> Rect {
+    let w = w.min(f.area().width);
+    let h = h.min(f.area().height);
+    let [area] = Layout::vertical([Constraint::Length(h)])
+        .flex(Flex::Center)
+        .areas(f.area());
+    let [area] = Layout::horizontal([Constraint::Length(w)])
+        .flex(Flex::Center)
+        .areas(area);
+    area
+}
+
+/// What `R` shows: the plan, and the keys that act on it.
+pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(cur) = &d.picking {
+        lines.push(Line::styled("Roll back to which prod tag?", t.bold));
+        let tags = app.tags.clone().unwrap_or_default();
+        let live = app.live.as_ref().and_then(|l| l.tag.clone());
+        let bad = app
+            .live
+            .as_ref()
+            .map(|l| l.bad_tags.clone())
+            .unwrap_or_default();
+        for (i, tag) in tags.iter().rev().enumerate() {
+            let mut notes = vec![if tag.backup {
+                "backup ✓"
+            } else {
+                "no backup: from the tree"
+            }
+            .to_string()];
+            if Some(&tag.name) == live.as_ref() {
+                notes.push("live".into());
+            }
+            if bad.contains(&tag.name) {
+                notes.push("failed verification".into());
+            }
+            let mut l = Line::raw(format!(
+                "  {}  {}  {}",
+                tag.name,
+                tag.date,
+                notes.join(", ")
+            ));
+            if i == cur.selected {
+                l = l.style(t.selected);
+            }
+            lines.push(l);
+        }
+        lines.push(Line::styled("j/k move · Enter picks · Esc back", t.dim));
+    } else if d.loading {
+        lines.push(Line::styled("planning the rollback…", t.dim));
+    } else if let Some(e) = &d.error {
+        lines.push(Line::styled(format!("❌ {e}"), t.bad));
+        lines.push(Line::styled("t picks a tag · Esc closes", t.dim));
+    } else if let Some(p) = &d.plan {
+        let verb = if p.roll_forward {
+            "Roll forward to"
+        } else {
+            "Roll back to"
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{verb} {}", p.target.name), t.bold),
+            Span::styled(
+                format!(
+                    "  (commit {}, {})",
+                    &p.target.commit[..8.min(p.target.commit.len())],
+                    p.target.date
+                ),
+                t.dim,
+            ),
+        ]));
+        let live = match &p.live {
+            Some(l) => {
+                let health = match l.health {
+                    LiveHealth::Ok => "verified ✅",
+                    LiveHealth::Failed => "verification failed ❌",
+                    LiveHealth::Unverified => "not verified ⚠️",
+                };
+                format!(
+                    "live now: {} (BUILD_ID {}), {health}",
+                    l.tag.clone().unwrap_or_else(|| format!(
+                        "untagged build of {}",
+                        l.branch.clone().unwrap_or_default()
+                    )),
+                    l.build_id
+                )
+            }
+            None => "live now: nothing recorded on this box".into(),
+        };
+        lines.push(Line::raw(live));
+        if let Some(why) = &p.refused_backup {
+            lines.push(Line::styled(format!("❌ backup refused: {why}"), t.bad));
+            lines.push(Line::styled(
+                if d.tree_ok {
+                    "→ the tag's git tree will be deployed instead (chosen)"
+                } else {
+                    "f deploys from the tag's git tree instead (nothing else will)"
+                },
+                t.warn,
+            ));
+        }
+        let source = match &p.source {
+            PlanSource::Backup { .. } => p.source.describe(),
+            PlanSource::Tree { .. } => p.source.describe(),
+        };
+        lines.push(Line::raw(format!("from: {source}")));
+        match &p.diff_base {
+            Some(base) if p.diff.is_empty() => lines.push(Line::styled(
+                format!("files: no change against {base}"),
+                t.dim,
+            )),
+            Some(base) => {
+                lines.push(Line::raw(format!(
+                    "files that change ({}), against {base}:",
+                    p.diff.len()
+                )));
+                for c in p.diff.iter().take(8) {
+                    lines.push(Line::styled(
+                        format!("  {} {}", c.change.sign(), c.path),
+                        t.dim,
+                    ));
+                }
+                if p.diff.len() > 8 {
+                    lines.push(Line::styled(
+                        format!("  … and {} more", p.diff.len() - 8),
+                        t.dim,
+                    ));
+                }
+            }
+            None => lines.push(Line::styled(
+                "files: production's content is not known",
+                t.dim,
+            )),
+        }
+        lines.push(Line::raw(format!("recorded in: {}", p.will_log.join(", "))));
+        for n in &p.notes {
+            lines.push(Line::styled(n.clone(), t.dim));
+        }
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::raw("reason: "),
+            Span::styled(d.reason.clone(), t.bold),
+            Span::styled(
+                if d.editing_reason {
+                    "▏ (Enter done)"
+                } else {
+                    "  (r edits)"
+                },
+                t.dim,
+            ),
+        ]));
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled(" y ", t.key),
+            Span::raw(" roll back   "),
+            Span::styled(" t ", t.key),
+            Span::raw(" another tag   "),
+            Span::styled(" Esc ", t.key),
+            Span::raw(" cancel (default)"),
+        ]));
+    }
+    if let Some(m) = &d.message {
+        lines.push(Line::styled(m.clone(), t.warn));
+    }
+    // Height with wrapping, so the keys at the bottom always show.
+    let inner = 82usize
+        .min(f.area().width.saturating_sub(2) as usize)
+        .max(1);
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let area = centered(f, 84, rows as u16 + 2);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.bad)
+                .title(Span::styled(" Roll back production ", t.bold)),
+        ),
+        area,
+    );
+}
+
+/// The audit chain (verdict and entries) beside the rollout log.
+pub fn records(f: &mut Frame, r: Option<&RecordsView>, t: &Theme, area: Rect) {
+    let Some(r) = r else {
+        f.render_widget(
+            Paragraph::new("reading the audit chain…")
+                .style(t.dim)
+                .block(block(" Records ".into(), true, t)),
+            area,
+        );
+        return;
+    };
+    let [left, right] = if area.width >= 110 {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    };
+    let mut lines = vec![Line::styled(
+        format!("{} {}", if r.intact { "✅" } else { "❌" }, r.verdict),
+        if r.intact { t.ok } else { t.bad },
+    )];
+    lines.extend(r.entries.iter().rev().map(|e| Line::raw(e.clone())));
+    f.render_widget(
+        Paragraph::new(lines).scroll((r.scroll, 0)).block(block(
+            " Audit chain (newest first) ".into(),
+            true,
+            t,
+        )),
+        left,
+    );
+    f.render_widget(
+        Paragraph::new(r.rollout_log.clone())
+            .wrap(Wrap { trim: false })
+            .block(block(" Rollout log ".into(), false, t)),
+        right,
+    );
+}
+
+/// The coach: each step, ticked when done, the next one's hint.
+pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
+    let current = c.current();
+    if compact {
+        let line = match current {
+            Some(i) => Line::from(vec![
+                Span::styled(format!(" drill {}/6 ", i + 1), t.key),
+                Span::styled(format!(" {} ", STEPS[i].0), t.bold),
+                Span::styled(format!("— {}", c.hint(i)), t.dim),
+            ]),
+            None => Line::styled(
+                format!(
+                    " drill passed ✅ — failure to verified restore {:.1}s; report in {}",
+                    c.seconds_to_restore().unwrap_or(0.0),
+                    c.info.report.display()
+                ),
+                t.ok,
+            ),
+        };
+        f.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    let mut lines = Vec::new();
+    for (i, (title, _)) in STEPS.iter().enumerate() {
+        let (mark, style) = if c.done[i] {
+            ("✅", t.ok)
+        } else if Some(i) == current {
+            ("▶ ", t.bold)
+        } else {
+            ("· ", t.dim)
+        };
+        lines.push(Line::styled(format!("{mark}{}. {title}", i + 1), style));
+        if Some(i) == current {
+            lines.push(Line::styled(format!("    {}", c.hint(i)), t.warn));
+        }
+    }
+    lines.push(Line::raw(""));
+    match current {
+        None => {
+            lines.push(Line::styled("Drill passed ✅", t.ok));
+            if let Some(s) = c.seconds_to_restore() {
+                lines.push(Line::raw(format!("failure → verified restore: {s:.1}s")));
+            }
+            lines.push(Line::styled(
+                format!("report: {}", c.info.report.display()),
+                t.dim,
+            ));
+        }
+        Some(_) => lines.push(Line::styled(format!("production: {}", c.info.url), t.dim)),
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(" Drill coach ".into(), false, t)),
+        area,
+    );
+}
