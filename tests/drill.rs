@@ -235,3 +235,95 @@ fn the_console_opens_on_the_sandbox() {
     assert_terminal_restored(&t);
     assert!(d.join("mosaic/.git/guardrail/drill").exists());
 }
+
+/// A first-time user's whole drill, by keys alone, in a real terminal:
+/// review the ready package, run the playbook on the bad branch, watch
+/// verification fail, roll back with R and y, read the records. Then
+/// production serves the auth modal again and the report is written.
+#[test]
+fn the_whole_drill_by_keys_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let d = tmp.path().join("d");
+    let mut c = PtyCommand::new(guardrail_bin())
+        .arg("drill")
+        .arg("--dir")
+        .arg(&d)
+        .cwd(tmp.path())
+        .size(170, 50);
+    for k in ENV_REMOVE {
+        c = c.env_remove(k);
+    }
+    let mut t = c.envs(isolated_env_as(&home, USER)).spawn();
+    let wait = |t: &Pty, what: &str, s: u64| {
+        t.wait_for(what, secs(s))
+            .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()))
+    };
+    wait(&t, "▶ 1. Review a ready package", 20);
+    wait(&t, "✓ ready    feature/ps101-copy", 20);
+    // 1. Review the ready package (the fourth branch).
+    t.send("jjj");
+    t.send_enter();
+    wait(&t, "Evidence · ready", 10);
+    wait(&t, "▶ 2. Run the playbook", 5);
+    t.send_esc();
+    // 2. The bad branch is the first one: its playbook, every step.
+    t.send("kkk");
+    t.send("d");
+    wait(&t, "Verify evidence: what and why", 5);
+    t.send("a");
+    wait(&t, "answer:", 30);
+    // The gate's five questions: each answer goes as the script asks.
+    t.send("yes\ryes\ryes\ryes\ryes\r");
+    // 3. Live verification fails.
+    wait(&t, "Press R to roll production back", 60);
+    wait(&t, "▶ 4. Roll back with one key", 5);
+    // 4. R shows the plan; y confirms.
+    t.send("R");
+    wait(&t, "Roll back production", 10);
+    wait(&t, " y ", 10);
+    t.send("y");
+    // 5. Every check ✅.
+    wait(&t, "production serves prod-", 60);
+    wait(&t, "▶ 6. Read the rollout log", 5);
+    // 6. The records.
+    t.send("A");
+    wait(&t, "audit chain intact", 10);
+    wait(&t, "Drill passed ✅", 10);
+    // What production serves, over HTTP, while the drill's server runs.
+    let cfg = std::fs::read_to_string(d.join("mosaic/guardrail.toml")).unwrap();
+    let url = cfg
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("url = ")
+                .map(|u| u.trim_matches('"').to_string())
+        })
+        .expect("the sandbox names its production URL");
+    let (status, body) = common::http::get(&format!("{url}/")).unwrap();
+    assert_eq!(status, 200);
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("authModal"),
+        "production still broken:\n{body}"
+    );
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(15)), Some(0), "{}", t.screen_text());
+    assert_terminal_restored(&t);
+
+    let report = std::fs::read_to_string(d.join("DRILL_REPORT.md")).unwrap();
+    assert!(report.contains("PASSED"), "{report}");
+    assert!(
+        report.contains("From the failed verification to the verified restore"),
+        "{report}"
+    );
+    // What production serves is the golden build again.
+    let site = std::fs::read_to_string(d.join("production/site/index.html")).unwrap();
+    assert!(
+        site.contains("authModal"),
+        "production lost the auth modal:\n{site}"
+    );
+    let rollout = std::fs::read_to_string(d.join("mosaic/deploy_logs/ROLLOUT_LOG.md")).unwrap();
+    assert!(rollout.contains("rollback to prod-"), "{rollout}");
+}

@@ -1,0 +1,196 @@
+//! The one-key rollback dialog on real app state: what it shows (as
+//! snapshots), that it swallows every other key, that cancel is the
+//! default, that the tree fallback takes its own explicit key, and that a
+//! picked tag is planned again.
+mod common;
+use common::*;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use guardrail::app::{self, App, Msg, Request, Screen};
+use guardrail::pipeline::backup::{BackupCheck, ManifestState};
+use guardrail::pipeline::config::UserConfig;
+use guardrail::pipeline::repo::{Repo, User};
+use guardrail::pipeline::rollback::{Change, FileChange, Plan, PlanSource};
+use guardrail::pipeline::state::{LiveHealth, LiveRecord};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn app_for(f: &Fixture) -> App {
+    let repo = Repo::open(f.path()).unwrap();
+    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
+    app::load_all(&repo, &mut a).unwrap();
+    a.user = User {
+        name: "tester".into(),
+        release_manager: true,
+    };
+    a.mono = false;
+    a.update(Msg::Resize(120, 40));
+    a
+}
+
+fn key(a: &mut App, c: KeyCode) {
+    a.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+fn render(a: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).unwrap();
+    t.draw(|fr| guardrail::views::draw(fr, a)).unwrap();
+    t.backend().to_string()
+}
+
+/// A plan like the pipeline makes, with fixed paths for stable snapshots.
+fn plan(a: &App, refused: bool) -> Plan {
+    let target = a.tags.as_ref().unwrap()[1].clone();
+    let check = BackupCheck {
+        path: "/srv/mosaic/backups/prod-2025-11-13.zip".into(),
+        size: 2048,
+        files: vec!["mosaic_ui/index.html".into()],
+        manifest: Some(ManifestState {
+            ok: !refused,
+            mismatched: if refused {
+                vec!["mosaic_ui/index.html".into()]
+            } else {
+                vec![]
+            },
+            missing: vec![],
+            extra: vec![],
+        }),
+        crc_ok: true,
+        crc_failed: vec![],
+    };
+    Plan {
+        source: if refused {
+            PlanSource::Tree {
+                commit: target.commit.clone(),
+            }
+        } else {
+            PlanSource::Backup {
+                path: check.path.clone(),
+                size: 2048,
+                check,
+            }
+        },
+        target,
+        live: Some(LiveRecord {
+            tag: None,
+            commit: "9f00d1e5c0ffee".into(),
+            build_id: "9f00d1e-20251114T120000Z".into(),
+            branch: Some(mosaic::AUTH_MODAL.into()),
+            action: "deploy".into(),
+            actor: "tester".into(),
+            time: "2025-11-14T12:00:00Z".into(),
+            health: LiveHealth::Failed,
+            bad_tags: vec![],
+        }),
+        diff: vec![FileChange {
+            path: "mosaic_ui/index.html".into(),
+            change: Change::Changed,
+        }],
+        diff_base: Some("the publish directory /srv/site".into()),
+        refused_backup: refused
+            .then(|| "MANIFEST.sha256 does not match mosaic_ui/index.html".to_string()),
+        will_log: vec![
+            "audit chain".into(),
+            "protocol audit log".into(),
+            "rollout log".into(),
+        ],
+        roll_forward: false,
+        notes: vec![],
+    }
+}
+
+#[test]
+fn r_opens_the_dialog_and_only_y_confirms() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    key(&mut a, KeyCode::Char('R'));
+    assert!(a.rollback.is_some());
+    assert!(matches!(
+        &a.requests[..],
+        [Request::PlanRollback { target: None }]
+    ));
+    a.requests.clear();
+    assert!(render(&a).contains("planning the rollback"));
+    let p = plan(&a, false);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    let screen = render(&a);
+    insta::assert_snapshot!("rollback_dialog_120x40", screen);
+    // Every other key — the trigger included — does nothing.
+    for c in ['R', 'x', 'g', 'd', 'j', ' '] {
+        key(&mut a, KeyCode::Char(c));
+        assert!(a.rollback.is_some(), "{c} closed the dialog");
+        assert!(a.requests.is_empty(), "{c} asked for {:?}", a.requests);
+    }
+    key(&mut a, KeyCode::Enter);
+    assert!(a.rollback.is_some() && a.requests.is_empty());
+    // y goes: the rollback runs, shown in the playbook screen.
+    key(&mut a, KeyCode::Char('y'));
+    assert!(a.rollback.is_none());
+    assert_eq!(a.screen, Screen::Playbook);
+    assert!(
+        matches!(&a.requests[..], [Request::Rollback { plan, reason }]
+        if plan.target.name == "prod-2025-11-13" && reason == "rolled back from the console")
+    );
+}
+
+#[test]
+fn esc_cancels_and_nothing_runs() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan(&a, false);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    key(&mut a, KeyCode::Esc);
+    assert!(a.rollback.is_none());
+    assert!(a.requests.is_empty());
+    assert_eq!(a.screen, Screen::Main);
+}
+
+#[test]
+fn a_refused_backup_needs_the_explicit_tree_choice() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan(&a, true);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    insta::assert_snapshot!("rollback_dialog_refused_backup", render(&a));
+    key(&mut a, KeyCode::Char('y'));
+    assert!(
+        a.rollback.is_some(),
+        "y alone must not deploy from the tree"
+    );
+    assert!(a.requests.is_empty());
+    assert!(render(&a).contains("press f to deploy from the tag's git tree"));
+    key(&mut a, KeyCode::Char('f'));
+    key(&mut a, KeyCode::Char('y'));
+    assert!(matches!(&a.requests[..], [Request::Rollback { .. }]));
+}
+
+#[test]
+fn t_picks_another_tag_and_r_edits_the_reason() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan(&a, false);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    key(&mut a, KeyCode::Char('r'));
+    for c in " (drill)".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        a.rollback.as_ref().unwrap().reason,
+        "rolled back from the console (drill)"
+    );
+    key(&mut a, KeyCode::Char('t'));
+    let screen = render(&a);
+    insta::assert_snapshot!("rollback_dialog_tag_picker", screen);
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(&a.requests[..], [Request::PlanRollback { target: Some(t) }] if t == "prod-2025-11-12")
+    );
+}
