@@ -229,3 +229,30 @@ proptest! {
         let _ = describe_content(&bytes);
     }
 }
+
+#[test]
+fn thumbnails_decode_png_and_scale_down() {
+    // A 4×2 PNG: left half red, right half blue.
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, 4, 2);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        let row = [255, 0, 0, 255, 0, 0, 0, 0, 255, 0, 0, 255];
+        let data: Vec<u8> = row.iter().chain(row.iter()).copied().collect();
+        w.write_image_data(&data).unwrap();
+    }
+    let th = guardrail::pipeline::evidence::thumbnail(&bytes, 48, 32).unwrap();
+    assert_eq!((th.width, th.height), (4, 2));
+    assert_eq!(th.pixel(0, 0), [255, 0, 0]);
+    assert_eq!(th.pixel(3, 1), [0, 0, 255]);
+    let small = guardrail::pipeline::evidence::thumbnail(&bytes, 2, 2).unwrap();
+    assert_eq!((small.width, small.height), (2, 1));
+    assert_eq!(small.pixel(1, 0), [0, 0, 255]);
+    let e = guardrail::pipeline::evidence::thumbnail(b"not an image at all", 8, 8).unwrap_err();
+    assert!(e.contains("not an image"), "{e}");
+    let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;";
+    let e = guardrail::pipeline::evidence::thumbnail(gif, 8, 8).unwrap_err();
+    assert!(e.contains("PNG and JPEG"), "{e}");
+}

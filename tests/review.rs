@@ -169,3 +169,33 @@ fn review_in_a_pty() {
     assert_eq!(t.wait_exit(secs(10)), Some(0));
     assert_terminal_restored(&t);
 }
+
+#[test]
+fn the_selected_evidence_image_is_previewed_with_half_blocks() {
+    let f = review_repo();
+    let (repo, mut a) = app_for(&f, 200, 50);
+    key(&mut a, KeyCode::Enter);
+    fulfil(&repo, &mut a);
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Tab);
+    }
+    // Past the five checklist items: the first evidence file.
+    for _ in 0..5 {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    let (branch, head, name) = a.selected_evidence().expect("an evidence file is selected");
+    assert_eq!(name, "auth-modal.png");
+    let req = a
+        .requests
+        .iter()
+        .find(|r| matches!(r, Request::Preview { .. }))
+        .expect("a preview is asked for");
+    assert!(matches!(req, Request::Preview { name: n, .. } if *n == name));
+    let bytes =
+        package::evidence_file(&repo, &branch, git2::Oid::from_str(&head).unwrap(), &name).unwrap();
+    let th = guardrail::pipeline::evidence::thumbnail(&bytes, 48, 32).unwrap();
+    a.update(Msg::Preview(branch, name, Ok(th)));
+    let screen = render(&a);
+    assert!(screen.contains(" auth-modal.png "), "{screen}");
+    assert!(screen.contains('▀'), "{screen}");
+}

@@ -389,6 +389,19 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             });
         }
         Request::Rollback { plan, reason } => spawn_rollback(root, plan, reason, tx),
+        Request::Preview { branch, head, name } => {
+            std::thread::spawn(move || {
+                let r = Repo::open(&root)
+                    .map_err(|e| e.to_string())
+                    .and_then(|repo| {
+                        let oid = git2::Oid::from_str(&head).map_err(|e| e.to_string())?;
+                        package::evidence_file(&repo, &branch, oid, &name)
+                            .map_err(|e| e.to_string())
+                    })
+                    .and_then(|bytes| crate::pipeline::evidence::thumbnail(&bytes, 48, 32));
+                let _ = tx.send(Msg::Preview(branch, name, r));
+            });
+        }
         Request::Records => {
             std::thread::spawn(move || {
                 let _ = tx.send(Msg::Records(Box::new(read_records(&root))));

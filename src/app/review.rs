@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::pipeline::evidence::Thumbnail;
 use crate::pipeline::package::Assessment;
 
 /// The review screen's panes, left to right.
@@ -56,6 +57,8 @@ pub struct Review {
     pub explain: bool,
     /// Assessments by branch name (each knows the head it judged).
     pub assessed: HashMap<String, Assessed>,
+    /// The selected evidence file's preview: (branch, file, picture or why not).
+    pub preview: Option<(String, String, Result<Thumbnail, String>)>,
 }
 
 impl Default for Review {
@@ -68,6 +71,7 @@ impl Default for Review {
             item: 0,
             explain: false,
             assessed: HashMap::new(),
+            preview: None,
         }
     }
 }

@@ -79,6 +79,12 @@ pub enum Request {
     },
     /// Read the audit chain and the rollout log.
     Records,
+    /// A preview of one evidence file.
+    Preview {
+        branch: String,
+        head: String,
+        name: String,
+    },
     /// Write the drill report.
     WriteReport {
         path: std::path::PathBuf,
@@ -140,6 +146,12 @@ pub enum Msg {
     Play(PlayMsg),
     /// A rollback plan for the dialog.
     RollbackPlan(Box<Result<crate::pipeline::rollback::Plan, String>>),
+    /// An evidence preview: branch, file, the picture or why not.
+    Preview(
+        String,
+        String,
+        Result<crate::pipeline::evidence::Thumbnail, String>,
+    ),
     /// The audit chain and rollout log for the records screen.
     Records(Box<RecordsView>),
     /// A background check of production: all passed, the failing checks, when.
@@ -686,6 +698,10 @@ impl App {
                 }
                 self.dirty = true;
             }
+            Msg::Preview(branch, name, r) => {
+                self.review.preview = Some((branch, name, r));
+                self.dirty = true;
+            }
             Msg::Records(r) => {
                 self.records = Some(*r);
                 self.seen.records_read = true;
@@ -1011,7 +1027,7 @@ impl App {
     /// Keys of the review screen; false when the key is not the screen's own.
     fn review_act(&mut self, a: Action, h: usize) -> bool {
         let items = match self.selected_assessment() {
-            Some(Assessed::Ready(x)) => x.items.len() + x.legacy.len(),
+            Some(Assessed::Ready(x)) => x.items.len() + x.legacy.len() + x.evidence.len(),
             _ => 0,
         };
         let on_list = self.review.focus == ReviewPane::Branches;
@@ -1033,6 +1049,7 @@ impl App {
                     self.review.reset_panes();
                 } else {
                     self.review.scroll(d, items);
+                    self.want_preview();
                 }
             }
             Action::Explain => {
@@ -1160,6 +1177,37 @@ impl App {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// The evidence file under the checklist cursor, if it is one.
+    pub fn selected_evidence(&self) -> Option<(String, String, String)> {
+        let Some(Assessed::Ready(a)) = self.selected_assessment() else {
+            return None;
+        };
+        let i = self
+            .review
+            .item
+            .checked_sub(a.items.len() + a.legacy.len())?;
+        let (name, _) = a.evidence.get(i)?;
+        Some((a.branch.clone(), a.head.clone(), name.clone()))
+    }
+
+    /// Asks for a preview of the selected evidence file.
+    fn want_preview(&mut self) {
+        if self.review.focus != ReviewPane::Checklist {
+            return;
+        }
+        let Some((branch, head, name)) = self.selected_evidence() else {
+            return;
+        };
+        let known = self
+            .review
+            .preview
+            .as_ref()
+            .is_some_and(|(b, n, _)| *b == branch && *n == name);
+        if !known {
+            self.requests.push(Request::Preview { branch, head, name });
         }
     }
 

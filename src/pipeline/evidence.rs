@@ -299,3 +299,141 @@ pub fn check_requirements(
         })
         .collect()
 }
+
+/// A small picture of an evidence image, for a preview in the terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub width: u32,
+    pub height: u32,
+    /// Row-major RGB pixels.
+    pub pixels: Vec<[u8; 3]>,
+}
+
+impl Thumbnail {
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        self.pixels
+            .get((y * self.width + x) as usize)
+            .copied()
+            .unwrap_or([0, 0, 0])
+    }
+}
+
+/// Decodes a PNG or JPEG and scales it (nearest neighbour, aspect kept) to
+/// fit `max_w` × `max_h` pixels. Other kinds cannot be previewed: the error
+/// says so in one line.
+pub fn thumbnail(bytes: &[u8], max_w: u32, max_h: u32) -> Result<Thumbnail, String> {
+    let (w, h, rgb) = match sniff(bytes) {
+        Some(MediaKind::Png) => decode_png(bytes)?,
+        Some(MediaKind::Jpeg) => decode_jpeg(bytes)?,
+        Some(k) => {
+            return Err(format!(
+                "{} files are not previewed here (PNG and JPEG are)",
+                k.as_str()
+            ))
+        }
+        None => return Err("not an image".into()),
+    };
+    if w == 0 || h == 0 {
+        return Err("an empty image".into());
+    }
+    let scale = f64::min(
+        max_w.max(1) as f64 / w as f64,
+        max_h.max(1) as f64 / h as f64,
+    )
+    .min(1.0);
+    let tw = ((w as f64 * scale).round() as u32).max(1);
+    let th = ((h as f64 * scale).round() as u32).max(1);
+    let mut pixels = Vec::with_capacity((tw * th) as usize);
+    for y in 0..th {
+        for x in 0..tw {
+            let sx = (x as u64 * w as u64 / tw as u64) as u32;
+            let sy = (y as u64 * h as u64 / th as u64) as u32;
+            pixels.push(rgb[(sy * w + sx) as usize]);
+        }
+    }
+    Ok(Thumbnail {
+        width: tw,
+        height: th,
+        pixels,
+    })
+}
+
+/// The largest picture decoded (pixels); bigger ones are refused rather
+/// than decoded into memory.
+const MAX_PIXELS: u64 = 40_000_000;
+
+fn decode_png(bytes: &[u8]) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec
+        .read_info()
+        .map_err(|e| format!("the PNG cannot be read: {e}"))?;
+    let info = reader.info();
+    if info.width as u64 * info.height as u64 > MAX_PIXELS {
+        return Err("the picture is too large to preview".into());
+    }
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader
+        .next_frame(&mut buf)
+        .map_err(|e| format!("the PNG cannot be read: {e}"))?;
+    let (w, h) = (frame.width, frame.height);
+    let data = &buf[..frame.buffer_size()];
+    let px: Vec<[u8; 3]> = match frame.color_type {
+        png::ColorType::Rgb => data.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(),
+        png::ColorType::Rgba => data
+            .chunks_exact(4)
+            .map(|c| blend(c[0], c[1], c[2], c[3]))
+            .collect(),
+        png::ColorType::Grayscale => data.iter().map(|g| [*g, *g, *g]).collect(),
+        png::ColorType::GrayscaleAlpha => data
+            .chunks_exact(2)
+            .map(|c| blend(c[0], c[0], c[0], c[1]))
+            .collect(),
+        png::ColorType::Indexed => return Err("an indexed PNG that was not expanded".into()),
+    };
+    if px.len() < (w * h) as usize {
+        return Err("the PNG is shorter than its size says".into());
+    }
+    Ok((w, h, px))
+}
+
+/// Over a white background.
+fn blend(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
+    let mix = |c: u8| ((c as u16 * a as u16 + 255 * (255 - a as u16)) / 255) as u8;
+    [mix(r), mix(g), mix(b)]
+}
+
+fn decode_jpeg(bytes: &[u8]) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
+    let mut dec = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
+    dec.read_info()
+        .map_err(|e| format!("the JPEG cannot be read: {e}"))?;
+    let info = dec.info().ok_or("the JPEG has no size")?;
+    if info.width as u64 * info.height as u64 > MAX_PIXELS {
+        return Err("the picture is too large to preview".into());
+    }
+    let data = dec
+        .decode()
+        .map_err(|e| format!("the JPEG cannot be read: {e}"))?;
+    let (w, h) = (info.width as u32, info.height as u32);
+    let px: Vec<[u8; 3]> = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => {
+            data.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
+        }
+        jpeg_decoder::PixelFormat::L8 => data.iter().map(|g| [*g, *g, *g]).collect(),
+        jpeg_decoder::PixelFormat::L16 => {
+            data.chunks_exact(2).map(|c| [c[0], c[0], c[0]]).collect()
+        }
+        jpeg_decoder::PixelFormat::CMYK32 => data
+            .chunks_exact(4)
+            .map(|c| {
+                let k = 255 - c[3] as u16;
+                let f = |v: u8| ((255 - v as u16) * k / 255) as u8;
+                [f(c[0]), f(c[1]), f(c[2])]
+            })
+            .collect(),
+    };
+    if px.len() < (w * h) as usize {
+        return Err("the JPEG is shorter than its size says".into());
+    }
+    Ok((w, h, px))
+}

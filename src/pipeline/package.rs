@@ -929,3 +929,22 @@ pub fn render_snapshot_text(snap: &Snapshot, paint: &dyn Fn(&str) -> String) -> 
     }
     s
 }
+
+/// The whole bytes of one evidence file of `branch`'s package at `head`.
+pub fn evidence_file(
+    repo: &Repo,
+    branch: &str,
+    head: Oid,
+    name: &str,
+) -> Result<Vec<u8>, PackageError> {
+    let commit = head_commit(repo, branch, head)?;
+    let tree = commit
+        .tree()
+        .map_err(git_err(format!("the tree of {branch}")))?;
+    let path = format!("{}/evidence/{name}", handoff::package_dir(branch));
+    let entry = tree
+        .get_path(std::path::Path::new(&path))
+        .map_err(git_err(path.clone()))?;
+    let blob = repo.git.find_blob(entry.id()).map_err(git_err(path))?;
+    Ok(blob.content().to_vec())
+}

@@ -302,13 +302,53 @@ fn checklist_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: 
     ));
     if !a.evidence.is_empty() {
         rows.push(Line::raw(""));
-        rows.push(Line::styled("evidence files", t.bold));
-        for (name, head) in &a.evidence {
+        rows.push(Line::styled(
+            "evidence files (j/k selects one to preview)",
+            t.bold,
+        ));
+        let base = a.items.len() + a.legacy.len();
+        for (k, (name, head)) in a.evidence.iter().enumerate() {
             let kind = crate::pipeline::evidence::sniff(head)
                 .map_or("not media".to_string(), |k| k.to_string());
-            rows.push(Line::styled(format!("  {name}  ({kind})"), t.dim));
+            let mut l = Line::styled(format!("  {name}  ({kind})"), t.dim);
+            if focused && app.review.item == base + k {
+                l = l.style(t.selected);
+            }
+            rows.push(l);
         }
     }
+    // The selected evidence image, drawn with half blocks (works over SSH).
+    let preview = app.selected_evidence().and_then(|(b, _, n)| {
+        app.review
+            .preview
+            .as_ref()
+            .filter(|(pb, pn, _)| *pb == b && *pn == n)
+            .map(|(_, n, r)| (n.clone(), r.clone()))
+    });
+    let area = match preview {
+        Some((name, r)) => {
+            let h = match &r {
+                Ok(th) => th.height.div_ceil(2) as u16 + 2,
+                Err(_) => 3,
+            };
+            let [top, bottom] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(h)]).areas(area);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border)
+                .title(format!(" {name} "));
+            match r {
+                Ok(th) => {
+                    let inner = block.inner(bottom);
+                    f.render_widget(block, bottom);
+                    f.render_widget(Paragraph::new(half_blocks(&th, app.mono)), inner);
+                }
+                Err(e) => f.render_widget(Paragraph::new(e).style(t.warn).block(block), bottom),
+            }
+            top
+        }
+        None => area,
+    };
     let title = format!(" Evidence · {} ", a.state.as_str());
     f.render_widget(
         Paragraph::new(rows)
@@ -358,4 +398,37 @@ fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) {
         ),
         area,
     );
+}
+
+/// A picture as lines of `▀`: the top pixel is the foreground, the bottom one
+/// the background. Without colour, shades by brightness.
+pub fn half_blocks(th: &crate::pipeline::evidence::Thumbnail, mono: bool) -> Vec<Line<'static>> {
+    use ratatui::style::{Color, Style};
+    let mut lines = Vec::new();
+    for y in (0..th.height).step_by(2) {
+        let mut spans = Vec::new();
+        for x in 0..th.width {
+            let top = th.pixel(x, y);
+            let bottom = if y + 1 < th.height {
+                th.pixel(x, y + 1)
+            } else {
+                top
+            };
+            if mono {
+                let lum = |p: [u8; 3]| (p[0] as u32 * 3 + p[1] as u32 * 6 + p[2] as u32) / 10;
+                let l = (lum(top) + lum(bottom)) / 2;
+                let ch = [" ", "░", "▒", "▓", "█"][(l * 5 / 256) as usize];
+                spans.push(Span::raw(ch));
+            } else {
+                spans.push(Span::styled(
+                    "▀",
+                    Style::default()
+                        .fg(Color::Rgb(top[0], top[1], top[2]))
+                        .bg(Color::Rgb(bottom[0], bottom[1], bottom[2])),
+                ));
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    lines
 }
