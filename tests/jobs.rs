@@ -93,15 +93,21 @@ fn a_killed_job_is_marked_aborted_and_recorded() {
         .unwrap()
         .len();
     assert_eq!(n, n2);
-    // The orphaned script's process group is ours to end.
+    // The orphaned script's process group was ended by the reconciliation.
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
+    let deadline = std::time::Instant::now() + secs(5);
+    while process_alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(millis(50));
+    }
+    let alive = process_alive(pid);
     unsafe {
         libc::kill(-pid, libc::SIGKILL);
     }
+    assert!(!alive, "the aborted job's script was left running");
 }
 
 #[test]

@@ -155,6 +155,7 @@ pub fn run(
     } else {
         None
     };
+    let _ = job.set_script(handle.pid(), &cfg.scripts.gate);
     on_start(handle, &job.log_path());
     let outcome = join.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
     drop(co);

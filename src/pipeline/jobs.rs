@@ -42,6 +42,10 @@ pub struct JobRecord {
     pub ended: Option<DateTime<Utc>>,
     pub result: Option<String>,
     pub summary: Option<String>,
+    /// The running script: its pid (= its process group) and path, so an
+    /// orphan can be ended when the job is found aborted.
+    #[serde(default)]
+    pub script: Option<(u32, String)>,
 }
 
 /// A job being run by this process.
@@ -83,6 +87,7 @@ impl Job {
                 ended: None,
                 result: None,
                 summary: None,
+                script: None,
             },
         };
         job.save()?;
@@ -91,6 +96,12 @@ impl Job {
 
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("output.log")
+    }
+
+    /// Notes the script now running for this job.
+    pub fn set_script(&mut self, pid: u32, path: &str) -> Result<(), JobError> {
+        self.record.script = Some((pid, path.to_string()));
+        self.save()
     }
 
     /// Marks the job ended with `result` and a one-line summary.
@@ -165,6 +176,9 @@ pub fn reconcile(state: &Path) -> Vec<JobRecord> {
             record: rec,
         };
         job.record.state = JobState::Aborted;
+        if let Some((pid, path)) = &job.record.script {
+            end_orphan(*pid, path);
+        }
         job.record.ended = Some(Utc::now());
         job.record.result = Some("ABORTED".into());
         job.record.summary = Some(format!(
@@ -204,4 +218,33 @@ pub fn reconcile_and_record(repo: &super::repo::Repo, cfg: &super::config::Confi
             )
         })
         .collect()
+}
+
+/// Ends the process group of an aborted job's script — only if `pid` still
+/// leads its own group and runs that script (a reused pid is left alone).
+fn end_orphan(pid: u32, script: &str) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return;
+    };
+    // Fields after the command name: state, ppid, pgrp, …
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let pgrp: Option<u32> = after.split_whitespace().nth(2).and_then(|p| p.parse().ok());
+    let name = std::path::Path::new(script)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .unwrap_or_default();
+    if pgrp != Some(pid) || name.is_empty() || !cmdline.contains(&name) {
+        return;
+    }
+    // SAFETY: signals to a process group we checked is the job's script.
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGTERM);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGKILL);
+    }
 }
