@@ -2,8 +2,10 @@
 //! JSON document. Returns the exit code; errors bubble up to `main`.
 use serde_json::json;
 
+use guardrail::pipeline::alerts;
 use guardrail::pipeline::audit::{find_checkpoint, NewEntry};
 use guardrail::pipeline::config::Config;
+use guardrail::pipeline::drift;
 use guardrail::pipeline::lock::{self, LockError};
 use guardrail::pipeline::record::{audit_log, record};
 use guardrail::pipeline::repo::Repo;
@@ -186,6 +188,7 @@ pub fn lock_acquire(repo: &Repo, cfg: &Config, reason: &str, as_json: bool) -> a
                 NewEntry::new(&user.name, "freeze", "deploys", "REFUSED")
                     .with_details(json!({ "why": e.to_string() })),
             )?;
+            alerts::refused(repo, cfg, "freeze", "deploys", &e.to_string());
             Err(Refused(e.to_string()).into())
         }
         Err(e) => Err(e.into()),
@@ -206,6 +209,7 @@ pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> an
             NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED")
                 .with_details(json!({ "why": why })),
         )?;
+        alerts::refused(repo, cfg, "unfreeze", "deploys", &why);
         return Err(Refused(why).into());
     }
     match lock::unfreeze(&repo.state.path, &user.name, force) {
@@ -233,6 +237,7 @@ pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> an
                 NewEntry::new(&user.name, "unfreeze", "deploys", "REFUSED")
                     .with_details(json!({ "why": e.to_string() })),
             )?;
+            alerts::refused(repo, cfg, "unfreeze", "deploys", &e.to_string());
             Err(Refused(e.to_string()).into())
         }
         Err(e) => Err(e.into()),
@@ -623,6 +628,7 @@ fn confirm(
             cfg,
             NewEntry::new(&actor, action, target, "REFUSED").with_details(json!({ "why": why })),
         );
+        alerts::refused(repo, cfg, action, target, why);
         Refused(format!("refused: {why}")).into()
     };
     if !std::io::stdin().is_terminal() {
@@ -840,4 +846,25 @@ pub fn deploy(
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     Ok(if outcome.released { 0 } else { exit::NOT_OK })
+}
+
+/// `guardrail drift [--live]`: the report; a `drift` alert when drift
+/// appears or changes, `drift-cleared` when it is gone (sent in the
+/// background; `main` waits for it). 0 no drift, 1 drift.
+pub fn drift(repo: &Repo, cfg: &Config, live: bool, as_json: bool) -> anyhow::Result<u8> {
+    let report = drift::check(repo, cfg, live)?;
+    let alert = drift::notify(repo, cfg, &report);
+    if as_json {
+        let mut doc = serde_json::to_value(&report)?;
+        doc["alert"] = json!(alert.map(|k| k.as_str()));
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", drift::render_text(&report));
+        if let Some(k) = alert {
+            if alerts::configured(cfg) {
+                println!("guardrail: `{}` alert sent", k.as_str());
+            }
+        }
+    }
+    Ok(if report.drift { exit::NOT_OK } else { 0 })
 }

@@ -102,6 +102,14 @@ enum Cmd {
         #[command(flatten)]
         answers: AnswerArgs,
     },
+    /// Watched files and baseline values against the golden build, on main
+    /// and in the working tree (and with --live the live site against the
+    /// live record); alerts when drift appears or clears (exit 0 none, 1 drift).
+    Drift {
+        /// Also fetch the live site and compare it with the live record.
+        #[arg(long)]
+        live: bool,
+    },
     /// Check or print the audit chain.
     Audit {
         #[command(subcommand)]
@@ -183,15 +191,22 @@ mod exit {
     pub const STEP_FAILED: u8 = 4;
 }
 
+/// The longest a finished command waits for alerts still being sent (each
+/// is bounded by `[alerts] timeout` on its own).
+const ALERT_FLUSH_CAP: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let code = match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("guardrail: {}", sentence(&e));
             ExitCode::from(classify(&e))
         }
-    }
+    };
+    // Alerts run in the background; do not lose them by exiting first.
+    guardrail::pipeline::alerts::flush(ALERT_FLUSH_CAP);
+    code
 }
 
 fn sentence(e: &anyhow::Error) -> String {
@@ -220,6 +235,12 @@ fn classify(e: &anyhow::Error) -> u8 {
             DrillError::NotEmpty(_) => exit::BAD_INPUT,
             DrillError::Refused(_) => exit::REFUSED,
             DrillError::Setup(_) | DrillError::Step(_) => exit::STEP_FAILED,
+        };
+    }
+    if let Some(d) = e.downcast_ref::<guardrail::pipeline::drift::DriftError>() {
+        return match d {
+            guardrail::pipeline::drift::DriftError::Repo(_) => exit::BAD_INPUT,
+            guardrail::pipeline::drift::DriftError::Git(_) => exit::STEP_FAILED,
         };
     }
     if e.downcast_ref::<RepoError>().is_some()
@@ -350,6 +371,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 answers,
                 cli.json,
             )
+        }
+        Some(Cmd::Drift { live }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            cli::drift(&repo, &cfg, live, cli.json)
         }
         Some(Cmd::Audit { cmd }) => {
             let repo = Repo::open(&dir)?;

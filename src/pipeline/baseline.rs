@@ -861,7 +861,51 @@ pub fn diff_watched(
     }
     opts.ignore_submodules(true);
     let diff = repo.diff_tree_to_tree(Some(from), Some(to), Some(&mut opts))?;
+    let present = |p: &str| {
+        let path = Path::new(p);
+        to.get_path(path).is_ok() || from.get_path(path).is_ok()
+    };
+    summarise(&diff, watch, present)
+}
 
+/// Diffs the watched paths from `from` to the files on disk in the working
+/// tree (the index is not looked at). Untracked files under a watched path
+/// count, with their lines as added; ignored files do not. Same shape as
+/// [`diff_watched`].
+pub fn diff_watched_workdir(
+    repo: &git2::Repository,
+    from: &git2::Tree,
+    watch: &[String],
+) -> Result<Vec<FileDiff>, git2::Error> {
+    if watch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut opts = git2::DiffOptions::new();
+    for w in watch {
+        opts.pathspec(w);
+    }
+    opts.ignore_submodules(true)
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .show_untracked_content(true);
+    let diff = repo.diff_tree_to_workdir(Some(from), Some(&mut opts))?;
+    let workdir = repo.workdir().map(Path::to_path_buf);
+    let present = |p: &str| {
+        from.get_path(Path::new(p)).is_ok()
+            || workdir
+                .as_ref()
+                .is_some_and(|w| w.join(p).symlink_metadata().is_ok())
+    };
+    summarise(&diff, watch, present)
+}
+
+/// One [`FileDiff`] per watched path (see [`diff_watched`]); `present` says
+/// whether an unchanged watched path exists on either side.
+fn summarise(
+    diff: &git2::Diff,
+    watch: &[String],
+    present: impl Fn(&str) -> bool,
+) -> Result<Vec<FileDiff>, git2::Error> {
     struct Acc {
         status: DiffStatus,
         added: usize,
@@ -879,7 +923,7 @@ pub fn diff_watched(
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let status = match delta.status() {
-            git2::Delta::Added => DiffStatus::Added,
+            git2::Delta::Added | git2::Delta::Untracked => DiffStatus::Added,
             git2::Delta::Deleted => DiffStatus::Deleted,
             _ => DiffStatus::Modified,
         };
@@ -969,8 +1013,7 @@ pub fn diff_watched(
             }
         }
         if !any {
-            let present = |t: &git2::Tree| t.get_path(Path::new(w_trim)).is_ok();
-            let status = if present(to) || present(from) {
+            let status = if present(w_trim) {
                 DiffStatus::Unchanged
             } else {
                 DiffStatus::Absent

@@ -1,12 +1,14 @@
 //! The domain: plain, synchronous, testable functions. The command line calls
 //! them directly; the console runs the same functions off the render loop.
 //! Nothing here imports `app` or `views`.
+pub mod alerts;
 pub mod attach;
 pub mod audit;
 pub mod backup;
 pub mod baseline;
 pub mod checkout;
 pub mod config;
+pub mod drift;
 pub mod drill;
 pub mod evidence;
 pub mod gate;

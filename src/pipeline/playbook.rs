@@ -17,6 +17,7 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
 
+use super::alerts;
 use super::audit::{entry_hash_ok, NewEntry};
 use super::backup::{self, BackupInfo, Source};
 use super::checkout::{self, Checkout};
@@ -307,6 +308,7 @@ impl Playbook {
                 }),
             ),
         );
+        alerts::refused(repo, &self.cfg, "deploy", &self.branch.name, &why);
         PlaybookError::Refused(Refused(why))
     }
 
@@ -626,6 +628,14 @@ impl Playbook {
                     "why": "live verification failed",
                 }),
             ),
+        );
+        alerts::verification_failed(
+            repo,
+            &self.cfg,
+            "deploy",
+            &self.branch.name,
+            &report,
+            &failing,
         );
         self.outcome = Some(out);
         self.finish_failed();

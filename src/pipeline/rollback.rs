@@ -54,6 +54,7 @@ use git2::{ObjectType, Oid, TreeWalkMode, TreeWalkResult};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::alerts;
 use super::audit::NewEntry;
 use super::backup::{self, BackupCheck, BackupError};
 use super::checkout;
@@ -578,6 +579,13 @@ pub fn plan(
                 "why": format!("the backup is refused: {why}"),
             })),
         );
+        alerts::refused(
+            repo,
+            cfg,
+            "rollback",
+            &target.name,
+            &format!("the backup is refused: {why}"),
+        );
         return Err(RollbackError::BadBackup {
             tag: target.name.clone(),
             path: path.display().to_string(),
@@ -728,6 +736,7 @@ pub fn rollback(
             "REFUSED",
             json!({ "from": from, "to": tag, "reason": reason, "why": why }),
         );
+        alerts::refused(repo, cfg, "rollback", &tag, &why);
         RollbackError::Refused(Refused(why))
     };
 
@@ -797,6 +806,7 @@ pub fn rollback(
                 "REFUSED",
                 json!({ "from": from, "to": tag, "reason": reason, "why": why }),
             );
+            alerts::refused(repo, cfg, "rollback", &tag, &why);
             let _ = job.finish("REFUSED", &why);
             return Err(RollbackError::BadBackup {
                 tag: tag.clone(),
@@ -1148,6 +1158,7 @@ pub fn rollback(
             None
         }
     };
+    alerts::rollback(repo, cfg, &tag, from.as_deref(), reason, &report, &failing);
     let summary = if verified {
         format!(
             "rolled back to {tag}: verified in {:.1}s",

@@ -575,6 +575,49 @@ fn parse_url(s: &str) -> Result<reqwest::Url, String> {
     }
 }
 
+/// One page as fetched by [`fetch_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The URL that answered (after same-host redirects).
+    pub url: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// One GET of `base` + `path`, bounded by `timeout`, with the same client
+/// rules as the checks (same-host redirects only, [`BODY_CAP`]). No retry.
+/// Runs its own small runtime on its own thread, so it may be called from
+/// any thread. A non-2xx answer is an `Ok` page; the caller judges it.
+pub fn fetch_page(base: &str, path: &str, timeout: Duration) -> Result<Page, String> {
+    let url = join_url(base, path)?;
+    let opts = VerifyOptions {
+        request_timeout: timeout,
+        ..VerifyOptions::default()
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("could not start the HTTP runtime: {e}"))?;
+            let client = client(&opts)?;
+            let r = rt.block_on(attempt(&client, &url, timeout));
+            rt.shutdown_background();
+            let a = r?;
+            if a.status.is_redirection() {
+                return Err(redirect_failure(&a));
+            }
+            Ok(Page {
+                url: a.url.to_string(),
+                status: a.status.as_u16(),
+                body: a.body,
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the HTTP thread failed".into()))
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Running checks concurrently
 
@@ -1189,6 +1232,7 @@ pub fn verify_and_record(
         NewEntry::new(&user.name, "verify", &url, result).with_details(details),
     )?;
     report.audit_seq = Some(rec.seq);
+    super::alerts::live_verify(repo, cfg, &report, expect.build_id.as_deref());
     if let Some(mut j) = job {
         let summary = match &report.script {
             Some(s) => format!("live checks {result}; verify script {}", s.summary),

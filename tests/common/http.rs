@@ -10,6 +10,7 @@
 //! let url = s.url();                      // http://127.0.0.1:<port>
 //! assert_eq!(s.hits("/flaky"), 3);
 //! let d = HttpServer::serve_dir(path);    // files under `path`; `/` is index.html
+//! let posted = s.requests("/hook");       // every request: method, path, body
 //! ```
 //!
 //! A path's replies are served in order, the last one repeating. Unknown
@@ -77,7 +78,40 @@ struct Route {
     hits: usize,
 }
 
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// `name: value` lines, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// The body as JSON (panics when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "the body of {} {} is not JSON ({e}): {}",
+                self.method,
+                self.path,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 struct Shared {
+    /// Every request received, in order.
+    log: Mutex<Vec<Recorded>>,
     routes: Mutex<HashMap<String, Route>>,
     dir: Option<PathBuf>,
     stop: AtomicBool,
@@ -108,6 +142,7 @@ impl HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
+            log: Mutex::new(Vec::new()),
             routes: Mutex::new(HashMap::new()),
             dir,
             stop: AtomicBool::new(false),
@@ -153,6 +188,18 @@ impl HttpServer {
         self
     }
 
+    /// Every request to `path` so far (method, headers, body), in order.
+    pub fn requests(&self, path: &str) -> Vec<Recorded> {
+        self.shared
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
     /// How many requests `path` has had.
     pub fn hits(&self, path: &str) -> usize {
         if let Some(r) = self.shared.routes.lock().unwrap().get(path) {
@@ -185,21 +232,52 @@ pub fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn read_request_path(conn: &mut TcpStream) -> Option<String> {
+/// Reads one request: the head, then a `Content-Length` body.
+fn read_request(conn: &mut TcpStream) -> Option<Recorded> {
     conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
         let n = conn.read(&mut chunk).ok()?;
         if n == 0 || buf.len() > 64 * 1024 {
             return None;
         }
         buf.extend_from_slice(&chunk[..n]);
+    };
+    let text = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = text.lines();
+    let first = lines.next()?;
+    let mut parts = first.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?;
+    let path = target.split('?').next().unwrap_or(target).to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
     }
-    let text = String::from_utf8_lossy(&buf);
-    let line = text.lines().next()?;
-    let target = line.split_whitespace().nth(1)?;
-    Some(target.split('?').next().unwrap_or(target).to_string())
+    body.truncate(len);
+    Some(Recorded {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 fn reason(status: u16) -> &'static str {
@@ -216,9 +294,11 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn handle(mut conn: TcpStream, shared: &Shared) {
-    let Some(path) = read_request_path(&mut conn) else {
+    let Some(req) = read_request(&mut conn) else {
         return;
     };
+    let path = req.path.clone();
+    shared.log.lock().unwrap().push(req);
     let reply = {
         let mut routes = shared.routes.lock().unwrap();
         match routes.get_mut(&path) {
