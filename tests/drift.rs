@@ -258,3 +258,26 @@ fn live_drift_compares_the_served_page_with_the_live_record() {
     let (code, doc) = drift(f, &["--live"]);
     assert_eq!((code, &doc["alert"]), (Some(0), &json!("drift-cleared")));
 }
+
+/// The running console sees an uncommitted edit to a watched file within a
+/// second, shows it in the header, and D opens the drift pane.
+#[test]
+fn the_console_sees_working_tree_drift_within_a_second() {
+    let f = mosaic_repo();
+    let mut t = f.console(&[], 140, 40);
+    t.wait_for("no drift", secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = f.read(mosaic::MOSAIC_UI);
+    f.write(
+        mosaic::MOSAIC_UI,
+        format!("{page}<p>hotfix typed on the box</p>\n"),
+    );
+    // The watcher polls every 300 ms; the bound here is loose for a loaded CI.
+    t.wait_for("⚠ drift 1 file", secs(5)).unwrap();
+    t.send("D");
+    t.wait_for("in the working tree", secs(5)).unwrap();
+    t.wait_for("hotfix typed on the box", secs(5)).unwrap();
+    t.send_esc();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}

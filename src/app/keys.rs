@@ -49,6 +49,8 @@ pub enum Action {
     Rollback,
     /// The audit chain and the rollout log.
     Records,
+    /// The drift pane.
+    Drift,
     /// Open the package's whole gate log in the log pane.
     OpenGateLog,
 }
@@ -580,6 +582,16 @@ pub static BINDINGS: &[Binding] = &[
         action: Action::Records,
         help: "the audit chain and the rollout log",
         hint: "records",
+        scope: Scope::Global,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('D'), SHIFT), (KeyCode::Char('D'), NONE)],
+        label: "D",
+        action: Action::Drift,
+        help: "drift: watched files and baseline against the golden build",
+        hint: "drift",
         scope: Scope::Global,
         mutates: false,
         footer: false,

@@ -278,6 +278,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     // First frame before any commit is read.
     draw(&mut terminal, app)?;
     start_readers(app, &priority);
+    spawn_drift_watcher(repo.root.clone(), tx.clone());
 
     let mut assessor: Option<std::sync::mpsc::Sender<(String, String)>> = None;
     let mut play: Option<std::sync::mpsc::Sender<playbook::PlayCmd>> = None;
@@ -498,6 +499,52 @@ fn spawn_live_poll(
         let failing: Vec<String> = report.failures().map(|c| c.name.clone()).collect();
         busy.store(false, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(Msg::LivePoll(report.ok, failing, chrono::Utc::now()));
+    });
+}
+
+/// Drift, re-checked at start, every minute, and within a second of a
+/// watched file, the baseline or a ref changing on disk. It polls file
+/// metadata (a few `stat`s every 300 ms) rather than subscribing to inotify,
+/// which also works on the network filesystems deploy boxes mount.
+fn spawn_drift_watcher(root: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
+    use crate::pipeline::drift;
+    use std::time::{Instant, SystemTime};
+    std::thread::spawn(move || {
+        let Ok(repo) = Repo::open(&root) else { return };
+        let Ok(cfg) = repo.config() else { return };
+        let common = repo.git.commondir().to_path_buf();
+        let mut paths: Vec<PathBuf> = cfg.project.watch.iter().map(|w| root.join(w)).collect();
+        paths.push(root.join(&cfg.baseline.file));
+        paths.push(common.join("refs/heads").join(&cfg.project.main_branch));
+        paths.push(common.join("packed-refs"));
+        paths.push(common.join("refs/tags"));
+        let signature = |paths: &[PathBuf]| -> Vec<Option<(SystemTime, u64)>> {
+            paths
+                .iter()
+                .map(|p| {
+                    std::fs::metadata(p)
+                        .ok()
+                        .and_then(|m| Some((m.modified().ok()?, m.len())))
+                })
+                .collect()
+        };
+        let mut last = None;
+        let mut checked = Instant::now() - Duration::from_secs(3600);
+        loop {
+            let sig = signature(&paths);
+            if last.as_ref() != Some(&sig) || checked.elapsed() >= Duration::from_secs(60) {
+                last = Some(sig);
+                checked = Instant::now();
+                let r = drift::check(&repo, &cfg, false).map_err(|e| e.to_string());
+                if let Ok(report) = &r {
+                    let _ = drift::notify(&repo, &cfg, report);
+                }
+                if tx.send(Msg::Drift(Box::new(r))).is_err() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
     });
 }
 

@@ -46,6 +46,7 @@ pub enum Screen {
     Review,
     Playbook,
     Records,
+    Drift,
 }
 
 /// Work the event loop must start (the app itself does no I/O).
@@ -146,6 +147,8 @@ pub enum Msg {
     Play(PlayMsg),
     /// A rollback plan for the dialog.
     RollbackPlan(Box<Result<crate::pipeline::rollback::Plan, String>>),
+    /// A drift check (on start, on a timer, when a watched file changes).
+    Drift(Box<Result<crate::pipeline::drift::DriftReport, String>>),
     /// An evidence preview: branch, file, the picture or why not.
     Preview(
         String,
@@ -262,6 +265,9 @@ pub struct App {
     pub detached: bool,
     pub rollback: Option<super::rollback::RollbackDialog>,
     pub records: Option<RecordsView>,
+    /// The last drift check.
+    pub drift: Option<crate::pipeline::drift::DriftReport>,
+    pub drift_scroll: u16,
     /// In a drill: the coach.
     pub coach: Option<super::coach::Coach>,
     /// What the coach has seen the user do.
@@ -316,6 +322,8 @@ impl App {
             detached: false,
             rollback: None,
             records: None,
+            drift: None,
+            drift_scroll: 0,
             coach: None,
             seen: super::coach::Seen::default(),
         };
@@ -595,7 +603,7 @@ impl App {
             Screen::Log => return vec![Scope::Log, Scope::Global],
             Screen::Review => return vec![Scope::Review, Scope::Global],
             Screen::Playbook => return vec![Scope::Playbook, Scope::Global],
-            Screen::Records => return vec![Scope::Log, Scope::Global],
+            Screen::Records | Screen::Drift => return vec![Scope::Log, Scope::Global],
             Screen::Main => {}
         }
         let mut s = vec![Scope::Global, Scope::List];
@@ -695,6 +703,13 @@ impl App {
                         }
                         Err(e) => d.error = Some(e),
                     }
+                }
+                self.dirty = true;
+            }
+            Msg::Drift(r) => {
+                match *r {
+                    Ok(d) => self.drift = Some(d),
+                    Err(e) => self.message = Some(format!("drift could not be checked: {e}")),
                 }
                 self.dirty = true;
             }
@@ -877,6 +892,18 @@ impl App {
                 }
             }
         }
+        if self.screen == Screen::Drift {
+            match a {
+                Action::Up => self.drift_scroll = self.drift_scroll.saturating_sub(1),
+                Action::Down => self.drift_scroll += 1,
+                Action::PageUp => self.drift_scroll = self.drift_scroll.saturating_sub(h as u16),
+                Action::PageDown => self.drift_scroll += h as u16,
+                Action::Home => self.drift_scroll = 0,
+                Action::Back => self.screen = Screen::Main,
+                _ => {}
+            }
+            return;
+        }
         if self.screen == Screen::Records {
             if let Some(r) = self.records.as_mut() {
                 match a {
@@ -941,6 +968,10 @@ impl App {
             }
             Action::Deploy => self.open_playbook(),
             Action::Rollback => self.open_rollback(),
+            Action::Drift => {
+                self.drift_scroll = 0;
+                self.screen = Screen::Drift;
+            }
             Action::Records => {
                 self.records = None;
                 self.screen = Screen::Records;

@@ -289,3 +289,83 @@ pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
         area,
     );
 }
+
+/// The drift pane: what differs from the golden build, the baseline change
+/// called out on its own, and the diffs.
+pub fn drift(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let Some(d) = &app.drift else {
+        f.render_widget(
+            Paragraph::new("checking drift…")
+                .style(t.dim)
+                .block(block(" Drift ".into(), true, t)),
+            area,
+        );
+        return;
+    };
+    let mut lines = vec![Line::styled(
+        crate::pipeline::drift::summary(d),
+        if d.drift { t.bad } else { t.ok },
+    )];
+    if !d.baseline_changes.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            "The baseline changed — allowed only as an intentional change:",
+            t.warn,
+        ));
+        for c in &d.baseline_changes {
+            lines.push(Line::raw(format!(
+                "  {} ({}): {} → {}",
+                c.key,
+                c.where_,
+                c.golden.clone().unwrap_or_else(|| "(unset)".into()),
+                c.now.clone().unwrap_or_else(|| "(unset)".into())
+            )));
+        }
+    }
+    for (title, files) in [
+        ("committed on main", &d.committed),
+        ("in the working tree", &d.working),
+    ] {
+        if files.is_empty() {
+            continue;
+        }
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(title.to_string(), t.bold));
+        for fd in files.iter() {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {} ", fd.path)),
+                Span::styled(format!("+{}", fd.added), t.ok),
+                Span::raw(" "),
+                Span::styled(format!("−{}", fd.removed), t.bad),
+            ]));
+        }
+        for fd in files.iter() {
+            for l in fd.patch.lines() {
+                let style = if l.starts_with('+') && !l.starts_with("+++") {
+                    t.ok
+                } else if l.starts_with('-') && !l.starts_with("---") {
+                    t.bad
+                } else {
+                    t.dim
+                };
+                lines.push(Line::styled(l.to_string(), style));
+            }
+        }
+    }
+    for n in &d.notes {
+        lines.push(Line::styled(n.clone(), t.dim));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((app.drift_scroll, 0))
+            .block(block(
+                format!(
+                    " Drift against {} ",
+                    d.golden.clone().unwrap_or_else(|| "—".into())
+                ),
+                true,
+                t,
+            )),
+        area,
+    );
+}

@@ -50,6 +50,8 @@ pub fn draw(f: &mut Frame, app: &App) {
         log::draw(f, job, app.mono, &t, body);
     } else if let (Screen::Playbook, Some(pb)) = (app.screen, app.playbook.as_ref()) {
         playbook::draw(f, app, pb, &t, body);
+    } else if app.screen == Screen::Drift {
+        dialogs::drift(f, app, &t, body);
     } else if app.screen == Screen::Records {
         dialogs::records(f, app.records.as_ref(), &t, body);
     } else if app.screen == Screen::Review {
@@ -158,6 +160,19 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
             t.warn,
         )),
         (None, Some(z)) => spans.push(Span::styled(format!("❄ frozen by {}", z.owner), t.bad)),
+    }
+    if let Some(d) = &app.drift {
+        spans.push(sep());
+        if d.drift {
+            let n = d.committed.len() + d.working.len();
+            let mut text = format!("⚠ drift {n} file{}", if n == 1 { "" } else { "s" });
+            if !d.baseline_changes.is_empty() {
+                text.push_str(" + baseline");
+            }
+            spans.push(Span::styled(text, t.bad));
+        } else if !narrow {
+            spans.push(Span::styled("no drift", t.dim));
+        }
     }
     spans.push(sep());
     let role = match (app.user.release_manager, narrow) {
