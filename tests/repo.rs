@@ -193,6 +193,13 @@ fn status_json_lists_branches_tags_and_golden() {
     assert_eq!(j["prod_tags"][1]["annotated"], true);
     assert!(j["live"].is_null());
     assert_eq!(j["head"]["kind"], "branch");
+    assert_eq!(j["drift"]["drift"], false, "{}", j["drift"]);
+    // A commit to a watched file on main is drift.
+    f.append(mosaic::FRONTEND, "<p>changed outside a release</p>\n");
+    f.commit("a change outside a release");
+    let j = json(&f.guardrail(&["status", "--json"]));
+    assert_eq!(j["drift"]["drift"], true);
+    assert_eq!(j["drift"]["files"][0], mosaic::FRONTEND);
 }
 
 #[test]

@@ -33,10 +33,22 @@ pub struct Status {
     pub live: Option<LiveRecord>,
     /// The deploy lock and the manual freeze.
     pub lock: LockView,
+    /// Watched files and baseline against the golden build (`null` when it
+    /// could not be checked; see `warnings`).
+    pub drift: Option<DriftView>,
     pub branches: Vec<BranchStatus>,
     pub prod_tags: Vec<ProdTag>,
     /// Things worth knowing that are not errors (no main branch, empty repository…).
     pub warnings: Vec<String>,
+}
+
+/// Drift as `status` shows it (`guardrail drift` has the details).
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftView {
+    pub drift: bool,
+    pub summary: String,
+    pub files: Vec<String>,
+    pub baseline_changed: bool,
 }
 
 /// The deploy lock as `status` shows it.
@@ -119,6 +131,23 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
         golden: prod_tags.last().map(|t| t.name.clone()),
         live,
         lock: lock::status(&repo.state.path).into(),
+        drift: match super::drift::check(repo, cfg, false) {
+            Ok(d) => Some(DriftView {
+                drift: d.drift,
+                summary: super::drift::summary(&d),
+                files: d
+                    .committed
+                    .iter()
+                    .chain(d.working.iter())
+                    .map(|f| f.path.clone())
+                    .collect(),
+                baseline_changed: !d.baseline_changes.is_empty(),
+            }),
+            Err(e) => {
+                warnings.push(format!("drift could not be checked: {e}"));
+                None
+            }
+        },
         branches,
         prod_tags,
         warnings,
@@ -164,6 +193,9 @@ pub fn render_text(st: &Status) -> String {
         frozen: st.lock.frozen.clone(),
     };
     let _ = writeln!(s, "deploy lock: {lock}");
+    if let Some(d) = &st.drift {
+        let _ = writeln!(s, "drift: {}", d.summary);
+    }
     for w in &st.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
