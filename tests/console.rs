@@ -61,13 +61,9 @@ fn help_overlay_lists_every_key() {
     let t = render(&a);
     insta::assert_snapshot!("help_80x24", t.backend());
     let screen = t.backend().to_string();
-    let scopes = a.scopes();
-    for b in guardrail::app::keys::BINDINGS
-        .iter()
-        .filter(|b| scopes.contains(&b.scope))
-    {
-        assert!(screen.contains(b.label), "help misses {}", b.label);
-    }
+    // The groups for where you are come first.
+    assert!(screen.contains("Everywhere"), "{screen}");
+    assert!(screen.contains("show every key"), "{screen}");
     // Every other key is further down: the overlay scrolls to it.
     let theme = guardrail::views::theme::Theme::new(true);
     let all: String = guardrail::views::help::lines(&a, &theme)
@@ -358,4 +354,71 @@ fn sigint_and_sighup_restore_the_terminal() {
         assert!(t.wait_exit(secs(10)).is_some(), "signal {sig}");
         assert_terminal_restored(&t);
     }
+}
+
+fn user_config(f: &Fixture, text: &str) {
+    let dir = f.home().join(".config/guardrail");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+#[test]
+fn the_users_own_file_rebinds_keys_and_sets_the_look() {
+    let f = repo_with_console_gate();
+    user_config(
+        &f,
+        "[ui]\ntheme = \"mono\"\nmouse = false\n\n[keys]\ngate = \"ctrl-g\"\nhelp = \"f1\"\n",
+    );
+    let mut t = f.console(&[], 160, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    // The footer and help show the new keys; the old ones do nothing.
+    t.wait_for(" ctrl-g gate", secs(5)).unwrap();
+    t.send("?");
+    std::thread::sleep(millis(300));
+    assert!(!t.screen_text().contains("show every key"));
+    t.send_key(Key::F(1));
+    t.wait_for("show every key", secs(5)).unwrap();
+    t.send_esc();
+    t.send_key(Key::Ctrl('g'));
+    t.wait_for("[yes/no/n/a]:", secs(10)).unwrap();
+    t.send_key(Key::Ctrl('c'));
+    t.wait_for("Quit and cancel it?", secs(5)).unwrap();
+    t.send("y");
+    assert_eq!(t.wait_exit(secs(15)), Some(0));
+    // No colour at all with the mono theme.
+    assert!(
+        !String::from_utf8_lossy(&t.raw_tail()).contains("\x1b[38;5;"),
+        "colour in mono"
+    );
+}
+
+#[test]
+fn a_bad_key_in_the_users_file_is_one_sentence_and_exit_2() {
+    let f = mosaic_repo();
+    user_config(&f, "[keys]\nrollbak = \"R\"\n");
+    let mut t = f.console(&[], 100, 30);
+    assert_eq!(t.wait_exit(secs(10)), Some(2));
+    let s = t.screen_text();
+    assert!(
+        s.contains("keys.rollbak") && s.contains("no such action"),
+        "{s}"
+    );
+    let f = mosaic_repo();
+    user_config(&f, "[keys]\ngate = \"G\"\n");
+    let mut t = f.console(&[], 100, 30);
+    assert_eq!(t.wait_exit(secs(10)), Some(2));
+    assert!(
+        t.screen_text().contains("is already end"),
+        "{}",
+        t.screen_text()
+    );
+    let f = mosaic_repo();
+    user_config(&f, "[ui]\ntheme = \"neon\"\n");
+    let mut t = f.console(&[], 100, 30);
+    assert_eq!(t.wait_exit(secs(10)), Some(2));
+    assert!(
+        t.screen_text().contains("config.toml line 2"),
+        "{}",
+        t.screen_text()
+    );
 }

@@ -1,10 +1,12 @@
 //! The key table: one list that dispatches keys, builds the footer and fills
 //! the `?` overlay, so the hints can never lie.
+use std::collections::{BTreeMap, HashMap};
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// What a key asks for. Destructive actions are values first and only run
 /// after a confirmation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Quit,
     Help,
@@ -608,6 +610,145 @@ pub static BINDINGS: &[Binding] = &[
     },
 ];
 
+/// Keys the user rebound in their own config file (`[keys]`), set once at
+/// start; they replace an action's keys everywhere.
+static OVERRIDES: std::sync::OnceLock<HashMap<Action, (Vec<(KeyCode, KeyModifiers)>, String)>> =
+    std::sync::OnceLock::new();
+
+/// An action's name in the config file: `ShowLog` → `show_log`.
+pub fn action_name(a: Action) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{a:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `R`, `r`, `ctrl-b`, `f5`, `enter`, `esc`, `tab`, `space`, `pgup` … as keys.
+pub fn parse_key(text: &str) -> Option<Vec<(KeyCode, KeyModifiers)>> {
+    let t = text.trim();
+    let (mods, rest) = match t.to_ascii_lowercase().strip_prefix("ctrl-") {
+        Some(_) => (CTRL, &t[5..]),
+        None => (NONE, t),
+    };
+    let code = match rest.to_ascii_lowercase().as_str() {
+        "enter" => KeyCode::Enter,
+        "esc" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "space" => KeyCode::Char(' '),
+        "backspace" => KeyCode::Backspace,
+        "pgup" => KeyCode::PageUp,
+        "pgdn" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
+            KeyCode::F(f[1..].parse().ok()?)
+        }
+        _ => {
+            let mut chars = rest.chars();
+            let c = chars.next()?;
+            if chars.next().is_some() {
+                return None;
+            }
+            let c = if mods == CTRL {
+                c.to_ascii_lowercase()
+            } else {
+                c
+            };
+            if c.is_ascii_uppercase() {
+                return Some(vec![(KeyCode::Char(c), SHIFT), (KeyCode::Char(c), NONE)]);
+            }
+            KeyCode::Char(c)
+        }
+    };
+    Some(vec![(code, mods)])
+}
+
+/// Installs the user's `[keys]`; an unknown action or key is an error (one
+/// sentence). Called once, before the console starts.
+pub fn set_overrides(keys: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut map = HashMap::new();
+    for (name, key) in keys {
+        let action = BINDINGS
+            .iter()
+            .map(|b| b.action)
+            .find(|a| action_name(*a) == *name)
+            .ok_or_else(|| {
+                let mut known: Vec<String> =
+                    BINDINGS.iter().map(|b| action_name(b.action)).collect();
+                known.sort();
+                known.dedup();
+                format!(
+                    "key `keys.{name}`: there is no such action (known: {})",
+                    known.join(", ")
+                )
+            })?;
+        let parsed = parse_key(key).ok_or_else(|| {
+            format!("key `keys.{name}`: `{key}` is not a key (use e.g. \"R\", \"ctrl-b\", \"f5\")")
+        })?;
+        map.insert(action, (parsed, key.clone()));
+    }
+    // A key taken by another action where this one works would never reach it.
+    let eff = |b: &Binding| {
+        map.get(&b.action)
+            .map_or(b.keys.to_vec(), |(k, _)| k.clone())
+    };
+    let meets = |a: Scope, b: Scope| {
+        a == b
+            || a == Scope::Global
+            || b == Scope::Global
+            || matches!(
+                (a, b),
+                (Scope::List, Scope::Branches) | (Scope::Branches, Scope::List)
+            )
+    };
+    for (action, (keys, text)) in &map {
+        for b in BINDINGS.iter().filter(|b| b.action != *action) {
+            let clash = BINDINGS
+                .iter()
+                .filter(|m| m.action == *action)
+                .any(|m| meets(m.scope, b.scope) && eff(b).iter().any(|k| keys.contains(k)));
+            if clash {
+                return Err(format!(
+                    "key `keys.{}`: `{text}` is already {} ({})",
+                    action_name(*action),
+                    action_name(b.action),
+                    b.help
+                ));
+            }
+        }
+    }
+    let _ = OVERRIDES.set(map);
+    Ok(())
+}
+
+/// The keys a binding answers to (the user's, when rebound).
+pub fn keys_of(b: &Binding) -> &[(KeyCode, KeyModifiers)] {
+    match OVERRIDES.get().and_then(|m| m.get(&b.action)) {
+        Some((k, _)) => k,
+        None => b.keys,
+    }
+}
+
+/// How a binding's key is shown.
+pub fn label(b: &Binding) -> String {
+    match OVERRIDES.get().and_then(|m| m.get(&b.action)) {
+        Some((_, text)) => text.clone(),
+        None => b.label.to_string(),
+    }
+}
+
 /// The binding for `key` among those active in `scopes`; earlier scopes
 /// win (the log pane's `q` goes back before the global `q` quits).
 pub fn lookup(key: &KeyEvent, scopes: &[Scope], readonly: bool) -> Option<&'static Binding> {
@@ -615,7 +756,7 @@ pub fn lookup(key: &KeyEvent, scopes: &[Scope], readonly: bool) -> Option<&'stat
         BINDINGS.iter().find(|b| {
             b.scope == *scope
                 && !(readonly && b.mutates)
-                && b.keys.iter().any(|(code, mods)| {
+                && keys_of(b).iter().any(|(code, mods)| {
                     *code == key.code
                         && (*mods == key.modifiers
                             || (mods.is_empty()
@@ -632,7 +773,7 @@ pub fn active(scopes: &[Scope], readonly: bool) -> impl Iterator<Item = &'static
     BINDINGS.iter().filter(move |b| {
         scopes.contains(&b.scope)
             && !(readonly && b.mutates)
-            && b.keys.iter().all(|(code, mods)| {
+            && keys_of(b).iter().all(|(code, mods)| {
                 let k = KeyEvent::new(*code, *mods);
                 lookup(&k, scopes, readonly).is_none_or(|w| std::ptr::eq(w, *b))
             })

@@ -140,6 +140,12 @@ pub fn load_all(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
 /// Runs the console until the user quits.
 pub fn run(opts: Options) -> anyhow::Result<()> {
     let repo = Repo::open(&opts.dir)?;
+    if let Err(e) = keys::set_overrides(&opts.user.keys) {
+        let file = UserConfig::path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        anyhow::bail!("{file}, {e}");
+    }
     let mut app = initial_app(&repo, opts.readonly, &opts.user)?;
     app.coach = opts.drill.map(coach::Coach::new);
     let mouse = opts.user.ui.mouse;

@@ -231,6 +231,8 @@ pub struct Alerts {
 #[serde(default, deny_unknown_fields)]
 pub struct UserConfig {
     pub ui: Ui,
+    /// Action name → key, e.g. `rollback = "ctrl-b"`, `gate = "G"`.
+    pub keys: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

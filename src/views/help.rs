@@ -34,7 +34,7 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
                 continue;
             }
             lines.push(Line::from(vec![
-                Span::styled(format!("  {:<7}", b.label), t.key),
+                Span::styled(format!("  {:<7}", crate::app::keys::label(b)), t.key),
                 Span::raw(format!(" {}", b.help)),
             ]));
         }

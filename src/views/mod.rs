@@ -228,11 +228,11 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
     let essential: usize = hints
         .iter()
         .filter(|b| matches!(b.action, keys::Action::Help | keys::Action::Quit))
-        .map(|b| b.label.chars().count() + b.hint.chars().count() + 3)
+        .map(|b| keys::label(b).chars().count() + b.hint.chars().count() + 3)
         .sum();
     let mut room = (width as usize).saturating_sub(used + essential);
     for b in hints {
-        let w = b.label.chars().count() + b.hint.chars().count() + 3;
+        let w = keys::label(b).chars().count() + b.hint.chars().count() + 3;
         let keep = matches!(b.action, keys::Action::Help | keys::Action::Quit);
         if !keep {
             if w > room {
@@ -240,7 +240,7 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
             }
             room -= w;
         }
-        spans.push(Span::styled(format!(" {} ", b.label), t.key));
+        spans.push(Span::styled(format!(" {} ", keys::label(b)), t.key));
         spans.push(Span::styled(format!("{} ", b.hint), t.dim));
     }
     Paragraph::new(Line::from(spans))
