@@ -612,8 +612,10 @@ pub static BINDINGS: &[Binding] = &[
 
 /// Keys the user rebound in their own config file (`[keys]`), set once at
 /// start; they replace an action's keys everywhere.
-static OVERRIDES: std::sync::OnceLock<HashMap<Action, (Vec<(KeyCode, KeyModifiers)>, String)>> =
-    std::sync::OnceLock::new();
+static OVERRIDES: std::sync::OnceLock<HashMap<Action, Rebound>> = std::sync::OnceLock::new();
+
+/// A rebound action: its keys and how the user wrote them.
+type Rebound = (Vec<(KeyCode, KeyModifiers)>, String);
 
 /// An action's name in the config file: `ShowLog` → `show_log`.
 pub fn action_name(a: Action) -> String {
