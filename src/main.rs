@@ -196,6 +196,12 @@ mod exit {
 const ALERT_FLUSH_CAP: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn main() -> ExitCode {
+    // A file-size limit (or a full quota) makes writes fail with an error
+    // that is reported, instead of killing guardrail mid-write.
+    // SAFETY: setting a signal's disposition to ignore at start-up.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -201,3 +201,37 @@ fn jobs_attach_answers_from_its_input() {
     );
     assert_eq!(first.wait_exit(secs(10)), Some(0));
 }
+
+/// SSH drops in the middle of a release run from the console: the playbook
+/// goes on to its end — gate, deploy, verification, tag — and is recorded.
+#[test]
+fn a_release_goes_on_when_the_terminal_hangs_up_mid_deploy() {
+    let live = common::live::live_repo("");
+    let f = &live.f;
+    f.checkout_new("feature/slow");
+    f.write(mosaic::MOSAIC_UI, common::live::good_page("slow"));
+    f.write_script(
+        "scripts/run_deploy_gate.sh",
+        "#!/bin/bash\necho checking\nsleep 2\necho 'DEPLOY GATE: PASS'\n",
+    );
+    f.commit("slow gate");
+    package(f, "feature/slow", &Pkg::default());
+    let mut t = f.console(&[], 140, 40);
+    t.wait_for("feature/slow", secs(15)).unwrap();
+    t.wait_for("✓ ready    feature/slow", secs(15)).unwrap();
+    t.send("/slow\r");
+    t.wait_for("Branches (1 of 4)", secs(5)).unwrap();
+    t.send("d");
+    t.wait_for("Verify evidence: what and why", secs(5))
+        .unwrap();
+    t.send("a");
+    t.wait_for("checking", secs(15)).unwrap();
+    t.signal(libc::SIGHUP);
+    assert_eq!(t.wait_exit(secs(40)), Some(0));
+    assert!(f
+        .git(&["tag", "-l", "prod-2025-11-14"])
+        .contains("prod-2025-11-14"));
+    let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
+    assert_eq!(recs[0]["action"], "release");
+    assert_eq!(recs[0]["result"], "OK");
+}
