@@ -6,28 +6,17 @@ use common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use guardrail::app::{self, App, Msg, Pane};
 use guardrail::pipeline::config::UserConfig;
-use guardrail::pipeline::repo::{Repo, User};
+use guardrail::pipeline::repo::Repo;
 use ratatui::backend::TestBackend;
 use ratatui::style::Modifier;
 use ratatui::Terminal;
 
 fn app_for(f: &Fixture, w: u16, h: u16) -> App {
-    let repo = Repo::open(f.path()).unwrap();
-    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
-    app::load_all(&repo, &mut a).unwrap();
-    a.user = User {
-        name: "tester".into(),
-        release_manager: true,
-    };
-    a.mono = false;
-    a.update(Msg::Resize(w, h));
-    a
+    console_app(f, w, h).1
 }
 
 fn render(a: &App) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).unwrap();
-    t.draw(|f| guardrail::views::draw(f, a)).unwrap();
-    t
+    draw_app(a)
 }
 
 fn key(c: KeyCode) -> Msg {

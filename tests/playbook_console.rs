@@ -39,15 +39,7 @@ fn release_repo() -> (Fixture, HttpServer) {
 #[test]
 fn playbook_screen_before_anything_runs() {
     let (f, _server) = release_repo();
-    let repo = Repo::open(f.path()).unwrap();
-    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
-    app::load_all(&repo, &mut a).unwrap();
-    a.user = User {
-        name: "tester".into(),
-        release_manager: true,
-    };
-    a.mono = false;
-    a.update(Msg::Resize(140, 36));
+    let (_repo, mut a) = console_app(&f, 140, 36);
     a.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('d'),
         KeyModifiers::NONE,

@@ -5,13 +5,10 @@ mod common;
 use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use guardrail::app::{self, App, Msg, Request, Screen};
+use guardrail::app::{App, Msg, Request, Screen};
 use guardrail::pipeline::audit::entry_hash_ok;
-use guardrail::pipeline::config::UserConfig;
 use guardrail::pipeline::package::{self, Context};
-use guardrail::pipeline::repo::{Repo, User};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use guardrail::pipeline::repo::Repo;
 
 /// auth-modal ready; ps101 stale (a code commit after its gate ran).
 fn review_repo() -> Fixture {
@@ -29,16 +26,7 @@ fn review_repo() -> Fixture {
 }
 
 fn app_for(f: &Fixture, w: u16, h: u16) -> (Repo, App) {
-    let repo = Repo::open(f.path()).unwrap();
-    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
-    app::load_all(&repo, &mut a).unwrap();
-    a.user = User {
-        name: "tester".into(),
-        release_manager: true,
-    };
-    a.mono = false;
-    a.update(Msg::Resize(w, h));
-    (repo, a)
+    console_app(f, w, h)
 }
 
 /// Does what the event loop's assessment worker does, synchronously.
@@ -60,9 +48,7 @@ fn key(a: &mut App, c: KeyCode) {
 }
 
 fn render(a: &App) -> String {
-    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).unwrap();
-    t.draw(|f| guardrail::views::draw(f, a)).unwrap();
-    t.backend().to_string()
+    draw_app(a).backend().to_string()
 }
 
 #[test]

@@ -6,26 +6,13 @@ mod common;
 use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use guardrail::app::{self, App, Msg, Request, Screen};
+use guardrail::app::{App, Msg, Request, Screen};
 use guardrail::pipeline::backup::{BackupCheck, ManifestState};
-use guardrail::pipeline::config::UserConfig;
-use guardrail::pipeline::repo::{Repo, User};
 use guardrail::pipeline::rollback::{Change, FileChange, Plan, PlanSource};
 use guardrail::pipeline::state::{LiveHealth, LiveRecord};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 
 fn app_for(f: &Fixture) -> App {
-    let repo = Repo::open(f.path()).unwrap();
-    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
-    app::load_all(&repo, &mut a).unwrap();
-    a.user = User {
-        name: "tester".into(),
-        release_manager: true,
-    };
-    a.mono = false;
-    a.update(Msg::Resize(120, 40));
-    a
+    console_app(f, 120, 40).1
 }
 
 fn key(a: &mut App, c: KeyCode) {
@@ -33,9 +20,7 @@ fn key(a: &mut App, c: KeyCode) {
 }
 
 fn render(a: &App) -> String {
-    let mut t = Terminal::new(TestBackend::new(a.size.0, a.size.1)).unwrap();
-    t.draw(|fr| guardrail::views::draw(fr, a)).unwrap();
-    t.backend().to_string()
+    draw_app(a).backend().to_string()
 }
 
 /// A plan like the pipeline makes, with fixed paths for stable snapshots.

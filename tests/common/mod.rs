@@ -22,6 +22,7 @@ pub mod http;
 pub mod live;
 pub mod packages;
 pub mod pty;
+pub mod screen;
 pub mod trees;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use fixture::{
 };
 pub use packages::{audit_record, package, variant, Pkg, GATE_LOG, NEXT_TAG};
 pub use pty::{Exit, Key, Pty, PtyCommand, Termios};
+pub use screen::{console_app, draw as draw_app};
 pub use trees::*;
 
 /// The guardrail binary cargo built for this test run.
