@@ -12,6 +12,7 @@ use guardrail::pipeline::repo::Repo;
 use guardrail::pipeline::Refused;
 
 use guardrail::pipeline::gate::{self, GateError, Verdict};
+use guardrail::pipeline::handoff_make;
 use guardrail::pipeline::playbook::{Event, Playbook, PlaybookError, Step, StepState};
 use guardrail::pipeline::rollback::{self as rb, RollbackError, RollbackOutcome};
 use guardrail::pipeline::runner::{Answers, RunEvent};
@@ -29,23 +30,8 @@ pub fn gate(
     answers: Answers,
     as_json: bool,
 ) -> anyhow::Result<u8> {
-    use std::io::{IsTerminal, Write};
     let b = repo.find_branch(cfg, branch)?;
-    let colour = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let stream = !as_json;
-    let on_event = move |ev: RunEvent| {
-        if let (true, RunEvent::Output(chunk)) = (stream, ev) {
-            let mut out = std::io::stdout().lock();
-            let text = if colour {
-                chunk
-            } else {
-                guardrail::pipeline::runner::strip_ansi(&chunk)
-            };
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-        }
-    };
+    let on_event = output_streamer(!as_json);
     let report = match gate::run(repo, cfg, &b, answers, |_, _| {}, on_event) {
         Ok(r) => r,
         Err(e @ (GateError::Script(_) | GateError::Checkout(_))) => {
@@ -88,6 +74,138 @@ pub fn gate(
             .into())
         }
     })
+}
+
+/// Streams a script's output to stdout (text mode), as it comes.
+fn output_streamer(stream: bool) -> impl FnMut(RunEvent) + Send + 'static {
+    use std::io::{IsTerminal, Write};
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    move |ev: RunEvent| {
+        if let (true, RunEvent::Output(chunk)) = (stream, ev) {
+            let mut out = std::io::stdout().lock();
+            let text = if colour {
+                chunk
+            } else {
+                guardrail::pipeline::runner::strip_ansi(&chunk)
+            };
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+/// `guardrail handoff [--branch B] [--tag T] [--evidence DIR] [--commit]`:
+/// the gate's output streams as it comes, then what was written and the
+/// next step. 0 gate PASS, 1 gate FAIL (the package is written all the same).
+pub fn handoff(
+    repo: &Repo,
+    cfg: &Config,
+    opts: handoff_make::MakeOptions,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    let committing = opts.commit;
+    let made = match handoff_make::make(repo, cfg, opts, output_streamer(!as_json)) {
+        Ok(m) => m,
+        Err(e) if e.is_bad_input() => return Err(anyhow::anyhow!(e.to_string())),
+        Err(handoff_make::MakeError::Gate(e @ GateError::Repo(_))) => return Err(e.into()),
+        Err(e) => return Err(StepFailed(e.to_string()).into()),
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&made)?);
+    } else {
+        print!("{}", handoff_summary(&made, committing));
+    }
+    Ok(match made.verdict {
+        Verdict::Pass => 0,
+        _ => exit::NOT_OK,
+    })
+}
+
+/// The end of `guardrail handoff`, in text.
+fn handoff_summary(m: &handoff_make::MadePackage, committing: bool) -> String {
+    let short = |s: &str| s.get(..7).unwrap_or(s).to_string();
+    let mut s = String::new();
+    s.push_str(&format!(
+        "\nguardrail: gate {} on {} at {} (audit #{}); log: {}\n",
+        m.verdict.as_str(),
+        m.branch,
+        short(&m.commit),
+        m.gate.audit_seq,
+        m.gate.log
+    ));
+    let wher = match m.location {
+        handoff_make::Location::WorkingTree => format!("the working tree {}", m.worktree),
+        handoff_make::Location::Worktree => format!(
+            "guardrail's worktree {} ({} is not checked out; your working tree is untouched)",
+            m.worktree, m.branch
+        ),
+    };
+    s.push_str(&format!("guardrail: wrote {}/ in {wher}:\n", m.package_dir));
+    let evidence = m
+        .files
+        .iter()
+        .filter(|f| f.starts_with("evidence/"))
+        .count();
+    for f in m.files.iter().filter(|f| !f.starts_with("evidence/")) {
+        s.push_str(&format!("  {f}\n"));
+    }
+    s.push_str(&format!(
+        "  evidence/ ({evidence} file{})\n",
+        if evidence == 1 { "" } else { "s" }
+    ));
+    s.push_str(&format!(
+        "guardrail: proposed fallback {} → {}\n",
+        m.proposed_tag, m.proposed_bundle
+    ));
+    match (&m.replaced, m.refreshed) {
+        (Some(old), _) => s.push_str(&format!(
+            "guardrail: replaced the package of {} (the gate now ran on {})\n",
+            if old.len() >= 7 && old.bytes().all(|b| b.is_ascii_hexdigit()) {
+                format!("commit {}", short(old))
+            } else {
+                old.clone()
+            },
+            short(&m.commit)
+        )),
+        (None, true) => s.push_str(&format!(
+            "guardrail: refreshed the package of the same commit {}\n",
+            short(&m.commit)
+        )),
+        _ => {}
+    }
+    match m.snapshot_within {
+        Some(true) => s.push_str("guardrail: snapshot: baseline within tolerance\n"),
+        Some(false) => s.push_str("guardrail: snapshot: baseline OUTSIDE tolerance\n"),
+        None => {}
+    }
+    for n in &m.notes {
+        s.push_str(&format!("guardrail: note: {n}\n"));
+    }
+    match &m.committed {
+        Some(c) => {
+            s.push_str(&format!(
+                "guardrail: committed {} on {} (not pushed)\n",
+                short(c),
+                m.branch
+            ));
+            s.push_str(&format!("next: guardrail check {}\n", m.branch));
+        }
+        None if !committing => {
+            s.push_str(&format!(
+                "guardrail: not committed: commit {}/ on {} (or run again with --commit), then: guardrail check {}\n",
+                m.package_dir, m.branch, m.branch
+            ));
+        }
+        None => {}
+    }
+    if m.verdict != Verdict::Pass {
+        s.push_str(&format!(
+            "guardrail: the gate FAILED: the package documents the failure and {} cannot be deployed\n",
+            m.branch
+        ));
+    }
+    s
 }
 
 /// `guardrail audit verify`: checks the chain against the newest release

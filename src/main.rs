@@ -53,6 +53,29 @@ enum Cmd {
     },
     /// Print the built-in default guardrail.toml (every key, documented).
     DefaultConfig,
+    /// Run the gate and the snapshot on a branch head and write its handoff
+    /// package `.handoff/<slug>/` (0 gate PASS, 1 gate FAIL: the package is
+    /// still written, with result FAIL).
+    Handoff {
+        /// The feature branch (default: the branch checked out here).
+        #[arg(long, value_name = "B")]
+        branch: Option<String>,
+        /// The proposed prod tag (default: the next free one of today, UTC).
+        #[arg(long, value_name = "T")]
+        tag: Option<String>,
+        /// A directory of screenshots and screencasts for `evidence/`
+        /// (image or video bytes only).
+        #[arg(long, value_name = "DIR")]
+        evidence: Option<PathBuf>,
+        /// Commit the package (only `.handoff/<slug>/`) on the branch; never pushes.
+        #[arg(long)]
+        commit: bool,
+        /// The summary in handoff.toml (default: the head commit's subject).
+        #[arg(long, value_name = "S")]
+        summary: Option<String>,
+        #[command(flatten)]
+        answers: AnswerArgs,
+    },
     /// Run the gate on a branch head, in a worktree (0 PASS, 1 FAIL).
     Gate {
         branch: String,
@@ -298,6 +321,31 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
             cli::gate(&repo, &cfg, &branch, answers, cli.json)
+        }
+        Some(Cmd::Handoff {
+            branch,
+            tag,
+            evidence,
+            commit,
+            summary,
+            answers,
+        }) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let answers = guardrail::pipeline::scripts::headless_answers(
+                answers.file.as_deref(),
+                &answers.each,
+            )
+            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            let opts = guardrail::pipeline::handoff_make::MakeOptions {
+                branch,
+                tag,
+                evidence,
+                commit,
+                summary,
+                answers,
+            };
+            cli::handoff(&repo, &cfg, opts, cli.json)
         }
         Some(Cmd::Verify { url, answers }) => {
             let repo = Repo::open(&dir)?;

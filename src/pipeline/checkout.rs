@@ -116,7 +116,29 @@ pub fn prepare(
 }
 
 fn worktree(repo: &Repo, name: &str, commit: &str) -> Result<Checkout, CheckoutError> {
-    let base = repo.state.path.join("worktrees");
+    worktree_in(repo, "worktrees", name, commit)
+}
+
+/// A worktree of its own for writing a handoff package on a branch that is
+/// not checked out anywhere: `<state>/handoff-worktrees/<slug>`, detached at
+/// `commit` (so the branch stays free to be checked out elsewhere), reset
+/// and cleaned like the gate's worktrees. Kept apart from those so that a
+/// gate run never cleans away a package written but not yet committed.
+pub fn handoff_worktree(
+    repo: &Repo,
+    branch: &str,
+    commit: &str,
+) -> Result<Checkout, CheckoutError> {
+    worktree_in(repo, "handoff-worktrees", branch, commit)
+}
+
+fn worktree_in(
+    repo: &Repo,
+    dir: &str,
+    name: &str,
+    commit: &str,
+) -> Result<Checkout, CheckoutError> {
+    let base = repo.state.path.join(dir);
     std::fs::create_dir_all(&base)?;
     let path = base.join(slug(name));
     let registered = path.join(".git").exists();

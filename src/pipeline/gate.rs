@@ -95,13 +95,31 @@ pub fn run(
     on_start: impl FnOnce(RunHandle, &std::path::Path),
     on_event: impl FnMut(RunEvent) + Send + 'static,
 ) -> Result<GateReport, GateError> {
+    run_proposing(repo, cfg, branch, None, answers, on_start, on_event)
+}
+
+/// [`run`] with the prod tag the script is told about (`GUARDRAIL_TAG`)
+/// given by the caller (`guardrail handoff --tag`); `None` proposes the
+/// next free tag of today.
+pub fn run_proposing(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &BranchInfo,
+    tag: Option<&str>,
+    answers: Answers,
+    on_start: impl FnOnce(RunHandle, &std::path::Path),
+    on_event: impl FnMut(RunEvent) + Send + 'static,
+) -> Result<GateReport, GateError> {
     let user = repo.user(cfg);
     let co = checkout::prepare(repo, cfg.playbook.checkout, &branch.name, &branch.head)?;
     repo.state.ensure().map_err(RecordError::from)?;
     let mut job = Job::create(&repo.state.path, "gate", &branch.name, &user.name)?;
     let now = Utc::now();
     let tags = repo.tag_names()?;
-    let proposed_tag = next_free_tag(&cfg.project.tag_prefix, now.date_naive(), &tags);
+    let proposed_tag = match tag {
+        Some(t) => t.to_string(),
+        None => next_free_tag(&cfg.project.tag_prefix, now.date_naive(), &tags),
+    };
     let ctx = ScriptContext {
         action: "gate".into(),
         branch: branch.name.clone(),

@@ -892,6 +892,12 @@ fn visual_item(inp: &ChecklistInputs) -> ChecklistItem {
     }
 }
 
+/// The bundle path a package proposes for `tag`: `<backups_dir>/<tag>.zip`,
+/// exactly as the fallback item expects it.
+pub fn bundle_path(backups_dir: &str, tag: &str) -> String {
+    join_bundle(backups_dir, tag)
+}
+
 /// `a/b/` + `x` → `a/b/x`, without doubled slashes or a leading `./`.
 fn join_bundle(dir: &str, tag: &str) -> String {
     let d = dir.trim_end_matches('/');
