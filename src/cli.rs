@@ -402,28 +402,7 @@ pub fn render_verify_text(r: &VerifyReport) -> String {
         .max(verify::SCRIPT_CHECK.len());
     let mut out = String::new();
     for c in &r.checks {
-        let latency = c
-            .latency_ms
-            .map(|ms| format!("{ms:>5} ms"))
-            .unwrap_or_else(|| "    - ms".into());
-        let attempts = if c.attempts > 1 {
-            format!("  ({} attempts)", c.attempts)
-        } else {
-            String::new()
-        };
-        let note = match c.state {
-            CheckState::Ok => String::new(),
-            CheckState::Warn => format!("  {}", c.detail.as_deref().unwrap_or("")),
-            _ => format!("  {}", c.last_error.as_deref().unwrap_or("did not finish")),
-        };
-        let symbol = match c.state {
-            CheckState::Warn => "⚠️ ",
-            s => s.symbol(),
-        };
-        out.push_str(&format!(
-            "{symbol} {:<width$}  {latency}{attempts}{note}\n",
-            c.name
-        ));
+        out.push_str(check_line(c, width).trim_start_matches("  "));
     }
     if let Some(s) = r.script.as_ref().filter(|s| s.skipped) {
         out.push_str(&format!(

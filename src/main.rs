@@ -176,6 +176,23 @@ enum JobsCmd {
     Attach { id: String },
 }
 
+impl AnswerArgs {
+    /// The answers, file first, then each `--answer`; none: stdin closed.
+    fn read(&self) -> anyhow::Result<guardrail::pipeline::runner::Answers> {
+        guardrail::pipeline::scripts::headless_answers(self.file.as_deref(), &self.each).map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "the answers file {} could not be read: {e}",
+                    self.file
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            },
+        )
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum AuditCmd {
     /// Recompute the chain; name the first line that breaks it (exit 1).
@@ -315,11 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::Gate { branch, answers }) => {
             let repo = Repo::open(&dir)?;
             let cfg = repo.config()?;
-            let answers = guardrail::pipeline::scripts::headless_answers(
-                answers.file.as_deref(),
-                &answers.each,
-            )
-            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            let answers = answers.read()?;
             cli::gate(&repo, &cfg, &branch, answers, cli.json)
         }
         Some(Cmd::Handoff {
@@ -332,11 +345,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }) => {
             let repo = Repo::open(&dir)?;
             let cfg = repo.config()?;
-            let answers = guardrail::pipeline::scripts::headless_answers(
-                answers.file.as_deref(),
-                &answers.each,
-            )
-            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            let answers = answers.read()?;
             let opts = guardrail::pipeline::handoff_make::MakeOptions {
                 branch,
                 tag,
@@ -350,11 +359,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::Verify { url, answers }) => {
             let repo = Repo::open(&dir)?;
             let cfg = repo.config()?;
-            let answers = guardrail::pipeline::scripts::headless_answers(
-                answers.file.as_deref(),
-                &answers.each,
-            )
-            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            let answers = answers.read()?;
             cli::verify(&repo, &cfg, url.as_deref(), answers, cli.json)
         }
         Some(Cmd::Jobs { cmd }) => {
@@ -370,11 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             headless,
             answers,
         }) => {
-            let answers = guardrail::pipeline::scripts::headless_answers(
-                answers.file.as_deref(),
-                &answers.each,
-            )
-            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            let answers = answers.read()?;
             if headless {
                 cli::drill_headless(dir.as_deref(), answers, cli.json)
             } else {
@@ -394,11 +395,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }) => {
             let repo = Repo::open(&dir)?;
             let cfg = repo.config()?;
-            let answers = guardrail::pipeline::scripts::headless_answers(
-                answers.file.as_deref(),
-                &answers.each,
-            )
-            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            let answers = answers.read()?;
             cli::deploy(&repo, &cfg, &branch, yes, answers, cli.json)
         }
         Some(Cmd::Rollback {
@@ -410,11 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }) => {
             let repo = Repo::open(&dir)?;
             let cfg = repo.config()?;
-            let answers = guardrail::pipeline::scripts::headless_answers(
-                answers.file.as_deref(),
-                &answers.each,
-            )
-            .map_err(|e| anyhow::anyhow!("the answers file could not be read: {e}"))?;
+            let answers = answers.read()?;
             cli::rollback(
                 &repo,
                 &cfg,

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::pipeline::rollback::PlanSource;
 use crate::pipeline::state::LiveHealth;
 
-fn centered(f: &Frame, w: u16, h: u16) -> Rect {
+pub(crate) fn centered(f: &Frame, w: u16, h: u16) -> Rect {
     let w = w.min(f.area().width);
     let h = h.min(f.area().height);
     let [area] = Layout::vertical([Constraint::Length(h)])

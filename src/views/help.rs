@@ -1,6 +1,5 @@
 //! The `?` overlay: every key of the key table, the groups that work where
 //! you are first, then the rest; it scrolls when the terminal is short.
-use ratatui::layout::{Constraint, Flex, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
@@ -53,14 +52,7 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme) {
     let lines = lines(app, t);
-    let h = (lines.len() as u16 + 2).min(f.area().height);
-    let w = 72.min(f.area().width);
-    let [area] = Layout::vertical([Constraint::Length(h)])
-        .flex(Flex::Center)
-        .areas(f.area());
-    let [area] = Layout::horizontal([Constraint::Length(w)])
-        .flex(Flex::Center)
-        .areas(area);
+    let area = super::dialogs::centered(f, 72, lines.len() as u16 + 2);
     let overflow = lines.len() as u16 + 2 > area.height;
     let max_scroll = (lines.len() as u16 + 2).saturating_sub(area.height);
     let scroll = app.help_scroll.min(max_scroll);

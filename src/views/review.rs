@@ -2,7 +2,7 @@
 //! the right the gate log, the snapshot (baseline table over a coloured
 //! diff) and the evidence checklist side by side, folding into tabs when
 //! the terminal is narrower than 160 columns.
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Tabs, Wrap,
@@ -380,14 +380,7 @@ fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) {
     };
     lines.push(Line::raw(""));
     lines.push(Line::styled("Enter or Esc closes", t.dim));
-    let w = 76.min(f.area().width);
-    let h = (lines.len() as u16 + 4).min(f.area().height);
-    let [area] = Layout::vertical([Constraint::Length(h)])
-        .flex(Flex::Center)
-        .areas(f.area());
-    let [area] = Layout::horizontal([Constraint::Length(w)])
-        .flex(Flex::Center)
-        .areas(area);
+    let area = super::dialogs::centered(f, 76, lines.len() as u16 + 4);
     f.render_widget(Clear, area);
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
