@@ -152,3 +152,38 @@ impl Coach {
         s
     }
 }
+
+// What the coach sees of the app.
+use super::review::Assessed;
+use super::state::{App, Request, Screen};
+use crate::pipeline::handoff::PackageState;
+
+impl App {
+    /// What the coach sees of the user's progress, and the report at the end.
+    pub(super) fn coach_observe(&mut self) {
+        if self.coach.is_none() {
+            return;
+        }
+        if self.screen == Screen::Review {
+            if let Some(Assessed::Ready(a)) = self.selected_assessment() {
+                if a.state == PackageState::Ready {
+                    self.seen.reviewed_ready = Some(a.branch.clone());
+                }
+            }
+        }
+        let user = self.user.name.clone();
+        let Some(coach) = self.coach.as_mut() else {
+            return;
+        };
+        if coach.observe(&self.seen) {
+            self.dirty = true;
+        }
+        if coach.finished() && !coach.reported {
+            coach.reported = true;
+            self.requests.push(Request::WriteReport {
+                path: coach.info.report.clone(),
+                text: coach.report(&user),
+            });
+        }
+    }
+}

@@ -118,3 +118,234 @@ impl PlaybookView {
         }
     }
 }
+
+// The playbook screen: its keys, what the worker reports, and why a step
+// will be refused.
+use super::job::{JobEnd, JobView};
+use super::keys::Action;
+use super::state::{App, BranchRow, PlayMsg, Request, Screen};
+use crate::pipeline::handoff::PackageState;
+
+impl App {
+    pub(super) fn on_play(&mut self, m: PlayMsg) {
+        use crate::pipeline::playbook::Event;
+        self.dirty = true;
+        let (Some(pb), Some(job)) = (self.playbook.as_mut(), self.job.as_mut()) else {
+            return;
+        };
+        match m {
+            PlayMsg::Event(Event::Step(step, st)) => {
+                if step == crate::pipeline::playbook::Step::Deploy && pb.rollback.is_none() {
+                    self.seen.deployed = Some(pb.branch.clone());
+                }
+                if matches!(st, crate::pipeline::playbook::StepState::Running) {
+                    job.log.push(&format!("\n── {} ──\n", pb.title(step)));
+                }
+                pb.set_step(step, st);
+            }
+            PlayMsg::Event(Event::Output(s)) => {
+                job.on_event(crate::pipeline::runner::RunEvent::Output(s))
+            }
+            PlayMsg::Event(Event::Prompt(p)) => {
+                job.on_event(crate::pipeline::runner::RunEvent::Prompt(p))
+            }
+            PlayMsg::Event(Event::Script(h)) => job.handle = Some(h),
+            PlayMsg::Event(Event::Check(c)) => pb.set_check(c),
+            PlayMsg::Idle => {
+                pb.busy = false;
+                job.prompt = None;
+                job.input_focus = false;
+                if pb.auto && pb.next_step().is_some() {
+                    pb.busy = true;
+                    self.requests.push(Request::Play(PlayCmd::Next));
+                } else if self.quit_when_idle {
+                    self.quit = true;
+                }
+            }
+            PlayMsg::RollbackEnded(result, live) => {
+                pb.busy = false;
+                let (ok, summary) = match &*result {
+                    Ok(o) if o.verified => (
+                        true,
+                        format!(
+                            "production serves {} again, verified in {:.1}s",
+                            o.target,
+                            o.seconds_to_verified.unwrap_or(o.seconds)
+                        ),
+                    ),
+                    Ok(o) => (
+                        false,
+                        format!("rolled back to {} but verification failed", o.target),
+                    ),
+                    Err(e) => (false, e.clone()),
+                };
+                match *result {
+                    Ok(o) => {
+                        if let Some(r) = pb.rollback.as_mut() {
+                            r.outcome = Some(o);
+                        }
+                    }
+                    Err(e) => pb.error = Some(e),
+                }
+                self.seen.rollback_verified |= ok;
+                job.finished(JobEnd {
+                    ok,
+                    summary: summary.clone(),
+                });
+                self.message = Some(format!("rollback: {summary}"));
+                if let Some(l) = live {
+                    self.live = Some(*l);
+                }
+                self.refresh_requested = true;
+                if self.quit_when_idle {
+                    self.quit = true;
+                }
+            }
+            PlayMsg::Ended(result, live) => {
+                let result = *result;
+                let live = live.map(|l| *l);
+                pb.busy = false;
+                pb.auto = false;
+                let summary = match &result {
+                    Ok(o) if o.released => {
+                        format!("released {}", o.tag.clone().unwrap_or_default())
+                    }
+                    Ok(o) => o.notes.join("; "),
+                    Err(e) => e.clone(),
+                };
+                let ok = result.as_ref().is_ok_and(|o| o.released);
+                if result.as_ref().is_ok_and(|o| !o.released) {
+                    self.seen.verification_failed = true;
+                }
+                match result {
+                    Ok(o) => pb.outcome = Some(o),
+                    Err(e) => pb.error = Some(e),
+                }
+                job.finished(JobEnd {
+                    ok,
+                    summary: summary.clone(),
+                });
+                self.message = Some(format!("deploy {}: {summary}", pb.branch));
+                if live.is_some() {
+                    self.live = live;
+                }
+                self.refresh_requested = true;
+                if self.quit_when_idle {
+                    self.quit = true;
+                }
+            }
+        }
+    }
+
+    /// Why the playbook of the selected branch will be refused, as far as
+    /// the console knows (the pipeline decides, and records).
+    pub(super) fn blockers(&self, row: &BranchRow) -> Vec<String> {
+        let mut v = Vec::new();
+        if !self.user.release_manager {
+            v.push(format!(
+                "{} is not a release manager (release_managers on the main branch)",
+                self.user.name
+            ));
+        }
+        match row.package {
+            Some(PackageState::Ready) => {}
+            Some(s) => v.push(format!(
+                "the package is {} (Enter on the branch explains)",
+                s.as_str()
+            )),
+            None => {}
+        }
+        if let Some(h) = &self.lock.held {
+            v.push(format!("the deploy lock is held by {h}"));
+        }
+        if let Some(z) = self
+            .lock
+            .frozen
+            .as_ref()
+            .filter(|z| z.owner != self.user.name)
+        {
+            v.push(format!("deploys are frozen by {z}"));
+        }
+        v
+    }
+
+    /// Opens (or returns to) the playbook of the selected branch.
+    pub(super) fn open_playbook(&mut self) {
+        if let Some(pb) = self.playbook.as_ref().filter(|p| !p.ended()) {
+            let name = pb.branch.clone();
+            if self.selected_branch().is_none_or(|b| b.r.name != name) {
+                self.message = Some(format!("the playbook of {name} is open: finish it first"));
+            }
+            self.screen = Screen::Playbook;
+            return;
+        }
+        if self.job_running() {
+            self.message = Some("a job is running (L shows it)".into());
+            return;
+        }
+        let Some(row) = self.selected_branch() else {
+            return;
+        };
+        let branch = row.r.name.clone();
+        let blockers = self.blockers(row);
+        self.playbook = Some(PlaybookView::new(branch.clone(), blockers));
+        let mut view = JobView::new(format!("deploy {branch}"));
+        view.follow = true;
+        self.job = Some(view);
+        self.requests.push(Request::Playbook { branch });
+        self.screen = Screen::Playbook;
+    }
+
+    /// Keys of the playbook screen; false when not the screen's own.
+    pub(super) fn playbook_act(&mut self, a: Action) -> bool {
+        let Some(pb) = self.playbook.as_mut() else {
+            return false;
+        };
+        match a {
+            Action::RunStep | Action::RunAll => {
+                if pb.busy {
+                    self.message = Some("a step is running".into());
+                } else if pb.next_step().is_none() {
+                    self.message = Some("the playbook has ended".into());
+                } else {
+                    pb.busy = true;
+                    pb.auto = a == Action::RunAll;
+                    self.requests.push(Request::Play(PlayCmd::Next));
+                    if let Some(job) = self.job.as_mut() {
+                        job.follow = true;
+                    }
+                }
+                true
+            }
+            Action::Up | Action::Down => {
+                if let Some(job) = self.job.as_mut() {
+                    job.scroll(if a == Action::Up { -1 } else { 1 });
+                }
+                true
+            }
+            Action::Follow => {
+                if let Some(job) = self.job.as_mut() {
+                    job.to_end();
+                }
+                true
+            }
+            Action::Answer => {
+                if let Some(job) = self.job.as_mut() {
+                    if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some()) {
+                        job.input_focus = true;
+                    }
+                }
+                true
+            }
+            Action::CancelJob => {
+                if let Some(job) = self.job.as_mut() {
+                    if job.handle.is_some() && pb.busy {
+                        job.confirm_cancel = true;
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}

@@ -131,3 +131,152 @@ impl Review {
         }
     }
 }
+
+// The review screen's keys and the assessments it asks for.
+use super::job::{JobEnd, JobView};
+use super::keys::Action;
+use super::state::{App, Request, Screen};
+
+impl App {
+    /// The review screen folds its three panes into tabs below this width.
+    pub fn review_folded(&self) -> bool {
+        self.size.0 < 160
+    }
+
+    /// The selected branch's name and head (the newer head once read).
+    pub fn selected_head(&self) -> Option<(String, String)> {
+        let b = self.selected_branch()?;
+        let head = b.info.as_ref().map_or(b.r.head.clone(), |i| i.head.clone());
+        Some((b.r.name.clone(), head))
+    }
+
+    /// The assessment of the selected branch, when known.
+    pub fn selected_assessment(&self) -> Option<&Assessed> {
+        let (name, head) = self.selected_head()?;
+        self.review.get(&name, &head)
+    }
+
+    /// Asks for the selected branch's assessment if it is not known yet.
+    pub(super) fn want_assessment(&mut self) {
+        if self.screen != Screen::Review {
+            return;
+        }
+        let Some((branch, head)) = self.selected_head() else {
+            return;
+        };
+        if self.review.get(&branch, &head).is_none() {
+            // The worker answers only the newest request: forget older ones.
+            self.review
+                .assessed
+                .retain(|_, v| !matches!(v, Assessed::Pending));
+            self.review
+                .assessed
+                .insert(branch.clone(), Assessed::Pending);
+            self.requests.push(Request::Assess { branch, head });
+        }
+    }
+
+    /// Keys of the review screen; false when the key is not the screen's own.
+    pub(super) fn review_act(&mut self, a: Action, h: usize) -> bool {
+        let items = match self.selected_assessment() {
+            Some(Assessed::Ready(x)) => x.items.len() + x.legacy.len() + x.evidence.len(),
+            _ => 0,
+        };
+        let on_list = self.review.focus == ReviewPane::Branches;
+        let page = h as i32;
+        match a {
+            Action::FocusNext | Action::FocusPrev => {
+                let folded = self.review_folded();
+                self.review.cycle(a == Action::FocusNext, folded);
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                let d = match a {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -page,
+                    _ => page,
+                };
+                if on_list {
+                    self.branch_cur.step(d as isize, self.visible.len(), h);
+                    self.review.reset_panes();
+                } else {
+                    self.review.scroll(d, items);
+                    self.want_preview();
+                }
+            }
+            Action::Explain => {
+                if self.review.focus == ReviewPane::Checklist || on_list {
+                    self.review.focus = ReviewPane::Checklist;
+                    self.review.tab = ReviewPane::Checklist;
+                    self.review.explain = !self.review.explain && items > 0;
+                }
+            }
+            Action::OpenGateLog => self.open_package_log(),
+            Action::Back if self.review.explain => self.review.explain = false,
+            _ => return false,
+        }
+        true
+    }
+
+    /// The evidence file under the checklist cursor, if it is one.
+    pub fn selected_evidence(&self) -> Option<(String, String, String)> {
+        let Some(Assessed::Ready(a)) = self.selected_assessment() else {
+            return None;
+        };
+        let i = self
+            .review
+            .item
+            .checked_sub(a.items.len() + a.legacy.len())?;
+        let (name, _) = a.evidence.get(i)?;
+        Some((a.branch.clone(), a.head.clone(), name.clone()))
+    }
+
+    /// Asks for a preview of the selected evidence file.
+    pub(super) fn want_preview(&mut self) {
+        if self.review.focus != ReviewPane::Checklist {
+            return;
+        }
+        let Some((branch, head, name)) = self.selected_evidence() else {
+            return;
+        };
+        let known = self
+            .review
+            .preview
+            .as_ref()
+            .is_some_and(|(b, n, _)| *b == branch && *n == name);
+        if !known {
+            self.requests.push(Request::Preview { branch, head, name });
+        }
+    }
+
+    /// Shows the package's gate log in the log pane (read-only).
+    pub(super) fn open_package_log(&mut self) {
+        let Some(Assessed::Ready(a)) = self.selected_assessment() else {
+            self.message = Some("the package is still being read".into());
+            return;
+        };
+        let Some(bytes) = a.gate_log.as_ref() else {
+            self.message = Some(format!("{} has no gate.log in its package", a.branch));
+            return;
+        };
+        let mut view = JobView::new(format!("{}/gate.log", a.package_dir));
+        view.log.push(&String::from_utf8_lossy(bytes));
+        if !view.log.partial.is_empty() {
+            view.log.push("\n");
+        }
+        view.follow = false;
+        view.finished(JobEnd {
+            ok: a
+                .manifest
+                .as_ref()
+                .is_some_and(|m| m.gate.result == crate::pipeline::handoff::GateResult::Pass),
+            summary: "from the handoff package".into(),
+        });
+        if self.job_running() {
+            self.message = Some("a job is running: its log stays in L".into());
+            return;
+        }
+        self.job = Some(view);
+        self.screen = Screen::Log;
+    }
+}

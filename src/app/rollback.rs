@@ -126,3 +126,44 @@ impl RollbackDialog {
         }
     }
 }
+
+// Opening the dialog and starting a confirmed rollback.
+use super::job::JobView;
+use super::playbook::PlaybookView;
+use super::state::{App, Request, Screen};
+
+impl App {
+    /// `R`: plans a rollback to the default target and shows the dialog.
+    pub(super) fn open_rollback(&mut self) {
+        if self.job_running() {
+            self.message = Some("a job is running: wait for it (L shows it), then R".into());
+            return;
+        }
+        let failed_release = self
+            .playbook
+            .as_ref()
+            .and_then(|p| p.outcome.as_ref())
+            .filter(|o| !o.released)
+            .map(|o| format!("live verification failed after deploying {}", o.branch));
+        let reason = failed_release.unwrap_or_else(|| "rolled back from the console".into());
+        self.rollback = Some(super::rollback::RollbackDialog::new(reason));
+        self.requests.push(Request::PlanRollback { target: None });
+    }
+
+    /// `y` in the dialog: the rollback runs, shown in the playbook screen.
+    pub(super) fn start_rollback(&mut self) {
+        let Some(d) = self.rollback.take() else {
+            return;
+        };
+        let Some(plan) = d.plan else { return };
+        let target = plan.target.name.clone();
+        self.playbook = Some(PlaybookView::for_rollback(target.clone(), d.reason.clone()));
+        self.job = Some(JobView::new(format!("rollback to {target}")));
+        self.requests.push(Request::Rollback {
+            plan,
+            reason: d.reason,
+        });
+        self.screen = Screen::Playbook;
+        self.seen.rollback_started = true;
+    }
+}
