@@ -15,16 +15,62 @@
 //!   with `release_managers = ["bench"]`, and the bench gate script
 //!   `scripts/run_deploy_gate.sh` ([`GATE_SCRIPT`]);
 //! - refs packed (`git pack-refs --all`), `main` checked out.
+//!
+//! The review variant ([`REVIEW`], cached in `target/bench-repo-review-v1/`)
+//! is the same stream plus, on 1,000 of the branches (every 10th:
+//! `feature/b00000`, `feature/b00010`, …), one more commit carrying a
+//! handoff package `.handoff/feature-bNNNNN/` (`handoff.toml` rendered by
+//! [`HandoffManifest::render`], `gate.log`, `snapshot.md`, `audit.json`
+//! whose hash recomputes, `evidence/*.png` real 1×1 PNGs). Every other
+//! package names the branch's own work commit as the gated one (fresh:
+//! ready, or incomplete when an item fails), the others the main commit the
+//! branch started from (stale). The shas come from fast-import itself
+//! (`get-mark`), so the whole repository is still one stream.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use guardrail::pipeline::handoff::{
+    sha256_hex, slug, GateResult, GateSection, HandoffManifest, SnapshotSection,
+};
 
 /// Bump when the shape changes, so stale caches are not reused.
 pub const CACHE_NAME: &str = "bench-repo-v1";
 /// Login name that is a release manager in the synthetic repository.
 pub const BENCH_USER: &str = "bench";
+
+/// Which repository to build: the base shape, or the base shape with
+/// handoff packages on some branches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    /// Directory under `target/` (bump its version when the shape changes).
+    pub cache_name: &'static str,
+    /// How many branches carry a handoff package (0, or a divisor of
+    /// [`BRANCHES`]: every `BRANCHES / packages`-th branch gets one).
+    pub packages: usize,
+    /// Environment variable that points at an existing repository instead.
+    pub env_override: &'static str,
+}
+
+/// The base repository of every bench.
+pub const BASE: Variant = Variant {
+    cache_name: CACHE_NAME,
+    packages: 0,
+    env_override: "BENCH_REPO",
+};
+
+/// The review bench's repository: [`BASE`] plus 1,000 handoff packages.
+pub const REVIEW: Variant = Variant {
+    cache_name: "bench-repo-review-v1",
+    packages: 1_000,
+    env_override: "BENCH_REVIEW_REPO",
+};
+
+/// The tag every package proposes (after the newest prod tag, so it is free).
+pub const PROPOSED_TAG: &str = "prod-2025-11-21";
 
 pub const COMMITS: usize = 50_000;
 pub const BRANCHES: usize = 10_000;
@@ -56,6 +102,16 @@ echo "DEPLOY GATE: PASS"
 /// Name of branch `i`.
 pub fn branch_name(i: usize) -> String {
     format!("feature/b{i:05}")
+}
+
+/// Whether branch `j` carries a handoff package in `v`.
+pub fn packaged(v: Variant, j: usize) -> bool {
+    v.packages > 0 && j.is_multiple_of(BRANCHES / v.packages)
+}
+
+/// Whether branch `j`'s package in `v` names an older commit (stale).
+pub fn package_is_stale(v: Variant, j: usize) -> bool {
+    packaged(v, j) && (j / (BRANCHES / v.packages)) % 2 == 1
 }
 
 /// Newest branch (its base is the newest main commit it is spread to).
@@ -160,24 +216,37 @@ fn git(repo: &Path, home: &Path, args: &[&str]) {
 /// The synthetic repository, built on first use and cached. `BENCH_REPO`
 /// overrides the location (it must already be such a repository).
 pub fn bench_repo() -> PathBuf {
-    if let Some(p) = std::env::var_os("BENCH_REPO") {
+    repo(BASE)
+}
+
+/// The review bench's repository ([`REVIEW`]), built on first use and
+/// cached; `BENCH_REVIEW_REPO` overrides the location.
+pub fn review_repo() -> PathBuf {
+    repo(REVIEW)
+}
+
+/// The repository of variant `v`, built on first use and cached.
+pub fn repo(v: Variant) -> PathBuf {
+    if let Some(p) = std::env::var_os(v.env_override) {
         return PathBuf::from(p);
     }
     let target = target_dir();
-    let dir = target.join(CACHE_NAME);
+    let name = v.cache_name;
+    let dir = target.join(name);
     if dir.join(".git/synth-complete").exists() {
         return dir;
     }
     std::fs::create_dir_all(&target).expect("create target dir");
-    let partial = target.join(format!("{CACHE_NAME}.partial-{}", std::process::id()));
+    let partial = target.join(format!("{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
     let start = Instant::now();
     eprintln!(
-        "building synthetic repository ({COMMITS} commits, {BRANCHES} branches, {TAGS} tags) in {} ...",
+        "building synthetic repository ({COMMITS} commits, {BRANCHES} branches, {TAGS} tags, {} handoff packages) in {} ...",
+        v.packages,
         dir.display()
     );
-    build(&partial);
-    std::fs::write(partial.join(".git/synth-complete"), "v1\n").expect("write marker");
+    build(&partial, v);
+    std::fs::write(partial.join(".git/synth-complete"), format!("{name}\n")).expect("write marker");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).expect("remove stale bench repo");
     }
@@ -220,9 +289,35 @@ fn lines(s: &str) -> usize {
 
 struct Stream<W: Write> {
     w: W,
+    /// fast-import's stdout, where `get-mark` answers.
+    replies: Option<Box<dyn BufRead>>,
 }
 
 impl<W: Write> Stream<W> {
+    /// The sha of mark `:mark` (asks fast-import; its answer is unbuffered).
+    fn get_mark(&mut self, mark: usize) -> String {
+        writeln!(self.w, "get-mark :{mark}").unwrap();
+        self.w.flush().unwrap();
+        let replies = self
+            .replies
+            .as_mut()
+            .expect("get-mark needs fast-import's stdout");
+        let mut line = String::new();
+        replies
+            .read_line(&mut line)
+            .expect("read a get-mark answer");
+        let sha = line.trim().to_string();
+        assert!(
+            sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+            "unexpected get-mark answer {line:?}"
+        );
+        sha
+    }
+    /// A blob with a mark, referenced by `M <mode> :<mark> <path>` later.
+    fn blob(&mut self, mark: usize, bytes: &[u8]) {
+        writeln!(self.w, "blob\nmark :{mark}").unwrap();
+        self.data(bytes);
+    }
     fn data(&mut self, bytes: &[u8]) {
         writeln!(self.w, "data {}", bytes.len()).unwrap();
         self.w.write_all(bytes).unwrap();
@@ -259,10 +354,12 @@ fn ymd(t: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Write the fast-import stream for the whole repository.
-fn write_stream<W: Write>(w: W) {
+/// Write the fast-import stream for the whole repository. `replies` is
+/// fast-import's stdout (needed when `v` has packages).
+fn write_stream<W: Write>(w: W, replies: Option<Box<dyn BufRead>>, v: Variant) {
     let mut s = Stream {
         w: BufWriter::with_capacity(1 << 20, w),
+        replies,
     };
     let main_commits = COMMITS - BRANCHES;
     let t0 = END_DAY + 20 * 3600 - (main_commits as i64 - 1) * STEP;
@@ -361,6 +458,11 @@ fn write_stream<W: Write>(w: W) {
         }
     }
 
+    // handoff packages: one more commit on every packaged branch
+    if v.packages > 0 {
+        write_packages(&mut s, v, main_commits, &main_time);
+    }
+
     // prod tags, newest first, going back day by day
     let last_main = |t: i64| -> usize {
         let idx = (t - t0).div_euclid(STEP);
@@ -398,8 +500,125 @@ fn write_stream<W: Write>(w: W) {
     s.w.flush().unwrap();
 }
 
-/// Build the repository into `dir` (which must not exist).
-pub fn build(dir: &Path) {
+/// A complete 1×1 PNG (the same bytes as the tests' `trees::PNG_1X1`).
+pub const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+/// The gate log every package carries: what the bench gate prints for 120
+/// lines, the checklist answers, and the verdict.
+pub fn package_gate_log() -> Vec<u8> {
+    let mut s = String::from("Running deploy gate...\n");
+    for i in 1..=120 {
+        s.push_str(&format!(
+            "gate check {i:07}: mosaic_ui/index.html ok, PS101State ok, authModal ok\n"
+        ));
+    }
+    s.push_str("PS101 10-step flow walked end-to-end against this build? [yes/no/n/a]: yes\n");
+    s.push_str("Auth modal opens and signs in? [yes/no/n/a]: yes\n");
+    s.push_str("DEPLOY GATE: PASS\n");
+    s.into_bytes()
+}
+
+/// An audit record whose own hash recomputes: SHA-256 of the canonical
+/// JSON (keys sorted, no whitespace) without `hash` (as the tests write it).
+pub fn audit_record(branch: &str, commit: &str, log_sha: &str, time: &str) -> String {
+    let body = format!(
+        r#"{{"action":"gate","actor":"agent-7","details":{{"commit":"{commit}","gate_log_sha256":"{log_sha}"}},"prev":"{}","result":"PASS","seq":3,"target":"{branch}","time":"{time}"}}"#,
+        "0".repeat(64)
+    );
+    let hash = sha256_hex(body.as_bytes());
+    format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1])
+}
+
+/// One commit per packaged branch adding `.handoff/<slug>/`.
+fn write_packages<W: Write>(
+    s: &mut Stream<W>,
+    v: Variant,
+    main_commits: usize,
+    main_time: &dyn Fn(usize) -> i64,
+) {
+    let log = package_gate_log();
+    let log_sha = sha256_hex(&log);
+    let png_mark = COMMITS + 1;
+    let log_mark = COMMITS + 2;
+    let snap_mark = COMMITS + 3;
+    s.blob(png_mark, PNG_1X1);
+    s.blob(log_mark, &log);
+    s.blob(
+        snap_mark,
+        b"# Baseline snapshot\n\nmosaic_ui/index.html and frontend/index.html within tolerance\n",
+    );
+    let first_mark = COMMITS + 4;
+    for (k, j) in (0..BRANCHES).filter(|&j| packaged(v, j)).enumerate() {
+        let base = (j * (main_commits - 1)) / (BRANCHES - 1);
+        let work_mark = main_commits + 1 + j;
+        let name = branch_name(j);
+        // Stale packages name the main commit the branch started from: the
+        // branch's own commit changed code after the gate ran.
+        let gated = if package_is_stale(v, j) {
+            s.get_mark(base + 1)
+        } else {
+            s.get_mark(work_mark)
+        };
+        let t = main_time(base) + STEP / 2 + 600;
+        let created = Utc.timestamp_opt(t - 300, 0).unwrap();
+        let m = HandoffManifest {
+            branch: name.clone(),
+            commit: gated.clone(),
+            created,
+            author: "agent-7".into(),
+            proposed_tag: PROPOSED_TAG.into(),
+            proposed_bundle: format!("backups/{PROPOSED_TAG}.zip"),
+            summary: format!("{name}: work, gated"),
+            gate: GateSection {
+                result: GateResult::Pass,
+                exit_code: 0,
+                log: "gate.log".into(),
+                sha256: log_sha.clone(),
+            },
+            snapshot: SnapshotSection::default(),
+        };
+        let dir = format!(".handoff/{}", slug(&name));
+        let mark = first_mark + k;
+        s.header(
+            &format!("refs/heads/{name}"),
+            mark,
+            t,
+            &format!("{name}: handoff package"),
+        );
+        writeln!(s.w, "from :{work_mark}").unwrap();
+        s.inline(
+            "100644",
+            &format!("{dir}/handoff.toml"),
+            m.render().as_bytes(),
+        );
+        writeln!(s.w, "M 100644 :{log_mark} {dir}/gate.log").unwrap();
+        writeln!(s.w, "M 100644 :{snap_mark} {dir}/snapshot.md").unwrap();
+        let audit = audit_record(
+            &name,
+            &gated,
+            &log_sha,
+            &created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+        s.inline("100644", &format!("{dir}/audit.json"), audit.as_bytes());
+        for i in 1..=10 {
+            writeln!(
+                s.w,
+                "M 100644 :{png_mark} {dir}/evidence/ps101-step-{i:02}.png"
+            )
+            .unwrap();
+        }
+        writeln!(s.w, "M 100644 :{png_mark} {dir}/evidence/auth-modal.png").unwrap();
+    }
+}
+
+/// Build the repository of variant `v` into `dir` (which must not exist).
+pub fn build(dir: &Path, v: Variant) {
     std::fs::create_dir_all(dir).expect("create repo dir");
     let home = tempfile::tempdir().expect("create temp HOME");
     let home_tmp = home.path().to_path_buf();
@@ -410,12 +629,20 @@ pub fn build(dir: &Path) {
         .arg(dir)
         .args(["fast-import", "--quiet", "--done", "--force"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(if v.packages > 0 {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn git fast-import");
     let stdin = child.stdin.take().unwrap();
-    write_stream(stdin);
+    let replies = child
+        .stdout
+        .take()
+        .map(|o| Box::new(BufReader::new(o)) as Box<dyn BufRead>);
+    write_stream(stdin, replies, v);
     let out = child.wait_with_output().expect("wait git fast-import");
     assert!(
         out.status.success(),
