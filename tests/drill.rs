@@ -281,7 +281,9 @@ fn the_whole_drill_by_keys_alone() {
     // 4. R shows the plan; y confirms.
     t.send("R");
     wait(&t, "Roll back production", 10);
-    wait(&t, " y ", 10);
+    // The plan is ready when its reason line shows (the coach pane's
+    // "press R, then y" is no sign of it; `y` before the plan is refused).
+    wait(&t, "(r edits)", 10);
     t.send("y");
     // 5. Every check ✅.
     wait(&t, "production serves prod-", 60);

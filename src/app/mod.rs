@@ -303,12 +303,24 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     let polling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     loop {
+        // Input is answered with a frame at once, not on the next tick.
+        let mut input = false;
         tokio::select! {
             ev = events.next(), if !app.detached => match ev {
-                Some(Ok(Event::Key(k))) => app.update(Msg::Key(k)),
-                Some(Ok(Event::Mouse(m))) => app.update(Msg::Mouse(m)),
-                Some(Ok(Event::Resize(w, h))) => app.update(Msg::Resize(w, h)),
-                Some(Ok(_)) => {}
+                Some(Ok(ev)) => {
+                    on_terminal_event(app, ev);
+                    // What was typed meanwhile is applied first, so that a
+                    // burst of keys draws one frame.
+                    while !app.quit
+                        && crossterm::event::poll(Duration::ZERO).unwrap_or(false)
+                    {
+                        match crossterm::event::read() {
+                            Ok(ev) => on_terminal_event(app, ev),
+                            Err(_) => break,
+                        }
+                    }
+                    input = true;
+                }
                 // The terminal went away: a running job goes on without it.
                 Some(Err(_)) | None => app.detach(),
             },
@@ -323,18 +335,12 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                     spawn_live_poll(app, tx.clone(), polling.clone());
                 }
             }
-            _ = frame_tick.tick() => {
-                if app.dirty && !app.detached {
-                    // Rows now on screen are read before the rest.
-                    let wanted = app.rows_on_screen();
-                    if !wanted.is_empty() {
-                        *priority.lock().expect("priority lock") = wanted;
-                    }
-                    if draw(&mut terminal, app).is_err() {
-                        app.detach();
-                    }
-                }
-            }
+            // Worker news is drawn on the tick: at most ~60 frames a second
+            // while a job streams output.
+            _ = frame_tick.tick() => frame(&mut terminal, app, &priority),
+        }
+        if input && !app.quit {
+            frame(&mut terminal, app, &priority);
         }
         if app.quit {
             break;
@@ -365,6 +371,35 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+/// Applies one terminal event.
+fn on_terminal_event(app: &mut App, ev: Event) {
+    match ev {
+        Event::Key(k) => app.update(Msg::Key(k)),
+        Event::Mouse(m) => app.update(Msg::Mouse(m)),
+        Event::Resize(w, h) => app.update(Msg::Resize(w, h)),
+        _ => {}
+    }
+}
+
+/// Draws a frame if something changed; the rows now on screen are read
+/// before the rest.
+fn frame<W: Write>(
+    terminal: &mut Terminal<CrosstermBackend<W>>,
+    app: &mut App,
+    priority: &Priority,
+) {
+    if !app.dirty || app.detached {
+        return;
+    }
+    let wanted = app.rows_on_screen();
+    if !wanted.is_empty() {
+        *priority.lock().expect("priority lock") = wanted;
+    }
+    if draw(terminal, app).is_err() {
+        app.detach();
+    }
 }
 
 /// Starts the work a key asked for, off the render loop.
