@@ -286,7 +286,9 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     start_readers(app, &priority);
     spawn_drift_watcher(repo.root.clone(), tx.clone());
 
-    let mut assessor: Option<std::sync::mpsc::Sender<(String, String)>> = None;
+    // The review worker reads what every assessment shares (tags, legacy
+    // manifests, audit hashes) now, not on the first Enter.
+    let mut assessor = Some(spawn_assessor(repo.root.clone(), tx.clone()));
     let mut play: Option<std::sync::mpsc::Sender<playbook::PlayCmd>> = None;
     let mut events = EventStream::new();
     let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
@@ -303,8 +305,9 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     let polling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     loop {
-        // Input is answered with a frame at once, not on the next tick.
-        let mut input = false;
+        // Input, and the assessment a key asked for, are answered with a
+        // frame at once, not on the next tick.
+        let mut now = false;
         tokio::select! {
             ev = events.next(), if !app.detached => match ev {
                 Some(Ok(ev)) => {
@@ -319,12 +322,15 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                             Err(_) => break,
                         }
                     }
-                    input = true;
+                    now = true;
                 }
                 // The terminal went away: a running job goes on without it.
                 Some(Err(_)) | None => app.detach(),
             },
-            Some(msg) = rx.recv() => app.update(msg),
+            Some(msg) = rx.recv() => {
+                now = matches!(msg, Msg::Assessed(..));
+                app.update(msg);
+            }
             _ = sig.term.recv() => app.stop_soon(),
             // SSH dropped: a running job goes on to its end (or waits at its
             // next prompt) and is recorded; nothing more is drawn.
@@ -335,11 +341,11 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                     spawn_live_poll(app, tx.clone(), polling.clone());
                 }
             }
-            // Worker news is drawn on the tick: at most ~60 frames a second
-            // while a job streams output.
+            // Other worker news is drawn on the tick: at most ~60 frames a
+            // second while a job streams output.
             _ = frame_tick.tick() => frame(&mut terminal, app, &priority),
         }
-        if input && !app.quit {
+        if now && !app.quit {
             frame(&mut terminal, app, &priority);
         }
         if app.quit {
