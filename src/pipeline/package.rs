@@ -107,14 +107,8 @@ impl Context {
         let mut warnings = Vec::new();
         let mut tag_names = repo.tag_names()?;
         tag_names.sort();
-        let golden = match repo.prod_tags(cfg)?.pop() {
-            Some(t) => {
-                let oid = Oid::from_str(&t.commit)
-                    .map_err(git_err(format!("the commit of tag {}", t.name)))?;
-                Some((t.name, oid))
-            }
-            None => None,
-        };
+        // Only the newest prod tag is read, not all of them.
+        let golden = repo.newest_prod_tag(cfg, &tag_names)?;
 
         // Legacy manifests: main's tree first, then the working tree.
         let mut texts: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();

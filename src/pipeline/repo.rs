@@ -339,13 +339,7 @@ impl Repo {
             let target = r
                 .target()
                 .ok_or_else(|| RepoError::UnknownTag(name.clone()))?;
-            let (commit, annotated, message) = match self.git.find_tag(target) {
-                Ok(t) => {
-                    let c = t.target()?.peel_to_commit()?.id();
-                    (c, true, t.message().map(str::to_string))
-                }
-                Err(_) => (target, false, None),
-            };
+            let (commit, annotated, message) = self.peel_tag(target)?;
             let path = cfg.backup_path(&self.root, &name);
             tags.push(ProdTag {
                 backup: path.is_file(),
@@ -360,6 +354,42 @@ impl Repo {
         }
         tags.sort_by_key(|t| (t.date, t.n));
         Ok(tags)
+    }
+
+    /// The commit a tag ref points at (an annotated tag is peeled), whether
+    /// it is annotated, and its message.
+    fn peel_tag(&self, target: Oid) -> Result<(Oid, bool, Option<String>), RepoError> {
+        Ok(match self.git.find_tag(target) {
+            Ok(t) => {
+                let c = t.target()?.peel_to_commit()?.id();
+                (c, true, t.message().map(str::to_string))
+            }
+            Err(_) => (target, false, None),
+        })
+    }
+
+    /// The newest prod tag among `names` (tag names, as [`Repo::tag_names`]
+    /// gives them) and its commit, the same one [`Repo::prod_tags`] ends
+    /// with, without reading every other tag.
+    pub fn newest_prod_tag(
+        &self,
+        cfg: &Config,
+        names: &[String],
+    ) -> Result<Option<(String, Oid)>, RepoError> {
+        let prefix = &cfg.project.tag_prefix;
+        let Some((_, name)) = names
+            .iter()
+            .filter_map(|n| parse_prod_tag(prefix, n).map(|k| (k, n)))
+            .max_by_key(|(k, _)| *k)
+        else {
+            return Ok(None);
+        };
+        let target = self
+            .git
+            .find_reference(&format!("refs/tags/{name}"))?
+            .target()
+            .ok_or_else(|| RepoError::UnknownTag(name.clone()))?;
+        Ok(Some((name.clone(), self.peel_tag(target)?.0)))
     }
 
     /// Names of every tag (for "does this tag exist").
