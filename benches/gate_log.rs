@@ -8,7 +8,11 @@
 //! 1. baseline: `bash scripts/run_deploy_gate.sh > file`;
 //! 2. headless: `guardrail gate <branch> --answer yes ×5 -C <repo> > file`;
 //! 3. console: `guardrail -C <repo>` in a 120×40 pty, driven by
-//!    [`console_gate_steps`] (KEYS NOT FINAL), until [`CONSOLE_DONE`] shows.
+//!    [`console_gate_steps`] (select the branch, `g`), until the log pane's
+//!    title shows the job done ([`CONSOLE_DONE`]);
+//! 4. keys while ingesting: the same console run again, and while the gate
+//!    streams its output, every [`PROBE_EVERY`] `?` is sent and the time
+//!    until the help overlay shows is measured, then `?` closes it.
 //!
 //! Reports wall-time medians, ratios to the baseline, and peak RSS: VmHWM of
 //! the process itself (sampled from /proc) and wait4's ru_maxrss (which also
@@ -26,9 +30,14 @@ use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// What the console shows when the gate has finished.
-const CONSOLE_DONE: &str = "DEPLOY GATE: PASS";
+/// What the console shows when the gate has finished: the log pane's
+/// title `gate <branch> · ✅ gate PASS in …`.
+const CONSOLE_DONE: &str = "✅ gate PASS";
 const GATE_TIMEOUT: Duration = Duration::from_secs(900);
+/// The help overlay's frame and title.
+const HELP_SHOWN: &str = "┌ Keys";
+/// How often part 4 asks for the help overlay while the gate runs.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
 
 /// One step of driving the console.
 #[allow(dead_code)] // not every step kind is used by the current keys
@@ -46,9 +55,8 @@ enum Step {
     Line(String),
 }
 
-// ---------------------------------------------------------------------------
-// THE CONSOLE'S KEYS ARE NOT FINAL: adapt this function when they change.
-// Default: wait for the branch, select its row, press `g` (run the gate).
+// The console's keys: wait for the branch, select its row, press `g` (run
+// the gate on the selected branch).
 fn console_gate_steps(branch: &str) -> Vec<Step> {
     vec![
         Step::WaitFor(branch.to_string()),
@@ -200,6 +208,36 @@ fn main() {
             Some(&base_stats),
         ),
     }
+
+    // 4. keys while ingesting
+    let mut probes = Vec::new();
+    let mut skipped = None;
+    for _ in 0..runs {
+        match probe_run(&bin, &repo, &home, &branch, lines) {
+            Ok(p) => probes.extend(p),
+            Err(e) => {
+                skipped = Some(e);
+                break;
+            }
+        }
+    }
+    match (skipped, Stats::of(&probes)) {
+        (Some(r), _) => println!(
+            "{:<16} skipped: {}",
+            "keys while gate",
+            r.lines().take(8).collect::<Vec<_>>().join("\n    ")
+        ),
+        (None, None) => println!(
+            "{:<16} skipped: the gate ended before a key could be sent",
+            "keys while gate"
+        ),
+        (None, Some(p)) => println!(
+            "{}  max {}  ({} probes: `?` -> help overlay shown, during the gate)",
+            stats_line("keys while gate", &p, None),
+            human(p.max),
+            p.n
+        ),
+    }
 }
 
 fn report(p: &Part, s: &Stats, base: Option<&Stats>) {
@@ -273,6 +311,56 @@ fn console_run(
     let hwm = sampler.stop();
     let wall = result?;
     Ok((wall, hwm, t.max_rss_kib().unwrap_or(0)))
+}
+
+/// Part 4: start the gate as in [`console_run`]; while it runs, every
+/// [`PROBE_EVERY`] send `?` and time until the help overlay shows, then
+/// close it with `?`. Returns the latencies (only probes started before the
+/// gate had finished).
+fn probe_run(
+    bin: &Path,
+    repo: &Path,
+    home: &BenchHome,
+    branch: &str,
+    lines: usize,
+) -> Result<Vec<Duration>, String> {
+    let mut t = spawn_console(bin, repo, home, lines)?;
+    let result = (|| -> Result<Vec<Duration>, String> {
+        for step in &console_gate_steps(branch) {
+            run_step(&mut t, step)?;
+        }
+        let deadline = Instant::now() + GATE_TIMEOUT;
+        let mut probes = Vec::new();
+        loop {
+            if t.wait_for(CONSOLE_DONE, PROBE_EVERY).is_ok() {
+                return Ok(probes);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the gate did not finish within {GATE_TIMEOUT:?}"));
+            }
+            let sent = Instant::now();
+            t.send("?");
+            t.wait_for(HELP_SHOWN, Duration::from_secs(30))
+                .map_err(|e| format!("`?` during the gate: {e}"))?;
+            let latency = sent.elapsed();
+            // A probe that raced the gate's end says nothing about ingesting.
+            if !t.screen_text().contains(CONSOLE_DONE) {
+                probes.push(latency);
+            }
+            t.send("?");
+            t.wait_for_gone(HELP_SHOWN, Duration::from_secs(30))
+                .map_err(|e| format!("closing the help during the gate: {e}"))?;
+        }
+    })();
+    t.send_q();
+    if t.wait_exit(Duration::from_secs(5)).is_none() {
+        t.send_key(Key::Esc);
+        t.send_q();
+        if t.wait_exit(Duration::from_secs(5)).is_none() {
+            t.kill();
+        }
+    }
+    result
 }
 
 fn run_step(t: &mut Pty, step: &Step) -> Result<(), String> {
