@@ -421,18 +421,24 @@ pub struct MainIndex {
 
 impl MainIndex {
     pub fn build(git: &Repository, tip: Oid) -> Result<MainIndex, git2::Error> {
-        let mut walk = git.revwalk()?;
-        walk.push(tip)?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL)?;
+        // Main's first-parent chain, by distance from the tip; main is
+        // linear when nothing else is reachable from its tip. Two revwalks,
+        // no commit object opened (so libgit2's object cache stays small).
+        let mut first = git.revwalk()?;
+        first.push(tip)?;
+        first.simplify_first_parent()?;
         let mut pos = std::collections::HashMap::new();
-        let mut linear = true;
-        for (i, oid) in walk.enumerate() {
-            let oid = oid?;
-            pos.insert(oid, i as u32);
-            if linear && git.find_commit(oid)?.parent_count() > 1 {
-                linear = false;
-            }
+        for (i, oid) in first.enumerate() {
+            pos.insert(oid?, i as u32);
         }
+        let mut all = git.revwalk()?;
+        all.push(tip)?;
+        let mut reachable = 0usize;
+        for oid in all {
+            oid?;
+            reachable += 1;
+        }
+        let linear = reachable == pos.len();
         Ok(MainIndex { tip, pos, linear })
     }
 
