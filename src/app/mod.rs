@@ -270,6 +270,10 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     app.size = (size.width, size.height);
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // A running script's output comes on a bounded channel: when drawing
+    // falls behind, the script waits (its pipe fills) instead of the
+    // console's memory growing with everything it printed.
+    let (run_tx, mut run_rx) = mpsc::channel::<Msg>(64);
     let priority: Priority = Arc::new(Mutex::new(app.rows_on_screen()));
     let start_readers = |app: &App, priority: &Priority| {
         spawn_tags_reader(repo.root.clone(), tx.clone());
@@ -331,6 +335,13 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 now = matches!(msg, Msg::Assessed(..));
                 app.update(msg);
             }
+            Some(msg) = run_rx.recv() => {
+                app.update(msg);
+                // Take what else has arrived, then draw once.
+                while let Ok(m) = run_rx.try_recv() {
+                    app.update(m);
+                }
+            }
             _ = sig.term.recv() => app.stop_soon(),
             // SSH dropped: a running job goes on to its end (or waits at its
             // next prompt) and is recorded; nothing more is drawn.
@@ -359,6 +370,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 Workers {
                     assessor: &mut assessor,
                     play: &mut play,
+                    run: &run_tx,
                 },
             );
         }
@@ -413,6 +425,8 @@ fn frame<W: Write>(
 struct Workers<'a> {
     assessor: &'a mut Option<std::sync::mpsc::Sender<(String, String)>>,
     play: &'a mut Option<std::sync::mpsc::Sender<playbook::PlayCmd>>,
+    /// The bounded channel for a script's output.
+    run: &'a mpsc::Sender<Msg>,
 }
 
 fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, workers: Workers<'_>) {
@@ -472,9 +486,11 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             }
         }
         Request::Gate { branch } => {
+            let run = workers.run.clone();
             std::thread::spawn(move || {
-                let end = run_gate(&root, &branch, &tx);
-                let _ = tx.send(Msg::Run(RunMsg::Done(end)));
+                let end = run_gate(&root, &branch, &run);
+                // After the output, on the same channel, so it comes last.
+                let _ = run.blocking_send(Msg::Run(RunMsg::Done(end)));
             });
         }
     }
@@ -789,7 +805,7 @@ fn spawn_playbook(
     cmd_tx
 }
 
-fn run_gate(root: &std::path::Path, branch: &str, tx: &mpsc::UnboundedSender<Msg>) -> job::JobEnd {
+fn run_gate(root: &std::path::Path, branch: &str, run: &mpsc::Sender<Msg>) -> job::JobEnd {
     use crate::pipeline::gate;
     use crate::pipeline::runner::Answers;
     let fail = |summary: String| job::JobEnd { ok: false, summary };
@@ -805,18 +821,18 @@ fn run_gate(root: &std::path::Path, branch: &str, tx: &mpsc::UnboundedSender<Msg
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
-    let started = tx.clone();
-    let events = tx.clone();
+    let started = run.clone();
+    let events = run.clone();
     let result = gate::run(
         &repo,
         &cfg,
         &b,
         Answers::Interactive,
         move |h, log| {
-            let _ = started.send(Msg::Run(RunMsg::Started(h, log.to_path_buf())));
+            let _ = started.blocking_send(Msg::Run(RunMsg::Started(h, log.to_path_buf())));
         },
         move |ev| {
-            let _ = events.send(Msg::Run(RunMsg::Event(ev)));
+            let _ = events.blocking_send(Msg::Run(RunMsg::Event(ev)));
         },
     );
     match result {
