@@ -24,9 +24,9 @@
 //!
 //! The same rule holds for writing and reading, so guardrail never writes a
 //! backup it would refuse: an entry name is a relative path of plain
-//! components separated by `/`; `..`, a leading `/`, a drive prefix (`C:`),
-//! a backslash, a NUL or a line break make the whole zip refused, before
-//! anything is written. `.` and empty components are dropped. Symbolic links
+//! components separated by `/`; `..`, a leading `/`, a drive prefix (`C:`,
+//! also behind `./`), a backslash, a NUL or a line break make the whole zip
+//! refused, before anything is written. `.` and empty components are dropped. Symbolic links
 //! are refused too: in a zip (a link extracted first could redirect a later
 //! entry outside the target), on disk and in a git tree (a published bundle
 //! has no use for them, and writing one as a file would change the site
@@ -315,11 +315,15 @@ fn safe_name(name: &str) -> Result<String, &'static str> {
         return Err("an absolute path");
     }
     let mut parts = Vec::new();
-    for (i, c) in name.split('/').enumerate() {
+    for c in name.split('/') {
         match c {
             "" | "." => {}
             ".." => return Err("a `..` component"),
-            c if i == 0 && c.len() >= 2 && c.as_bytes()[1] == b':' => return Err("a drive prefix"),
+            // The first component kept, not the first written: `./C:/x`
+            // normalises to `C:/x`, which must be refused just the same.
+            c if parts.is_empty() && c.len() >= 2 && c.as_bytes()[1] == b':' => {
+                return Err("a drive prefix")
+            }
             c => parts.push(c),
         }
     }
@@ -1431,6 +1435,8 @@ mod tests {
             "a/../b",
             "C:/x",
             "c:",
+            "./C:/x",
+            ".//m:",
             "a\\b",
             "",
         ] {

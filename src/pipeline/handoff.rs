@@ -151,7 +151,7 @@ pub struct HandoffManifest {
 
 /// `created` as an RFC 3339 string, read from a string or a TOML datetime.
 mod utc_time {
-    use chrono::{DateTime, SecondsFormat, Utc};
+    use chrono::{DateTime, Datelike, SecondsFormat, Utc};
     use serde::de::{self, MapAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
@@ -182,8 +182,13 @@ mod utc_time {
 
     fn parse(v: &str) -> Result<DateTime<Utc>, String> {
         DateTime::parse_from_rfc3339(v)
+            .ok()
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| format!("{v:?} is not a time such as 2025-11-14T22:47:26Z"))
+            // RFC 3339 years have four digits; an offset can move
+            // 0000-01-01 or 9999-12-31 out of them in UTC, and such a time
+            // would be written as `-0001-…`, which does not read back.
+            .filter(|t| (0..=9999).contains(&t.year()))
+            .ok_or_else(|| format!("{v:?} is not a time such as 2025-11-14T22:47:26Z"))
     }
 }
 
