@@ -691,25 +691,10 @@ impl Playbook {
         };
         let log_tail = release::read_log_tail(Path::new(&gate.log), release::GATE_LOG_LINES)
             .unwrap_or_default();
-        let checks: Vec<(String, String, Option<String>)> = self
+        let checks = self
             .verify
             .as_ref()
-            .map(|v| {
-                v.checks
-                    .iter()
-                    .map(|c| {
-                        let st = serde_json::to_value(c.state)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default();
-                        (
-                            c.name.clone(),
-                            st,
-                            c.detail.clone().or_else(|| c.last_error.clone()),
-                        )
-                    })
-                    .collect()
-            })
+            .map(VerifyReport::log_lines)
             .unwrap_or_default();
         let now = Utc::now();
         let log_path = release::write_release_log(

@@ -1093,21 +1093,7 @@ pub fn rollback(
     ) {
         notes.push(format!("the rollout log could not be written: {e}"));
     }
-    let checks: Vec<(String, String, Option<String>)> = report
-        .checks
-        .iter()
-        .map(|c| {
-            let st = serde_json::to_value(c.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            (
-                c.name.clone(),
-                st,
-                c.detail.clone().or_else(|| c.last_error.clone()),
-            )
-        })
-        .collect();
+    let checks = report.log_lines();
     let release_log = match release::write_release_log(
         repo,
         cfg,

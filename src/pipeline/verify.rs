@@ -213,6 +213,25 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// `(name, state, detail or last error)` per check, as the release and
+    /// rollback logs list them.
+    pub fn log_lines(&self) -> Vec<(String, String, Option<String>)> {
+        self.checks
+            .iter()
+            .map(|c| {
+                let st = serde_json::to_value(c.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                (
+                    c.name.clone(),
+                    st,
+                    c.detail.clone().or_else(|| c.last_error.clone()),
+                )
+            })
+            .collect()
+    }
+
     pub fn failures(&self) -> impl Iterator<Item = &CheckStatus> {
         self.checks.iter().filter(|c| c.state == CheckState::Fail)
     }
