@@ -30,7 +30,7 @@ pub fn gate(
     answers: Answers,
     as_json: bool,
 ) -> anyhow::Result<u8> {
-    let b = repo.find_branch(cfg, branch)?;
+    let b = repo.find_branch_head(cfg, branch)?;
     let on_event = output_streamer(!as_json);
     let report = match gate::run(repo, cfg, &b, answers, |_, _| {}, on_event) {
         Ok(r) => r,

@@ -58,13 +58,13 @@ fn a_killed_job_is_marked_aborted_and_recorded() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the job's journal says running.
+    // Wait until the journal says running, with its script started.
     let deadline = std::time::Instant::now() + secs(10);
     loop {
         let j = json(&f.guardrail(&["jobs", "--json"]));
-        if j.as_array()
-            .is_some_and(|a| !a.is_empty() && a[0]["state"] == "running")
-        {
+        if j.as_array().is_some_and(|a| {
+            !a.is_empty() && a[0]["state"] == "running" && !a[0]["script"].is_null()
+        }) {
             break;
         }
         assert!(

@@ -817,7 +817,7 @@ fn run_gate(root: &std::path::Path, branch: &str, run: &mpsc::Sender<Msg>) -> jo
         Ok(c) => c,
         Err(e) => return fail(e.to_string()),
     };
-    let b = match repo.find_branch(&cfg, branch) {
+    let b = match repo.find_branch_head(&cfg, branch) {
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };

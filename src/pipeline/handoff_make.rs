@@ -458,7 +458,7 @@ fn resolve_branch(repo: &Repo, cfg: &Config, name: Option<&str>) -> Result<Branc
             "`{name}` is the main branch; a handoff package is made on a feature branch (--branch B)"
         )));
     }
-    Ok(repo.find_branch(cfg, &name)?)
+    Ok(repo.find_branch_head(cfg, &name)?)
 }
 
 /// `--tag`, checked, or the next free prod tag of today (UTC).

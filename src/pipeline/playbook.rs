@@ -169,7 +169,7 @@ impl Playbook {
         answers: Answers,
     ) -> Result<Playbook, PlaybookError> {
         let b = repo
-            .find_branch(cfg, branch)
+            .find_branch_head(cfg, branch)
             .map_err(|_| PlaybookError::UnknownBranch(branch.to_string()))?;
         Ok(Playbook {
             cfg: cfg.clone(),

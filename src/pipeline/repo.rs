@@ -310,6 +310,18 @@ impl Repo {
             .collect()
     }
 
+    /// The branch named `name` without ahead/behind (no walk of main): what
+    /// the gate, the playbook and a handoff need, at a fraction of the cost
+    /// on a long history.
+    pub fn find_branch_head(&self, cfg: &Config, name: &str) -> Result<BranchInfo, RepoError> {
+        let r = self
+            .branch_refs(&cfg.project.main_branch)?
+            .into_iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| RepoError::UnknownBranch(name.to_string()))?;
+        self.branch_details(&r, None)
+    }
+
     /// The branch named `name` (local or remote-tracking).
     pub fn find_branch(&self, cfg: &Config, name: &str) -> Result<BranchInfo, RepoError> {
         let main = &cfg.project.main_branch;
