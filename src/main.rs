@@ -319,6 +319,13 @@ fn plain(line: &str) -> String {
     line.to_string()
 }
 
+/// The repository at (or above) `dir` and its configuration.
+fn open(dir: &std::path::Path) -> anyhow::Result<(Repo, guardrail::pipeline::config::Config)> {
+    let repo = Repo::open(dir)?;
+    let cfg = repo.config()?;
+    Ok((repo, cfg))
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let dir = match &cli.repo {
         Some(p) => p.clone(),
@@ -330,8 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Some(Cmd::Gate { branch, answers }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let answers = answers.read()?;
             cli::gate(&repo, &cfg, &branch, answers, cli.json)
         }
@@ -343,8 +349,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             summary,
             answers,
         }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let answers = answers.read()?;
             let opts = guardrail::pipeline::handoff_make::MakeOptions {
                 branch,
@@ -357,14 +362,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             cli::handoff(&repo, &cfg, opts, cli.json)
         }
         Some(Cmd::Verify { url, answers }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let answers = answers.read()?;
             cli::verify(&repo, &cfg, url.as_deref(), answers, cli.json)
         }
         Some(Cmd::Jobs { cmd }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             match cmd {
                 None => cli::jobs(&repo, &cfg, cli.json),
                 Some(JobsCmd::Attach { id }) => cli::jobs_attach(&repo, &id),
@@ -393,8 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             yes,
             answers,
         }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let answers = answers.read()?;
             cli::deploy(&repo, &cfg, &branch, yes, answers, cli.json)
         }
@@ -405,8 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             from_tree,
             answers,
         }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let answers = answers.read()?;
             cli::rollback(
                 &repo,
@@ -420,21 +421,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             )
         }
         Some(Cmd::Drift { live }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             cli::drift(&repo, &cfg, live, cli.json)
         }
         Some(Cmd::Audit { cmd }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             match cmd {
                 AuditCmd::Verify => cli::audit_verify(&repo, &cfg, cli.json),
                 AuditCmd::Show { n } => cli::audit_show(&repo, n, cli.json),
             }
         }
         Some(Cmd::Lock { cmd }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             match cmd {
                 LockCmd::Status => cli::lock_status(&repo, cli.json),
                 LockCmd::Acquire { reason } => cli::lock_acquire(&repo, &cfg, &reason, cli.json),
@@ -442,8 +440,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Some(Cmd::Status) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let st = status::status(&repo, &cfg, guardrail::pipeline::audit::entry_hash_ok)?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
@@ -453,8 +450,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Some(Cmd::Check { branch }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let b = repo.find_branch(&cfg, &branch)?;
             let ctx = package::Context::load(&repo, &cfg)?;
             let a = package::assess(
@@ -473,8 +469,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(if a.ready() { 0 } else { 1 })
         }
         Some(Cmd::Snapshot { branch }) => {
-            let repo = Repo::open(&dir)?;
-            let cfg = repo.config()?;
+            let (repo, cfg) = open(&dir)?;
             let b = repo.find_branch(&cfg, &branch)?;
             let ctx = package::Context::load(&repo, &cfg)?;
             let snap = package::snapshot(&repo, &cfg, &b, &ctx)?;
