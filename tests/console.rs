@@ -316,7 +316,7 @@ fn a_panic_while_drawing_restores_the_terminal() {
         .env("GUARDRAIL_FAULT", "panic-on-draw")
         .spawn();
     t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
-    t.send("j"); // the next frame panics
+    t.send("?"); // drawing the help overlay panics
     let exit = t.wait_exit_status(secs(10));
     assert!(exit.is_some(), "the console did not end");
     assert_ne!(exit, Some(Exit::Code(0)));

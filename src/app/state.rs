@@ -259,8 +259,6 @@ pub struct App {
     pub quit_when_idle: bool,
     pub review: Review,
     pub playbook: Option<PlaybookView>,
-    /// Frames drawn so far.
-    pub frames: u64,
     /// The terminal is gone: nothing is read or drawn any more.
     pub detached: bool,
     pub rollback: Option<super::rollback::RollbackDialog>,
@@ -318,7 +316,6 @@ impl App {
             quit_when_idle: false,
             review: Review::default(),
             playbook: None,
-            frames: 0,
             detached: false,
             rollback: None,
             records: None,
