@@ -143,11 +143,23 @@ pub fn run_proposing(
     // Attachers see the prompt the script waits at.
     let job_dir = job.dir.clone();
     let mut on_event = on_event;
+    // Whether a prompt file is there to clear: output streaming in costs no
+    // file system call per chunk.
+    let mut prompt_shown = false;
     let on_event = move |ev: RunEvent| {
         match &ev {
-            RunEvent::Prompt(p) => super::attach::set_prompt(&job_dir, Some(p)),
-            RunEvent::Output(o) if o.contains('\n') => super::attach::set_prompt(&job_dir, None),
-            RunEvent::Finished(_) => super::attach::set_prompt(&job_dir, None),
+            RunEvent::Prompt(p) => {
+                super::attach::set_prompt(&job_dir, Some(p));
+                prompt_shown = true;
+            }
+            RunEvent::Output(o) if prompt_shown && o.contains('\n') => {
+                super::attach::set_prompt(&job_dir, None);
+                prompt_shown = false;
+            }
+            RunEvent::Finished(_) if prompt_shown => {
+                super::attach::set_prompt(&job_dir, None);
+                prompt_shown = false;
+            }
             _ => {}
         }
         on_event(ev)

@@ -79,7 +79,11 @@ pub const LOG_LINE_CAP: usize = 1 << 20;
 /// Secret values shorter than this are not masked (and warned about).
 pub const MIN_SECRET_LEN: usize = 8;
 
-const READ_BUF: usize = 64 * 1024;
+const READ_BUF: usize = 256 * 1024;
+/// The output pipe's capacity asked for (Linux caps it at
+/// `/proc/sys/fs/pipe-max-size`, 1 MiB by default): a script printing fast
+/// blocks less often on a reader that is a moment behind.
+const PIPE_SIZE: libc::c_int = 1 << 20;
 const TICK: Duration = Duration::from_millis(25);
 
 /// What to run and how.
@@ -536,9 +540,31 @@ impl AnsiStripper {
 /// `s` without ANSI escape sequences (CSI such as colours and cursor moves,
 /// OSC such as titles and hyperlinks, other ESC sequences) and BEL.
 pub fn strip_ansi(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let Some(first) = memchr::memchr2(0x1b, 0x07, bytes) else {
+        return s.to_string();
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..first]);
     let mut st = AnsiStripper::default();
-    let bytes: Vec<u8> = s.bytes().filter_map(|b| st.step(b)).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    let mut i = first;
+    while i < bytes.len() {
+        if st.state == AnsiState::Normal {
+            // Copy a run of plain bytes at once.
+            let run = memchr::memchr2(0x1b, 0x07, &bytes[i..]).unwrap_or(bytes.len() - i);
+            out.extend_from_slice(&bytes[i..i + run]);
+            i += run;
+            if i >= bytes.len() {
+                break;
+            }
+        }
+        if let Some(b) = st.step(bytes[i]) {
+            out.push(b);
+        }
+        i += 1;
+    }
+    // Only whole sequences of ASCII bytes were taken out of valid UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The line a terminal finally shows for `line` containing `\r`: each `\r`
@@ -656,8 +682,14 @@ impl LogSink {
                 }
             }
         }
-        // Whole lines reach the disk as they come, so `guardrail jobs attach`
-        // and a console started later can follow a running job.
+    }
+
+    /// Write what is buffered. The supervisor calls this whenever the
+    /// script's output is drained, so whole lines reach the disk as they
+    /// come and `guardrail jobs attach` or a console started later can
+    /// follow a running job; a script printing faster than it is read fills
+    /// the buffer instead of costing a write per read.
+    fn flush(&mut self) {
         if let Some(w) = self.w.as_mut() {
             if let Err(e) = w.flush() {
                 self.error = Some(e.to_string());
@@ -744,6 +776,11 @@ fn make_pipe() -> io::Result<(File, OwnedFd)> {
     }
     // SAFETY: pipe2 succeeded, so both descriptors are open and ours.
     let (r, w) = unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own; failure only leaves the default
+    // size, which is fine.
+    unsafe {
+        libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
+    }
     Ok((r, w))
 }
 
@@ -935,25 +972,33 @@ struct Supervisor {
 
 impl Supervisor {
     /// Masked bytes to the events and the log.
-    fn deliver(&mut self, masked: &[u8]) {
+    fn deliver(&mut self, masked: Vec<u8>) {
         if masked.is_empty() {
             return;
         }
-        self.utf8_pending.extend_from_slice(masked);
-        let keep = incomplete_utf8_tail(&self.utf8_pending);
-        let cut = self.utf8_pending.len() - keep;
-        if cut > 0 {
-            let text = String::from_utf8_lossy(&self.utf8_pending[..cut]).into_owned();
-            self.utf8_pending.drain(..cut);
+        self.log.feed(&masked);
+        let mut text = if self.utf8_pending.is_empty() {
+            masked
+        } else {
+            let mut t = std::mem::take(&mut self.utf8_pending);
+            t.extend_from_slice(&masked);
+            t
+        };
+        let keep = incomplete_utf8_tail(&text);
+        if keep > 0 {
+            self.utf8_pending = text.split_off(text.len() - keep);
+        }
+        if !text.is_empty() {
+            let text = String::from_utf8(text)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             (self.on_event)(RunEvent::Output(text));
         }
-        self.log.feed(masked);
     }
 
     fn process(&mut self, raw: &[u8]) {
         let mut masked = Vec::with_capacity(raw.len() + 16);
         self.masker.push(raw, &mut masked);
-        self.deliver(&masked);
+        self.deliver(masked);
         self.prompt_armed = true;
     }
 
@@ -973,7 +1018,8 @@ impl Supervisor {
         }
         bytes.extend_from_slice(text.as_bytes());
         bytes.push(b'\n');
-        self.deliver(&bytes);
+        self.deliver(bytes);
+        self.log.flush();
         self.notes.push(text);
     }
 
@@ -992,6 +1038,7 @@ impl Supervisor {
         let mut last_output = start;
         let mut ending: Option<(Instant, EndReason)> = None;
         let mut kill_sent = false;
+        let mut last_wait = start;
 
         loop {
             self.take_echo();
@@ -1004,6 +1051,9 @@ impl Supervisor {
                 };
                 // SAFETY: one valid pollfd, bounded timeout.
                 let ready = unsafe { libc::poll(&mut pfd, 1, TICK.as_millis() as libc::c_int) };
+                if ready <= 0 {
+                    self.log.flush();
+                }
                 if ready > 0 {
                     match self.reader.read(&mut buf) {
                         Ok(0) => eof = true,
@@ -1012,6 +1062,11 @@ impl Supervisor {
                             // was given before the script printed it.
                             self.take_echo();
                             self.process(&buf[..n]);
+                            // A short read drained the pipe: what came so
+                            // far goes to disk now.
+                            if n < buf.len() {
+                                self.log.flush();
+                            }
                             last_output = Instant::now();
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1028,7 +1083,10 @@ impl Supervisor {
             }
             let now = Instant::now();
 
-            if status.is_none() {
+            // While output streams in, asking whether the script exited
+            // once a tick is enough.
+            if status.is_none() && (eof || stopped_reading || now >= last_wait + TICK) {
+                last_wait = now;
                 if let Ok(Some(st)) = self.child.try_wait() {
                     status = Some(st);
                     exited_at = Some(now);
@@ -1104,7 +1162,7 @@ impl Supervisor {
 
         let mut rest = Vec::new();
         self.masker.finish(&mut rest);
-        self.deliver(&rest);
+        self.deliver(rest);
         if !self.utf8_pending.is_empty() {
             let text = String::from_utf8_lossy(&self.utf8_pending).into_owned();
             self.utf8_pending.clear();
