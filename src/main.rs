@@ -235,6 +235,23 @@ mod exit {
 /// is bounded by `[alerts] timeout` on its own).
 const ALERT_FLUSH_CAP: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// Process-wide memory limits, set once at start-up (see
+/// [`guardrail::pipeline::repo::limit_git_memory`]); with glibc, at most two
+/// malloc arenas, so that short-lived reader threads do not each leave an
+/// arena of freed memory behind.
+///
+/// # Safety
+/// Call before other threads start.
+unsafe fn limit_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: a documented mallopt parameter, set before threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+    // SAFETY: the caller runs this before other threads use libgit2.
+    unsafe { guardrail::pipeline::repo::limit_git_memory() };
+}
+
 fn main() -> ExitCode {
     // A file-size limit (or a full quota) makes writes fail with an error
     // that is reported, instead of killing guardrail mid-write.
@@ -242,6 +259,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // SAFETY: before any other thread exists.
+    unsafe { limit_memory() };
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -365,3 +365,35 @@ fn ahead_behind_matches_git_on_linear_and_merged_main() {
     f.git(&["merge", "-q", "--no-ff", "--no-edit", mosaic::AUTH_MODAL]);
     check(&f);
 }
+
+#[test]
+fn one_branch_looked_up_by_name_is_the_same_as_in_the_full_listing() {
+    let f = mosaic_repo();
+    let main = f.rev_parse("main");
+    let ps = f.rev_parse(mosaic::PS101);
+    // `*` in a glob could span a slash: `team/x` on origin is not `x`.
+    f.remote_tracking("origin", "team/x", &main);
+    f.remote_tracking("upstream", "x", &ps);
+    f.remote_tracking("upstream", mosaic::AUTH_MODAL, &main);
+    f.git(&["branch", "x", &main]);
+    let (repo, cfg) = open(&f);
+    let all = repo.branch_refs(&cfg.project.main_branch).unwrap();
+    assert!(all.len() >= 5, "{all:?}");
+    for b in &all {
+        let one = repo
+            .branch_ref(&cfg.project.main_branch, &b.name)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} not found by name", b.name));
+        assert_eq!(one.head, b.head, "{}", b.name);
+        assert_eq!(one.sources, b.sources, "{}", b.name);
+        assert_eq!(one.heads, b.heads, "{}", b.name);
+    }
+    let x = repo.branch_ref("main", "x").unwrap().unwrap();
+    assert_eq!(x.sources, ["local", "upstream"]);
+    for missing in ["main", "HEAD", "nope", "feature/*", ""] {
+        assert!(
+            repo.branch_ref("main", missing).unwrap().is_none(),
+            "{missing}"
+        );
+    }
+}

@@ -101,7 +101,7 @@ impl JobView {
                 if chunk.contains('\n') {
                     self.prompt = None;
                 }
-                self.log.push(&chunk);
+                self.log.push_owned(chunk);
             }
             RunEvent::Prompt(p) => {
                 self.prompt = Some(p);

@@ -16,8 +16,15 @@ const FAILURE_MARKS: [&str; 5] = ["FAIL", "ERROR", "❌", "error:", "fatal:"];
 
 #[derive(Debug, Default)]
 pub struct LogBuffer {
-    ring: VecDeque<String>,
-    /// Line number of `ring[0]`.
+    /// Whole lines in memory, newest last, as spans of `texts`: output is
+    /// kept in the chunks it came in, so a line costs no allocation of its
+    /// own however fast a script prints.
+    lines: VecDeque<Span>,
+    /// The chunks the lines point into; `texts[0]` is chunk number
+    /// `first_text`, dropped once none of its lines is in memory any more.
+    texts: VecDeque<String>,
+    first_text: usize,
+    /// Line number of `lines[0]`.
     first: usize,
     /// Complete lines so far.
     complete: usize,
@@ -28,6 +35,22 @@ pub struct LogBuffer {
     disk: RefCell<Option<DiskIndex>>,
     pub first_failure: Option<usize>,
     pub bytes: u64,
+}
+
+/// Line `start..end` of chunk number `text`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    text: usize,
+    start: usize,
+    end: usize,
+}
+
+/// Where the first failure mark is in `text`, if any.
+fn first_failure_at(text: &str) -> Option<usize> {
+    FAILURE_MARKS
+        .iter()
+        .filter_map(|m| memchr::memmem::find(text.as_bytes(), m.as_bytes()))
+        .min()
 }
 
 #[derive(Debug)]
@@ -101,26 +124,68 @@ impl LogBuffer {
 
     /// Takes a chunk of output as it came (partial lines included).
     pub fn push(&mut self, chunk: &str) {
-        self.bytes += chunk.len() as u64;
-        let mut rest = chunk;
-        while let Some(pos) = rest.find('\n') {
-            self.partial.push_str(&rest[..pos]);
-            let line = std::mem::take(&mut self.partial);
-            self.push_line(line);
-            rest = &rest[pos + 1..];
-        }
-        self.partial.push_str(rest);
+        self.push_owned(chunk.to_owned());
     }
 
-    fn push_line(&mut self, line: String) {
-        if self.first_failure.is_none() && FAILURE_MARKS.iter().any(|m| line.contains(m)) {
-            self.first_failure = Some(self.complete);
+    /// [`LogBuffer::push`] for a chunk the caller no longer needs: whole
+    /// lines stay in it, uncopied.
+    pub fn push_owned(&mut self, mut chunk: String) {
+        self.bytes += chunk.len() as u64;
+        let Some(first_nl) = memchr::memchr(b'\n', chunk.as_bytes()) else {
+            self.partial.push_str(&chunk);
+            return;
+        };
+        if !self.partial.is_empty() {
+            // The line begun earlier ends in this chunk: it becomes a chunk
+            // of its own.
+            let mut line = std::mem::take(&mut self.partial);
+            line.push_str(&chunk[..first_nl]);
+            line.push('\n');
+            chunk.drain(..=first_nl);
+            self.add_text(line);
         }
-        self.ring.push_back(line);
-        self.complete += 1;
-        if self.ring.len() > RING_CAP {
-            self.ring.pop_front();
-            self.first += 1;
+        match memchr::memrchr(b'\n', chunk.as_bytes()) {
+            None => self.partial = chunk,
+            Some(last_nl) => {
+                self.partial = chunk[last_nl + 1..].to_string();
+                chunk.truncate(last_nl + 1);
+                self.add_text(chunk);
+            }
+        }
+    }
+
+    /// A chunk of whole lines, each ending in `\n`.
+    fn add_text(&mut self, text: String) {
+        if text.is_empty() {
+            return;
+        }
+        let index = self.first_text + self.texts.len();
+        if self.first_failure.is_none() {
+            if let Some(at) = first_failure_at(&text) {
+                let before = memchr::memchr_iter(b'\n', &text.as_bytes()[..at]).count();
+                self.first_failure = Some(self.complete + before);
+            }
+        }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+            self.lines.push_back(Span {
+                text: index,
+                start,
+                end: nl,
+            });
+            start = nl + 1;
+            self.complete += 1;
+        }
+        self.texts.push_back(text);
+        let over = self.lines.len().saturating_sub(RING_CAP);
+        if over > 0 {
+            self.lines.drain(..over);
+            self.first += over;
+            let keep_from = self.lines.front().map_or(index + 1, |s| s.text);
+            while self.first_text < keep_from && !self.texts.is_empty() {
+                self.texts.pop_front();
+                self.first_text += 1;
+            }
         }
     }
 
@@ -143,7 +208,9 @@ impl LogBuffer {
             return None;
         }
         if i >= self.first {
-            return self.ring.get(i - self.first).cloned();
+            let span = self.lines.get(i - self.first)?;
+            let text = self.texts.get(span.text - self.first_text)?;
+            return text.get(span.start..span.end).map(str::to_string);
         }
         self.disk.borrow_mut().as_mut()?.line(i)
     }
@@ -180,6 +247,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lines_split_across_chunks_are_joined_and_failures_found_inside_chunks() {
+        let mut buf = LogBuffer::new(None);
+        buf.push("a\nb FA");
+        assert_eq!(buf.len(), 2, "one whole line and the partial one");
+        assert_eq!(buf.line(1).as_deref(), Some("b FA"));
+        buf.push_owned("IL\nc\nd\nprompt: ".to_string());
+        let lines: Vec<_> = (0..buf.len()).filter_map(|i| buf.line(i)).collect();
+        assert_eq!(lines, ["a", "b FAIL", "c", "d", "prompt: "]);
+        assert_eq!(buf.first_failure, Some(1), "a mark split across chunks");
+        buf.push("\nok\nERROR late\n");
+        assert_eq!(buf.first_failure, Some(1), "the first failure stays");
+        assert_eq!(buf.line(4).as_deref(), Some("prompt: "));
+        assert_eq!(buf.line(6).as_deref(), Some("ERROR late"));
+
+        let mut fresh = LogBuffer::new(None);
+        fresh.push("one\ntwo\nthree ❌ here\nfour\n");
+        assert_eq!(fresh.first_failure, Some(2), "the line holding the mark");
+    }
+
+    #[test]
+    fn big_chunks_keep_the_newest_lines_and_drop_the_chunks_behind_them() {
+        let mut buf = LogBuffer::new(None);
+        let mut n = 0;
+        for _ in 0..40 {
+            let mut chunk = String::new();
+            for _ in 0..1_000 {
+                chunk.push_str(&format!("line {n}\n"));
+                n += 1;
+            }
+            buf.push_owned(chunk);
+        }
+        assert_eq!(buf.len(), 40_000);
+        assert_eq!(buf.lines.len(), RING_CAP);
+        assert!(
+            buf.texts.len() <= RING_CAP / 1_000 + 1,
+            "{}",
+            buf.texts.len()
+        );
+        assert_eq!(
+            buf.line(40_000 - RING_CAP).unwrap(),
+            format!("line {}", 40_000 - RING_CAP)
+        );
+        assert_eq!(buf.line(39_999).as_deref(), Some("line 39999"));
+        assert_eq!(
+            buf.line(19_999),
+            None,
+            "older lines come from disk; there is none here"
+        );
+        assert_eq!(buf.find("line 3999", 39_000, false), Some(39_990));
+    }
+
+    #[test]
     fn old_lines_come_from_disk_new_ones_from_memory() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("output.log");
@@ -207,6 +326,10 @@ mod tests {
         assert_eq!(buf.find("line 12", 0, false), Some(12));
         assert_eq!(buf.find("LINE 3", 10, true), Some(3));
         assert_eq!(buf.find("nowhere", 0, false), None);
-        assert_eq!(buf.ring.len(), RING_CAP, "memory stays bounded");
+        assert_eq!(buf.lines.len(), RING_CAP, "memory stays bounded");
+        assert!(
+            buf.texts.len() <= RING_CAP + 1,
+            "chunks without a line in memory are dropped"
+        );
     }
 }

@@ -17,13 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event};
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, BeginSynchronizedUpdate, EndSynchronizedUpdate,
     EnterAlternateScreen, LeaveAlternateScreen,
 };
 use crossterm::{cursor, execute};
-use futures::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use tokio::sync::mpsc;
@@ -139,6 +138,9 @@ pub fn load_all(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
 
 /// Runs the console until the user quits.
 pub fn run(opts: Options) -> anyhow::Result<()> {
+    // SAFETY: libgit2 is used from this thread only until the readers start
+    // below.
+    unsafe { crate::pipeline::repo::limit_git_commit_cache() };
     let repo = Repo::open(&opts.dir)?;
     if let Err(e) = keys::set_overrides(&opts.user.keys) {
         let file = UserConfig::path()
@@ -199,6 +201,80 @@ fn package_state(
     package::state_only(repo, cfg, info, ctx?, crate::pipeline::audit::entry_hash_ok).ok()
 }
 
+/// Starts a background reader (branch details, tags, drift, the idle live
+/// check) on a thread of its own at a lower CPU priority: on a busy machine
+/// the screen and a running script come first, and the readers take what is
+/// left. Their results arrive as messages whenever they are ready.
+fn spawn_background(name: &str, work: impl FnOnce() + Send + 'static) {
+    // A thread that cannot start leaves its pane as first drawn; the
+    // console goes on without it.
+    let _ = std::thread::Builder::new()
+        .name(format!("gr-{name}"))
+        .spawn(move || {
+            lower_priority();
+            work()
+        });
+}
+
+/// Nice the calling thread by 10 (Linux sets nice per thread; elsewhere
+/// this is the whole process, so it is left alone).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's own id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
+/// Lets the background readers give way while a job's output streams in:
+/// the loop notes when output last came, and a reader that asks waits until
+/// the stream has been quiet for [`Pacer::QUIET`], or at most
+/// [`Pacer::LONGEST`] so that a script printing all the time still leaves
+/// the readers their turn.
+#[derive(Clone)]
+struct Pacer {
+    base: std::time::Instant,
+    /// Milliseconds after `base` (plus one) of the last output; 0 = none.
+    last: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Pacer {
+    const QUIET: Duration = Duration::from_millis(100);
+    const LONGEST: Duration = Duration::from_millis(250);
+
+    fn new() -> Pacer {
+        Pacer {
+            base: std::time::Instant::now(),
+            last: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Output came just now.
+    fn busy(&self) {
+        self.last
+            .store(self.now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Wait while output streams (see the type).
+    fn wait(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
+            let quiet =
+                last == 0 || self.now().saturating_sub(last) >= Self::QUIET.as_millis() as u64;
+            if quiet || started.elapsed() >= Self::LONGEST {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// Shared between the loop and the details reader: rows to read first.
 type Priority = Arc<Mutex<Vec<usize>>>;
 
@@ -207,11 +283,12 @@ fn spawn_details_reader(
     refs: Vec<BranchRef>,
     main_branch: String,
     priority: Priority,
+    pacer: Pacer,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    std::thread::spawn(move || {
+    spawn_background("details", move || {
         let Ok(repo) = Repo::open(&root) else { return };
-        let Ok(main) = repo.main_index(&main_branch) else {
+        let Ok(main) = repo.main_index_paced(&main_branch, &mut || pacer.wait()) else {
             return;
         };
         let cfg = repo.config().ok();
@@ -222,6 +299,7 @@ fn spawn_details_reader(
         let mut next = 0usize;
         let mut left = refs.len();
         while left > 0 {
+            pacer.wait();
             let mut batch = Vec::new();
             let wanted: Vec<usize> = std::mem::take(&mut *priority.lock().expect("priority lock"));
             for i in wanted.into_iter().chain(next..refs.len()) {
@@ -250,8 +328,9 @@ fn spawn_details_reader(
     });
 }
 
-fn spawn_tags_reader(root: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
-    std::thread::spawn(move || {
+fn spawn_tags_reader(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Msg>) {
+    spawn_background("tags", move || {
+        pacer.wait();
         let msg = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
             let cfg = r.config().map_err(|e| e.to_string())?;
             r.prod_tags(&cfg).map_err(|e| e.to_string())
@@ -275,26 +354,28 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     // console's memory growing with everything it printed.
     let (run_tx, mut run_rx) = mpsc::channel::<Msg>(64);
     let priority: Priority = Arc::new(Mutex::new(app.rows_on_screen()));
+    let pacer = Pacer::new();
     let start_readers = |app: &App, priority: &Priority| {
-        spawn_tags_reader(repo.root.clone(), tx.clone());
+        spawn_tags_reader(repo.root.clone(), pacer.clone(), tx.clone());
         spawn_details_reader(
             repo.root.clone(),
             app.branches.iter().map(|b| b.r.clone()).collect(),
             app.cfg.project.main_branch.clone(),
             priority.clone(),
+            pacer.clone(),
             tx.clone(),
         );
     };
     // First frame before any commit is read.
     draw(&mut terminal, app)?;
     start_readers(app, &priority);
-    spawn_drift_watcher(repo.root.clone(), tx.clone());
+    spawn_drift_watcher(repo.root.clone(), pacer.clone(), tx.clone());
 
     // The review worker reads what every assessment shares (tags, legacy
     // manifests, audit hashes) now, not on the first Enter.
     let mut assessor = Some(spawn_assessor(repo.root.clone(), tx.clone()));
     let mut play: Option<std::sync::mpsc::Sender<playbook::PlayCmd>> = None;
-    let mut events = EventStream::new();
+    let mut input = spawn_input_reader();
     let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
     frame_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Background re-verification of production while idle ([live] poll).
@@ -313,18 +394,14 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
         // frame at once, not on the next tick.
         let mut now = false;
         tokio::select! {
-            ev = events.next(), if !app.detached => match ev {
-                Some(Ok(ev)) => {
-                    on_terminal_event(app, ev);
-                    // What was typed meanwhile is applied first, so that a
-                    // burst of keys draws one frame.
-                    while !app.quit
-                        && crossterm::event::poll(Duration::ZERO).unwrap_or(false)
-                    {
-                        match crossterm::event::read() {
-                            Ok(ev) => on_terminal_event(app, ev),
-                            Err(_) => break,
+            batch = input.recv(), if !app.detached => match batch {
+                // A burst of keys is applied whole and draws one frame.
+                Some(Ok(batch)) => {
+                    for ev in batch {
+                        if app.quit {
+                            break;
                         }
+                        on_terminal_event(app, ev);
                     }
                     now = true;
                 }
@@ -333,9 +410,13 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             },
             Some(msg) = rx.recv() => {
                 now = matches!(msg, Msg::Assessed(..));
+                if matches!(msg, Msg::Play(PlayMsg::Event(crate::pipeline::playbook::Event::Output(_)))) {
+                    pacer.busy();
+                }
                 app.update(msg);
             }
             Some(msg) = run_rx.recv() => {
+                pacer.busy();
                 app.update(msg);
                 // Take what else has arrived, then draw once.
                 while let Ok(m) = run_rx.try_recv() {
@@ -389,6 +470,32 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+/// Terminal input, read on a thread of its own: a blocking read, then
+/// whatever else was typed meanwhile, handed over as one batch. (crossterm's
+/// `EventStream` polls its reader under a lock its waker thread holds while
+/// it waits; a loop woken thousands of times a second by a script's output
+/// spent its time contending for that lock.) An error ends the thread: the
+/// terminal went away.
+fn spawn_input_reader() -> mpsc::UnboundedReceiver<io::Result<Vec<Event>>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = std::thread::Builder::new()
+        .name("gr-input".into())
+        .spawn(move || loop {
+            let batch = crossterm::event::read().and_then(|first| {
+                let mut batch = vec![first];
+                while crossterm::event::poll(Duration::ZERO)? {
+                    batch.push(crossterm::event::read()?);
+                }
+                Ok(batch)
+            });
+            let failed = batch.is_err();
+            if tx.send(batch).is_err() || failed {
+                return;
+            }
+        });
+    rx
 }
 
 /// Applies one terminal event.
@@ -557,7 +664,7 @@ fn spawn_live_poll(
         baseline: None,
         manifest: None,
     };
-    std::thread::spawn(move || {
+    spawn_background("live-poll", move || {
         let report = verify::run(&url, &checks, &expect, opts, |_| {});
         let failing: Vec<String> = report.failures().map(|c| c.name.clone()).collect();
         busy.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -569,10 +676,10 @@ fn spawn_live_poll(
 /// watched file, the baseline or a ref changing on disk. It polls file
 /// metadata (a few `stat`s every 300 ms) rather than subscribing to inotify,
 /// which also works on the network filesystems deploy boxes mount.
-fn spawn_drift_watcher(root: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
+fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Msg>) {
     use crate::pipeline::drift;
     use std::time::{Instant, SystemTime};
-    std::thread::spawn(move || {
+    spawn_background("drift", move || {
         let Ok(repo) = Repo::open(&root) else { return };
         let Ok(cfg) = repo.config() else { return };
         let common = repo.git.commondir().to_path_buf();
@@ -596,6 +703,7 @@ fn spawn_drift_watcher(root: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
         loop {
             let sig = signature(&paths);
             if last.as_ref() != Some(&sig) || checked.elapsed() >= Duration::from_secs(60) {
+                pacer.wait();
                 last = Some(sig);
                 checked = Instant::now();
                 let r = drift::check(&repo, &cfg, false).map_err(|e| e.to_string());
