@@ -397,3 +397,36 @@ fn one_branch_looked_up_by_name_is_the_same_as_in_the_full_listing() {
         );
     }
 }
+
+#[test]
+fn the_next_free_tag_of_a_day_reads_that_days_tags_only() {
+    let f = mosaic_repo();
+    let main = f.rev_parse("main");
+    let (repo, cfg) = open(&f);
+    let prefix = cfg.project.tag_prefix.clone();
+    let day = chrono::NaiveDate::from_ymd_opt(2030, 1, 2).unwrap();
+    assert_eq!(
+        repo.next_free_tag(&prefix, day).unwrap(),
+        format!("{prefix}2030-01-02")
+    );
+    for t in ["2030-01-02", "2030-01-02.3", "2030-01-03.9", "2030-01-01.7"] {
+        f.git(&["tag", &format!("{prefix}{t}"), &main]);
+    }
+    f.git(&[
+        "tag",
+        "-a",
+        "-m",
+        "annotated",
+        &format!("{prefix}2030-01-02.2"),
+        &main,
+    ]);
+    f.git(&["tag", &format!("{prefix}2030-01-02.x"), &main]);
+    let (repo, _) = open(&f);
+    let next = repo.next_free_tag(&prefix, day).unwrap();
+    assert_eq!(next, format!("{prefix}2030-01-02.4"));
+    // The same answer as from every tag name.
+    assert_eq!(
+        next,
+        next_free_tag(&prefix, day, &repo.tag_names().unwrap())
+    );
+}

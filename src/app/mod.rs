@@ -444,6 +444,14 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             break;
         }
         for req in std::mem::take(&mut app.requests) {
+            // A job about to start has the machine first, from its checkout
+            // on.
+            if matches!(
+                req,
+                Request::Gate { .. } | Request::Playbook { .. } | Request::Rollback { .. }
+            ) {
+                pacer.busy();
+            }
             start_request(
                 repo,
                 req,

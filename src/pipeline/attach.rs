@@ -7,13 +7,11 @@
 //! the state directory's permissions are for (README, Authority).
 use std::ffi::CString;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use super::runner::RunHandle;
 
@@ -23,7 +21,8 @@ const PROMPT: &str = "prompt";
 /// Serves a job's answers pipe while the job runs; removed when dropped.
 pub struct AnswerPort {
     path: PathBuf,
-    stop: Arc<AtomicBool>,
+    /// Written to (or closed) to wake the thread when the port is dropped.
+    wake: Option<OwnedFd>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -37,18 +36,41 @@ impl AnswerPort {
             return Err(io::Error::last_os_error());
         }
         // Read and write, so the pipe never reports end-of-file between
-        // writers; non-blocking, so the thread can notice the job ending.
+        // writers; non-blocking, so a wake-up without data never blocks.
         let mut fifo = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&path)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop_rx, wake) = wake_pipe()?;
         let thread = std::thread::spawn(move || {
             let mut pending = Vec::new();
             let mut buf = [0u8; 4096];
-            while !flag.load(Ordering::SeqCst) {
+            loop {
+                let mut fds = [
+                    libc::pollfd {
+                        fd: fifo.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: stop_rx.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: two valid pollfds; waits until an answer comes or
+                // the port is dropped.
+                let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+                if ready < 0 {
+                    if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return;
+                }
+                if fds[1].revents != 0 {
+                    return;
+                }
                 match fifo.read(&mut buf) {
                     Ok(n) if n > 0 => {
                         pending.extend_from_slice(&buf[..n]);
@@ -57,21 +79,36 @@ impl AnswerPort {
                             let _ = handle.answer(String::from_utf8_lossy(&line).trim_end());
                         }
                     }
-                    _ => std::thread::sleep(Duration::from_millis(50)),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
                 }
             }
         });
         Ok(AnswerPort {
             path,
-            stop,
+            wake: Some(wake),
             thread: Some(thread),
         })
     }
 }
 
+/// A pipe whose write end, closed, wakes a thread polling its read end.
+fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 impl Drop for AnswerPort {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        // Closing the write end makes the read end readable (end of file).
+        drop(self.wake.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -10,7 +10,7 @@ use super::checkout::{self, CheckoutError};
 use super::config::{self, Config};
 use super::jobs::{Job, JobError};
 use super::record::{record, RecordError};
-use super::repo::{next_free_tag, BranchInfo, Repo};
+use super::repo::{BranchInfo, Repo};
 use super::runner::{self, Answers, Outcome, RunError, RunEvent, RunHandle};
 use super::scripts::{self, ScriptContext};
 
@@ -115,10 +115,9 @@ pub fn run_proposing(
     repo.state.ensure().map_err(RecordError::from)?;
     let mut job = Job::create(&repo.state.path, "gate", &branch.name, &user.name)?;
     let now = Utc::now();
-    let tags = repo.tag_names()?;
     let proposed_tag = match tag {
         Some(t) => t.to_string(),
-        None => next_free_tag(&cfg.project.tag_prefix, now.date_naive(), &tags),
+        None => repo.next_free_tag(&cfg.project.tag_prefix, now.date_naive())?,
     };
     let ctx = ScriptContext {
         action: "gate".into(),

@@ -664,9 +664,9 @@ impl Playbook {
             match release::create_release_tag(repo, &self.cfg, &tag, head, msg.clone()) {
                 Ok(c) => break c,
                 Err(release::ReleaseError::TagExists(t)) => {
-                    let tags = repo.tag_names().map_err(other)?;
-                    let next =
-                        next_free_tag(&self.cfg.project.tag_prefix, Utc::now().date_naive(), &tags);
+                    let next = repo
+                        .next_free_tag(&self.cfg.project.tag_prefix, Utc::now().date_naive())
+                        .map_err(other)?;
                     notes.push(format!(
                         "{t} already existed and was left alone; released as {next}"
                     ));

@@ -461,6 +461,23 @@ impl Repo {
     }
 
     /// Names of every tag (for "does this tag exist").
+    /// The next free prod tag of `date` ([`next_free_tag`]), reading only
+    /// that day's tags rather than every tag of the repository.
+    pub fn next_free_tag(&self, prefix: &str, date: NaiveDate) -> Result<String, RepoError> {
+        if prefix.contains(['*', '?', '[', '\\']) {
+            return Ok(next_free_tag(prefix, date, &self.tag_names()?));
+        }
+        let day = super::tags::prod_tag_name(prefix, date, 1);
+        let mut names = Vec::new();
+        for r in self.git.references_glob(&format!("refs/tags/{day}*"))? {
+            let r = r?;
+            if let Some(n) = r.name().and_then(|n| n.strip_prefix("refs/tags/")) {
+                names.push(n.to_string());
+            }
+        }
+        Ok(next_free_tag(prefix, date, &names))
+    }
+
     pub fn tag_names(&self) -> Result<Vec<String>, RepoError> {
         Ok(self
             .git

@@ -1039,6 +1039,7 @@ impl Supervisor {
         let mut ending: Option<(Instant, EndReason)> = None;
         let mut kill_sent = false;
         let mut last_wait = start;
+        let mut exit_nap = Duration::from_millis(1);
 
         loop {
             self.take_echo();
@@ -1079,7 +1080,10 @@ impl Supervisor {
                     }
                 }
             } else {
-                thread::sleep(TICK);
+                // The output is closed: the script is usually exiting, so
+                // look again soon (1, 2, 4 … ms, up to a tick).
+                thread::sleep(exit_nap);
+                exit_nap = (exit_nap * 2).min(TICK);
             }
             let now = Instant::now();
 
