@@ -242,3 +242,50 @@ fn a_rollback_whose_verification_fails_sends_rollback_and_verification_failed() 
         .unwrap()
         .starts_with("auth modal"));
 }
+
+#[test]
+fn a_secret_in_a_failing_commands_stderr_is_masked_in_the_audit_chain() {
+    let f = mosaic_repo();
+    let token = "pager-token-5f3a9c1e77";
+    f.write_config(&format!(
+        "{}\n[alerts]\ncommand = 'cat >/dev/null; echo \"rejected token $PAGER_API_TOKEN\" >&2; exit 3'\n",
+        mosaic::CONFIG
+    ));
+    drift_on_main(&f);
+    let out = f
+        .guardrail_cmd(&["drift"])
+        .env("PAGER_API_TOKEN", token)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let failed = audit_of(&f, "alert", "FAILED");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0]["details"]["failed"]["command"],
+        "the command exited 3: rejected token ***"
+    );
+    let chain =
+        std::fs::read_to_string(f.path().join(".verification_audit.log")).unwrap_or_default();
+    let state = walk_text(&f.path().join(".git/guardrail"));
+    assert!(
+        !chain.contains(token) && !state.contains(token),
+        "the token was stored"
+    );
+}
+
+/// Every readable file under `dir`, concatenated.
+fn walk_text(dir: &std::path::Path) -> String {
+    let mut all = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return all;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            all.push_str(&walk_text(&p));
+        } else if let Ok(t) = std::fs::read_to_string(&p) {
+            all.push_str(&t);
+        }
+    }
+    all
+}

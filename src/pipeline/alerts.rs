@@ -317,6 +317,10 @@ fn run_command(command: &str, root: &Path, kind: Kind, body: &[u8], limit: Durat
     let mut text = String::new();
     let _ = stderr.rewind();
     let _ = stderr.take(64 * 1024).read_to_string(&mut text);
+    // The command inherits guardrail's environment: a token it prints must
+    // not reach the audit chain.
+    let (secrets, _) = super::runner::secret_values_from_env(std::env::vars());
+    let text = super::runner::mask_secrets(&text, &secrets);
     let text = text.trim();
     let tail: String = {
         let chars: Vec<char> = text.chars().collect();

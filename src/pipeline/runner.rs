@@ -303,6 +303,17 @@ pub fn secret_values_from_env(
     (values, warnings)
 }
 
+/// `text` with every secret value (and its encoded forms, as in a script's
+/// output) replaced by `***`: for text guardrail stores that did not come
+/// through the runner, such as an alert command's stderr.
+pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
+    let mut masker = Masker::new(secrets);
+    let mut out = Vec::with_capacity(text.len());
+    masker.push(text.as_bytes(), &mut out);
+    masker.finish(&mut out);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 fn base64(data: &[u8], url_safe: bool, pad: bool) -> String {
     let alphabet: &[u8; 64] = if url_safe {
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
