@@ -157,6 +157,28 @@ fn review_in_a_pty() {
 }
 
 #[test]
+fn ctrl_r_judges_the_package_again_against_the_tags_there_now() {
+    let f = review_repo();
+    let mut t = f.console(&[], 200, 50);
+    t.wait_for("✓ ready", secs(15)).unwrap();
+    t.send_enter();
+    t.wait_for("Evidence · ready", secs(10)).unwrap();
+    // Meanwhile somebody releases under the package's proposed tag.
+    f.git(&["tag", NEXT_TAG, "main"]);
+    t.send_key(Key::Ctrl('r'));
+    t.wait_for(&format!("{NEXT_TAG} already exists"), secs(10))
+        .unwrap();
+    assert!(
+        !t.screen_text().contains("Evidence · ready"),
+        "{}",
+        t.screen_text()
+    );
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}
+
+#[test]
 fn the_selected_evidence_image_is_previewed_with_half_blocks() {
     let f = review_repo();
     let (repo, mut a) = app_for(&f, 200, 50);

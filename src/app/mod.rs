@@ -472,6 +472,10 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 Ok(refs) => {
                     app.update(Msg::Refs(refs));
                     start_readers(app, &priority);
+                    // Packages are judged again against what is there now
+                    // (tags, legacy manifests, audit hashes).
+                    assessor = Some(spawn_assessor(repo.root.clone(), tx.clone()));
+                    app.forget_assessments();
                 }
                 Err(e) => app.update(Msg::Error(e.to_string())),
             }

@@ -156,6 +156,14 @@ impl App {
         self.review.get(&name, &head)
     }
 
+    /// Drops every assessment (the repository was read again) and asks
+    /// again for the selected branch's.
+    pub fn forget_assessments(&mut self) {
+        self.review.assessed.clear();
+        self.want_assessment();
+        self.dirty = true;
+    }
+
     /// Asks for the selected branch's assessment if it is not known yet.
     pub(super) fn want_assessment(&mut self) {
         if self.screen != Screen::Review {
