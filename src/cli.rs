@@ -108,6 +108,7 @@ pub fn handoff(
     let made = match handoff_make::make(repo, cfg, opts, output_streamer(!as_json)) {
         Ok(m) => m,
         Err(e) if e.is_bad_input() => return Err(anyhow::anyhow!(e.to_string())),
+        Err(e @ handoff_make::MakeError::Busy(_)) => return Err(Refused(e.to_string()).into()),
         Err(handoff_make::MakeError::Gate(e @ GateError::Repo(_))) => return Err(e.into()),
         Err(e) => return Err(StepFailed(e.to_string()).into()),
     };

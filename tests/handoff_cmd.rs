@@ -494,3 +494,58 @@ fn a_gate_that_cannot_run_exits_4_and_writes_nothing() {
     assert_eq!(f.head(), head);
     assert!(!f.exists(".handoff"));
 }
+
+#[test]
+fn a_second_handoff_of_the_same_branch_is_refused_while_the_first_runs() {
+    let f = mosaic_repo();
+    // A gate that says it started, then waits to be let go.
+    f.write_script(
+        "scripts/run_deploy_gate.sh",
+        "#!/usr/bin/env bash\ntouch \"$HANDOFF_STARTED\"\nfor _ in $(seq 400); do [ -e \"$HANDOFF_GO\" ] && break; sleep 0.05; done\necho 'DEPLOY GATE: PASS'\n",
+    );
+    f.commit_paths("a slow gate", &["scripts/run_deploy_gate.sh"]);
+    f.checkout(mosaic::AUTH_MODAL);
+    f.git(&["merge", "-q", "--no-edit", "main"]);
+    f.checkout("main");
+    let started = f.tempdir().join("started");
+    let go = f.tempdir().join("go");
+    let cmd = |f: &Fixture| {
+        let mut c = f.guardrail_cmd(&["handoff", "--branch", mosaic::AUTH_MODAL]);
+        c.env("HANDOFF_STARTED", &started).env("HANDOFF_GO", &go);
+        c
+    };
+    let first = cmd(&f)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first gate never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let second = cmd(&f).output().unwrap();
+    assert_eq!(second.status.code(), Some(3), "{}", show(&second));
+    assert!(
+        stderr(&second).contains("another handoff of feature/auth-modal is running"),
+        "{}",
+        show(&second)
+    );
+    // Another branch is not held up.
+    let other = f
+        .guardrail_cmd(&["handoff", "--branch", mosaic::PS101])
+        .output()
+        .unwrap();
+    assert_ne!(other.status.code(), Some(3), "{}", show(&other));
+
+    std::fs::write(&go, "").unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    // Once the first is done, the branch can be handed off again.
+    let again = cmd(&f).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+}

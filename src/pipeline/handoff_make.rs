@@ -132,6 +132,9 @@ pub enum MakeError {
     /// Writing or committing the package failed.
     #[error("{0}")]
     Write(String),
+    /// Another handoff of the same branch is running. Exit 3.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl MakeError {
@@ -184,6 +187,7 @@ pub fn make_with(
 
     // 1. What to act on, all checked before anything runs.
     let branch = resolve_branch(repo, cfg, opts.branch.as_deref())?;
+    let _one_at_a_time = lock_branch(repo, &branch.name)?;
     let tag = proposed_tag(repo, cfg, opts.tag.as_deref())?;
     let bundle = bundle_path(&cfg.project.backups_dir, &tag);
     if config::resolve(&repo.root, &bundle).exists() {
@@ -459,6 +463,33 @@ fn resolve_branch(repo: &Repo, cfg: &Config, name: Option<&str>) -> Result<Branc
         )));
     }
     Ok(repo.find_branch_head(cfg, &name)?)
+}
+
+/// One handoff of a branch at a time, across processes: an exclusive lock
+/// on `<state>/handoff-<slug>.lock`, held (the file returned) until the
+/// package is written and committed; the lock goes with the process.
+fn lock_branch(repo: &Repo, branch: &str) -> Result<std::fs::File, MakeError> {
+    use fs2::FileExt;
+    repo.state
+        .ensure()
+        .map_err(|e| MakeError::Write(e.to_string()))?;
+    let path = repo
+        .state
+        .path
+        .join(format!("handoff-{}.lock", super::handoff::slug(branch)));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| MakeError::Write(format!("{}: {e}", path.display())))?;
+    match file.try_lock_exclusive() {
+        Ok(()) => Ok(file),
+        Err(_) => Err(MakeError::Busy(format!(
+            "another handoff of {branch} is running (it holds {}); wait for it to finish",
+            path.display()
+        ))),
+    }
 }
 
 /// `--tag`, checked, or the next free prod tag of today (UTC).
