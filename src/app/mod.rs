@@ -202,22 +202,27 @@ fn package_state(
 }
 
 /// Starts a background reader (branch details, tags, drift, the idle live
-/// check) on a thread of its own at a lower CPU priority: on a busy machine
-/// the screen and a running script come first, and the readers take what is
-/// left. Their results arrive as messages whenever they are ready.
-fn spawn_background(name: &str, work: impl FnOnce() + Send + 'static) {
+/// check) on a thread of its own. With `niced`, at the lowest CPU priority:
+/// on a busy machine the screen and a running script come first, and the
+/// reader takes what is left. A thread that starts processes (the drift
+/// watcher runs alert commands) is not niced, since its children would
+/// inherit the priority; it is paced instead. Results arrive as messages
+/// whenever they are ready.
+fn spawn_background(name: &str, niced: bool, work: impl FnOnce() + Send + 'static) {
     // A thread that cannot start leaves its pane as first drawn; the
     // console goes on without it.
     let _ = std::thread::Builder::new()
         .name(format!("gr-{name}"))
         .spawn(move || {
-            lower_priority();
+            if niced {
+                lower_priority();
+            }
             work()
         });
 }
 
-/// Nice the calling thread by 10 (Linux sets nice per thread; elsewhere
-/// this is the whole process, so it is left alone).
+/// Nice the calling thread to 19 (Linux sets nice per thread; elsewhere
+/// it would be the whole process, so it is left alone).
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority on the calling thread's own id.
@@ -286,7 +291,7 @@ fn spawn_details_reader(
     pacer: Pacer,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    spawn_background("details", move || {
+    spawn_background("details", true, move || {
         let Ok(repo) = Repo::open(&root) else { return };
         let Ok(main) = repo.main_index_paced(&main_branch, &mut || pacer.wait()) else {
             return;
@@ -329,7 +334,7 @@ fn spawn_details_reader(
 }
 
 fn spawn_tags_reader(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Msg>) {
-    spawn_background("tags", move || {
+    spawn_background("tags", true, move || {
         pacer.wait();
         let msg = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
             let cfg = r.config().map_err(|e| e.to_string())?;
@@ -676,7 +681,7 @@ fn spawn_live_poll(
         baseline: None,
         manifest: None,
     };
-    spawn_background("live-poll", move || {
+    spawn_background("live-poll", true, move || {
         let report = verify::run(&url, &checks, &expect, opts, |_| {});
         let failing: Vec<String> = report.failures().map(|c| c.name.clone()).collect();
         busy.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -691,7 +696,7 @@ fn spawn_live_poll(
 fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Msg>) {
     use crate::pipeline::drift;
     use std::time::{Instant, SystemTime};
-    spawn_background("drift", move || {
+    spawn_background("drift", false, move || {
         let Ok(repo) = Repo::open(&root) else { return };
         let Ok(cfg) = repo.config() else { return };
         let common = repo.git.commondir().to_path_buf();
