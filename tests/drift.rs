@@ -281,3 +281,57 @@ fn the_console_sees_working_tree_drift_within_a_second() {
     t.send_q();
     assert_eq!(t.wait_exit(secs(10)), Some(0));
 }
+
+/// Drift the console notices is alerted once, by a command that runs at the
+/// console's own priority (the watcher thread that found it is niced; the
+/// alert must not be).
+#[test]
+fn the_console_alerts_drift_from_a_thread_at_normal_priority() {
+    let f = mosaic_repo();
+    let dir = f.tempdir().join("alerts");
+    std::fs::create_dir_all(&dir).unwrap();
+    f.write_config(&format!(
+        "{}\n[alerts]\ncommand = 'nice > {d}/nice.txt; cat > {d}/alert.json'\n",
+        mosaic::CONFIG,
+        d = dir.display()
+    ));
+    let mut t = f.console(&[], 140, 40);
+    t.wait_for("no drift", secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = f.read(mosaic::MOSAIC_UI);
+    f.write(
+        mosaic::MOSAIC_UI,
+        format!("{page}<p>hotfix typed on the box</p>\n"),
+    );
+    t.wait_for("⚠ drift 1 file", secs(5)).unwrap();
+    let alert = dir.join("alert.json");
+    let deadline = std::time::Instant::now() + secs(10);
+    let doc: serde_json::Value = loop {
+        if let Ok(text) = std::fs::read_to_string(&alert) {
+            if let Ok(doc) = serde_json::from_str(&text) {
+                break doc;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert arrived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(doc["kind"], "drift", "{doc:#}");
+    let ours = std::fs::read_to_string(format!("/proc/{}/stat", t.pid())).unwrap();
+    // Field 19 of /proc/<pid>/stat is the nice value of the main thread.
+    let console_nice = ours
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(16)
+        .unwrap()
+        .to_string();
+    let alert_nice = std::fs::read_to_string(dir.join("nice.txt")).unwrap();
+    assert_eq!(
+        alert_nice.trim(),
+        console_nice,
+        "the alert command ran niced"
+    );
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}

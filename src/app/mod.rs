@@ -204,9 +204,9 @@ fn package_state(
 /// Starts a background reader (branch details, tags, drift, the idle live
 /// check) on a thread of its own. With `niced`, at the lowest CPU priority:
 /// on a busy machine the screen and a running script come first, and the
-/// reader takes what is left. A thread that starts processes (the drift
-/// watcher runs alert commands) is not niced, since its children would
-/// inherit the priority; it is paced instead. Results arrive as messages
+/// reader takes what is left. A niced thread must not start processes (they
+/// would inherit its priority): the drift watcher hands its reports to an
+/// alerts thread at the normal priority. Results arrive as messages
 /// whenever they are ready.
 fn spawn_background(name: &str, niced: bool, work: impl FnOnce() + Send + 'static) {
     // A thread that cannot start leaves its pane as first drawn; the
@@ -696,7 +696,22 @@ fn spawn_live_poll(
 fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Msg>) {
     use crate::pipeline::drift;
     use std::time::{Instant, SystemTime};
-    spawn_background("drift", false, move || {
+    // Alerts go out from a thread at the normal priority: the commands they
+    // start inherit the priority of the thread that starts them.
+    let (alert_tx, alert_rx) = std::sync::mpsc::channel::<drift::DriftReport>();
+    let alert_root = root.clone();
+    let _ = std::thread::Builder::new()
+        .name("gr-alerts".into())
+        .spawn(move || {
+            let Ok(repo) = Repo::open(&alert_root) else {
+                return;
+            };
+            let Ok(cfg) = repo.config() else { return };
+            for report in alert_rx {
+                let _ = drift::notify(&repo, &cfg, &report);
+            }
+        });
+    spawn_background("drift", true, move || {
         let Ok(repo) = Repo::open(&root) else { return };
         let Ok(cfg) = repo.config() else { return };
         let common = repo.git.commondir().to_path_buf();
@@ -725,7 +740,7 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
                 checked = Instant::now();
                 let r = drift::check(&repo, &cfg, false).map_err(|e| e.to_string());
                 if let Ok(report) = &r {
-                    let _ = drift::notify(&repo, &cfg, report);
+                    let _ = alert_tx.send(report.clone());
                 }
                 if tx.send(Msg::Drift(Box::new(r))).is_err() {
                     return;
