@@ -297,6 +297,7 @@ fn spawn_details_reader(
             return;
         };
         let cfg = repo.config().ok();
+        pacer.wait();
         let ctx = cfg
             .as_ref()
             .and_then(|c| package::Context::load(&repo, c).ok());
@@ -378,7 +379,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
 
     // The review worker reads what every assessment shares (tags, legacy
     // manifests, audit hashes) now, not on the first Enter.
-    let mut assessor = Some(spawn_assessor(repo.root.clone(), tx.clone()));
+    let mut assessor = Some(spawn_assessor(repo.root.clone(), pacer.clone(), tx.clone()));
     let mut play: Option<std::sync::mpsc::Sender<playbook::PlayCmd>> = None;
     let mut input = spawn_input_reader();
     let mut frame_tick = tokio::time::interval(Duration::from_millis(16));
@@ -465,6 +466,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                     assessor: &mut assessor,
                     play: &mut play,
                     run: &run_tx,
+                    pacer: &pacer,
                 },
             );
         }
@@ -479,7 +481,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                     start_readers(app, &priority);
                     // Packages are judged again against what is there now
                     // (tags, legacy manifests, audit hashes).
-                    assessor = Some(spawn_assessor(repo.root.clone(), tx.clone()));
+                    assessor = Some(spawn_assessor(repo.root.clone(), pacer.clone(), tx.clone()));
                     app.forget_assessments();
                 }
                 Err(e) => app.update(Msg::Error(e.to_string())),
@@ -551,6 +553,7 @@ struct Workers<'a> {
     play: &'a mut Option<std::sync::mpsc::Sender<playbook::PlayCmd>>,
     /// The bounded channel for a script's output.
     run: &'a mpsc::Sender<Msg>,
+    pacer: &'a Pacer,
 }
 
 fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, workers: Workers<'_>) {
@@ -558,7 +561,8 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
     let root = repo.root.clone();
     match req {
         Request::Assess { branch, head } => {
-            let sender = assessor.get_or_insert_with(|| spawn_assessor(root, tx));
+            let sender =
+                assessor.get_or_insert_with(|| spawn_assessor(root, workers.pacer.clone(), tx));
             let _ = sender.send((branch, head));
         }
         Request::Attach { dir } => spawn_attach(dir, tx),
@@ -624,10 +628,13 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
 /// with the context (tags, legacy manifests, audit hashes) read once.
 fn spawn_assessor(
     root: PathBuf,
+    pacer: Pacer,
     tx: mpsc::UnboundedSender<Msg>,
 ) -> std::sync::mpsc::Sender<(String, String)> {
     let (req_tx, req_rx) = std::sync::mpsc::channel::<(String, String)>();
     std::thread::spawn(move || {
+        // Read ahead of the first Enter, unless a job is starting.
+        pacer.wait();
         let setup = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
             let cfg = r.config().map_err(|e| e.to_string())?;
             let ctx = package::Context::load(&r, &cfg).map_err(|e| e.to_string())?;

@@ -218,7 +218,7 @@ impl Repo {
     }
 
     /// [`Repo::main_index`] for a background reader: `pause` is called every
-    /// few thousand commits and may wait, so the walk gives way to more
+    /// thousand commits and may wait, so the walk gives way to more
     /// urgent work.
     pub fn main_index_paced(
         &self,
@@ -552,7 +552,7 @@ impl MainIndex {
         let mut pos = std::collections::HashMap::new();
         for (i, oid) in first.enumerate() {
             pos.insert(oid?, i as u32);
-            if i % 4096 == 4095 {
+            if i % 1024 == 1023 {
                 pause();
             }
         }
@@ -562,7 +562,7 @@ impl MainIndex {
         for oid in all {
             oid?;
             reachable += 1;
-            if reachable.is_multiple_of(4096) {
+            if reachable.is_multiple_of(1024) {
                 pause();
             }
         }
