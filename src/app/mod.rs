@@ -618,11 +618,20 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
         }
         Request::Gate { branch } => {
             let run = workers.run.clone();
-            std::thread::spawn(move || {
-                let end = run_gate(&root, &branch, &run);
-                // After the output, on the same channel, so it comes last.
-                let _ = run.blocking_send(Msg::Run(RunMsg::Done(end)));
-            });
+            let ended = workers.run.clone();
+            let started = std::thread::Builder::new()
+                .name("gr-gate".into())
+                .spawn(move || {
+                    let end = run_gate(&root, &branch, &run);
+                    // After the output, on the same channel, so it comes last.
+                    let _ = run.blocking_send(Msg::Run(RunMsg::Done(end)));
+                });
+            if let Err(e) = started {
+                let _ = ended.try_send(Msg::Run(RunMsg::Done(job::JobEnd {
+                    ok: false,
+                    summary: format!("the gate could not start: {e}"),
+                })));
+            }
         }
     }
 }
@@ -635,42 +644,44 @@ fn spawn_assessor(
     tx: mpsc::UnboundedSender<Msg>,
 ) -> std::sync::mpsc::Sender<(String, String)> {
     let (req_tx, req_rx) = std::sync::mpsc::channel::<(String, String)>();
-    std::thread::spawn(move || {
-        // Read ahead of the first Enter, unless a job is starting.
-        pacer.wait();
-        let setup = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
-            let cfg = r.config().map_err(|e| e.to_string())?;
-            let ctx = package::Context::load(&r, &cfg).map_err(|e| e.to_string())?;
-            Ok((r, cfg, ctx))
-        });
-        while let Ok(mut req) = req_rx.recv() {
-            // Only the newest request matters when keys outrun the reader.
-            while let Ok(newer) = req_rx.try_recv() {
-                req = newer;
-            }
-            let (branch, head) = req;
-            let result = match &setup {
-                Err(e) => Err(e.clone()),
-                Ok((repo, cfg, ctx)) => git2::Oid::from_str(&head)
-                    .map_err(|e| e.to_string())
-                    .and_then(|oid| {
-                        package::assess_head(
-                            repo,
-                            cfg,
-                            &branch,
-                            oid,
-                            ctx,
-                            crate::pipeline::audit::entry_hash_ok,
-                        )
+    let _ = std::thread::Builder::new()
+        .name("gr-assess".into())
+        .spawn(move || {
+            // Read ahead of the first Enter, unless a job is starting.
+            pacer.wait();
+            let setup = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
+                let cfg = r.config().map_err(|e| e.to_string())?;
+                let ctx = package::Context::load(&r, &cfg).map_err(|e| e.to_string())?;
+                Ok((r, cfg, ctx))
+            });
+            while let Ok(mut req) = req_rx.recv() {
+                // Only the newest request matters when keys outrun the reader.
+                while let Ok(newer) = req_rx.try_recv() {
+                    req = newer;
+                }
+                let (branch, head) = req;
+                let result = match &setup {
+                    Err(e) => Err(e.clone()),
+                    Ok((repo, cfg, ctx)) => git2::Oid::from_str(&head)
                         .map_err(|e| e.to_string())
-                    })
-                    .map(Arc::new),
-            };
-            if tx.send(Msg::Assessed(branch, result)).is_err() {
-                return;
+                        .and_then(|oid| {
+                            package::assess_head(
+                                repo,
+                                cfg,
+                                &branch,
+                                oid,
+                                ctx,
+                                crate::pipeline::audit::entry_hash_ok,
+                            )
+                            .map_err(|e| e.to_string())
+                        })
+                        .map(Arc::new),
+                };
+                if tx.send(Msg::Assessed(branch, result)).is_err() {
+                    return;
+                }
             }
-        }
-    });
+        });
     req_tx
 }
 
