@@ -259,12 +259,10 @@ fn live_drift_compares_the_served_page_with_the_live_record() {
     assert_eq!((code, &doc["alert"]), (Some(0), &json!("drift-cleared")));
 }
 
-/// The running console sees an uncommitted edit to a watched file within a
-/// second, shows it in the header, and D opens the drift pane.
-#[test]
-fn the_console_sees_working_tree_drift_within_a_second() {
-    let f = mosaic_repo();
-    let mut t = f.console(&[], 140, 40);
+/// A console on `f`, then an uncommitted edit to a watched file, seen in
+/// the header.
+fn console_with_a_hand_edit(f: &Fixture) -> Pty {
+    let t = f.console(&[], 140, 40);
     t.wait_for("no drift", secs(15))
         .unwrap_or_else(|e| panic!("{e}"));
     let page = f.read(mosaic::MOSAIC_UI);
@@ -274,6 +272,15 @@ fn the_console_sees_working_tree_drift_within_a_second() {
     );
     // The watcher polls every 300 ms; the bound here is loose for a loaded CI.
     t.wait_for("⚠ drift 1 file", secs(5)).unwrap();
+    t
+}
+
+/// The running console sees an uncommitted edit to a watched file within a
+/// second, shows it in the header, and D opens the drift pane.
+#[test]
+fn the_console_sees_working_tree_drift_within_a_second() {
+    let f = mosaic_repo();
+    let mut t = console_with_a_hand_edit(&f);
     t.send("D");
     t.wait_for("in the working tree", secs(5)).unwrap();
     t.wait_for("hotfix typed on the box", secs(5)).unwrap();
@@ -295,15 +302,7 @@ fn the_console_alerts_drift_from_a_thread_at_normal_priority() {
         mosaic::CONFIG,
         d = dir.display()
     ));
-    let mut t = f.console(&[], 140, 40);
-    t.wait_for("no drift", secs(15))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let page = f.read(mosaic::MOSAIC_UI);
-    f.write(
-        mosaic::MOSAIC_UI,
-        format!("{page}<p>hotfix typed on the box</p>\n"),
-    );
-    t.wait_for("⚠ drift 1 file", secs(5)).unwrap();
+    let mut t = console_with_a_hand_edit(&f);
     let alert = dir.join("alert.json");
     let deadline = std::time::Instant::now() + secs(10);
     let doc: serde_json::Value = loop {
