@@ -303,6 +303,12 @@ pub fn secret_values_from_env(
     (values, warnings)
 }
 
+/// `bytes` as text without a copy when they are valid UTF-8 (as a script's
+/// output nearly always is); invalid sequences become U+FFFD.
+fn utf8_lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// `text` with every secret value (and its encoded forms, as in a script's
 /// output) replaced by `***`: for text guardrail stores that did not come
 /// through the runner, such as an alert command's stderr.
@@ -311,7 +317,7 @@ pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
     let mut out = Vec::with_capacity(text.len());
     masker.push(text.as_bytes(), &mut out);
     masker.finish(&mut out);
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    utf8_lossy(out)
 }
 
 fn base64(data: &[u8], url_safe: bool, pad: bool) -> String {
@@ -575,7 +581,7 @@ pub fn strip_ansi(s: &str) -> String {
         i += 1;
     }
     // Only whole sequences of ASCII bytes were taken out of valid UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    utf8_lossy(out)
 }
 
 /// The line a terminal finally shows for `line` containing `\r`: each `\r`
@@ -1000,8 +1006,7 @@ impl Supervisor {
             self.utf8_pending = text.split_off(text.len() - keep);
         }
         if !text.is_empty() {
-            let text = String::from_utf8(text)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            let text = utf8_lossy(text);
             (self.on_event)(RunEvent::Output(text));
         }
     }
