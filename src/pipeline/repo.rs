@@ -237,23 +237,13 @@ impl Repo {
         let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
         for r in self.git.references()? {
             let r = r?;
-            let Some(full) = r.name() else { continue };
-            let (source, name) = if let Some(n) = full.strip_prefix("refs/heads/") {
-                ("local".to_string(), n.to_string())
-            } else if let Some(rest) = full.strip_prefix("refs/remotes/") {
-                let Some((remote, n)) = rest.split_once('/') else {
-                    continue;
-                };
-                if n == "HEAD" {
-                    continue;
-                }
-                (remote.to_string(), n.to_string())
-            } else {
+            let Some((source, name)) = r.name().and_then(branch_of_ref) else {
                 continue;
             };
             if name == main {
                 continue;
             }
+            let (source, name) = (source.to_string(), name.to_string());
             let Some(oid) = r.target() else { continue };
             let e = by_name.entry(name.clone()).or_insert_with(|| BranchRef {
                 name,
@@ -335,9 +325,7 @@ impl Repo {
     /// by name (`refs/heads/<name>` and `refs/remotes/*/<name>`) instead of
     /// gathering every branch of the repository.
     pub fn branch_ref(&self, main: &str, name: &str) -> Result<Option<BranchRef>, RepoError> {
-        // Git refuses these characters in ref names; a glob must not see them.
-        if name == main || name == "HEAD" || name.is_empty() || name.contains(['*', '?', '[', '\\'])
-        {
+        if name == main || name == "HEAD" || name.is_empty() || name.contains(GLOB_CHARS) {
             return Ok(None);
         }
         let mut heads: Vec<(String, Oid)> = Vec::new();
@@ -355,11 +343,8 @@ impl Repo {
             .references_glob(&format!("refs/remotes/*/{name}"))?
         {
             let r = r?;
-            let Some(rest) = r.name().and_then(|n| n.strip_prefix("refs/remotes/")) else {
-                continue;
-            };
             // `*` may span a slash: `origin/team/x` is not `x` of `origin/team`.
-            let Some((remote, n)) = rest.split_once('/') else {
+            let Some((remote, n)) = r.name().and_then(branch_of_ref) else {
                 continue;
             };
             if n != name {
@@ -460,11 +445,10 @@ impl Repo {
         Ok(Some((name.clone(), self.peel_tag(target)?.0)))
     }
 
-    /// Names of every tag (for "does this tag exist").
     /// The next free prod tag of `date` ([`next_free_tag`]), reading only
     /// that day's tags rather than every tag of the repository.
     pub fn next_free_tag(&self, prefix: &str, date: NaiveDate) -> Result<String, RepoError> {
-        if prefix.contains(['*', '?', '[', '\\']) {
+        if prefix.contains(GLOB_CHARS) {
             return Ok(next_free_tag(prefix, date, &self.tag_names()?));
         }
         let day = super::tags::prod_tag_name(prefix, date, 1);
@@ -478,6 +462,7 @@ impl Repo {
         Ok(next_free_tag(prefix, date, &names))
     }
 
+    /// Names of every tag (for "does this tag exist").
     pub fn tag_names(&self) -> Result<Vec<String>, RepoError> {
         Ok(self
             .git
@@ -487,6 +472,21 @@ impl Repo {
             .map(str::to_string)
             .collect())
     }
+}
+
+/// Characters a ref glob treats specially. Git refuses them in ref names, so
+/// a name holding one names no ref; it must not reach a glob either.
+const GLOB_CHARS: [char; 4] = ['*', '?', '[', '\\'];
+
+/// (source, branch) of a branch ref: `refs/heads/x` is (`local`, `x`),
+/// `refs/remotes/origin/x` is (`origin`, `x`); `None` for other refs and for
+/// a remote's `HEAD`.
+fn branch_of_ref(full: &str) -> Option<(&str, &str)> {
+    if let Some(n) = full.strip_prefix("refs/heads/") {
+        return Some(("local", n));
+    }
+    let (remote, n) = full.strip_prefix("refs/remotes/")?.split_once('/')?;
+    (n != "HEAD").then_some((remote, n))
 }
 
 /// libgit2 settings that bound the memory of a process reading a large
@@ -522,6 +522,9 @@ pub unsafe fn limit_git_commit_cache() {
     }
 }
 
+/// Commits walked between two calls of [`MainIndex::build`]'s `pause`.
+const PAUSE_EVERY: usize = 1024;
+
 /// Main's history, read in one walk, so ahead/behind of thousands of
 /// branches does not walk main thousands of times.
 ///
@@ -552,7 +555,7 @@ impl MainIndex {
         let mut pos = std::collections::HashMap::new();
         for (i, oid) in first.enumerate() {
             pos.insert(oid?, i as u32);
-            if i % 1024 == 1023 {
+            if (i + 1).is_multiple_of(PAUSE_EVERY) {
                 pause();
             }
         }
@@ -562,7 +565,7 @@ impl MainIndex {
         for oid in all {
             oid?;
             reachable += 1;
-            if reachable.is_multiple_of(1024) {
+            if reachable.is_multiple_of(PAUSE_EVERY) {
                 pause();
             }
         }
