@@ -419,13 +419,15 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             },
             Some(msg) = rx.recv() => {
                 now = matches!(msg, Msg::Assessed(..));
-                if matches!(msg, Msg::Play(PlayMsg::Event(crate::pipeline::playbook::Event::Output(_)))) {
+                if msg.is_job_output() {
                     pacer.busy();
                 }
                 app.update(msg);
             }
             Some(msg) = run_rx.recv() => {
-                pacer.busy();
+                if msg.is_job_output() {
+                    pacer.busy();
+                }
                 app.update(msg);
                 // Take what else has arrived, then draw once.
                 while let Ok(m) = run_rx.try_recv() {

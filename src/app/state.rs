@@ -175,6 +175,18 @@ pub enum Msg {
     Error(String),
 }
 
+impl Msg {
+    /// A running script's output (a gate's, or a playbook step's): what the
+    /// background readers give way to.
+    pub fn is_job_output(&self) -> bool {
+        matches!(
+            self,
+            Msg::Run(RunMsg::Event(crate::pipeline::runner::RunEvent::Output(_)))
+                | Msg::Play(PlayMsg::Event(crate::pipeline::playbook::Event::Output(_)))
+        )
+    }
+}
+
 /// A cursor over a list: selected row and first row shown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListCursor {
