@@ -2,7 +2,7 @@
 //! a real HTTP listener on 127.0.0.1; one alert per drift across runs and
 //! `drift-cleared` when it goes; a hanging webhook bounded by the timeout
 //! and recorded as a failed alert; refusals and rollbacks alert too.
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -371,7 +371,8 @@ fn concurrent_processes_append_whole_lines() {
     let children: Vec<_> = (0..8)
         .map(|id| {
             Command::new(&exe)
-                .args(["--exact", "child_appender", "--test-threads=1", "--quiet"])
+                .args(["--test-threads=1", "--quiet", "--exact"])
+                .arg(crate::common::test_name(module_path!(), "child_appender"))
                 .env(CHILD_ENV, dir.path())
                 .env("GUARDRAIL_TEST_CHILD_ID", id.to_string())
                 .stdout(std::process::Stdio::null())

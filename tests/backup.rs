@@ -2,7 +2,7 @@
 //! `backups/<tag>.zip` from a directory and from a commit, never overwriting,
 //! failing cleanly under a file-size limit, inspecting (manifest, CRC, unsafe
 //! entry names), and restoring from a zip or a tag's tree.
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::BTreeMap;
@@ -339,12 +339,11 @@ fn file_size_limit_leaves_nothing_behind() {
     let f = mosaic_repo();
     std::fs::write(f.path().join("mosaic_ui/video.mp4"), noise(512 * 1024, 3)).unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
+        .arg(test_name(
+            module_path!(),
             "file_size_limit_leaves_nothing_behind",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        ))
+        .args(["--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, f.path())
         .output()
         .unwrap();

@@ -1,6 +1,6 @@
 //! The baseline parser, metric checks on real git trees and working
 //! directories, the watched-file diff and the snapshot document.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

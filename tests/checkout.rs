@@ -1,6 +1,6 @@
 //! Checkouts: reusable worktrees under the state directory, and in-place
 //! checkouts that refuse a dirty tree and put the previous branch back.
-mod common;
+use crate::common;
 use common::*;
 
 use guardrail::pipeline::checkout::{self, CheckoutError};

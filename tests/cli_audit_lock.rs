@@ -1,6 +1,6 @@
 //! `guardrail audit` and `guardrail lock` through the real binary: every
 //! change and every refusal lands in the chain and the protocol audit log.
-mod common;
+use crate::common;
 use common::*;
 
 fn state(f: &Fixture) -> std::path::PathBuf {

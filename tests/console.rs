@@ -1,6 +1,6 @@
 //! The console: rendered screens as snapshots (TestBackend + insta), the
 //! key handling on real app state, and the real binary in a pseudo-terminal.
-mod common;
+use crate::common;
 use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};

@@ -1,7 +1,7 @@
 //! `guardrail deploy <branch> --yes` end to end against a real HTTP server
 //! serving the publish directory: a release, a release that breaks the auth
 //! modal, and the rollback that restores production byte for byte.
-mod common;
+use crate::common;
 
 use std::io::Read;
 

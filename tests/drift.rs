@@ -2,7 +2,7 @@
 //! build, committed on main and on disk in the working tree, and with
 //! `--live` the live site against the live record (real repositories, a
 //! real HTTP server on 127.0.0.1).
-mod common;
+use crate::common;
 
 use common::live::*;
 use common::*;

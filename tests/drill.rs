@@ -1,6 +1,6 @@
 //! `guardrail drill`: the sandbox and the headless scenario, through the
 //! real binary with an isolated HOME.
-mod common;
+use crate::common;
 
 use std::path::Path;
 

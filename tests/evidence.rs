@@ -1,5 +1,5 @@
 //! Media sniffing, file-name globs and evidence requirements.
-mod common;
+use crate::common;
 
 use common::{JPEG_HEAD, PNG_1X1};
 use guardrail::pipeline::evidence::{

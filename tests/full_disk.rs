@@ -1,7 +1,7 @@
 //! A full disk while the new build's backup is written stops the release
 //! before anything is deployed, and leaves nothing at the backup's name.
 //! The disk is a real 16 KiB tmpfs mounted for the test (CI runs as root).
-mod common;
+use crate::common;
 use common::live::*;
 use common::*;
 

@@ -1,6 +1,6 @@
 //! `guardrail gate` on real repositories with real bash and zsh gates that
 //! ask the five checklist questions like the real one.
-mod common;
+use crate::common;
 use common::*;
 
 /// A gate like the real one: five questions printed without a newline,

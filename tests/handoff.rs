@@ -1,6 +1,6 @@
 //! Handoff packages read from real branch commits, freshness, the evidence
 //! checklist, prod tags and legacy manifests.
-mod common;
+use crate::common;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use common::{files, lines, Files, TestRepo, JPEG_HEAD, PNG_1X1};

@@ -2,7 +2,7 @@
 //! on the branch and the real binary: the package it writes must be READY for
 //! `guardrail check` when the gate passes, documented as failed when it does
 //! not, and never silently replace another commit's package.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::{Path, PathBuf};

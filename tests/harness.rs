@@ -2,7 +2,7 @@
 //! programs: the fixture builder, and the pty harness's screen, keys,
 //! exit codes and terminal-restoration checks.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

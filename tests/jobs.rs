@@ -1,6 +1,6 @@
 //! Jobs: journals under the state directory, `guardrail jobs`, attach, and
 //! a job whose process was killed marked aborted on the next start.
-mod common;
+use crate::common;
 use common::*;
 
 use std::process::Stdio;

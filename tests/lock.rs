@@ -12,7 +12,8 @@ const CHILD_ENV: &str = "GUARDRAIL_TEST_LOCK_CHILD";
 
 fn spawn_child(mode: &str, dir: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lock_child", "--nocapture", "--test-threads=1"])
+        .args(["--nocapture", "--test-threads=1", "--exact"])
+        .arg(crate::common::test_name(module_path!(), "lock_child"))
         .env(CHILD_ENV, format!("{mode}:{}", dir.display()))
         .stdout(Stdio::piped())
         .spawn()

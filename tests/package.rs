@@ -1,7 +1,7 @@
 //! Handoff package assessment on real repositories: `guardrail check`,
 //! `guardrail snapshot`, the package state in `guardrail status`, legacy
 //! manifests, and the assessment cache.
-mod common;
+use crate::common;
 use common::*;
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The release playbook in the console: the steps pane, a step that asks in
 //! the input line, the live checks, and a real release against a real HTTP
 //! server on 127.0.0.1 serving the publish directory.
-mod common;
+use crate::common;
 use common::http::HttpServer;
 use common::*;
 

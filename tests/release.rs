@@ -1,7 +1,7 @@
 //! Release artefacts on real repositories: the annotated prod tag with its
 //! audit checkpoint (never moving an existing tag), pushing it, the release
 //! log entry and the rollout log.
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;
@@ -165,12 +165,11 @@ fn without_a_git_identity_the_tagger_is_guardrail_login_at_host() {
     }
     let f = mosaic_repo();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
+        .arg(test_name(
+            module_path!(),
             "without_a_git_identity_the_tagger_is_guardrail_login_at_host",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        ))
+        .args(["--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, f.path())
         .env("HOME", f.home())
         .env("XDG_CONFIG_HOME", f.home().join(".config"))

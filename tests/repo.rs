@@ -1,5 +1,5 @@
 //! The repository model on real repositories, and `guardrail status`.
-mod common;
+use crate::common;
 use common::*;
 
 use guardrail::pipeline::config::Config;

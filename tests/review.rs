@@ -1,7 +1,7 @@
 //! The review screen: branch list with package badges, gate log | snapshot
 //! | evidence side by side (tabs when narrow), item explanations, the whole
 //! gate log — as snapshots, on real app state, and in a pseudo-terminal.
-mod common;
+use crate::common;
 use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

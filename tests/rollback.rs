@@ -2,7 +2,7 @@
 //! directory: from a backup (with and without a manifest), from the tag's
 //! tree, a corrupted backup refused, the lock held by another process, a
 //! failed verification marking the tag bad, authority and confirmation.
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -35,12 +35,8 @@ fn lock_holder_child() {
 
 fn hold_lock(state: &Path) -> Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "lock_holder_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--nocapture", "--test-threads=1", "--exact"])
+        .arg(test_name(module_path!(), "lock_holder_child"))
         .env(CHILD_ENV, state)
         .stdout(Stdio::piped())
         .spawn()

@@ -2,7 +2,7 @@
 //! snapshots), that it swallows every other key, that cancel is the
 //! default, that the tree fallback takes its own explicit key, and that a
 //! picked tag is planned again.
-mod common;
+use crate::common;
 use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

@@ -1,6 +1,6 @@
 //! The script runner against real bash and zsh scripts.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -2,7 +2,7 @@
 //! (`verify::run`) for every way production can be wrong, and
 //! `guardrail verify` for exit codes, the audit record, the live record's
 //! health and the verify script.
-mod common;
+use crate::common;
 use common::http::{closed_port, HttpServer, Reply};
 use common::*;
 

@@ -150,3 +150,13 @@ pub fn process_alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The name libtest knows a test by in this binary, for running one test
+/// again in a child process with `--exact`: `test_name(module_path!(),
+/// "lock_child")` is `lock::lock_child` (the crate's own name dropped).
+pub fn test_name(module: &str, test: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{test}"),
+        None => test.to_string(),
+    }
+}
