@@ -399,8 +399,8 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     let polling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     loop {
-        // Input, and the assessment a key asked for, are answered with a
-        // frame at once, not on the next tick.
+        // Input, the assessment a key asked for, a prompt and a job's end
+        // are answered with a frame at once, not on the next tick.
         let mut now = false;
         tokio::select! {
             batch = input.recv(), if !app.detached => match batch {
@@ -418,7 +418,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 Some(Err(_)) | None => app.detach(),
             },
             Some(msg) = rx.recv() => {
-                now = matches!(msg, Msg::Assessed(..));
+                now = matches!(msg, Msg::Assessed(..)) || msg.is_urgent();
                 if msg.is_job_output() {
                     pacer.busy();
                 }
@@ -428,9 +428,11 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 if msg.is_job_output() {
                     pacer.busy();
                 }
+                now = msg.is_urgent();
                 app.update(msg);
                 // Take what else has arrived, then draw once.
                 while let Ok(m) = run_rx.try_recv() {
+                    now |= m.is_urgent();
                     app.update(m);
                 }
             }

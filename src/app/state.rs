@@ -185,6 +185,23 @@ impl Msg {
                 | Msg::Play(PlayMsg::Event(crate::pipeline::playbook::Event::Output(_)))
         )
     }
+
+    /// News a person is waiting on: a script's prompt, a step or a job that
+    /// ended. Drawn at once, not on the next frame tick.
+    pub fn is_urgent(&self) -> bool {
+        use crate::pipeline::playbook::Event as Play;
+        use crate::pipeline::runner::RunEvent;
+        matches!(
+            self,
+            Msg::Run(RunMsg::Event(RunEvent::Prompt(_) | RunEvent::Finished(_)) | RunMsg::Done(_))
+                | Msg::Play(
+                    PlayMsg::Event(Play::Prompt(_) | Play::Step(..))
+                        | PlayMsg::Idle
+                        | PlayMsg::RollbackEnded(..)
+                        | PlayMsg::Ended(..)
+                )
+        )
+    }
 }
 
 /// A cursor over a list: selected row and first row shown.
