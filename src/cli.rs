@@ -504,7 +504,9 @@ pub fn jobs_attach(repo: &Repo, id: &str) -> anyhow::Result<u8> {
     });
     let mut shown_prompt: Option<String> = None;
     loop {
-        let (rec, _) = jobs::find(&repo.state.path, id).expect("the job exists");
+        let Some((rec, _)) = jobs::find(&repo.state.path, id) else {
+            anyhow::bail!("job `{id}` is gone: its directory was removed while following it");
+        };
         if let Ok(mut f) = std::fs::File::open(&log) {
             f.seek(SeekFrom::Start(pos))?;
             let mut buf = Vec::new();

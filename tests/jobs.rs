@@ -235,3 +235,50 @@ fn a_release_goes_on_when_the_terminal_hangs_up_mid_deploy() {
     assert_eq!(recs[0]["action"], "release");
     assert_eq!(recs[0]["result"], "OK");
 }
+
+/// A new job removes the directories of finished jobs beyond the newest
+/// hundred, oldest first; a running job, a directory whose journal cannot be
+/// read, and the new job itself stay.
+#[test]
+fn a_new_job_removes_finished_jobs_beyond_the_newest_hundred() {
+    use guardrail::pipeline::jobs::{self, Job, JobState, KEEP_FINISHED};
+    let state = tempfile::tempdir().unwrap();
+    let running = Job::create(state.path(), "gate", "feature/old", "ana").unwrap();
+    let stray = state.path().join("jobs").join("not-a-job");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("job.json"), "{ torn").unwrap();
+    let mut finished = Vec::new();
+    for i in 0..KEEP_FINISHED + 5 {
+        let mut job =
+            Job::create(state.path(), "gate", &format!("feature/b{i:03}"), "ana").unwrap();
+        std::fs::write(job.log_path(), format!("gate {i}: PASS\n")).unwrap();
+        job.finish("PASS", "gate PASS").unwrap();
+        finished.push(job.dir.clone());
+    }
+    let newest = Job::create(state.path(), "gate", "feature/new", "ana").unwrap();
+
+    for (i, dir) in finished.iter().enumerate() {
+        assert_eq!(dir.exists(), i >= 5, "finished job {i}: {}", dir.display());
+    }
+    assert!(running.dir.join("job.json").exists());
+    assert!(stray.join("job.json").exists());
+    assert!(newest.dir.join("job.json").exists());
+    let listed = jobs::list(state.path());
+    assert_eq!(
+        listed.iter().filter(|j| j.state == JobState::Done).count(),
+        KEEP_FINISHED
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|j| j.state == JobState::Running)
+            .count(),
+        2
+    );
+    assert_eq!(jobs::prune(state.path(), KEEP_FINISHED), 0);
+    assert_eq!(jobs::prune(state.path(), 10), KEEP_FINISHED - 10);
+    assert!(
+        finished[KEEP_FINISHED + 4].exists(),
+        "the newest finished job stays"
+    );
+}

@@ -59,6 +59,15 @@ fn jobs_dir(state: &Path) -> PathBuf {
     state.join("jobs")
 }
 
+/// Finished jobs (done or aborted) whose directory — journal and full log —
+/// is kept. When a new job starts, older finished ones are removed, so the
+/// state directory does not grow with every gate run (a gate that prints a
+/// million lines leaves a 70 MB log) and the console, which reads every
+/// journal when it starts, starts as fast after a year as on the first day.
+/// The audit chain keeps every job's record and its log's sha256, and a
+/// handoff package keeps its own copy of its gate's log.
+pub const KEEP_FINISHED: usize = 100;
+
 impl Job {
     /// Creates `<state>/jobs/<id>/` and its journal.
     pub fn create(state: &Path, kind: &str, target: &str, actor: &str) -> Result<Job, JobError> {
@@ -91,6 +100,7 @@ impl Job {
             },
         };
         job.save()?;
+        prune(state, KEEP_FINISHED);
         Ok(job)
     }
 
@@ -130,16 +140,37 @@ impl Job {
 
 /// Every job journal, newest first. Unreadable journals are skipped.
 pub fn list(state: &Path) -> Vec<JobRecord> {
+    journals(state).into_iter().map(|(_, rec)| rec).collect()
+}
+
+/// Each job directory with its journal, newest first; directories whose
+/// journal cannot be read are skipped.
+fn journals(state: &Path) -> Vec<(PathBuf, JobRecord)> {
     let Ok(rd) = std::fs::read_dir(jobs_dir(state)) else {
         return Vec::new();
     };
-    let mut v: Vec<JobRecord> = rd
+    let mut v: Vec<(PathBuf, JobRecord)> = rd
         .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("job.json")).ok())
-        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path().join("job.json")).ok()?;
+            Some((e.path(), serde_json::from_slice(&bytes).ok()?))
+        })
         .collect();
-    v.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
+    v.sort_by(|(_, a), (_, b)| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
     v
+}
+
+/// Removes the directories of finished jobs beyond the newest `keep` (by
+/// start time); returns how many went. Running jobs and directories whose
+/// journal cannot be read are left alone, and a directory another process
+/// removed first is no error.
+pub fn prune(state: &Path, keep: usize) -> usize {
+    journals(state)
+        .into_iter()
+        .filter(|(_, j)| j.state != JobState::Running)
+        .skip(keep)
+        .filter(|(dir, _)| std::fs::remove_dir_all(dir).is_ok())
+        .count()
 }
 
 /// Whether `pid` is a live guardrail process (not a zombie, not a reused
