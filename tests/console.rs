@@ -410,3 +410,71 @@ fn a_bad_key_in_the_users_file_is_one_sentence_and_exit_2() {
         t.screen_text()
     );
 }
+
+/// At 80 columns the header never cuts a segment in the middle: when all
+/// does not fit, "lock free" and "no drift" go first, then who you are;
+/// golden, live and every warning stay. Production serving the golden
+/// build reads `live ★`.
+#[test]
+fn a_narrow_header_drops_quiet_segments_whole_and_keeps_warnings() {
+    use guardrail::pipeline::drift;
+    use guardrail::pipeline::state::{LiveHealth, LiveRecord};
+    let f = mosaic_repo();
+    let repo = Repo::open(f.path()).unwrap();
+    let cfg = repo.config().unwrap();
+    let mut a = app_for(&f, 80, 24);
+    let golden = a.tags.as_ref().unwrap().last().unwrap().name.clone();
+    a.live = Some(LiveRecord {
+        tag: Some(golden.clone()),
+        commit: "0".repeat(40),
+        build_id: "b".into(),
+        branch: None,
+        action: "deploy".into(),
+        actor: "ana".into(),
+        time: "2026-11-25T10:00:00Z".into(),
+        health: LiveHealth::Ok,
+        bad_tags: Vec::new(),
+    });
+    a.drift = Some(drift::check(&repo, &cfg, false).unwrap());
+    assert!(!a.drift.as_ref().unwrap().drift);
+    let header = |a: &App| {
+        render(a)
+            .backend()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+
+    a.user.name = "ana".into();
+    let h = header(&a);
+    for part in [
+        golden.as_str(),
+        "live ★ ✅",
+        "lock free",
+        "no drift",
+        "ana · RM",
+    ] {
+        assert!(h.contains(part), "{part:?} missing from {h}");
+    }
+
+    // A name that cannot fit: the quiet segments go, then the name, whole.
+    let long = "release-manager-with-a-very-long-login-name";
+    a.user.name = long.into();
+    let h = header(&a);
+    assert!(h.contains(&golden) && h.contains("live ★ ✅"), "{h}");
+    assert!(!h.contains("lock free") && !h.contains("no drift"), "{h}");
+    assert!(!h.contains("release-manager"), "a cut name in {h}");
+    assert!(
+        !h.contains("│  │") && !h.contains("│ \""),
+        "an empty segment in {h}"
+    );
+
+    // Drift is a warning: it stays when the name does not.
+    f.write(&cfg.project.watch[0], "edited by hand\n");
+    a.drift = Some(drift::check(&repo, &cfg, false).unwrap());
+    let h = header(&a);
+    assert!(h.contains("⚠ drift 1 file"), "{h}");
+    assert!(!h.contains("release-manager"), "{h}");
+}

@@ -111,22 +111,27 @@ fn draw_pane(f: &mut Frame, app: &App, t: &Theme, pane: Pane, area: Rect) {
     }
 }
 
+/// How much a header segment matters when the line is too narrow for all:
+/// the least important go first, whole, never cut in the middle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Keep {
+    /// "no drift", "lock free", the last poll: news only when it is bad.
+    Quiet,
+    /// Who you are and your role.
+    Who,
+    /// Golden and live, and every warning: always shown if it fits at all.
+    Vital,
+}
+
 fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
     let narrow = width < 100;
-    let mut spans = Vec::new();
-    if !narrow {
-        spans.push(Span::styled(" guardrail ", t.title));
-    }
-    spans.push(Span::styled(format!(" {}", app.project), t.bold));
-    let sep = || Span::styled(" │ ", t.dim);
-    spans.push(sep());
+    let mut segments: Vec<(Keep, Vec<Span<'static>>)> = Vec::new();
     let golden = app
         .tags
         .as_ref()
         .map(|v| v.last().map_or("none".to_string(), |g| g.name.clone()))
         .unwrap_or_else(|| "…".into());
-    spans.push(Span::raw(format!("★ {golden}")));
-    spans.push(sep());
+    segments.push((Keep::Vital, vec![Span::raw(format!("★ {golden}"))]));
     match &app.live {
         Some(l) => {
             let (mark, style) = match l.health {
@@ -134,70 +139,108 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
                 crate::pipeline::state::LiveHealth::Failed => ("❌", t.bad),
                 crate::pipeline::state::LiveHealth::Unverified => ("⚠️", t.warn),
             };
-            spans.push(Span::styled(
-                format!("live {} {mark}", l.tag.as_deref().unwrap_or("untagged")),
-                style,
+            let tag = l.tag.as_deref().unwrap_or("untagged");
+            // Narrow, production serving the golden build says so in a star.
+            let tag = if narrow && tag == golden { "★" } else { tag };
+            segments.push((
+                Keep::Vital,
+                vec![Span::styled(format!("live {tag} {mark}"), style)],
             ));
         }
-        None => spans.push(Span::styled("live —", t.dim)),
+        None => segments.push((Keep::Vital, vec![Span::styled("live —", t.dim)])),
     }
     if let Some((ok, failing, at)) = &app.live_poll {
-        let (text, st) = if *ok {
-            (format!(" · polled {} ✅", at.format("%H:%M")), t.ok)
+        let (keep, text, st) = if *ok {
+            (
+                Keep::Quiet,
+                format!("polled {} ✅", at.format("%H:%M")),
+                t.ok,
+            )
         } else {
             (
-                format!(" · polled {} ❌ {}", at.format("%H:%M"), failing.join(", ")),
+                Keep::Vital,
+                format!("polled {} ❌ {}", at.format("%H:%M"), failing.join(", ")),
                 t.bad,
             )
         };
-        spans.push(Span::styled(text, st));
+        segments.push((keep, vec![Span::styled(text, st)]));
     }
-    spans.push(sep());
-    match (&app.lock.held, &app.lock.frozen) {
-        (None, None) => spans.push(Span::styled("lock free", t.dim)),
-        (Some(h), _) => spans.push(Span::styled(
-            format!("🔒 {} {} {}", h.owner, h.action, h.target),
-            t.warn,
-        )),
-        (None, Some(z)) => spans.push(Span::styled(format!("❄ frozen by {}", z.owner), t.bad)),
-    }
+    segments.push(match (&app.lock.held, &app.lock.frozen) {
+        (None, None) => (Keep::Quiet, vec![Span::styled("lock free", t.dim)]),
+        (Some(h), _) => (
+            Keep::Vital,
+            vec![Span::styled(
+                format!("🔒 {} {} {}", h.owner, h.action, h.target),
+                t.warn,
+            )],
+        ),
+        (None, Some(z)) => (
+            Keep::Vital,
+            vec![Span::styled(format!("❄ frozen by {}", z.owner), t.bad)],
+        ),
+    });
     if let Some(d) = &app.drift {
-        spans.push(sep());
         if d.drift {
             let n = d.committed.len() + d.working.len();
             let mut text = format!("⚠ drift {n} file{}", if n == 1 { "" } else { "s" });
             if !d.baseline_changes.is_empty() {
                 text.push_str(" + baseline");
             }
-            spans.push(Span::styled(text, t.bad));
-        } else if !narrow {
-            spans.push(Span::styled("no drift", t.dim));
+            segments.push((Keep::Vital, vec![Span::styled(text, t.bad)]));
+        } else {
+            segments.push((Keep::Quiet, vec![Span::styled("no drift", t.dim)]));
         }
     }
-    spans.push(sep());
     let role = match (app.user.release_manager, narrow) {
         (true, false) => "release manager",
         (true, true) => "RM",
         (false, _) => "viewer",
     };
-    spans.push(Span::raw(format!("{} · {role}", app.user.name)));
+    segments.push((
+        Keep::Who,
+        vec![Span::raw(format!("{} · {role}", app.user.name))],
+    ));
     if app.readonly {
-        spans.push(sep());
-        spans.push(Span::styled("read-only", t.warn));
+        segments.push((Keep::Vital, vec![Span::styled("read-only", t.warn)]));
     }
     match &app.head {
-        HeadState::Detached { commit } => {
-            spans.push(sep());
-            spans.push(Span::styled(
+        HeadState::Detached { commit } => segments.push((
+            Keep::Vital,
+            vec![Span::styled(
                 format!("detached HEAD at {}", &commit[..commit.len().min(8)]),
                 t.warn,
-            ));
-        }
+            )],
+        )),
         HeadState::Unborn => {
-            spans.push(sep());
-            spans.push(Span::styled("empty repository", t.warn));
+            segments.push((Keep::Vital, vec![Span::styled("empty repository", t.warn)]))
         }
         HeadState::Branch { .. } => {}
+    }
+
+    let mut lead = Vec::new();
+    if !narrow {
+        lead.push(Span::styled(" guardrail ", t.title));
+    }
+    lead.push(Span::styled(format!(" {}", app.project), t.bold));
+    const SEP: &str = " │ ";
+    let sep_width = Span::raw(SEP).width();
+    let seg_width = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>() + sep_width;
+    let lead_width: usize = lead.iter().map(Span::width).sum();
+    let mut total = lead_width + segments.iter().map(|(_, s)| seg_width(s)).sum::<usize>();
+    // Drop whole segments, least important and rightmost first, until the
+    // line fits.
+    for level in [Keep::Quiet, Keep::Who] {
+        while total > width as usize {
+            let Some(i) = segments.iter().rposition(|(k, _)| *k == level) else {
+                break;
+            };
+            total -= seg_width(&segments.remove(i).1);
+        }
+    }
+    let mut spans = lead;
+    for (_, seg) in segments {
+        spans.push(Span::styled(SEP, t.dim));
+        spans.extend(seg);
     }
     Paragraph::new(Line::from(spans)).style(t.header)
 }
