@@ -14,7 +14,9 @@
 //!    streams its output, every [`PROBE_EVERY`] `?` is sent and the time
 //!    until the help overlay shows is measured, then `?` closes it.
 //!
-//! Reports wall-time medians, ratios to the baseline, and peak RSS: VmHWM of
+//! Reports wall-time medians, ratios to the baseline, CPU (the script's,
+//! guardrail's own headless as its total less the script's, the console's
+//! own threads while the gate ran), and peak RSS: VmHWM of
 //! the process itself (sampled from /proc) and wait4's ru_maxrss (which also
 //! covers the children it reaped, i.e. the gate script and awk).
 //! A part whose command fails prints `skipped: <reason>`, never numbers.
@@ -69,6 +71,10 @@ fn console_gate_steps(branch: &str) -> Vec<Step> {
 struct Part {
     label: &'static str,
     walls: Vec<Duration>,
+    /// CPU per run: for the baseline and the headless gate, the process and
+    /// its children (wait4); for the console, its own threads while the
+    /// gate ran (the script is its child and not counted).
+    cpus: Vec<Duration>,
     hwm_kib: u64,
     maxrss_kib: u64,
 }
@@ -96,6 +102,7 @@ fn main() {
     let mut base = Part {
         label: "script > file",
         walls: vec![],
+        cpus: vec![],
         hwm_kib: 0,
         maxrss_kib: 0,
     };
@@ -117,6 +124,7 @@ fn main() {
         baseline_size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let _ = std::fs::remove_file(&path);
         base.walls.push(m.wall);
+        base.cpus.push(m.cpu);
         base.hwm_kib = base.hwm_kib.max(m.vm_hwm_kib);
         base.maxrss_kib = base.maxrss_kib.max(m.max_rss_kib);
     }
@@ -132,6 +140,7 @@ fn main() {
     let mut headless = Part {
         label: "gate headless",
         walls: vec![],
+        cpus: vec![],
         hwm_kib: 0,
         maxrss_kib: 0,
     };
@@ -160,6 +169,7 @@ fn main() {
             }
             Ok(m) => {
                 headless.walls.push(m.wall);
+                headless.cpus.push(m.cpu);
                 headless.hwm_kib = headless.hwm_kib.max(m.vm_hwm_kib);
                 headless.maxrss_kib = headless.maxrss_kib.max(m.max_rss_kib);
             }
@@ -179,14 +189,16 @@ fn main() {
     let mut console = Part {
         label: "gate console",
         walls: vec![],
+        cpus: vec![],
         hwm_kib: 0,
         maxrss_kib: 0,
     };
     let mut skipped = None;
     for _ in 0..runs {
         match console_run(&bin, &repo, &home, &branch, lines) {
-            Ok((wall, hwm, maxrss)) => {
+            Ok((wall, cpu, hwm, maxrss)) => {
                 console.walls.push(wall);
+                console.cpus.push(cpu);
                 console.hwm_kib = console.hwm_kib.max(hwm);
                 console.maxrss_kib = console.maxrss_kib.max(maxrss);
             }
@@ -207,6 +219,23 @@ fn main() {
             &Stats::of(&console.walls).unwrap(),
             Some(&base_stats),
         ),
+    }
+
+    // CPU, which a busy host does not bend as it bends wall time: the
+    // script's own (the baseline), guardrail's own headless (the headless
+    // gate's total less the script's), and the console's own threads.
+    if let (Some(script), Some(total)) = (median_cpu(&base), median_cpu(&headless)) {
+        print!(
+            "{:<16} script {}  guardrail headless {} (its total {} less the script's)",
+            "cpu (medians)",
+            human(script),
+            human(total.saturating_sub(script)),
+            human(total)
+        );
+        match median_cpu(&console) {
+            Some(c) => println!("  guardrail console {} (its own threads)", human(c)),
+            None => println!(),
+        }
     }
 
     // 4. keys while ingesting
@@ -249,6 +278,11 @@ fn report(p: &Part, s: &Stats, base: Option<&Stats>) {
     );
 }
 
+/// Median CPU of a part's runs.
+fn median_cpu(p: &Part) -> Option<Duration> {
+    Stats::of(&p.cpus).map(|s| s.median)
+}
+
 fn spawn_console(bin: &Path, repo: &Path, home: &BenchHome, lines: usize) -> Result<Pty, String> {
     PtyCommand::new(bin)
         .arg("-C")
@@ -279,25 +313,33 @@ fn discover_branch(bin: &Path, repo: &Path, home: &BenchHome) -> Option<String> 
 }
 
 /// One console run: time from the key that starts the gate (the last step)
-/// until CONSOLE_DONE is on the screen. Returns (wall, VmHWM, wait4 maxrss).
+/// until CONSOLE_DONE is on the screen. Returns (wall, the console's own
+/// CPU over that time, VmHWM, wait4 maxrss).
 fn console_run(
     bin: &Path,
     repo: &Path,
     home: &BenchHome,
     branch: &str,
     lines: usize,
-) -> Result<(Duration, u64, u64), String> {
+) -> Result<(Duration, Duration, u64, u64), String> {
     let mut t = spawn_console(bin, repo, home, lines)?;
     let sampler = HwmSampler::start(t.pid(), proc_name_of(bin.as_os_str()));
-    let result = (|| -> Result<Duration, String> {
+    let result = (|| -> Result<(Duration, Duration), String> {
         let steps = console_gate_steps(branch);
         let mut started = Instant::now();
+        let mut cpu_before = None;
         for step in &steps {
             started = Instant::now();
+            cpu_before = proc_cpu(t.pid());
             run_step(&mut t, step)?;
         }
         t.wait_for(CONSOLE_DONE, GATE_TIMEOUT)?;
-        Ok(started.elapsed())
+        let wall = started.elapsed();
+        let cpu = match (cpu_before, proc_cpu(t.pid())) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => return Err("cannot read the console's CPU time from /proc".into()),
+        };
+        Ok((wall, cpu))
     })();
     // Quit: q, then Esc q, then kill.
     t.send_q();
@@ -309,8 +351,8 @@ fn console_run(
         }
     }
     let hwm = sampler.stop();
-    let wall = result?;
-    Ok((wall, hwm, t.max_rss_kib().unwrap_or(0)))
+    let (wall, cpu) = result?;
+    Ok((wall, cpu, hwm, t.max_rss_kib().unwrap_or(0)))
 }
 
 /// Part 4: start the gate as in [`console_run`]; while it runs, every

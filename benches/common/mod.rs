@@ -84,6 +84,8 @@ pub struct Measured {
     pub max_rss_kib: u64,
     /// VmHWM sampled from /proc every 5 ms (KiB): the process alone.
     pub vm_hwm_kib: u64,
+    /// User + system CPU from wait4: the process and the children it reaped.
+    pub cpu: Duration,
     pub stderr: String,
 }
 
@@ -127,8 +129,26 @@ pub fn run_measured(mut cmd: Command) -> std::io::Result<Measured> {
         status: ExitStatus::from_raw(status),
         max_rss_kib: ru.ru_maxrss as u64,
         vm_hwm_kib,
+        cpu: timeval(ru.ru_utime) + timeval(ru.ru_stime),
         stderr,
     })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// User + system CPU the process `pid` has used so far, all its threads,
+/// not its children (/proc/<pid>/stat, in clock ticks: 10 ms steps).
+pub fn proc_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name: state is field 3, utime 14, stime 15.
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_millis(ticks * 1000 / hz))
 }
 
 /// What /proc/<pid>/status `Name:` shows for `program` once exec'd
