@@ -281,4 +281,27 @@ fn a_new_job_removes_finished_jobs_beyond_the_newest_hundred() {
         finished[KEEP_FINISHED + 4].exists(),
         "the newest finished job stays"
     );
+
+    // Pruned directories are deleted off the caller's thread; one whose
+    // deletion was cut short (journal and all) is neither listed nor left.
+    let jobs_dir = state.path().join("jobs");
+    let cut_short = jobs_dir.join(".pruned-20200101T000000-gate-x-0000");
+    std::fs::create_dir_all(&cut_short).unwrap();
+    std::fs::copy(newest.dir.join("job.json"), cut_short.join("job.json")).unwrap();
+    assert_eq!(jobs::list(state.path()).len(), 10 + 2);
+    jobs::prune(state.path(), KEEP_FINISHED);
+    let leftovers = || {
+        std::fs::read_dir(&jobs_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".pruned-"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + secs(10);
+    while leftovers() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(leftovers(), 0, "pruned directories left behind");
+    // Ten finished, the running old job, the new one, the unreadable one.
+    assert_eq!(std::fs::read_dir(&jobs_dir).unwrap().count(), 10 + 3);
 }

@@ -144,13 +144,14 @@ pub fn list(state: &Path) -> Vec<JobRecord> {
 }
 
 /// Each job directory with its journal, newest first; directories whose
-/// journal cannot be read are skipped.
+/// journal cannot be read, and pruned ones not yet deleted, are skipped.
 fn journals(state: &Path) -> Vec<(PathBuf, JobRecord)> {
     let Ok(rd) = std::fs::read_dir(jobs_dir(state)) else {
         return Vec::new();
     };
     let mut v: Vec<(PathBuf, JobRecord)> = rd
         .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(PRUNED))
         .filter_map(|e| {
             let bytes = std::fs::read(e.path().join("job.json")).ok()?;
             Some((e.path(), serde_json::from_slice(&bytes).ok()?))
@@ -160,17 +161,52 @@ fn journals(state: &Path) -> Vec<(PathBuf, JobRecord)> {
     v
 }
 
+/// Name prefix of a pruned job directory waiting to be deleted.
+const PRUNED: &str = ".pruned-";
+
 /// Removes the directories of finished jobs beyond the newest `keep` (by
 /// start time); returns how many went. Running jobs and directories whose
 /// journal cannot be read are left alone, and a directory another process
 /// removed first is no error.
+///
+/// A directory is first renamed out of the way (at once: nothing lists it
+/// again), then deleted on a thread of its own, so that the job being
+/// started — a rollback, say — never waits for gigabytes of old logs to be
+/// unlinked. Deletions cut short (the process exited) are finished by the
+/// next prune.
 pub fn prune(state: &Path, keep: usize) -> usize {
-    journals(state)
+    let dir = jobs_dir(state);
+    let pruned = journals(state)
         .into_iter()
         .filter(|(_, j)| j.state != JobState::Running)
         .skip(keep)
-        .filter(|(dir, _)| std::fs::remove_dir_all(dir).is_ok())
-        .count()
+        .filter(|(path, _)| {
+            let Some(name) = path.file_name() else {
+                return false;
+            };
+            let trash = dir.join(format!("{PRUNED}{}", name.to_string_lossy()));
+            std::fs::rename(path, trash).is_ok()
+        })
+        .count();
+    let has_trash = std::fs::read_dir(&dir).is_ok_and(|rd| {
+        rd.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(PRUNED))
+    });
+    if has_trash {
+        let _ = std::thread::Builder::new()
+            .name("gr-prune".into())
+            .spawn(move || {
+                let Ok(rd) = std::fs::read_dir(&dir) else {
+                    return;
+                };
+                for e in rd.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(PRUNED) {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            });
+    }
+    pruned
 }
 
 /// Whether `pid` is a live guardrail process (not a zombie, not a reused
