@@ -215,21 +215,10 @@ fn spawn_background(name: &str, niced: bool, work: impl FnOnce() + Send + 'stati
         .name(format!("gr-{name}"))
         .spawn(move || {
             if niced {
-                lower_priority();
+                crate::pipeline::jobs::lower_thread_priority();
             }
             work()
         });
-}
-
-/// Nice the calling thread to 19 (Linux sets nice per thread; elsewhere
-/// it would be the whole process, so it is left alone).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread's own id.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-    }
 }
 
 /// Lets the background readers give way while a job's output streams in:

@@ -161,6 +161,18 @@ fn journals(state: &Path) -> Vec<(PathBuf, JobRecord)> {
     v
 }
 
+/// Nice the calling thread to 19, for work nobody waits on (Linux sets nice
+/// per thread; elsewhere it would be the whole process, so it is left
+/// alone).
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's own id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
 /// Name prefix of a pruned job directory waiting to be deleted.
 const PRUNED: &str = ".pruned-";
 
@@ -172,8 +184,8 @@ const PRUNED: &str = ".pruned-";
 /// A directory is first renamed out of the way (at once: nothing lists it
 /// again), then deleted on a thread of its own, so that the job being
 /// started — a rollback, say — never waits for gigabytes of old logs to be
-/// unlinked. Deletions cut short (the process exited) are finished by the
-/// next prune.
+/// unlinked; that thread runs at nice 19. Deletions cut short (the process
+/// exited) are finished by the next prune.
 pub fn prune(state: &Path, keep: usize) -> usize {
     let dir = jobs_dir(state);
     let pruned = journals(state)
@@ -196,6 +208,8 @@ pub fn prune(state: &Path, keep: usize) -> usize {
         let _ = std::thread::Builder::new()
             .name("gr-prune".into())
             .spawn(move || {
+                // The job just started comes first.
+                lower_thread_priority();
                 let Ok(rd) = std::fs::read_dir(&dir) else {
                     return;
                 };
