@@ -447,8 +447,7 @@ pub fn render_verify_text(r: &VerifyReport) -> String {
 /// `guardrail jobs`.
 pub fn jobs(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
     use guardrail::pipeline::jobs;
-    let notes = jobs::reconcile_and_record(repo, cfg);
-    let list = jobs::list(&repo.state.path);
+    let (list, notes) = jobs::reconcile_and_record(repo, cfg);
     if as_json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);

@@ -77,6 +77,12 @@ fn a_killed_job_is_marked_aborted_and_recorded() {
     child.wait().unwrap();
     let out = f.guardrail(&["jobs"]);
     assert!(stderr(&out).contains("marked aborted"), "{}", stderr(&out));
+    // The listing that found it shows it aborted, not running.
+    let listed = stdout(&out);
+    assert!(
+        listed.contains("ABORTED") && !listed.contains("running"),
+        "{listed}"
+    );
     let j = json(&f.guardrail(&["jobs", "--json"]));
     assert_eq!(j[0]["state"], "aborted");
     let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));

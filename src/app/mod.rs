@@ -99,20 +99,17 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     let mut app = App::new(base, opts_readonly, user_cfg.ui.theme);
     app.live = repo.state.read_live().ok().flatten();
     app.lock = crate::pipeline::lock::status(&repo.state.path);
-    let aborted = crate::pipeline::jobs::reconcile_and_record(repo, &app.cfg);
+    let (jobs, aborted) = crate::pipeline::jobs::reconcile_and_record(repo, &app.cfg);
     if !aborted.is_empty() {
         app.message = Some(aborted.join("; "));
     }
     // A job another guardrail left running (its terminal went away): show it.
     let me = std::process::id();
-    if let Some(job) = crate::pipeline::jobs::list(&repo.state.path)
-        .into_iter()
-        .find(|j| {
-            j.state == crate::pipeline::jobs::JobState::Running
-                && j.pid != me
-                && crate::pipeline::jobs::guardrail_alive(j.pid)
-        })
-    {
+    if let Some(job) = jobs.into_iter().find(|j| {
+        j.state == crate::pipeline::jobs::JobState::Running
+            && j.pid != me
+            && crate::pipeline::jobs::guardrail_alive(j.pid)
+    }) {
         let dir = repo.state.path.join("jobs").join(&job.id);
         app.attach(&job, dir);
     }

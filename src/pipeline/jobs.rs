@@ -140,25 +140,32 @@ impl Job {
 
 /// Every job journal, newest first. Unreadable journals are skipped.
 pub fn list(state: &Path) -> Vec<JobRecord> {
-    journals(state).into_iter().map(|(_, rec)| rec).collect()
+    scan(state).0.into_iter().map(|(_, rec)| rec).collect()
 }
 
-/// Each job directory with its journal, newest first; directories whose
-/// journal cannot be read, and pruned ones not yet deleted, are skipped.
-fn journals(state: &Path) -> Vec<(PathBuf, JobRecord)> {
+/// One pass over the jobs directory: each job directory with its journal,
+/// newest first (directories whose journal cannot be read are skipped),
+/// and the pruned directories not yet deleted.
+fn scan(state: &Path) -> (Vec<(PathBuf, JobRecord)>, Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(jobs_dir(state)) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let mut v: Vec<(PathBuf, JobRecord)> = rd
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with(PRUNED))
-        .filter_map(|e| {
-            let bytes = std::fs::read(e.path().join("job.json")).ok()?;
-            Some((e.path(), serde_json::from_slice(&bytes).ok()?))
-        })
-        .collect();
-    v.sort_by(|(_, a), (_, b)| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
-    v
+    let mut journals: Vec<(PathBuf, JobRecord)> = Vec::new();
+    let mut trash = Vec::new();
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().starts_with(PRUNED) {
+            trash.push(e.path());
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(e.path().join("job.json")) else {
+            continue;
+        };
+        if let Ok(rec) = serde_json::from_slice(&bytes) {
+            journals.push((e.path(), rec));
+        }
+    }
+    journals.sort_by(|(_, a), (_, b)| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
+    (journals, trash)
 }
 
 /// Nice the calling thread to 19, for work nobody waits on (Linux sets nice
@@ -188,35 +195,30 @@ const PRUNED: &str = ".pruned-";
 /// exited) are finished by the next prune.
 pub fn prune(state: &Path, keep: usize) -> usize {
     let dir = jobs_dir(state);
-    let pruned = journals(state)
+    let (journals, mut trash) = scan(state);
+    let before = trash.len();
+    for (path, _) in journals
         .into_iter()
         .filter(|(_, j)| j.state != JobState::Running)
         .skip(keep)
-        .filter(|(path, _)| {
-            let Some(name) = path.file_name() else {
-                return false;
-            };
-            let trash = dir.join(format!("{PRUNED}{}", name.to_string_lossy()));
-            std::fs::rename(path, trash).is_ok()
-        })
-        .count();
-    let has_trash = std::fs::read_dir(&dir).is_ok_and(|rd| {
-        rd.flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(PRUNED))
-    });
-    if has_trash {
+    {
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        let to = dir.join(format!("{PRUNED}{}", name.to_string_lossy()));
+        if std::fs::rename(&path, &to).is_ok() {
+            trash.push(to);
+        }
+    }
+    let pruned = trash.len() - before;
+    if !trash.is_empty() {
         let _ = std::thread::Builder::new()
             .name("gr-prune".into())
             .spawn(move || {
                 // The job just started comes first.
                 lower_thread_priority();
-                let Ok(rd) = std::fs::read_dir(&dir) else {
-                    return;
-                };
-                for e in rd.flatten() {
-                    if e.file_name().to_string_lossy().starts_with(PRUNED) {
-                        let _ = std::fs::remove_dir_all(e.path());
-                    }
+                for path in trash {
+                    let _ = std::fs::remove_dir_all(path);
                 }
             });
     }
@@ -243,18 +245,20 @@ pub fn guardrail_alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// Jobs whose journal says running but whose process is gone (killed, the
-/// box rebooted) are marked aborted; returns them so the caller can record
-/// and say so.
-pub fn reconcile(state: &Path) -> Vec<JobRecord> {
+/// Every job journal, newest first (as [`list`]), after those whose
+/// journal says running but whose process is gone (killed, the box
+/// rebooted) are marked aborted; also returns the jobs so aborted, so the
+/// caller can record and say so. The journals are read once.
+pub fn reconcile(state: &Path) -> (Vec<JobRecord>, Vec<JobRecord>) {
+    let mut jobs = list(state);
     let mut aborted = Vec::new();
-    for rec in list(state) {
+    for rec in &mut jobs {
         if rec.state != JobState::Running || guardrail_alive(rec.pid) {
             continue;
         }
         let mut job = Job {
             dir: jobs_dir(state).join(&rec.id),
-            record: rec,
+            record: rec.clone(),
         };
         job.record.state = JobState::Aborted;
         if let Some((pid, path)) = &job.record.script {
@@ -267,10 +271,11 @@ pub fn reconcile(state: &Path) -> Vec<JobRecord> {
             job.record.pid
         ));
         if job.save().is_ok() {
+            *rec = job.record.clone();
             aborted.push(job.record);
         }
     }
-    aborted
+    (jobs, aborted)
 }
 
 /// The journal of job `id` and its log path.
@@ -280,11 +285,15 @@ pub fn find(state: &Path, id: &str) -> Option<(JobRecord, PathBuf)> {
     Some((rec, dir.join("output.log")))
 }
 
-/// [`reconcile`], and each aborted job recorded in the audit chain; one line
-/// per job to show the user.
-pub fn reconcile_and_record(repo: &super::repo::Repo, cfg: &super::config::Config) -> Vec<String> {
+/// [`reconcile`], and each aborted job recorded in the audit chain: every
+/// job as it now stands, and one line per aborted job to show the user.
+pub fn reconcile_and_record(
+    repo: &super::repo::Repo,
+    cfg: &super::config::Config,
+) -> (Vec<JobRecord>, Vec<String>) {
     use super::audit::NewEntry;
-    reconcile(&repo.state.path)
+    let (jobs, aborted) = reconcile(&repo.state.path);
+    let notes = aborted
         .into_iter()
         .map(|j| {
             let _ = super::record::record(
@@ -298,7 +307,8 @@ pub fn reconcile_and_record(repo: &super::repo::Repo, cfg: &super::config::Confi
                 j.id, j.kind, j.target, j.actor, j.pid
             )
         })
-        .collect()
+        .collect();
+    (jobs, notes)
 }
 
 /// Ends the process group of an aborted job's script — only if `pid` still
