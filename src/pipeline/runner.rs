@@ -443,16 +443,17 @@ impl Masker {
         // Where each pattern next occurs at or after `at` (None: not again).
         let mut next: Vec<Option<usize>> = self.patterns.iter().map(|(_, f)| f.find(buf)).collect();
         let mut at = 0;
-        while let Some(start) = next.iter().flatten().copied().filter(|&s| s < upto).min() {
-            // Every pattern occurring at `start` has it as its next place.
-            let len = self
-                .patterns
-                .iter()
-                .zip(&next)
-                .filter(|(_, n)| **n == Some(start))
-                .map(|((p, _), _)| p.len())
-                .max()
-                .unwrap_or(1);
+        // The leftmost next occurrence, the longest pattern there: every
+        // pattern occurring at `start` has it as its next place.
+        while let Some((start, std::cmp::Reverse(len))) = next
+            .iter()
+            .zip(&self.patterns)
+            .filter_map(|(n, (p, _))| {
+                n.filter(|&s| s < upto)
+                    .map(|s| (s, std::cmp::Reverse(p.len())))
+            })
+            .min()
+        {
             out.extend_from_slice(&buf[at..start]);
             out.extend_from_slice(b"***");
             at = start + len;
