@@ -141,10 +141,7 @@ fn timeval(t: libc::timeval) -> Duration {
 /// User + system CPU the process `pid` has used so far, all its threads,
 /// not its children (/proc/<pid>/stat, in clock ticks: 10 ms steps).
 pub fn proc_cpu(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name: state is field 3, utime 14, stime 15.
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
+    let f = guardrail::pipeline::jobs::proc_stat(pid)?;
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;

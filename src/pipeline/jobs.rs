@@ -225,20 +225,22 @@ pub fn prune(state: &Path, keep: usize) -> usize {
     pruned
 }
 
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold
+/// spaces and parentheses): `[0]` the state, `[2]` the process group,
+/// `[11]` and `[12]` user and system time in clock ticks. `None` when there
+/// is no such process.
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after) = stat.rsplit_once(')')?;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
 /// Whether `pid` is a live guardrail process (not a zombie, not a reused
 /// pid of some other program).
 pub fn guardrail_alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    if stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .starts_with('Z')
-    {
-        return false;
+    match proc_stat(pid) {
+        Some(f) if !f.first().is_some_and(|state| state.starts_with('Z')) => {}
+        _ => return false,
     }
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).contains("guardrail"))
@@ -314,12 +316,10 @@ pub fn reconcile_and_record(
 /// Ends the process group of an aborted job's script — only if `pid` still
 /// leads its own group and runs that script (a reused pid is left alone).
 fn end_orphan(pid: u32, script: &str) {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(fields) = proc_stat(pid) else {
         return;
     };
-    // Fields after the command name: state, ppid, pgrp, …
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let pgrp: Option<u32> = after.split_whitespace().nth(2).and_then(|p| p.parse().ok());
+    let pgrp: Option<u32> = fields.get(2).and_then(|p| p.parse().ok());
     let name = std::path::Path::new(script)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -142,13 +142,8 @@ pub fn process_alive(pid: i32) -> bool {
     if unsafe { libc::kill(pid, 0) } != 0 {
         return false;
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z')
-        }
-        Err(_) => false,
-    }
+    guardrail::pipeline::jobs::proc_stat(pid as u32)
+        .is_some_and(|f| !f.first().is_some_and(|state| state.starts_with('Z')))
 }
 
 /// The name libtest knows a test by in this binary, for running one test
