@@ -447,7 +447,7 @@ pub fn render_verify_text(r: &VerifyReport) -> String {
 /// `guardrail jobs`.
 pub fn jobs(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
     use guardrail::pipeline::jobs;
-    let (list, notes) = jobs::reconcile_and_record(repo, cfg);
+    let (list, notes) = jobs::clean_up_dead_jobs(repo, cfg);
     if as_json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
@@ -746,7 +746,9 @@ fn confirm(
 fn rollback_error(e: RollbackError) -> anyhow::Error {
     match e {
         RollbackError::Refused(r) => r.into(),
-        e @ RollbackError::BadBackup { .. } => Refused(e.to_string()).into(),
+        e @ (RollbackError::BadBackup { .. } | RollbackError::PlanChanged { .. }) => {
+            Refused(e.to_string()).into()
+        }
         RollbackError::Step(s) => s.into(),
         e @ (RollbackError::UnknownTag(_) | RollbackError::NoTarget(_) | RollbackError::NoUrl) => {
             anyhow::anyhow!(e.to_string())
@@ -762,6 +764,10 @@ fn rollback_summary(o: &RollbackOutcome) -> String {
         s.push_str(&format!("guardrail: note: {n}\n"));
     }
     match o.seconds_to_verified {
+        _ if !o.deploy_ok => s.push_str(&format!(
+            "guardrail: the rollback to {} did not publish ({}); what production serves is unknown; {} is not marked bad\n",
+            o.target, o.deployed, o.target
+        )),
         Some(t) if o.verified => s.push_str(&format!(
             "guardrail: rolled back to {} ({}): all checks ✅, verified in {t:.2} s; BUILD_ID {}\n",
             o.target, o.source, o.build_id
@@ -819,14 +825,42 @@ pub fn rollback(
     } else {
         reason
     };
-    let mut p = Printer::new(as_json, rb::step_title);
-    let outcome = rb::rollback(repo, cfg, &plan, reason, answers, &mut |e| p.event(e))
-        .map_err(rollback_error)?;
+    let mut plan = plan;
+    let outcome = loop {
+        let mut p = Printer::new(as_json, rb::step_title);
+        match rb::rollback(repo, cfg, &plan, reason, answers.clone(), &mut |e| p.event(e)) {
+            // At a terminal, a plan that changed under the lock is shown
+            // and asked again; headless (--yes) it is refused (exit 3).
+            Err(RollbackError::PlanChanged { changes, plan: fresh }) if !yes && !as_json => {
+                println!("guardrail: the plan changed before the lock was taken: {changes}");
+                plan = *fresh;
+                print!("{}", plan.render_text());
+                let verb = if plan.roll_forward { "forward" } else { "back" };
+                confirm(
+                    repo,
+                    cfg,
+                    false,
+                    "rollback",
+                    &plan.target.name,
+                    &format!("Roll production {verb} to {}?", plan.target.name),
+                )?;
+            }
+            r => break r.map_err(rollback_error)?,
+        }
+    };
     if as_json {
         let doc = json!({ "plan": plan.to_json(), "outcome": outcome });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", rollback_summary(&outcome));
+    }
+    if !outcome.deploy_ok {
+        eprintln!(
+            "guardrail: the rollback to {} failed at deploy: {}.",
+            outcome.target,
+            outcome.deployed.trim_end_matches('.')
+        );
+        return Ok(exit::STEP_FAILED);
     }
     Ok(if outcome.verified { 0 } else { exit::NOT_OK })
 }
@@ -888,6 +922,9 @@ pub fn deploy(
                 "guardrail: {} was NOT released: nothing tagged, no backup kept",
                 outcome.branch
             );
+            if outcome.deploy_failed.is_some() {
+                println!("guardrail: what production serves is unknown: check it, or roll back");
+            }
         }
         let mut target = outcome.auto_rollback.clone();
         if target.is_none() && outcome.offer_rollback {
@@ -918,7 +955,10 @@ pub fn deploy(
             if !as_json {
                 println!("guardrail: rolling back to {t}");
             }
-            let reason = format!("live verification of {} failed", outcome.branch);
+            let reason = match &outcome.deploy_failed {
+                Some(_) => format!("the deploy of {} failed", outcome.branch),
+                None => format!("live verification of {} failed", outcome.branch),
+            };
             let res = rb::plan(repo, cfg, Some(&t), false).and_then(|plan| {
                 if !as_json {
                     print!("{}", plan.render_text());
@@ -943,6 +983,11 @@ pub fn deploy(
     if as_json {
         let doc = json!({ "outcome": outcome, "rollback": rollback_doc });
         println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    if let Some(why) = &outcome.deploy_failed {
+        // A step could not run: exit 4, with the sentence on stderr.
+        eprintln!("guardrail: {why}; nothing was released.");
+        return Ok(exit::STEP_FAILED);
     }
     Ok(if outcome.released { 0 } else { exit::NOT_OK })
 }

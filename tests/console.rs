@@ -434,6 +434,7 @@ fn a_narrow_header_drops_quiet_segments_whole_and_keeps_warnings() {
         time: "2026-11-25T10:00:00Z".into(),
         health: LiveHealth::Ok,
         bad_tags: Vec::new(),
+        failure: None,
     });
     a.drift = Some(drift::check(&repo, &cfg, false).unwrap());
     assert!(!a.drift.as_ref().unwrap().drift);

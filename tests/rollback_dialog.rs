@@ -66,6 +66,7 @@ fn plan(a: &App, refused: bool) -> Plan {
             time: "2025-11-14T12:00:00Z".into(),
             health: LiveHealth::Failed,
             bad_tags: vec![],
+            failure: None,
         }),
         diff: vec![FileChange {
             path: "mosaic_ui/index.html".into(),

@@ -99,7 +99,7 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     let mut app = App::new(base, opts_readonly, user_cfg.ui.theme);
     app.live = repo.state.read_live().ok().flatten();
     app.lock = crate::pipeline::lock::status(&repo.state.path);
-    let (jobs, aborted) = crate::pipeline::jobs::reconcile_and_record(repo, &app.cfg);
+    let (jobs, aborted) = crate::pipeline::jobs::clean_up_dead_jobs(repo, &app.cfg);
     if !aborted.is_empty() {
         app.message = Some(aborted.join("; "));
     }
@@ -108,7 +108,7 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     if let Some(job) = jobs.into_iter().find(|j| {
         j.state == crate::pipeline::jobs::JobState::Running
             && j.pid != me
-            && crate::pipeline::jobs::guardrail_alive(j.pid)
+            && crate::pipeline::jobs::job_alive(j)
     }) {
         let dir = repo.state.path.join("jobs").join(&job.id);
         app.attach(&job, dir);
@@ -891,7 +891,7 @@ fn spawn_attach(dir: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
             }
             let running = rec
                 .as_ref()
-                .is_some_and(|r| r.state == JobState::Running && jobs::guardrail_alive(r.pid));
+                .is_some_and(|r| r.state == JobState::Running && jobs::job_alive(r));
             if !running {
                 let (ok, summary) = match rec {
                     Some(r) => (

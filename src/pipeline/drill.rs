@@ -1218,6 +1218,7 @@ fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
             time: golden_time.to_rfc3339_opts(SecondsFormat::Secs, true),
             health: LiveHealth::Ok,
             bad_tags: Vec::new(),
+            failure: None,
         })
         .map_err(setup)?;
     record(

@@ -46,6 +46,14 @@ pub struct JobRecord {
     /// orphan can be ended when the job is found aborted.
     #[serde(default)]
     pub script: Option<(u32, String)>,
+    /// Start times (`/proc/<pid>/stat` field 22, clock ticks after boot) of
+    /// the job's process and of its script: with the pid, they name the
+    /// process for good (a pid reused by another program has another
+    /// start time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_start: Option<u64>,
 }
 
 /// A job being run by this process.
@@ -97,6 +105,8 @@ impl Job {
                 result: None,
                 summary: None,
                 script: None,
+                pid_start: start_time(std::process::id()),
+                script_start: None,
             },
         };
         job.save()?;
@@ -111,6 +121,7 @@ impl Job {
     /// Notes the script now running for this job.
     pub fn set_script(&mut self, pid: u32, path: &str) -> Result<(), JobError> {
         self.record.script = Some((pid, path.to_string()));
+        self.record.script_start = start_time(pid);
         self.save()
     }
 
@@ -235,6 +246,29 @@ pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
     Some(after.split_whitespace().map(str::to_string).collect())
 }
 
+/// When `pid` started (`/proc/<pid>/stat` field 22, clock ticks after
+/// boot); `None` when there is no such process.
+pub fn start_time(pid: u32) -> Option<u64> {
+    proc_stat(pid)?.get(19)?.parse().ok()
+}
+
+/// Whether the process that runs job `rec` is alive: the same pid with the
+/// same start time, not a zombie. A pid reused by another program (even
+/// one whose command line says `guardrail`) does not count. Journals
+/// written before start times were kept fall back to [`guardrail_alive`].
+pub fn job_alive(rec: &JobRecord) -> bool {
+    let Some(start) = rec.pid_start else {
+        return guardrail_alive(rec.pid);
+    };
+    match proc_stat(rec.pid) {
+        Some(f) => {
+            !f.first().is_some_and(|state| state.starts_with('Z'))
+                && f.get(19).and_then(|t| t.parse::<u64>().ok()) == Some(start)
+        }
+        None => false,
+    }
+}
+
 /// Whether `pid` is a live guardrail process (not a zombie, not a reused
 /// pid of some other program).
 pub fn guardrail_alive(pid: u32) -> bool {
@@ -255,7 +289,7 @@ pub fn reconcile(state: &Path) -> (Vec<JobRecord>, Vec<JobRecord>) {
     let mut jobs = list(state);
     let mut aborted = Vec::new();
     for rec in &mut jobs {
-        if rec.state != JobState::Running || guardrail_alive(rec.pid) {
+        if rec.state != JobState::Running || job_alive(rec) {
             continue;
         }
         let mut job = Job {
@@ -264,7 +298,9 @@ pub fn reconcile(state: &Path) -> (Vec<JobRecord>, Vec<JobRecord>) {
         };
         job.record.state = JobState::Aborted;
         if let Some((pid, path)) = &job.record.script {
-            end_orphan(*pid, path);
+            if job.record.script_start.is_none() {
+                end_orphan(*pid, path);
+            }
         }
         job.record.ended = Some(Utc::now());
         job.record.result = Some("ABORTED".into());
@@ -338,4 +374,265 @@ fn end_orphan(pid: u32, script: &str) {
     unsafe {
         libc::kill(-(pid as i32), libc::SIGKILL);
     }
+}
+
+/// The processes still running of job `rec`'s script: its process group,
+/// while that group is still the script's — the leader alive with the
+/// recorded start time, or the leader gone and members that started no
+/// earlier than it (a group id is not reused while a member lives, and a
+/// new group with that id would have its leader, with another start time).
+/// Zombies do not count: they run nothing. Empty for a journal without the
+/// script's start time (see [`end_orphan`]) or for a job still running.
+pub fn leftover_processes(rec: &JobRecord) -> Vec<u32> {
+    let (Some((pgid, _)), Some(start)) = (&rec.script, rec.script_start) else {
+        return Vec::new();
+    };
+    if let Some(t) = start_time(*pgid) {
+        if t != start {
+            return Vec::new();
+        }
+    }
+    group_members(*pgid, start)
+}
+
+/// Live (not zombie) processes of process group `pgid` started at or after
+/// `since`.
+fn group_members(pgid: u32, since: u64) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(f) = proc_stat(pid) else { continue };
+        let zombie = f.first().is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
+        let pgrp = f.get(2).and_then(|p| p.parse::<u32>().ok());
+        let start = f.get(19).and_then(|t| t.parse::<u64>().ok());
+        if !zombie && pgrp == Some(pgid) && start.is_some_and(|t| t >= since) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Ends the leftover processes of a dead job's script (see
+/// [`leftover_processes`]): SIGTERM to the group, up to 2 s for it to go,
+/// then SIGKILL, up to 2 s more. Returns the pids found at first and
+/// whether they are all gone.
+pub fn end_leftover_processes(rec: &JobRecord) -> (Vec<u32>, bool) {
+    let found = leftover_processes(rec);
+    let Some((pgid, _)) = &rec.script else {
+        return (found, true);
+    };
+    if found.is_empty() {
+        return (found, true);
+    }
+    let pgid = *pgid as i32;
+    for sig in [libc::SIGTERM, libc::SIGKILL] {
+        // SAFETY: a signal to a process group checked to be the job's
+        // script's (same start times) just above.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while std::time::Instant::now() < until {
+            if leftover_processes(rec).is_empty() {
+                return (found, true);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let gone = leftover_processes(rec).is_empty();
+    (found, gone)
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn pid_alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|f| !f.first().is_some_and(|s| s.starts_with('Z')))
+}
+
+/// The owner pid in a leftover's name: `.site.incoming-<pid>`,
+/// `.site.old-<pid>`, `pending-<tag>-<pid>.zip`,
+/// `.pending-<tag>-<pid>.zip.<random>.tmp`, `rollback-<pid>-<random>`.
+fn leftover_owner(name: &str, site: Option<&str>) -> Option<u32> {
+    if let Some(site) = site {
+        for kind in ["incoming", "old"] {
+            if let Some(pid) = name.strip_prefix(&format!(".{site}.{kind}-")) {
+                return pid.parse().ok();
+            }
+        }
+    }
+    if let Some(rest) = name.strip_prefix("pending-") {
+        return rest.strip_suffix(".zip")?.rsplit_once('-')?.1.parse().ok();
+    }
+    if let Some(rest) = name.strip_prefix(".pending-") {
+        let (stem, _) = rest.split_once(".zip.")?;
+        return stem.rsplit_once('-')?.1.parse().ok();
+    }
+    if let Some(rest) = name.strip_prefix("rollback-") {
+        return rest.split_once('-')?.0.parse().ok();
+    }
+    None
+}
+
+/// Removes what killed or failed deploys and rollbacks left behind — the
+/// publish directory's `.<name>.incoming-<pid>` / `.<name>.old-<pid>`, the
+/// staged `backups/pending-<tag>-<pid>.zip` (and its temporary), the
+/// `rollback-<pid>-*` restore directories in the state directory — but
+/// only those whose owning process is gone: a running job's are never
+/// touched. Returns one line per removed path.
+pub fn remove_leftover_files(
+    repo: &super::repo::Repo,
+    cfg: &super::config::Config,
+) -> Vec<String> {
+    use super::config::resolve;
+    let mut places: Vec<(PathBuf, Option<String>)> = vec![
+        (resolve(&repo.root, &cfg.project.backups_dir), None),
+        (repo.state.path.clone(), None),
+    ];
+    let publish = cfg.live.publish_dir.trim();
+    if !publish.is_empty() {
+        let target = resolve(&repo.root, publish);
+        if let (Some(parent), Some(name)) = (target.parent(), target.file_name()) {
+            places.push((
+                parent.to_path_buf(),
+                Some(name.to_string_lossy().into_owned()),
+            ));
+        }
+    }
+    let me = std::process::id();
+    let mut removed = Vec::new();
+    for (dir, site) in places {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = leftover_owner(&name, site.as_deref()) else {
+                continue;
+            };
+            if pid == me || pid_alive(pid) {
+                continue;
+            }
+            let path = e.path();
+            let gone = match e.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            if gone.is_ok() {
+                removed.push(path.display().to_string());
+            }
+        }
+    }
+    removed
+}
+
+/// Everything a dead job left: [`reconcile_and_record`], then the process
+/// groups of aborted jobs' scripts ended ([`end_leftover_processes`]) and
+/// their leftover files removed ([`remove_leftover_files`]), each recorded
+/// in the audit chain. Returns every job as it now stands and one line per
+/// thing done, to show the user. Run at start and, under the deploy lock,
+/// before a deploy or rollback changes anything.
+pub fn clean_up_dead_jobs(
+    repo: &super::repo::Repo,
+    cfg: &super::config::Config,
+) -> (Vec<JobRecord>, Vec<String>) {
+    use super::audit::NewEntry;
+    let (jobs, aborted) = reconcile(&repo.state.path);
+    let mut notes = Vec::new();
+    let mut done: Vec<String> = Vec::new();
+    for j in aborted {
+        // Its script's processes are ended first, and recorded with it.
+        let (found, gone) = end_leftover_processes(&j);
+        let _ = super::record::record(
+            repo,
+            cfg,
+            NewEntry::new(&j.actor, &j.kind, &j.target, "ABORTED").with_details(
+                serde_json::json!({
+                    "job": j.id,
+                    "pid": j.pid,
+                    "ended": found,
+                    "all_ended": gone,
+                }),
+            ),
+        );
+        let ended = if found.is_empty() {
+            String::new()
+        } else if gone {
+            format!("; its processes {found:?} were ended")
+        } else {
+            format!("; its processes {found:?} could NOT be ended")
+        };
+        notes.push(format!(
+            "job {} ({} of {} by {}) was left running by process {} that is gone: marked aborted{ended}",
+            j.id, j.kind, j.target, j.actor, j.pid
+        ));
+        done.push(j.id);
+    }
+    let actor = repo.user(cfg).name;
+    for j in jobs
+        .iter()
+        .filter(|j| j.state == JobState::Aborted && !done.contains(&j.id))
+    {
+        let (found, gone) = end_leftover_processes(j);
+        if found.is_empty() {
+            continue;
+        }
+        let _ = super::record::record(
+            repo,
+            cfg,
+            NewEntry::new(&actor, "cleanup", &j.id, if gone { "OK" } else { "FAILED" })
+                .with_details(serde_json::json!({
+                    "job": j.id,
+                    "kind": j.kind,
+                    "process_group": j.script.as_ref().map(|s| s.0),
+                    "pids": found,
+                })),
+        );
+        let pids: Vec<String> = found.iter().map(u32::to_string).collect();
+        notes.push(if gone {
+            format!(
+                "ended the processes left running by aborted job {} ({} of {}): {}",
+                j.id,
+                j.kind,
+                j.target,
+                pids.join(", ")
+            )
+        } else {
+            format!(
+                "could not end the processes left running by aborted job {}: {}",
+                j.id,
+                pids.join(", ")
+            )
+        });
+    }
+    let removed = remove_leftover_files(repo, cfg);
+    if !removed.is_empty() {
+        let _ = super::record::record(
+            repo,
+            cfg,
+            NewEntry::new(&actor, "cleanup", "leftovers", "OK")
+                .with_details(serde_json::json!({ "removed": removed })),
+        );
+        for r in removed {
+            notes.push(format!("removed {r}, left by a job that is gone"));
+        }
+    }
+    (jobs, notes)
+}
+
+/// Whether a dead job's script still has processes running (see
+/// [`leftover_processes`]).
+pub fn any_leftover_processes(state: &Path) -> Vec<(JobRecord, Vec<u32>)> {
+    list(state)
+        .into_iter()
+        .filter(|j| j.state != JobState::Running || !job_alive(j))
+        .map(|j| {
+            let p = leftover_processes(&j);
+            (j, p)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect()
 }

@@ -138,6 +138,10 @@ pub struct Outcome {
     pub offer_rollback: bool,
     /// `rollback_on_failure = "auto"`: roll back to this tag now.
     pub auto_rollback: Option<String>,
+    /// The deploy (or publish) failed: `deploy of <build> failed at deploy:
+    /// <why>`. Nothing was released; what production serves is unknown
+    /// (exit 4).
+    pub deploy_failed: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -156,6 +160,8 @@ pub struct Playbook {
     staged: Option<BackupInfo>,
     tag: Option<String>,
     verify: Option<VerifyReport>,
+    /// Set when the deploy step failed: the live record's `failure`.
+    deploy_failed: Option<String>,
     started: Instant,
     pub outcome: Option<Outcome>,
 }
@@ -185,6 +191,7 @@ impl Playbook {
             staged: None,
             tag: None,
             verify: None,
+            deploy_failed: None,
             started: Instant::now(),
             outcome: None,
         })
@@ -237,7 +244,7 @@ impl Playbook {
         self.set(step, StepState::Running, ev);
         let r = match step {
             Step::Evidence => self.evidence(repo),
-            Step::Checkout => self.do_checkout(repo),
+            Step::Checkout => self.do_checkout(repo, ev),
             Step::Gate => self.do_gate(repo, ev),
             Step::Deploy => self.deploy(repo, ev),
             Step::Verify => self.do_verify(repo, ev),
@@ -247,7 +254,25 @@ impl Playbook {
             Ok(note) => {
                 let verification_failed =
                     step == Step::Verify && self.outcome.as_ref().is_some_and(|o| !o.released);
-                if verification_failed {
+                if step == Step::Deploy && self.deploy_failed.is_some() {
+                    self.set(step, StepState::Failed(note), ev);
+                } else if step == Step::Verify && self.deploy_failed.is_some() {
+                    let ok = self.verify.as_ref().is_some_and(|r| r.ok);
+                    self.set(
+                        step,
+                        if ok {
+                            StepState::Done(note)
+                        } else {
+                            StepState::Failed(note)
+                        },
+                        ev,
+                    );
+                    self.set(
+                        Step::Release,
+                        StepState::Failed("not released: the deploy failed".into()),
+                        ev,
+                    );
+                } else if verification_failed {
                     self.set(step, StepState::Failed(note), ev);
                     self.set(
                         Step::Release,
@@ -293,6 +318,7 @@ impl Playbook {
             verify: self.verify.clone(),
             offer_rollback: false,
             auto_rollback: None,
+            deploy_failed: self.deploy_failed.clone(),
             notes: Vec::new(),
         }
     }
@@ -374,7 +400,11 @@ impl Playbook {
     }
 
     /// Step 2: the deploy lock, then a clean checkout of the branch head.
-    fn do_checkout(&mut self, repo: &Repo) -> Result<String, PlaybookError> {
+    fn do_checkout(
+        &mut self,
+        repo: &Repo,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<String, PlaybookError> {
         let info = LockInfo::new(&self.actor, "deploy", &self.branch.name);
         match lock::acquire(&repo.state.path, info) {
             Ok(l) => self.lock = Some(l),
@@ -383,6 +413,8 @@ impl Playbook {
             }
             Err(e) => return Err(other(e)),
         }
+        // Under the lock: a dead job's script must not publish after us.
+        end_dead_jobs(repo, &self.cfg, ev).map_err(PlaybookError::Step)?;
         let job = Job::create(&repo.state.path, "deploy", &self.branch.name, &self.actor)
             .map_err(other)?;
         self.job = Some(job);
@@ -496,7 +528,18 @@ impl Playbook {
         self.staged = Some(staged);
         let mut ctx = self.context("deploy", &co);
         ctx.drill = repo.state.is_drill();
-        let result = publish(repo, &self.cfg, &co, &ctx, self.job_log("deploy"), ev);
+        let log = self.job_log("deploy");
+        let script = self.cfg.scripts.deploy.clone();
+        let job = &mut self.job;
+        // The deploy script's process group and start time go into the
+        // journal, so that a later run can end it if this process dies.
+        let mut note_script = |e: Event| {
+            if let (Event::Script(h), Some(j)) = (&e, job.as_mut()) {
+                let _ = j.set_script(h.pid(), &script);
+            }
+            ev(e)
+        };
+        let result = publish(repo, &self.cfg, &co, &ctx, log, &mut note_script);
         let _ = record(
             repo,
             &self.cfg,
@@ -512,7 +555,14 @@ impl Playbook {
                 "how": result.clone().unwrap_or_else(|e| e),
             })),
         );
-        // What production now serves is this build, verified or not.
+        // Published: production now serves this build, not yet verified.
+        // Failed: nobody knows what it serves (half-published, or the old
+        // build): the record says which build failed where, never that
+        // either build is live.
+        let failure = result
+            .as_ref()
+            .err()
+            .map(|e| format!("deploy of {build_id} failed at deploy: {e}"));
         let _ = repo.state.write_live(&LiveRecord {
             tag: None,
             commit: self.branch.head.clone(),
@@ -521,7 +571,11 @@ impl Playbook {
             action: "deploy".into(),
             actor: self.actor.clone(),
             time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            health: LiveHealth::Unverified,
+            health: if failure.is_some() {
+                LiveHealth::Unknown
+            } else {
+                LiveHealth::Unverified
+            },
             bad_tags: repo
                 .state
                 .read_live()
@@ -529,15 +583,15 @@ impl Playbook {
                 .flatten()
                 .map(|l| l.bad_tags)
                 .unwrap_or_default(),
+            failure: failure.clone(),
         });
         match result {
             Ok(how) => Ok(format!("BUILD_ID {build_id}: {how}")),
             Err(e) => {
-                // Production may be half-changed: go on to verification, which
-                // decides (and offers the rollback).
-                Ok(format!(
-                    "BUILD_ID {build_id}: the deploy reported a failure: {e}"
-                ))
+                // Nothing after this releases. Verification still runs once,
+                // to show what production serves and offer the rollback.
+                self.deploy_failed = failure;
+                Ok(format!("BUILD_ID {build_id}: the deploy failed: {e}"))
             }
         }
     }
@@ -561,12 +615,18 @@ impl Playbook {
             baseline: package_baseline(repo, &self.cfg, &self.branch.head),
             manifest: None,
         };
-        let report = run_verify(
-            repo,
+        let mut opts = VerifyOptions::from_config(&self.cfg.live);
+        if self.deploy_failed.is_some() {
+            // Nothing new is on its way: one attempt per check, no waiting
+            // out the deadline.
+            opts.deadline = std::time::Duration::ZERO;
+        }
+        let report = run_verify_with(
             &self.cfg,
             &co,
             &self.context("verify", &co),
             expect,
+            opts,
             self.job_log("verify"),
             ev,
         );
@@ -591,7 +651,19 @@ impl Playbook {
             })),
         );
         self.verify = Some(report.clone());
+        if let Some(failure) = self.deploy_failed.clone() {
+            return Ok(self.after_failed_deploy(repo, &report, &failing, failure));
+        }
         if ok {
+            // Verified, not released yet: the record says so, so that a
+            // release step that cannot write (full disk) leaves it true.
+            if let Ok(Some(mut live)) = repo.state.read_live() {
+                if live.build_id.as_str() == self.build_id.as_deref().unwrap_or_default() {
+                    live.health = LiveHealth::Ok;
+                    live.failure = None;
+                    let _ = repo.state.write_live(&live);
+                }
+            }
             return Ok(format!("all {} checks passed", report.checks.len()));
         }
         // Stop: tag nothing, keep no backup, mark production failed. The
@@ -646,6 +718,43 @@ impl Playbook {
         ))
     }
 
+    /// The end of a playbook whose deploy failed, after the one round of
+    /// live checks: nothing is released, the live record stays `unknown`,
+    /// the rollback is offered (or, `auto`, made).
+    fn after_failed_deploy(
+        &mut self,
+        repo: &Repo,
+        report: &VerifyReport,
+        failing: &[String],
+        failure: String,
+    ) -> String {
+        let live = repo.state.read_live().ok().flatten();
+        let mut out = self.outcome_base();
+        out.notes.push(format!("{failure}; production state unknown"));
+        match self.cfg.playbook.rollback_on_failure {
+            OnFailure::Ask => out.offer_rollback = true,
+            OnFailure::Auto => {
+                out.auto_rollback =
+                    super::rollback::default_target(repo, &self.cfg, live.as_ref()).map(|t| t.name)
+            }
+            OnFailure::Never => {}
+        }
+        self.outcome = Some(out);
+        self.finish_failed();
+        if report.ok {
+            format!(
+                "all {} checks passed, but the deploy failed: production state unknown",
+                report.checks.len()
+            )
+        } else {
+            format!(
+                "what production serves: ❌ {} failed: {}",
+                failing.len(),
+                failing.join("; ")
+            )
+        }
+    }
+
     /// Step 6: tag, archive, log, live record.
     fn release(&mut self, repo: &Repo) -> Result<String, PlaybookError> {
         let mut notes = Vec::new();
@@ -678,7 +787,22 @@ impl Playbook {
                     );
                     tag = next;
                 }
-                Err(e) => return Err(other(e)),
+                Err(e) => {
+                    let why = format!(
+                        "verified live but not released, {e}; nothing was tagged or archived"
+                    );
+                    let _ = record(
+                        repo,
+                        &self.cfg,
+                        NewEntry::new(&self.actor, "release", &self.branch.name, "FAILED")
+                            .with_details(json!({
+                                "commit": self.branch.head,
+                                "build_id": build_id,
+                                "why": why,
+                            })),
+                    );
+                    return Err(PlaybookError::Step(StepFailed(why)));
+                }
             }
         };
         let staged = self.staged.take().expect("backup staged");
@@ -732,6 +856,7 @@ impl Playbook {
                 time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 health: LiveHealth::Ok,
                 bad_tags: prev.map(|l| l.bad_tags).unwrap_or_default(),
+                failure: None,
             })
             .map_err(other)?;
         record(
@@ -773,6 +898,33 @@ impl Playbook {
             log_path.display()
         ))
     }
+}
+
+/// Ends what dead jobs left (their scripts' process groups, their
+/// temporary files) and says so as output; an error when a dead job's
+/// processes could not be ended (they could still publish). Called with the
+/// deploy lock held, before anything is changed.
+pub fn end_dead_jobs(
+    repo: &Repo,
+    cfg: &Config,
+    ev: &mut (dyn FnMut(Event) + Send),
+) -> Result<(), StepFailed> {
+    let (_, notes) = super::jobs::clean_up_dead_jobs(repo, cfg);
+    for n in notes {
+        ev(Event::Output(format!("guardrail: {n}\n")));
+    }
+    let left = super::jobs::any_leftover_processes(&repo.state.path);
+    if let Some((j, pids)) = left.first() {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        return Err(StepFailed(format!(
+            "processes {} of the dead job {} ({} of {}) are still running and could still publish; nothing was run",
+            pids.join(", "),
+            j.id,
+            j.kind,
+            j.target
+        )));
+    }
+    Ok(())
 }
 
 /// Forwards runner events as playbook events.
@@ -972,8 +1124,22 @@ pub fn run_verify(
     log: PathBuf,
     ev: &mut (dyn FnMut(Event) + Send),
 ) -> VerifyReport {
-    let script = verify::prepare_script(cfg, co, ctx, Answers::Closed, log);
     let opts = VerifyOptions::from_config(&cfg.live);
+    run_verify_with(cfg, co, ctx, expect, opts, log, ev)
+}
+
+/// [`run_verify`] with its deadlines given (zero: one attempt per check,
+/// after a deploy that failed).
+pub fn run_verify_with(
+    cfg: &Config,
+    co: &Path,
+    ctx: &ScriptContext,
+    expect: Expect,
+    opts: VerifyOptions,
+    log: PathBuf,
+    ev: &mut (dyn FnMut(Event) + Send),
+) -> VerifyReport {
+    let script = verify::prepare_script(cfg, co, ctx, Answers::Closed, log);
     let (tx, rx) = std::sync::mpsc::channel::<CheckStatus>();
     std::thread::scope(|s| {
         let h = s.spawn(move || {

@@ -45,6 +45,9 @@ pub enum ReleaseError {
     /// `git push origin <tag>` failed or could not run.
     #[error("could not push the tag `{tag}` to origin: {message}")]
     Push { tag: String, message: String },
+    /// Git could not write the tag, for a reason found on the disk.
+    #[error("could not create the tag `{tag}`: {cause}")]
+    CannotWrite { tag: String, cause: String },
     #[error("could not {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -149,8 +152,50 @@ pub fn create_release_tag(
     match repo.git.tag(tag, &target, &sig, &message, false) {
         Ok(_) => Ok(checkpoint),
         Err(e) if e.code() == ErrorCode::Exists => Err(ReleaseError::TagExists(tag.to_string())),
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            let objects = repo.git.path().join("objects");
+            Err(match write_failure_cause(&objects) {
+                Some(cause) => ReleaseError::CannotWrite {
+                    tag: tag.to_string(),
+                    cause,
+                },
+                None => e.into(),
+            })
+        }
     }
+}
+
+/// Why nothing can be written under `dir`, in words, when the disk says
+/// so: the file system is full or read-only, or the directory is missing
+/// or not writable. `None` when none of these holds (then the error's own
+/// words are all there is).
+pub fn write_failure_cause(dir: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let shown = dir.display();
+    if !dir.exists() {
+        return Some(format!("the directory {shown} does not exist"));
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs on a NUL-terminated path into a zeroed struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 {
+        if st.f_flag & libc::ST_RDONLY != 0 {
+            return Some(format!("{shown} is on a read-only file system"));
+        }
+        // Less than 64 KiB left (or no inode left) is a full disk for a
+        // tag, a backup or a log.
+        let free = st.f_bavail as u128 * st.f_frsize as u128;
+        if free < 64 * 1024 || (st.f_files > 0 && st.f_favail == 0) {
+            return Some(format!(
+                "the disk holding {shown} is full ({free} bytes free)"
+            ));
+        }
+    }
+    // SAFETY: access on a NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        return Some(format!("{shown} is not writable (permission denied)"));
+    }
+    None
 }
 
 /// `git push origin refs/tags/<tag>` with the git command line (so the

@@ -68,7 +68,7 @@ use super::repo::{ProdTag, Repo};
 use super::runner::Answers;
 use super::scripts::{self, ScriptContext};
 use super::state::{LiveHealth, LiveRecord};
-use super::verify::{CheckState, Expect, VerifyReport};
+use super::verify::{CheckState, Expect, VerifyOptions, VerifyReport};
 use super::{Refused, StepFailed};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,11 @@ pub enum RollbackError {
         path: String,
         why: String,
     },
+    /// The plan recomputed under the lock differs from the one confirmed
+    /// (what changed, in words): nothing ran; ask again (headless: exit 3).
+    /// Recorded.
+    #[error("the rollback plan changed before the lock was taken ({changes}); nothing was run: look at the new plan and confirm again")]
+    PlanChanged { changes: String, plan: Box<Plan> },
     /// A step could not run: exit 4.
     #[error(transparent)]
     Step(#[from] StepFailed),
@@ -336,6 +341,7 @@ fn health_word(h: LiveHealth) -> &'static str {
         LiveHealth::Ok => "ok",
         LiveHealth::Failed => "failed",
         LiveHealth::Unverified => "unverified",
+        LiveHealth::Unknown => "unknown",
     }
 }
 
@@ -352,6 +358,8 @@ fn human_size(n: u64) -> String {
 fn is_live(t: &ProdTag, live: Option<&LiveRecord>) -> bool {
     match live {
         None => false,
+        // A deploy failed part-way: nothing is known to be live.
+        Some(l) if l.health == LiveHealth::Unknown => false,
         Some(l) => match &l.tag {
             Some(name) => *name == t.name,
             None => l.commit == t.commit,
@@ -679,6 +687,71 @@ pub fn plan(
     })
 }
 
+/// [`plan`] again for the same target, as confirmed: the tag's tree
+/// allowed only when the confirmed plan already fell back to it.
+pub fn plan_again(repo: &Repo, cfg: &Config, confirmed: &Plan) -> Result<Plan, RollbackError> {
+    let fallback = confirmed.refused_backup.is_some() || matches!(confirmed.source, PlanSource::Tree { .. });
+    plan(repo, cfg, Some(&confirmed.target.name), fallback)
+}
+
+/// What differs between the plan that was confirmed and the plan now, in
+/// words (empty when nothing that matters changed): the target's commit,
+/// what is live, where the files come from, the files that change.
+pub fn plan_changes(confirmed: &Plan, now: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    if confirmed.target.commit != now.target.commit {
+        out.push(format!(
+            "{} now points at {} instead of {}",
+            now.target.name,
+            short(&now.target.commit),
+            short(&confirmed.target.commit)
+        ));
+    }
+    let live_of = |l: &Option<LiveRecord>| {
+        l.as_ref().map(|l| {
+            (
+                l.tag.clone(),
+                l.commit.clone(),
+                l.build_id.clone(),
+                l.health,
+            )
+        })
+    };
+    if live_of(&confirmed.live) != live_of(&now.live) {
+        let words = |l: &Option<LiveRecord>| match l {
+            Some(l) => format!(
+                "{} (BUILD_ID {}, {})",
+                l.tag
+                    .clone()
+                    .unwrap_or_else(|| format!("untagged build {}", short(&l.commit))),
+                l.build_id,
+                health_word(l.health)
+            ),
+            None => "nothing recorded".into(),
+        };
+        out.push(format!(
+            "live was {}, is now {}",
+            words(&confirmed.live),
+            words(&now.live)
+        ));
+    }
+    if confirmed.source.describe() != now.source.describe() {
+        out.push(format!(
+            "the source was {}, is now {}",
+            confirmed.source.describe(),
+            now.source.describe()
+        ));
+    }
+    if confirmed.diff != now.diff || confirmed.diff_base != now.diff_base {
+        out.push(format!(
+            "the files that change were {}, are now {}",
+            plural(confirmed.diff.len(), "file"),
+            plural(now.diff.len(), "file")
+        ));
+    }
+    out
+}
+
 /// What production served before, in words.
 fn from_of(live: Option<&LiveRecord>) -> Option<String> {
     live.map(|l| match &l.tag {
@@ -761,6 +834,25 @@ pub fn rollback(
         );
         RollbackError::Step(StepFailed(why))
     };
+    // Under the lock: no dead job's script may publish after us.
+    if let Err(StepFailed(why)) = playbook::end_dead_jobs(repo, cfg, ev) {
+        return Err(fail(why));
+    }
+    // The plan again, now that nothing else can change production: what
+    // was confirmed must still be what will happen.
+    let fresh = match plan_again(repo, cfg, plan) {
+        Ok(p) => p,
+        Err(e) => return Err(e),
+    };
+    let changed = plan_changes(plan, &fresh);
+    if !changed.is_empty() {
+        let e = RollbackError::PlanChanged {
+            changes: changed.join("; "),
+            plan: Box::new(fresh),
+        };
+        let _ = refuse(e.to_string());
+        return Err(e);
+    }
     let mut job = Job::create(&repo.state.path, "rollback", &tag, &actor)
         .map_err(|e| fail(format!("the job journal could not be created: {e}")))?;
     let job_log = |name: &str| job.dir.join(format!("{name}.log"));
@@ -772,8 +864,9 @@ pub fn rollback(
         ev(Event::Step(step, StepState::Failed(why.clone())));
         why
     };
+    // `rollback-<pid>-…`: a later start removes it if this process dies.
     let work = tempfile::Builder::new()
-        .prefix("rollback-")
+        .prefix(&format!("rollback-{}-", std::process::id()))
         .tempdir_in(&repo.state.path)
         .map_err(|e| {
             fail(step_fail(
@@ -933,6 +1026,20 @@ pub fn rollback(
         deploy_url: cfg.live.url.clone(),
         actor: actor.clone(),
     };
+    let script_name = if rollback_script.is_empty() {
+        cfg.scripts.deploy.clone()
+    } else {
+        rollback_script.clone()
+    };
+    let job_ref = &mut job;
+    // The script's process group and start time go into the journal, so a
+    // later run can end it if this process dies.
+    let mut note_script = |e: Event| {
+        if let Event::Script(h) = &e {
+            let _ = job_ref.set_script(h.pid(), &script_name);
+        }
+        ev(e)
+    };
     let deployed: Result<String, String> = if rollback_script.is_empty() {
         playbook::publish_with_answers(
             repo,
@@ -941,7 +1048,7 @@ pub fn rollback(
             &ctx("rollback"),
             answers.clone(),
             deploy_log,
-            ev,
+            &mut note_script,
         )
     } else if !config::resolve(&deploy_root, &rollback_script).exists() {
         let why = step_fail(
@@ -964,7 +1071,7 @@ pub fn rollback(
             deploy_log,
         );
         spec.args = vec![tag.clone()];
-        match playbook::run_script(spec, ev) {
+        match playbook::run_script(spec, &mut note_script) {
             Ok(o) if o.success() => Ok(format!("{rollback_script} {tag}: {o}")),
             Ok(o) => Err(format!("{rollback_script} {tag}: {o}")),
             Err(e) => Err(e.to_string()),
@@ -973,23 +1080,35 @@ pub fn rollback(
     let deploy_ok = deployed.is_ok();
     let deployed_text = match &deployed {
         Ok(s) => s.clone(),
-        Err(e) => format!("the deploy reported a failure: {e}"),
+        Err(e) => format!("the deploy failed: {e}"),
     };
+    // A publish that failed leaves production unknown: said so, never the
+    // target as live, and the target is not marked bad (it was never
+    // published, so it never failed verification).
+    let failure = deployed
+        .as_ref()
+        .err()
+        .map(|e| format!("rollback to {tag} (BUILD_ID {build_id}) failed at deploy: {e}"));
     // Production now serves this build, verified or not.
     let bad_before: Vec<String> = live_now
         .as_ref()
         .map(|l| l.bad_tags.clone())
         .unwrap_or_default();
     let live_rec = |health: LiveHealth, bad: Vec<String>| LiveRecord {
-        tag: Some(tag.clone()),
+        tag: failure.is_none().then(|| tag.clone()),
         commit: commit.clone(),
         build_id: build_id.clone(),
         branch: None,
         action: "rollback".into(),
         actor: actor.clone(),
         time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        health,
+        health: if failure.is_some() {
+            LiveHealth::Unknown
+        } else {
+            health
+        },
         bad_tags: bad,
+        failure: failure.clone(),
     };
     let mut notes = Vec::new();
     if let Err(e) = repo
@@ -1003,7 +1122,8 @@ pub fn rollback(
         if deploy_ok {
             StepState::Done(deployed_text.clone())
         } else {
-            // Production may be half-changed: verification decides.
+            // Nothing released; verification runs once, to show what
+            // production serves.
             StepState::Failed(deployed_text.clone())
         },
     ));
@@ -1017,11 +1137,16 @@ pub fn rollback(
     };
     let mut vctx = ctx("verify");
     vctx.bundle_dir = bundle.clone();
+    let mut opts = VerifyOptions::from_config(&cfg.live);
+    if !deploy_ok {
+        // Nothing new is on its way: one attempt per check.
+        opts.deadline = std::time::Duration::ZERO;
+    }
     let report: VerifyReport =
-        playbook::run_verify(repo, cfg, &deploy_root, &vctx, expect, verify_log, ev);
+        playbook::run_verify_with(cfg, &deploy_root, &vctx, expect, opts, verify_log, ev);
     let verified = report.ok;
     let seconds_to_verdict = started.elapsed().as_secs_f64();
-    let seconds_to_verified = verified.then_some(seconds_to_verdict);
+    let seconds_to_verified = (verified && deploy_ok).then_some(seconds_to_verdict);
     let failing: Vec<String> = report
         .failures()
         .map(|c| format!("{}: {}", c.name, c.last_error.clone().unwrap_or_default()))
@@ -1061,7 +1186,9 @@ pub fn rollback(
     // 4. Record it everywhere.
     ev(Event::Step(Step::Release, StepState::Running));
     let mut bad = bad_before;
-    if verified {
+    if !deploy_ok {
+        // Not published: neither proved good nor bad.
+    } else if verified {
         bad.retain(|t| *t != tag);
     } else if !bad.contains(&tag) {
         bad.push(tag.clone());
@@ -1086,15 +1213,21 @@ pub fn rollback(
             from: from.clone(),
             to: tag.clone(),
             source: source.clone(),
-            verified,
-            verification: verification.clone(),
+            verified: verified && deploy_ok,
+            verification: match &failure {
+                Some(f) => format!("not verified: {f}"),
+                None => verification.clone(),
+            },
             seconds_to_verified,
         },
     ) {
         notes.push(format!("the rollout log could not be written: {e}"));
     }
     let checks = report.log_lines();
-    let release_log = match release::write_release_log(
+    let release_log = if !deploy_ok {
+        // Nothing was released.
+        None
+    } else { match release::write_release_log(
         repo,
         cfg,
         &ReleaseLogEntry {
@@ -1120,7 +1253,8 @@ pub fn rollback(
             notes.push(format!("the release log could not be written: {e}"));
             None
         }
-    };
+    }};
+    let verified = verified && deploy_ok;
     let result = if verified { "OK" } else { "FAILED" };
     let audit_seq = match audit(
         result,
@@ -1134,6 +1268,7 @@ pub fn rollback(
             "build_id": build_id,
             "deployed": deployed_text,
             "failing": failing,
+            "why": failure,
             "seconds": seconds_to_verified,
             "release_log": release_log,
         }),
@@ -1145,7 +1280,9 @@ pub fn rollback(
         }
     };
     alerts::rollback(repo, cfg, &tag, from.as_deref(), reason, &report, &failing);
-    let summary = if verified {
+    let summary = if let Some(f) = &failure {
+        format!("{f}; production state unknown; {tag} is not marked bad")
+    } else if verified {
         format!(
             "rolled back to {tag}: verified in {:.1}s",
             seconds_to_verified.unwrap_or_default()
@@ -1211,6 +1348,7 @@ mod tests {
             time: String::new(),
             health: LiveHealth::Ok,
             bad_tags: bad.iter().map(|s| s.to_string()).collect(),
+            failure: None,
         }
     }
 

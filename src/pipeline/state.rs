@@ -96,6 +96,9 @@ pub enum LiveHealth {
     Failed,
     /// Deployed, not (yet) verified.
     Unverified,
+    /// A deploy or publish failed part-way: what production serves is not
+    /// known (`failure` says which build failed at which step).
+    Unknown,
 }
 
 /// `live.json`: the last successful (or attempted) deploy or rollback.
@@ -115,4 +118,7 @@ pub struct LiveRecord {
     /// Prod tags whose verification failed: never a rollback target.
     #[serde(default)]
     pub bad_tags: Vec<String>,
+    /// With health `unknown`: `deploy of <build> failed at <step>: <why>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }

@@ -183,6 +183,9 @@ pub fn render_text(st: &Status) -> String {
                 l.actor,
                 l.time
             );
+            if let Some(why) = &l.failure {
+                let _ = writeln!(s, "live is unknown: {why}");
+            }
         }
         None => {
             let _ = writeln!(s, "live: nothing recorded on this box");

@@ -90,6 +90,7 @@ pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
                     LiveHealth::Ok => "verified ✅",
                     LiveHealth::Failed => "verification failed ❌",
                     LiveHealth::Unverified => "not verified ⚠️",
+                    LiveHealth::Unknown => "unknown ❓ (a deploy failed)",
                 };
                 format!(
                     "live now: {} (BUILD_ID {}), {health}",

@@ -138,6 +138,7 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
                 crate::pipeline::state::LiveHealth::Ok => ("✅", t.ok),
                 crate::pipeline::state::LiveHealth::Failed => ("❌", t.bad),
                 crate::pipeline::state::LiveHealth::Unverified => ("⚠️", t.warn),
+                crate::pipeline::state::LiveHealth::Unknown => ("❓", t.bad),
             };
             let tag = l.tag.as_deref().unwrap_or("untagged");
             // Narrow, production serving the golden build says so in a star.
