@@ -828,10 +828,15 @@ pub fn rollback(
     let mut plan = plan;
     let outcome = loop {
         let mut p = Printer::new(as_json, rb::step_title);
-        match rb::rollback(repo, cfg, &plan, reason, answers.clone(), &mut |e| p.event(e)) {
+        match rb::rollback(repo, cfg, &plan, reason, answers.clone(), &mut |e| {
+            p.event(e)
+        }) {
             // At a terminal, a plan that changed under the lock is shown
             // and asked again; headless (--yes) it is refused (exit 3).
-            Err(RollbackError::PlanChanged { changes, plan: fresh }) if !yes && !as_json => {
+            Err(RollbackError::PlanChanged {
+                changes,
+                plan: fresh,
+            }) if !yes && !as_json => {
                 println!("guardrail: the plan changed before the lock was taken: {changes}");
                 plan = *fresh;
                 print!("{}", plan.render_text());

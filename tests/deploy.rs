@@ -231,3 +231,123 @@ fn deploy_needs_yes_without_a_terminal_and_a_known_branch() {
         .any(|r| r["actor"] == "mallory"));
     assert!(std::fs::read_dir(&l.site).unwrap().next().is_none());
 }
+
+/// A deploy script like the real repository's: it asks its own gate's
+/// question first, gets no answer (stdin is closed), and exits 1 without
+/// publishing anything.
+const ZSH_DEPLOY_NO_ANSWER: &str = r#"#!/usr/bin/env zsh
+print "deploy gate: have the five questions been answered? (yes/no)"
+if ! read -r answer || [[ $answer != yes ]]; then
+  print -u2 "❌ deploy gate: no answer; Netlify was not called"
+  exit 1
+fi
+cp -R "$GUARDRAIL_BUNDLE_DIR"/. "$SITE"/
+"#;
+
+#[test]
+fn a_failed_deploy_script_releases_nothing_and_leaves_live_unknown() {
+    let l = live_repo("");
+    let f = &l.f;
+    // A long deadline: the failed deploy must not wait it out.
+    f.write_config(
+        &live_config(&l.server.url(), &l.site, "")
+            .replace("deadline = \"3s\"", "deadline = \"30s\""),
+    );
+    f.commit("guardrail: a long deadline");
+    feature_branch(f, "feature/good", &good_page("r4"), NEXT_TAG);
+    let out = run(f, &["deploy", "feature/good", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let released_bundle = served_files(&l.site);
+    let before = live_record(f);
+
+    // The zsh deploy script comes with the next branch.
+    f.checkout("main");
+    f.write_script("scripts/deploy_now_zsh.sh", ZSH_DEPLOY_NO_ANSWER);
+    f.commit("the repository's deploy script");
+    feature_branch(f, "feature/zsh", &good_page("r6"), BAD_TAG);
+    let t0 = std::time::Instant::now();
+    let out = f
+        .guardrail_cmd(&["deploy", "feature/zsh", "--yes"])
+        .env("SITE", &l.site)
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{text}\n{err}");
+    assert!(text.contains("❌ Deploy"), "{text}");
+    assert!(!text.contains("✅ Deploy"), "{text}");
+    assert!(
+        text.contains("Netlify was not called"),
+        "script output: {text}"
+    );
+    assert!(text.contains("not released: the deploy failed"), "{text}");
+    assert!(
+        text.contains("guardrail rollback --yes"),
+        "rollback offered: {text}"
+    );
+    // Live verification ran once, to show what production serves.
+    assert!(text.contains("❌ build id"), "{text}");
+    assert!(
+        took < secs(20),
+        "waited out the verification deadline: {took:?}"
+    );
+    assert!(err.contains("failed at deploy"), "{err}");
+    // Nothing released: no tag, no backup, no release log, no `release OK`.
+    assert!(f
+        .try_git(&["rev-parse", "-q", "--verify", BAD_TAG])
+        .is_err());
+    let files: Vec<String> = std::fs::read_dir(f.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!files.iter().any(|n| n.contains(BAD_TAG)), "{files:?}");
+    let logs: Vec<String> = std::fs::read_dir(f.path().join("deploy_logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!logs.iter().any(|n| n.contains(BAD_TAG)), "{logs:?}");
+    let records = audit_records(f);
+    let failed_at = records
+        .iter()
+        .position(|r| r["action"] == "deploy" && r["result"] == "FAILED")
+        .expect("deploy FAILED recorded");
+    assert!(
+        !records[failed_at..]
+            .iter()
+            .any(|r| r["action"] == "release" && r["result"] == "OK"),
+        "release OK after deploy FAILED"
+    );
+    // The live record says what is known: the failed build, and where.
+    let live = live_record(f);
+    assert_eq!(live["health"], "unknown", "{live:#}");
+    assert!(live["tag"].is_null(), "{live:#}");
+    assert_ne!(live["build_id"], before["build_id"]);
+    let why = live["failure"].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "deploy of {} failed at deploy",
+            live["build_id"].as_str().unwrap()
+        )),
+        "{why}"
+    );
+    // Production still serves the released build.
+    assert_eq!(served_files(&l.site), released_bundle);
+    let st = stdout(&run(f, &["status"]));
+    assert!(st.contains("live is unknown: deploy of"), "{st}");
+    // The default rollback target is the released tag (not "live").
+    let out = run(f, &["rollback", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(live_record(f)["tag"], NEXT_TAG);
+}

@@ -448,3 +448,82 @@ fn in_place_checkout_is_put_back_after_the_rollback() {
         f.git(&["status"])
     );
 }
+
+/// Unmounts a test's mount when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_rollback_whose_publish_fails_exits_4_and_marks_no_tag_bad() {
+    let f = mosaic_repo();
+    // Production lives in its own directory, made read-only below.
+    let prod = f.tempdir().join("prod");
+    let site = prod.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let server = common::http::HttpServer::serve_dir(&site);
+    f.write_config(&live_config(&server.url(), &site, ""));
+    f.commit("guardrail: live site");
+    // Root ignores file modes: a read-only bind mount really refuses writes.
+    for args in [
+        vec!["--bind", prod.to_str().unwrap(), prod.to_str().unwrap()],
+        vec!["-o", "remount,bind,ro", prod.to_str().unwrap()],
+    ] {
+        let st = Command::new("mount")
+            .args(&args)
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "mount {args:?} failed (the tests need root)");
+    }
+    let m = Unmount(prod.clone());
+
+    let out = f.guardrail(&["rollback", mosaic::GOLDEN, "--yes", "--reason", "ro"]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{text}\n{err}");
+    assert!(err.contains("failed at deploy"), "{err}");
+    assert!(
+        err.contains("Read-only file system"),
+        "the cause is named: {err}"
+    );
+    assert!(text.contains("❌ Deploy"), "{text}");
+    assert!(!text.contains("is marked bad"), "{text}");
+    assert!(text.contains("is not marked bad"), "{text}");
+    let live = live_record(&f);
+    assert_eq!(live["health"], "unknown", "{live:#}");
+    assert!(live["tag"].is_null(), "{live:#}");
+    assert_eq!(live["bad_tags"], serde_json::json!([]), "{live:#}");
+    assert!(
+        live["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("rollback to {} (BUILD_ID", mosaic::GOLDEN)),
+        "{live:#}"
+    );
+    let failed = audit_of(&f, "rollback", "FAILED");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0]["details"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("failed at deploy"));
+    assert!(audit_of(&f, "rollback", "OK").is_empty());
+    assert!(std::fs::read_dir(&site).unwrap().next().is_none());
+
+    // Writable again: the same tag is still the default target, and verifies.
+    drop(m);
+    let out = f.guardrail(&["rollback", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let live = live_record(&f);
+    assert_eq!(live["tag"], mosaic::GOLDEN);
+    assert_eq!(live["health"], "ok");
+    assert!(live.get("failure").is_none(), "{live:#}");
+}

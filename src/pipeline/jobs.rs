@@ -407,7 +407,9 @@ fn group_members(pgid: u32, since: u64) -> Vec<u32> {
             continue;
         };
         let Some(f) = proc_stat(pid) else { continue };
-        let zombie = f.first().is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
+        let zombie = f
+            .first()
+            .is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
         let pgrp = f.get(2).and_then(|p| p.parse::<u32>().ok());
         let start = f.get(19).and_then(|t| t.parse::<u64>().ok());
         if !zombie && pgrp == Some(pgid) && start.is_some_and(|t| t >= since) {
@@ -483,10 +485,7 @@ fn leftover_owner(name: &str, site: Option<&str>) -> Option<u32> {
 /// `rollback-<pid>-*` restore directories in the state directory — but
 /// only those whose owning process is gone: a running job's are never
 /// touched. Returns one line per removed path.
-pub fn remove_leftover_files(
-    repo: &super::repo::Repo,
-    cfg: &super::config::Config,
-) -> Vec<String> {
+pub fn remove_leftover_files(repo: &super::repo::Repo, cfg: &super::config::Config) -> Vec<String> {
     use super::config::resolve;
     let mut places: Vec<(PathBuf, Option<String>)> = vec![
         (resolve(&repo.root, &cfg.project.backups_dir), None),

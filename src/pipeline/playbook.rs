@@ -730,7 +730,8 @@ impl Playbook {
     ) -> String {
         let live = repo.state.read_live().ok().flatten();
         let mut out = self.outcome_base();
-        out.notes.push(format!("{failure}; production state unknown"));
+        out.notes
+            .push(format!("{failure}; production state unknown"));
         match self.cfg.playbook.rollback_on_failure {
             OnFailure::Ask => out.offer_rollback = true,
             OnFailure::Auto => {

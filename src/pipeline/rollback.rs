@@ -690,7 +690,8 @@ pub fn plan(
 /// [`plan`] again for the same target, as confirmed: the tag's tree
 /// allowed only when the confirmed plan already fell back to it.
 pub fn plan_again(repo: &Repo, cfg: &Config, confirmed: &Plan) -> Result<Plan, RollbackError> {
-    let fallback = confirmed.refused_backup.is_some() || matches!(confirmed.source, PlanSource::Tree { .. });
+    let fallback =
+        confirmed.refused_backup.is_some() || matches!(confirmed.source, PlanSource::Tree { .. });
     plan(repo, cfg, Some(&confirmed.target.name), fallback)
 }
 
@@ -1227,33 +1228,35 @@ pub fn rollback(
     let release_log = if !deploy_ok {
         // Nothing was released.
         None
-    } else { match release::write_release_log(
-        repo,
-        cfg,
-        &ReleaseLogEntry {
-            kind: ReleaseKind::Rollback {
-                from: from.clone(),
-                reason: reason.to_string(),
-                // Not verified: the time to the failed verdict (the entry says ❌).
-                seconds_to_verified: seconds_to_verdict,
+    } else {
+        match release::write_release_log(
+            repo,
+            cfg,
+            &ReleaseLogEntry {
+                kind: ReleaseKind::Rollback {
+                    from: from.clone(),
+                    reason: reason.to_string(),
+                    // Not verified: the time to the failed verdict (the entry says ❌).
+                    seconds_to_verified: seconds_to_verdict,
+                },
+                time: now,
+                initiated_by: actor.clone(),
+                branch: None,
+                commit: commit.clone(),
+                tag: tag.clone(),
+                backup: Some(source.to_string()),
+                build_id: build_id.clone(),
+                gate: None,
+                checks,
             },
-            time: now,
-            initiated_by: actor.clone(),
-            branch: None,
-            commit: commit.clone(),
-            tag: tag.clone(),
-            backup: Some(source.to_string()),
-            build_id: build_id.clone(),
-            gate: None,
-            checks,
-        },
-    ) {
-        Ok(p) => Some(p.display().to_string()),
-        Err(e) => {
-            notes.push(format!("the release log could not be written: {e}"));
-            None
+        ) {
+            Ok(p) => Some(p.display().to_string()),
+            Err(e) => {
+                notes.push(format!("the release log could not be written: {e}"));
+                None
+            }
         }
-    }};
+    };
     let verified = verified && deploy_ok;
     let result = if verified { "OK" } else { "FAILED" };
     let audit_seq = match audit(
