@@ -311,3 +311,222 @@ fn a_new_job_removes_finished_jobs_beyond_the_newest_hundred() {
     // Ten finished, the running old job, the new one, the unreadable one.
     assert_eq!(std::fs::read_dir(&jobs_dir).unwrap().count(), 10 + 3);
 }
+
+/// A deploy script that waits before it publishes, like one waiting on a
+/// slow CDN upload; `$PIDFILE` gets its pid.
+const SLOW_DEPLOY: &str = r#"#!/bin/bash
+echo $$ > "$PIDFILE"
+echo "deploy: uploading"
+sleep 6
+cp -R "$GUARDRAIL_BUNDLE_DIR"/. "$SITE"/
+echo "deploy: published"
+"#;
+
+/// `kill -9` of guardrail mid-deploy, then `rollback --yes`: the orphaned
+/// deploy script is ended (and recorded) before the rollback runs, so it
+/// never publishes the aborted build over the verified rollback; the staged
+/// backup it left is removed.
+#[test]
+fn a_killed_deploys_orphan_is_ended_before_a_rollback_and_never_publishes() {
+    use common::live::*;
+    let l = live_repo("");
+    let f = &l.f;
+    f.checkout("main");
+    f.write_script("scripts/deploy_now_zsh.sh", SLOW_DEPLOY);
+    f.commit("a slow deploy script");
+    feature_branch(f, "feature/slow", &good_page("slow"), NEXT_TAG);
+    let pidfile = f.tempdir().join("deploy.pid");
+    let mut child = f
+        .guardrail_cmd(&["deploy", "feature/slow", "--yes"])
+        .env("SITE", &l.site)
+        .env("PIDFILE", &pidfile)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the script to run and the journal to name it.
+    let deadline = std::time::Instant::now() + secs(30);
+    loop {
+        let j = json(&f.guardrail(&["jobs", "--json"]));
+        let named = j.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|j| j["kind"] == "deploy" && !j["script"].is_null())
+        });
+        if named && pidfile.exists() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no deploy script ran: {j}"
+        );
+        std::thread::sleep(millis(50));
+    }
+    let script: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    assert!(process_alive(script), "the script should outlive guardrail");
+    let pending: Vec<String> = std::fs::read_dir(f.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pending-"))
+        .collect();
+    assert_eq!(
+        pending.len(),
+        1,
+        "the killed deploy staged a backup: {pending:?}"
+    );
+
+    let out = f
+        .guardrail_cmd(&["rollback", mosaic::GOLDEN, "--yes", "--reason", "killed"])
+        .env("SITE", &l.site)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        !process_alive(script),
+        "the orphaned deploy script still runs"
+    );
+    assert!(text.contains("marked aborted; its processes"), "{text}");
+    assert!(text.contains("left by a job that is gone"), "{text}");
+    let aborted = common::live::audit_of(f, "deploy", "ABORTED");
+    assert_eq!(aborted.len(), 1, "{aborted:?}");
+    assert!(
+        aborted[0]["details"]["ended"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(script)),
+        "{aborted:?}"
+    );
+    assert_eq!(aborted[0]["details"]["all_ended"], true);
+    // Recorded before the rollback ran.
+    let recs = common::live::audit_records(f);
+    let a = recs.iter().position(|r| r["result"] == "ABORTED").unwrap();
+    let r = recs
+        .iter()
+        .position(|r| r["action"] == "rollback" && r["result"] == "OK")
+        .unwrap();
+    assert!(a < r);
+    let backups: Vec<String> = std::fs::read_dir(f.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !backups.iter().any(|n| n.contains("pending-")),
+        "{backups:?}"
+    );
+    // Long after the orphan's sleep would have ended, production still
+    // serves the rollback.
+    let wait = secs(8).saturating_sub(killed.elapsed());
+    std::thread::sleep(wait);
+    let live = live_record(f);
+    assert_eq!(live["tag"], mosaic::GOLDEN);
+    let served = std::fs::read(l.site.join("index.html")).unwrap();
+    assert_eq!(build_ids(&served), vec![live["build_id"].as_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&served).contains("slow"));
+}
+
+/// The start time of process `pid` (field 22 of its stat).
+fn start_of(pid: u32) -> u64 {
+    guardrail::pipeline::jobs::proc_stat(pid).unwrap()[19]
+        .parse()
+        .unwrap()
+}
+
+/// A journal saying "running" whose pid now belongs to another program —
+/// even one whose command line says `guardrail` — is a dead job: the pid
+/// alone, or the command line, never makes it alive. The other program is
+/// left alone.
+#[test]
+fn a_reused_pid_does_not_keep_a_dead_job_alive() {
+    let f = mosaic_repo();
+    let mut vim = std::process::Command::new("bash")
+        .args(["-c", "exec -a 'vim guardrail.toml' sleep 30"])
+        .spawn()
+        .unwrap();
+    let pid = vim.id();
+    std::thread::sleep(millis(100));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).contains("guardrail"));
+    let id = "20251114T120000-deploy-feature-x-0001";
+    let dir = f.path().join(".git/guardrail/jobs").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rec = serde_json::json!({
+        "id": id, "kind": "deploy", "target": "feature/x", "actor": "tester",
+        "pid": pid, "started": "2025-11-14T12:00:00Z", "state": "running",
+        "ended": null, "result": null, "summary": null, "script": null,
+        // The guardrail that ran the job started earlier than this pid's
+        // present owner.
+        "pid_start": start_of(pid) - 1000,
+    });
+    std::fs::write(dir.join("job.json"), rec.to_string()).unwrap();
+    let out = f.guardrail(&["jobs"]);
+    assert!(stderr(&out).contains("marked aborted"), "{}", stderr(&out));
+    let j = json(&f.guardrail(&["jobs", "--json"]));
+    assert_eq!(j[0]["state"], "aborted");
+    assert!(process_alive(pid as i32), "another program was signalled");
+    vim.kill().unwrap();
+    vim.wait().unwrap();
+}
+
+/// Leftovers of dead jobs — a half-copied publish directory, a staged
+/// backup, a rollback's restore directory — are removed at the next start
+/// and said so; those of a running process are kept.
+#[test]
+fn leftovers_of_dead_jobs_are_removed_at_the_next_start() {
+    use common::live::*;
+    let l = live_repo("");
+    let f = &l.f;
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let me = std::process::id();
+    let parent = l.site.parent().unwrap().to_path_buf();
+    let state = f.path().join(".git/guardrail");
+    std::fs::create_dir_all(&state).unwrap();
+    let dead_paths = [
+        parent.join(format!(".site.incoming-{dead}")),
+        parent.join(format!(".site.old-{dead}")),
+        f.path()
+            .join(format!("backups/pending-{NEXT_TAG}-{dead}.zip")),
+        f.path()
+            .join(format!("backups/.pending-{NEXT_TAG}-{dead}.zip.Ab12Cd.tmp")),
+        state.join(format!("rollback-{dead}-Xy12Zw")),
+    ];
+    let live_paths = [
+        parent.join(format!(".site.incoming-{me}")),
+        f.path()
+            .join(format!("backups/pending-{NEXT_TAG}-{me}.zip")),
+        state.join(format!("rollback-{me}-Xy12Zw")),
+    ];
+    for p in dead_paths.iter().chain(&live_paths) {
+        if p.extension().is_some_and(|x| x == "zip" || x == "tmp") {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"zip").unwrap();
+        } else {
+            std::fs::create_dir_all(p.join("mosaic_ui")).unwrap();
+            std::fs::write(p.join("mosaic_ui/index.html"), b"x").unwrap();
+        }
+    }
+    let out = f.guardrail(&["jobs"]);
+    let err = stderr(&out);
+    for p in &dead_paths {
+        assert!(!p.exists(), "{} was left", p.display());
+        assert!(err.contains(&format!("removed {}", p.display())), "{err}");
+    }
+    for p in &live_paths {
+        assert!(
+            p.exists(),
+            "{} of a running process was removed",
+            p.display()
+        );
+    }
+    let rec = common::live::audit_of(f, "cleanup", "OK");
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0]["details"]["removed"].as_array().unwrap().len(), 5);
+}
