@@ -527,3 +527,47 @@ fn a_rollback_whose_publish_fails_exits_4_and_marks_no_tag_bad() {
     assert_eq!(live["health"], "ok");
     assert!(live.get("failure").is_none(), "{live:#}");
 }
+
+/// A plan goes stale while it waits for its confirmation: another release
+/// makes a new build live. Under the lock the plan is made again; it
+/// differs, so nothing runs and the person is asked again with the new
+/// plan (headless, `--yes` would be exit 3).
+#[test]
+fn a_plan_that_went_stale_before_the_lock_is_asked_again() {
+    let l = live_repo("");
+    let f = &l.f;
+    feature_branch(f, "feature/good", &good_page("r4"), NEXT_TAG);
+    let mut t = f.console_command(&["rollback"], 120, 40).spawn();
+    let question = format!("Roll production back to {}? [y/N]", mosaic::GOLDEN);
+    t.wait_for(&question, secs(10)).unwrap();
+    assert!(t.screen_text().contains("live:    nothing recorded"));
+    // Meanwhile a release makes feature/good live.
+    let out = f.guardrail(&["deploy", "feature/good", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let released = served(&l);
+    t.send_line("y");
+    t.wait_for("the plan changed before the lock was taken", secs(20))
+        .unwrap();
+    t.wait_for(&format!("live:    {NEXT_TAG}"), secs(10)).unwrap();
+    let screen = t.screen_text();
+    assert!(
+        screen.contains(&format!("live was nothing recorded, is now {NEXT_TAG}")),
+        "{screen}"
+    );
+    // Nothing ran: the release is still live; the refusal is recorded.
+    assert_eq!(served(&l), released);
+    assert_eq!(live_record(f)["tag"], NEXT_TAG);
+    let refused = audit_of(f, "rollback", "REFUSED");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0]["details"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("plan changed"));
+    assert!(audit_of(f, "rollback", "OK").is_empty());
+    // Asked again, and confirmed: the new plan runs.
+    t.send_line("y");
+    assert_eq!(t.wait_exit(secs(30)), Some(0), "{}", t.screen_text());
+    let live = live_record(f);
+    assert_eq!(live["tag"], mosaic::GOLDEN);
+    assert_eq!(live["health"], "ok");
+}
