@@ -70,3 +70,66 @@ fn a_full_backups_disk_stops_the_release_before_deploy() {
     assert!(left.is_empty(), "left in the backups dir: {left:?}");
     assert!(f.git(&["tag", "-l", "prod-2025-11-14*"]).is_empty());
 }
+
+/// The disk holding the git objects fills up during live verification
+/// (the verify script fills it): the tag cannot be written. The error names
+/// the cause in one sentence instead of libgit2's `class=Object (11)`, and
+/// the live record stays true: verified, not released (no tag).
+#[test]
+fn a_full_disk_after_verification_names_the_cause_and_keeps_live_verified() {
+    let live = live_repo("");
+    let f = &live.f;
+    f.checkout("main");
+    f.write_script(
+        "scripts/verify_live_deployment.sh",
+        "#!/bin/bash\nobjects=\"$(git rev-parse --path-format=absolute --git-common-dir)/objects\"\n\
+         head -c 64M /dev/zero > \"$objects/filler\" 2>/dev/null\necho 'verify: ok'\nexit 0\n",
+    );
+    f.commit("verify script");
+    feature_branch(f, "feature/good", &good_page("r4"), NEXT_TAG);
+    // .git/objects becomes a small disk holding the objects so far.
+    let git = f.path().join(".git");
+    std::fs::rename(git.join("objects"), git.join("objects.orig")).unwrap();
+    std::fs::create_dir(git.join("objects")).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=32m", "tmpfs"])
+        .arg(git.join("objects"))
+        .status()
+        .expect("run mount");
+    assert!(
+        st.success(),
+        "could not mount a tmpfs (the tests need root)"
+    );
+    let _m = Mount(git.join("objects"));
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(git.join("objects.orig/."))
+        .arg(git.join("objects"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    let out = f.guardrail(&["deploy", "feature/good", "--yes"]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{text}\n{err}");
+    assert!(text.contains("✅ Verify live"), "{text}");
+    assert!(err.contains("is full"), "the cause is named: {err}");
+    assert!(
+        err.contains(&git.join("objects").display().to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("class="), "libgit2's words alone: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err}");
+    let rec = live_record(f);
+    assert_eq!(rec["health"], "ok", "verified: {rec:#}");
+    assert!(rec["tag"].is_null(), "not released: {rec:#}");
+    assert!(f.git(&["tag", "-l", NEXT_TAG]).is_empty());
+    let failed = audit_of(f, "release", "FAILED");
+    assert_eq!(failed.len(), 1);
+    assert!(audit_of(f, "release", "OK").is_empty());
+    let backups: Vec<String> = std::fs::read_dir(f.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!backups.iter().any(|n| n.contains(NEXT_TAG)), "{backups:?}");
+}

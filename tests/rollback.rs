@@ -548,7 +548,8 @@ fn a_plan_that_went_stale_before_the_lock_is_asked_again() {
     t.send_line("y");
     t.wait_for("the plan changed before the lock was taken", secs(20))
         .unwrap();
-    t.wait_for(&format!("live:    {NEXT_TAG}"), secs(10)).unwrap();
+    t.wait_for(&format!("live:    {NEXT_TAG}"), secs(10))
+        .unwrap();
     let screen = t.screen_text();
     assert!(
         screen.contains(&format!("live was nothing recorded, is now {NEXT_TAG}")),
