@@ -173,6 +173,13 @@ impl App {
                             o.seconds_to_verified.unwrap_or(o.seconds)
                         ),
                     ),
+                    Ok(o) if !o.deploy_ok => (
+                        false,
+                        format!(
+                            "the rollback to {} failed at deploy: what production serves is unknown",
+                            o.target
+                        ),
+                    ),
                     Ok(o) => (
                         false,
                         format!("rolled back to {} but verification failed", o.target),

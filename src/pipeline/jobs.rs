@@ -384,6 +384,10 @@ fn end_orphan(pid: u32, script: &str) {
 /// Zombies do not count: they run nothing. Empty for a journal without the
 /// script's start time (see [`end_orphan`]) or for a job still running.
 pub fn leftover_processes(rec: &JobRecord) -> Vec<u32> {
+    leftover_in(rec, &ProcTable::read())
+}
+
+fn leftover_in(rec: &JobRecord, table: &ProcTable) -> Vec<u32> {
     let (Some((pgid, _)), Some(start)) = (&rec.script, rec.script_start) else {
         return Vec::new();
     };
@@ -392,31 +396,60 @@ pub fn leftover_processes(rec: &JobRecord) -> Vec<u32> {
             return Vec::new();
         }
     }
-    group_members(*pgid, start)
+    table
+        .0
+        .iter()
+        .filter(|p| p.pgrp == *pgid && p.start >= start)
+        .map(|p| p.pid)
+        .collect()
 }
 
-/// Live (not zombie) processes of process group `pgid` started at or after
-/// `since`.
-fn group_members(pgid: u32, since: u64) -> Vec<u32> {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
+/// One process as `/proc` shows it.
+struct Proc {
+    pid: u32,
+    pgrp: u32,
+    start: u64,
+}
+
+/// Every live (not zombie) process, read once from `/proc`, so that many
+/// journals are checked with one pass.
+struct ProcTable(Vec<Proc>);
+
+impl ProcTable {
+    fn read() -> ProcTable {
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return ProcTable(Vec::new());
         };
-        let Some(f) = proc_stat(pid) else { continue };
-        let zombie = f
-            .first()
-            .is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
-        let pgrp = f.get(2).and_then(|p| p.parse::<u32>().ok());
-        let start = f.get(19).and_then(|t| t.parse::<u64>().ok());
-        if !zombie && pgrp == Some(pgid) && start.is_some_and(|t| t >= since) {
-            out.push(pid);
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Some(f) = proc_stat(pid) else { continue };
+            let zombie = f
+                .first()
+                .is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
+            let pgrp = f.get(2).and_then(|p| p.parse::<u32>().ok());
+            let start = f.get(19).and_then(|t| t.parse::<u64>().ok());
+            if let (false, Some(pgrp), Some(start)) = (zombie, pgrp, start) {
+                out.push(Proc { pid, pgrp, start });
+            }
+        }
+        ProcTable(out)
+    }
+
+    /// Read only when some journal can have leftovers: a dead job whose
+    /// script is known by its start time.
+    fn for_jobs<'a>(jobs: impl IntoIterator<Item = &'a JobRecord>) -> ProcTable {
+        let needed = jobs.into_iter().any(|j| {
+            j.script.is_some() && j.script_start.is_some() && j.state != JobState::Running
+        });
+        if needed {
+            ProcTable::read()
+        } else {
+            ProcTable(Vec::new())
         }
     }
-    out
 }
 
 /// Ends the leftover processes of a dead job's script (see
@@ -424,7 +457,10 @@ fn group_members(pgid: u32, since: u64) -> Vec<u32> {
 /// then SIGKILL, up to 2 s more. Returns the pids found at first and
 /// whether they are all gone.
 pub fn end_leftover_processes(rec: &JobRecord) -> (Vec<u32>, bool) {
-    let found = leftover_processes(rec);
+    end_found(rec, leftover_processes(rec))
+}
+
+fn end_found(rec: &JobRecord, found: Vec<u32>) -> (Vec<u32>, bool) {
     let Some((pgid, _)) = &rec.script else {
         return (found, true);
     };
@@ -529,7 +565,7 @@ pub fn remove_leftover_files(repo: &super::repo::Repo, cfg: &super::config::Conf
 }
 
 /// Everything a dead job left: [`reconcile_and_record`], then the process
-/// groups of aborted jobs' scripts ended ([`end_leftover_processes`]) and
+/// groups of finished and aborted jobs' scripts ended ([`end_leftover_processes`]) and
 /// their leftover files removed ([`remove_leftover_files`]), each recorded
 /// in the audit chain. Returns every job as it now stands and one line per
 /// thing done, to show the user. Run at start and, under the deploy lock,
@@ -540,11 +576,12 @@ pub fn clean_up_dead_jobs(
 ) -> (Vec<JobRecord>, Vec<String>) {
     use super::audit::NewEntry;
     let (jobs, aborted) = reconcile(&repo.state.path);
+    let table = ProcTable::for_jobs(&jobs);
     let mut notes = Vec::new();
     let mut done: Vec<String> = Vec::new();
     for j in aborted {
         // Its script's processes are ended first, and recorded with it.
-        let (found, gone) = end_leftover_processes(&j);
+        let (found, gone) = end_found(&j, leftover_in(&j, &table));
         let _ = super::record::record(
             repo,
             cfg,
@@ -573,12 +610,13 @@ pub fn clean_up_dead_jobs(
     let actor = repo.user(cfg).name;
     for j in jobs
         .iter()
-        .filter(|j| j.state == JobState::Aborted && !done.contains(&j.id))
+        .filter(|j| j.state != JobState::Running && !done.contains(&j.id))
     {
-        let (found, gone) = end_leftover_processes(j);
+        let found = leftover_in(j, &table);
         if found.is_empty() {
             continue;
         }
+        let (found, gone) = end_found(j, found);
         let _ = super::record::record(
             repo,
             cfg,
@@ -593,15 +631,16 @@ pub fn clean_up_dead_jobs(
         let pids: Vec<String> = found.iter().map(u32::to_string).collect();
         notes.push(if gone {
             format!(
-                "ended the processes left running by aborted job {} ({} of {}): {}",
+                "ended the processes left running by the finished job {} ({} of {}, {}): {}",
                 j.id,
                 j.kind,
                 j.target,
+                j.result.as_deref().unwrap_or("aborted"),
                 pids.join(", ")
             )
         } else {
             format!(
-                "could not end the processes left running by aborted job {}: {}",
+                "could not end the processes left running by the finished job {}: {}",
                 j.id,
                 pids.join(", ")
             )
@@ -622,14 +661,17 @@ pub fn clean_up_dead_jobs(
     (jobs, notes)
 }
 
-/// Whether a dead job's script still has processes running (see
-/// [`leftover_processes`]).
+/// The finished or aborted jobs whose script still has processes running
+/// (see [`leftover_processes`]), with those pids.
 pub fn any_leftover_processes(state: &Path) -> Vec<(JobRecord, Vec<u32>)> {
-    list(state)
+    let jobs: Vec<JobRecord> = list(state)
         .into_iter()
-        .filter(|j| j.state != JobState::Running || !job_alive(j))
+        .filter(|j| j.state != JobState::Running)
+        .collect();
+    let table = ProcTable::for_jobs(&jobs);
+    jobs.into_iter()
         .map(|j| {
-            let p = leftover_processes(&j);
+            let p = leftover_in(&j, &table);
             (j, p)
         })
         .filter(|(_, p)| !p.is_empty())

@@ -841,10 +841,7 @@ pub fn rollback(
     }
     // The plan again, now that nothing else can change production: what
     // was confirmed must still be what will happen.
-    let fresh = match plan_again(repo, cfg, plan) {
-        Ok(p) => p,
-        Err(e) => return Err(e),
-    };
+    let fresh = plan_again(repo, cfg, plan)?;
     let changed = plan_changes(plan, &fresh);
     if !changed.is_empty() {
         let e = RollbackError::PlanChanged {
