@@ -1263,12 +1263,18 @@ pub fn verify_and_record(
     // The live record's health, if it still describes what was verified.
     if url_override.is_none_or(|u| same_url(u, &cfg.live.url)) {
         if let Some(mut rec) = repo.state.read_live()? {
-            if expect.build_id.as_deref() == Some(rec.build_id.as_str()) {
+            // After a failed deploy, checks that fail say nothing about a
+            // build that may never have been published: it stays unknown.
+            let still_unknown = rec.health == LiveHealth::Unknown && !report.ok;
+            if expect.build_id.as_deref() == Some(rec.build_id.as_str()) && !still_unknown {
                 rec.health = if report.ok {
                     LiveHealth::Ok
                 } else {
                     LiveHealth::Failed
                 };
+                if report.ok {
+                    rec.failure = None;
+                }
                 repo.state.write_live(&rec)?;
             }
         }
