@@ -607,7 +607,9 @@ impl App {
         if !self.job_running() {
             return None;
         }
-        let job = self.job.as_ref()?;
+        // Another process's job (attached to) is not this console's: the
+        // lock segment names its holder.
+        let job = self.job.as_ref().filter(|j| j.attached.is_none())?;
         if let Some(pb) = self.playbook.as_ref().filter(|p| !p.ended()) {
             return Some(match &pb.rollback {
                 Some(r) => (
