@@ -794,11 +794,9 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
 /// The live record and the lock as the state directory says now: the same
 /// reads the rollback dialog's plan makes.
 fn read_state(state: &crate::pipeline::state::StateDir) -> Msg {
-    let live = state.read_live().ok().flatten();
-    Msg::State(
-        live.map(Box::new),
-        crate::pipeline::lock::status(&state.path),
-    )
+    // Unreadable (caught mid-write, say): the header keeps what it had.
+    let live = state.read_live().ok().map(|l| l.map(Box::new));
+    Msg::State(live, crate::pipeline::lock::status(&state.path))
 }
 
 /// The header's live record and lock, read again within a third of a

@@ -182,7 +182,9 @@ pub enum Msg {
     Refs(Vec<BranchRef>),
     /// The live record and the lock as the state files say now (read when
     /// a job starts or ends and when those files change).
-    State(Option<Box<LiveRecord>>, LockStatus),
+    /// The live record is `None` when it could not be read (the header
+    /// keeps what it had), `Some(None)` when there is none.
+    State(Option<Option<Box<LiveRecord>>>, LockStatus),
     /// A bracketed paste: text for the line being typed, never keys.
     Paste(String),
     Error(String),
@@ -684,7 +686,9 @@ impl App {
             }
             Msg::Refs(r) => self.set_refs(r),
             Msg::State(live, lock) => {
-                self.live = live.map(|l| *l);
+                if let Some(live) = live {
+                    self.live = live.map(|l| *l);
+                }
                 self.lock = lock;
                 self.dirty = true;
             }
@@ -1046,7 +1050,10 @@ impl App {
                 }
                 self.message = None;
             }
-            Action::Refresh => self.refresh_requested = true,
+            Action::Refresh => {
+                self.refresh_requested = true;
+                self.requests.push(Request::ReadState);
+            }
         }
     }
 
