@@ -150,7 +150,14 @@ impl App {
                 job.on_event(crate::pipeline::runner::RunEvent::Output(s))
             }
             PlayMsg::Event(Event::Prompt(p)) => {
-                job.on_event(crate::pipeline::runner::RunEvent::Prompt(p))
+                job.on_event(crate::pipeline::runner::RunEvent::Prompt(p));
+                // The user quit while the step ran: a script that now asks
+                // would wait for nobody; it is cancelled (and recorded).
+                if self.quit_when_idle && !self.detached {
+                    if let Some(h) = &job.handle {
+                        h.cancel();
+                    }
+                }
             }
             PlayMsg::Event(Event::Script(h)) => job.handle = Some(h),
             PlayMsg::Event(Event::Check(c)) => pb.set_check(c),
