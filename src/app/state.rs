@@ -181,9 +181,9 @@ pub enum Msg {
     /// A fresh read of the refs (after Refresh).
     Refs(Vec<BranchRef>),
     /// The live record and the lock as the state files say now (read when
-    /// a job starts or ends and when those files change).
-    /// The live record is `None` when it could not be read (the header
-    /// keeps what it had), `Some(None)` when there is none.
+    /// a job starts or ends and when those files change). The live record
+    /// is `None` when it could not be read (the header keeps what it had),
+    /// `Some(None)` when there is none.
     State(Option<Option<Box<LiveRecord>>>, LockStatus),
     /// A bracketed paste: text for the line being typed, never keys.
     Paste(String),
@@ -530,17 +530,12 @@ impl App {
             }
             return;
         }
-        match self.job.as_ref().and_then(|j| j.handle.clone()) {
-            Some(h) => {
-                h.cancel();
-                self.message = Some("cancelling the job; quitting when it is recorded".into());
-            }
-            None => {
-                // The gate has not started its script yet: it is cancelled
-                // as soon as it does (see `RunMsg::Started`).
-                self.message = Some("cancelling the job; quitting when it is recorded".into());
-            }
+        // A gate: cancelled now, or as soon as its script starts (see
+        // `RunMsg::Started`).
+        if let Some(h) = self.job.as_ref().and_then(|j| j.handle.clone()) {
+            h.cancel();
         }
+        self.message = Some("cancelling the job; quitting when it is recorded".into());
     }
 
     /// What quitting would do to the running job, as the question says it.
@@ -749,8 +744,9 @@ impl App {
                 if let Some(job) = self.job.as_mut() {
                     match r {
                         RunMsg::Started(h, log) => {
-                            // Quitting was asked before the script started.
-                            if self.quit_when_idle {
+                            // Quitting was asked before the script started
+                            // (a hang-up lets it run).
+                            if self.quit_when_idle && !self.detached {
                                 h.cancel();
                             }
                             job.started(h, log)
