@@ -370,8 +370,8 @@ fn a_paste_answers_one_question_and_an_empty_answer_asks_again() {
 }
 
 /// Item 6: at 60×20 and 40×12 the typed answer stays visible in the input
-/// line (log pane and playbook), and the rollback dialog keeps its decision
-/// line.
+/// line (log pane and playbook), the quit question keeps its `y = yes`, and
+/// the rollback dialog keeps its decision line.
 #[test]
 fn small_terminals_keep_the_input_line_and_the_decision_line() {
     let l = live_repo("");
@@ -400,6 +400,8 @@ fn small_terminals_keep_the_input_line_and_the_decision_line() {
         wait(&t, "typed-abc", 5);
         t.send_key(Key::Ctrl('c'));
         wait(&t, "A job is running", 5);
+        // The question's answer key stays on screen too.
+        wait(&t, "y = yes", 5);
         t.send("y");
         assert_eq!(
             t.wait_exit(secs(20)),

@@ -570,7 +570,10 @@ fn confirm(f: &mut Frame, t: &Theme, title: &str, text: &str) {
     let w = (text.chars().count() as u16 + 4)
         .min(f.area().width)
         .max(30);
-    let [area] = Layout::vertical([Constraint::Length(4)])
+    // As many rows as the wrapped question needs: its `y = yes` stays.
+    let inner = (w.saturating_sub(2) as usize).max(1);
+    let h = (Line::raw(text).width().div_ceil(inner) as u16 + 1).max(2) + 2;
+    let [area] = Layout::vertical([Constraint::Length(h)])
         .flex(Flex::Center)
         .areas(f.area());
     let [area] = Layout::horizontal([Constraint::Length(w)])
