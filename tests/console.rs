@@ -230,7 +230,7 @@ seq 1 300 | sed 's/^/check /'
 if [ -z "$fail" ]; then echo "DEPLOY GATE: PASS"; else echo "ERROR: a check failed"; echo "DEPLOY GATE: FAIL"; exit 1; fi
 "#;
 
-fn repo_with_console_gate() -> Fixture {
+pub(crate) fn repo_with_console_gate() -> Fixture {
     let f = mosaic_repo();
     f.checkout(mosaic::AUTH_MODAL);
     f.write_script("scripts/run_deploy_gate.sh", GATE);

@@ -283,7 +283,7 @@ fn the_whole_drill_by_keys_alone() {
     wait(&t, "Roll back production", 10);
     // The plan is ready when its reason line shows (the coach pane's
     // "press R, then y" is no sign of it; `y` before the plan is refused).
-    wait(&t, "(r edits)", 10);
+    wait(&t, "edit the reason", 10);
     t.send("y");
     // 5. Every check ✅.
     wait(&t, "production serves prod-", 60);

@@ -26,6 +26,7 @@ mod gate;
 mod handoff;
 mod handoff_cmd;
 mod harness;
+mod incident;
 mod jobs;
 mod lock;
 mod package;

@@ -40,6 +40,8 @@ pub struct JobView {
     pub end: Option<JobEnd>,
     /// Asked "cancel this job?".
     pub confirm_cancel: bool,
+    /// Enter on an empty answer asked once: the next Enter sends it.
+    pub empty_asked: bool,
     /// Rows of log the pane showed last (for paging).
     pub page: usize,
     pub message: Option<String>,
@@ -69,6 +71,7 @@ impl JobView {
             attached: None,
             end: None,
             confirm_cancel: false,
+            empty_asked: false,
             page: 20,
             message: None,
         }
@@ -213,10 +216,22 @@ impl JobView {
         if !self.input_focus {
             return false;
         }
+        // Ctrl-c quits from the input line too (asking first).
+        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+            return false;
+        }
+        let asked = std::mem::take(&mut self.empty_asked);
         match k.code {
             KeyCode::Esc => self.input_focus = false,
             KeyCode::Enter => {
                 let answer = self.input.lines().join("");
+                if answer.is_empty() && !asked {
+                    // A stray Enter must not answer '' (a real gate aborts).
+                    self.empty_asked = true;
+                    self.message =
+                        Some("the answer is empty: Enter again sends it empty, or type one".into());
+                    return true;
+                }
                 let sent = match (&self.handle, &self.attached) {
                     (Some(h), _) => Some(h.answer(&answer)),
                     (None, Some(dir)) => Some(crate::pipeline::attach::send_answer(dir, &answer)),
@@ -235,9 +250,18 @@ impl JobView {
                 }
             }
             _ => {
+                self.message = None;
                 self.input.input(k);
             }
         }
         true
+    }
+
+    /// A paste into the input line: one line of text, its line breaks shown
+    /// as ⏎ and never sent as Enter; Enter sends it.
+    pub fn paste(&mut self, text: &str) {
+        self.empty_asked = false;
+        self.input
+            .insert_str(super::state::one_line(text, "\u{23ce}"));
     }
 }

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+};
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, BeginSynchronizedUpdate, EndSynchronizedUpdate,
     EnterAlternateScreen, LeaveAlternateScreen,
@@ -41,8 +43,8 @@ pub struct Options {
     pub drill: Option<coach::DrillInfo>,
 }
 
-/// Puts the terminal back: raw mode off, mouse off, main screen, cursor shown.
-/// Safe to call more than once.
+/// Puts the terminal back: raw mode off, mouse and bracketed paste off, main
+/// screen, cursor shown. Safe to call more than once.
 pub fn restore_terminal() {
     let _ = disable_raw_mode();
     let mut out = io::stdout();
@@ -50,6 +52,7 @@ pub fn restore_terminal() {
         out,
         EndSynchronizedUpdate,
         DisableMouseCapture,
+        DisableBracketedPaste,
         LeaveAlternateScreen,
         cursor::Show
     );
@@ -160,7 +163,14 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         install_panic_hook();
         enable_raw_mode().context("could not put the terminal in raw mode")?;
         let mut out = io::stdout();
-        execute!(out, EnterAlternateScreen, cursor::Hide)?;
+        // A paste arrives whole, as text for the input line: its newlines
+        // never answer a question.
+        execute!(
+            out,
+            EnterAlternateScreen,
+            cursor::Hide,
+            EnableBracketedPaste
+        )?;
         if mouse {
             execute!(out, EnableMouseCapture)?;
         }
@@ -365,6 +375,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     draw(&mut terminal, app)?;
     start_readers(app, &priority);
     spawn_drift_watcher(repo.root.clone(), pacer.clone(), tx.clone());
+    spawn_state_watcher(repo.state.clone(), tx.clone());
 
     // The review worker reads what every assessment shares (tags, legacy
     // manifests, audit hashes) now, not on the first Enter.
@@ -516,6 +527,7 @@ fn on_terminal_event(app: &mut App, ev: Event) {
         Event::Key(k) => app.update(Msg::Key(k)),
         Event::Mouse(m) => app.update(Msg::Mouse(m)),
         Event::Resize(w, h) => app.update(Msg::Resize(w, h)),
+        Event::Paste(text) => app.update(Msg::Paste(text)),
         _ => {}
     }
 }
@@ -565,6 +577,15 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
                     .map_err(|e| e.to_string())
                     .and_then(|repo| {
                         let cfg = repo.config().map_err(|e| e.to_string())?;
+                        if target.is_some() {
+                            let live = repo.state.read_live().ok().flatten();
+                            let default = crate::pipeline::rollback::default_target(
+                                &repo,
+                                &cfg,
+                                live.as_ref(),
+                            );
+                            let _ = tx.send(Msg::RollbackDefault(default.map(|t| t.name)));
+                        }
                         crate::pipeline::rollback::plan(&repo, &cfg, target.as_deref(), true)
                             .map_err(|e| e.to_string())
                     });
@@ -605,6 +626,14 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             if let Some(p) = workers.play.as_ref() {
                 let _ = p.send(cmd);
             }
+        }
+        // Dropping the sender ends the worker, which held nothing yet.
+        Request::ClosePlaybook => *workers.play = None,
+        Request::ReadState => {
+            let state = repo.state.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(read_state(&state));
+            });
         }
         Request::Gate { branch } => {
             let run = workers.run.clone();
@@ -762,6 +791,60 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
     });
 }
 
+/// The live record and the lock as the state directory says now: the same
+/// reads the rollback dialog's plan makes.
+fn read_state(state: &crate::pipeline::state::StateDir) -> Msg {
+    // Unreadable (caught mid-write, say): the header keeps what it had.
+    let live = state.read_live().ok().map(|l| l.map(Box::new));
+    Msg::State(live, crate::pipeline::lock::status(&state.path))
+}
+
+/// The header's live record and lock, read again within a third of a
+/// second of a state file changing (the live record, the lock's holder,
+/// the freeze, a job starting or ending), by polling their metadata on a
+/// thread of its own, off the render path — a few `stat`s each time.
+fn spawn_state_watcher(state: crate::pipeline::state::StateDir, tx: mpsc::UnboundedSender<Msg>) {
+    use std::time::SystemTime;
+    spawn_background("state", false, move || {
+        let dir = &state.path;
+        let paths = [
+            state.live_path(),
+            dir.join(crate::pipeline::lock::LOCK_INFO_FILE),
+            dir.join(crate::pipeline::lock::FREEZE_FILE),
+            dir.join("jobs"),
+        ];
+        let signature = || -> Vec<Option<(SystemTime, u64)>> {
+            paths
+                .iter()
+                .map(|p| {
+                    std::fs::metadata(p)
+                        .ok()
+                        .and_then(|m| Some((m.modified().ok()?, m.len())))
+                })
+                .collect()
+        };
+        let mut last = signature();
+        // A lock freed by the kernel (its holder ended or died) changes no
+        // file: while the lock is held, it is probed on each tick too.
+        let mut held = crate::pipeline::lock::status(dir).held.is_some();
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = signature();
+            let freed = held && crate::pipeline::lock::status(dir).held.is_none();
+            if now != last || freed {
+                last = now;
+                let msg = read_state(&state);
+                if let Msg::State(_, lock) = &msg {
+                    held = lock.held.is_some();
+                }
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
 /// Carries out a confirmed rollback; its steps and checks come back as
 /// playbook events.
 fn spawn_rollback(
@@ -883,8 +966,9 @@ fn spawn_attach(dir: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
             }
             let now = crate::pipeline::attach::read_prompt(&dir);
             if now != prompt {
+                // The prompt's text is in the log already (partial lines
+                // are written as they come): it is shown once, not again.
                 if let Some(p) = &now {
-                    let _ = tx.send(Msg::Run(RunMsg::Event(RunEvent::Output(p.clone()))));
                     let _ = tx.send(Msg::Run(RunMsg::Event(RunEvent::Prompt(p.clone()))));
                 }
                 prompt = now;
@@ -932,7 +1016,12 @@ fn spawn_playbook(
             Ok(x) => x,
             Err(e) => return send(PlayMsg::Ended(Box::new(Err(e)), None)),
         };
-        while cmd_rx.recv().is_ok() {
+        while let Ok(cmd) = cmd_rx.recv() {
+            if cmd == playbook::PlayCmd::Abandon {
+                let summary = pb.abandon(&repo);
+                let live = repo.state.read_live().ok().flatten();
+                return send(PlayMsg::Ended(Box::new(Err(summary)), live.map(Box::new)));
+            }
             let events = tx.clone();
             let mut ev = move |e| {
                 let _ = events.send(Msg::Play(PlayMsg::Event(e)));

@@ -11,6 +11,9 @@ use crate::pipeline::verify::CheckStatus;
 pub enum PlayCmd {
     Next,
     All,
+    /// End a started playbook waiting between steps: recorded as
+    /// abandoned, its lock and checkout freed.
+    Abandon,
 }
 
 #[derive(Debug, Clone)]
@@ -147,7 +150,14 @@ impl App {
                 job.on_event(crate::pipeline::runner::RunEvent::Output(s))
             }
             PlayMsg::Event(Event::Prompt(p)) => {
-                job.on_event(crate::pipeline::runner::RunEvent::Prompt(p))
+                job.on_event(crate::pipeline::runner::RunEvent::Prompt(p));
+                // The user quit while the step ran: a script that now asks
+                // would wait for nobody; it is cancelled (and recorded).
+                if self.quit_when_idle && !self.detached {
+                    if let Some(h) = &job.handle {
+                        h.cancel();
+                    }
+                }
             }
             PlayMsg::Event(Event::Script(h)) => job.handle = Some(h),
             PlayMsg::Event(Event::Check(c)) => pb.set_check(c),
@@ -156,10 +166,13 @@ impl App {
                 job.prompt = None;
                 job.input_focus = false;
                 if pb.auto && pb.next_step().is_some() {
+                    // `a`: it goes on to its end, quitting or not.
                     pb.busy = true;
                     self.requests.push(Request::Play(PlayCmd::Next));
                 } else if self.quit_when_idle {
-                    self.quit = true;
+                    // Quitting: the playbook does not wait unrecorded.
+                    pb.busy = true;
+                    self.requests.push(Request::Play(PlayCmd::Abandon));
                 }
             }
             PlayMsg::RollbackEnded(result, live) => {
@@ -204,6 +217,7 @@ impl App {
                     self.live = Some(*l);
                 }
                 self.refresh_requested = true;
+                self.requests.push(Request::ReadState);
                 if self.quit_when_idle {
                     self.quit = true;
                 }
@@ -237,6 +251,7 @@ impl App {
                     self.live = live;
                 }
                 self.refresh_requested = true;
+                self.requests.push(Request::ReadState);
                 if self.quit_when_idle {
                     self.quit = true;
                 }
@@ -276,15 +291,36 @@ impl App {
         v
     }
 
-    /// Opens (or returns to) the playbook of the selected branch.
+    /// What a key that starts another job says while a started playbook
+    /// waits between its steps.
+    pub(super) fn waiting_playbook_note(&self, key: &str) -> String {
+        let name = self
+            .playbook
+            .as_ref()
+            .map(|p| p.branch.clone())
+            .unwrap_or_default();
+        format!("the deploy of {name} waits between its steps: L returns to it, x there abandons it (recorded), then {key}")
+    }
+
+    /// Opens (or returns to) the playbook of the selected branch. An open
+    /// playbook that has not started a step gives way to another branch's.
     pub(super) fn open_playbook(&mut self) {
+        let selected = self.selected_branch().map(|b| b.r.name.clone());
         if let Some(pb) = self.playbook.as_ref().filter(|p| !p.ended()) {
             let name = pb.branch.clone();
-            if self.selected_branch().is_none_or(|b| b.r.name != name) {
-                self.message = Some(format!("the playbook of {name} is open: finish it first"));
+            let same = selected.as_deref() == Some(name.as_str());
+            if same || !self.playbook_unstarted() {
+                if !same {
+                    self.message = Some(if self.playbook_waiting() {
+                        self.waiting_playbook_note("d")
+                    } else {
+                        format!("the playbook of {name} is running: it comes first")
+                    });
+                }
+                self.screen = Screen::Playbook;
+                return;
             }
-            self.screen = Screen::Playbook;
-            return;
+            self.close_unstarted_playbook();
         }
         if self.job_running() {
             self.message = Some("a job is running (L shows it)".into());
@@ -299,6 +335,7 @@ impl App {
         let mut view = JobView::new(format!("deploy {branch}"));
         view.follow = true;
         self.job = Some(view);
+        self.message = None;
         self.requests.push(Request::Playbook { branch });
         self.screen = Screen::Playbook;
     }
@@ -345,7 +382,16 @@ impl App {
                 true
             }
             Action::CancelJob => {
-                if let Some(job) = self.job.as_mut() {
+                let started = pb.rollback.is_none()
+                    && !pb.busy
+                    && !pb.ended()
+                    && pb.steps.iter().any(|(_, st)| {
+                        !matches!(st, crate::pipeline::playbook::StepState::Waiting)
+                    });
+                if started {
+                    // Waiting between steps: abandon it (asks first).
+                    self.confirm_abandon = true;
+                } else if let Some(job) = self.job.as_mut() {
                     if job.handle.is_some() && pb.busy {
                         job.confirm_cancel = true;
                     }

@@ -22,6 +22,12 @@ pub struct RollbackDialog {
     pub reason: String,
     pub editing_reason: bool,
     pub message: Option<String>,
+    /// The tag selected in the tag list when `R` was pressed: proposed
+    /// instead of the default target.
+    pub selected_tag: Option<String>,
+    /// The target `R` would choose by itself, named beside the selected tag
+    /// as the alternative.
+    pub default_target: Option<String>,
 }
 
 /// What a key in the dialog asks for.
@@ -42,6 +48,30 @@ impl RollbackDialog {
             loading: true,
             reason: default_reason,
             ..RollbackDialog::default()
+        }
+    }
+
+    /// The keys that work in the dialog now, decision first: the dialog's
+    /// last line and the footer both show these.
+    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        if self.editing_reason {
+            return vec![("Enter", "done"), ("Backspace", "delete")];
+        }
+        if self.picking.is_some() {
+            return vec![("Enter", "pick"), ("Esc", "back"), ("j/k", "move")];
+        }
+        match &self.plan {
+            Some(p) => {
+                let mut v = vec![("y", "roll back"), ("Esc", "cancel")];
+                if p.refused_backup.is_some() && !self.tree_ok {
+                    v.push(("f", "from the tag's tree"));
+                }
+                v.push(("t", "another tag"));
+                v.push(("r", "edit the reason"));
+                v
+            }
+            None if self.error.is_some() => vec![("Esc", "close"), ("t", "pick a tag")],
+            None => vec![("Esc", "cancel")],
         }
     }
 
@@ -135,6 +165,10 @@ use super::state::{App, Request, Screen};
 impl App {
     /// `R`: plans a rollback to the default target and shows the dialog.
     pub(super) fn open_rollback(&mut self) {
+        if self.playbook_waiting() {
+            self.message = Some(self.waiting_playbook_note("R"));
+            return;
+        }
         if self.job_running() {
             self.message = Some("a job is running: wait for it (L shows it), then R".into());
             return;
@@ -146,8 +180,21 @@ impl App {
             .filter(|o| !o.released)
             .map(|o| format!("live verification failed after deploying {}", o.branch));
         let reason = failed_release.unwrap_or_else(|| "rolled back from the console".into());
-        self.rollback = Some(super::rollback::RollbackDialog::new(reason));
-        self.requests.push(Request::PlanRollback { target: None });
+        let mut dialog = super::rollback::RollbackDialog::new(reason);
+        // A tag selected in the tag list is the one proposed; the default
+        // target is named beside it.
+        let selected = (self.focus == super::state::Pane::Tags && self.screen == Screen::Main)
+            .then(|| {
+                self.tags
+                    .as_ref()
+                    .and_then(|t| t.iter().rev().nth(self.tag_cur.selected))
+                    .map(|t| t.name.clone())
+            })
+            .flatten();
+        dialog.selected_tag = selected.clone();
+        self.rollback = Some(dialog);
+        self.requests
+            .push(Request::PlanRollback { target: selected });
     }
 
     /// `y` in the dialog: the rollback runs, shown in the playbook screen.
@@ -157,6 +204,8 @@ impl App {
         };
         let Some(plan) = d.plan else { return };
         let target = plan.target.name.clone();
+        self.close_unstarted_playbook();
+        self.message = None;
         self.playbook = Some(PlaybookView::for_rollback(target.clone(), d.reason.clone()));
         self.job = Some(JobView::new(format!("rollback to {target}")));
         self.requests.push(Request::Rollback {

@@ -69,6 +69,11 @@ pub enum Request {
     },
     /// A command for the open playbook.
     Play(super::playbook::PlayCmd),
+    /// Close the open playbook that has not started a step (its worker
+    /// ends; it held nothing).
+    ClosePlaybook,
+    /// Read the live record and the lock again (a job started or ended).
+    ReadState,
     /// Plan a rollback (the default target, or this tag).
     PlanRollback {
         target: Option<String>,
@@ -147,6 +152,9 @@ pub enum Msg {
     Play(PlayMsg),
     /// A rollback plan for the dialog.
     RollbackPlan(Box<Result<crate::pipeline::rollback::Plan, String>>),
+    /// The target the rollback would take by itself (named beside a tag
+    /// the user selected).
+    RollbackDefault(Option<String>),
     /// A drift check (on start, on a timer, when a watched file changes).
     Drift(Box<Result<crate::pipeline::drift::DriftReport, String>>),
     /// An evidence preview: branch, file, the picture or why not.
@@ -172,6 +180,13 @@ pub enum Msg {
     Tags(Vec<ProdTag>),
     /// A fresh read of the refs (after Refresh).
     Refs(Vec<BranchRef>),
+    /// The live record and the lock as the state files say now (read when
+    /// a job starts or ends and when those files change). The live record
+    /// is `None` when it could not be read (the header keeps what it had),
+    /// `Some(None)` when there is none.
+    State(Option<Option<Box<LiveRecord>>>, LockStatus),
+    /// A bracketed paste: text for the line being typed, never keys.
+    Paste(String),
     Error(String),
 }
 
@@ -286,6 +301,8 @@ pub struct App {
     pub confirm_quit: bool,
     /// Quit as soon as the running job has ended.
     pub quit_when_idle: bool,
+    /// Asked "abandon the deploy waiting between its steps?".
+    pub confirm_abandon: bool,
     pub review: Review,
     pub playbook: Option<PlaybookView>,
     /// The terminal is gone: nothing is read or drawn any more.
@@ -343,6 +360,7 @@ impl App {
             requests: Vec::new(),
             confirm_quit: false,
             quit_when_idle: false,
+            confirm_abandon: false,
             review: Review::default(),
             playbook: None,
             detached: false,
@@ -445,9 +463,16 @@ impl App {
     /// The terminal went away (SIGHUP, SSH drop): a running job goes on to
     /// its end — a gate waiting at a prompt keeps waiting — and is recorded
     /// when it ends; then the console exits. With nothing running it exits
-    /// now. A playbook waiting between steps ends there (its lock is freed).
+    /// now. A playbook waiting between steps is abandoned there (recorded,
+    /// its lock freed).
     pub fn detach(&mut self) {
         self.detached = true;
+        self.dirty = true;
+        if self.playbook_waiting() {
+            self.abandon_playbook();
+            self.quit_when_idle = true;
+            return;
+        }
         let gate_running = self.job.as_ref().is_some_and(JobView::running)
             && self.playbook.as_ref().is_none_or(|p| p.ended());
         let playbook_busy = self.playbook.as_ref().is_some_and(|p| p.busy);
@@ -458,27 +483,146 @@ impl App {
         }
     }
 
-    /// A signal asked the console to end: a running job is cancelled and
-    /// recorded first (within its grace), then the console quits.
+    /// A signal asked the console to end: see [`App::quit_with_job`].
     pub fn stop_soon(&mut self) {
-        match self
-            .job
-            .as_ref()
-            .filter(|j| j.running())
-            .and_then(|j| j.handle.clone())
-        {
-            Some(h) => {
-                h.cancel();
-                self.quit_when_idle = true;
-            }
-            None => self.quit = true,
-        }
+        self.quit_with_job();
         self.dirty = true;
     }
 
+    /// Quitting while a job of this console runs (confirmed, or a signal):
+    /// nothing is left unrecorded. A gate (or a playbook step at a script)
+    /// is cancelled — TERM to its process group, then KILL — and recorded;
+    /// a rollback, or a deploy step that runs no script (publishing,
+    /// verifying), goes on to its end, since stopping it halfway would leave
+    /// production half-changed; a playbook waiting between steps is
+    /// abandoned (recorded, its lock freed). The console quits when the job
+    /// is recorded, and says so meanwhile.
+    pub fn quit_with_job(&mut self) {
+        if !self.job_running() || self.job.as_ref().is_some_and(|j| j.attached.is_some()) {
+            // Another process's job goes on without us; an unstarted
+            // playbook held nothing.
+            self.quit = true;
+            return;
+        }
+        self.quit_when_idle = true;
+        if self.playbook_waiting() {
+            self.abandon_playbook();
+            self.message = Some("abandoning the deploy (recorded); quitting then".into());
+            return;
+        }
+        if let Some(pb) = self.playbook.as_ref().filter(|p| p.busy) {
+            let what = match &pb.rollback {
+                Some(r) => format!("the rollback to {}", r.target),
+                None => format!("the deploy of {}", pb.branch),
+            };
+            let at_script =
+                pb.rollback.is_none() && self.job.as_ref().is_some_and(|j| j.prompt.is_some());
+            match self.job.as_ref().and_then(|j| j.handle.clone()) {
+                Some(h) if at_script => {
+                    h.cancel();
+                    self.message = Some(format!("cancelling {what}: quitting when it is recorded"));
+                }
+                _ => {
+                    self.message = Some(format!(
+                        "{what} goes on to its end: quitting when it is recorded"
+                    ));
+                }
+            }
+            return;
+        }
+        // A gate: cancelled now, or as soon as its script starts (see
+        // `RunMsg::Started`).
+        if let Some(h) = self.job.as_ref().and_then(|j| j.handle.clone()) {
+            h.cancel();
+        }
+        self.message = Some("cancelling the job; quitting when it is recorded".into());
+    }
+
+    /// What quitting would do to the running job, as the question says it.
+    pub fn quit_question(&self) -> String {
+        if self.playbook_waiting() {
+            return "Quit and abandon the deploy waiting between its steps (recorded)? y = yes, any other key = no".into();
+        }
+        match self.playbook.as_ref().filter(|p| p.busy) {
+            Some(p) if p.rollback.is_some() => "Quit once the rollback has ended and is recorded (it goes on to its end)? y = yes, any other key = no".into(),
+            Some(_) if self.job.as_ref().is_some_and(|j| j.prompt.is_none()) => "Quit once this deploy step has ended and the deploy is recorded? y = yes, any other key = no".into(),
+            _ => "Quit and cancel it? It is recorded before the console exits. y = yes, any other key = no".into(),
+        }
+    }
+
+    /// The open playbook has not started a step: it is no job yet (it holds
+    /// no lock and has no journal), and gives way to `R`, `g` and `d`.
+    pub fn playbook_unstarted(&self) -> bool {
+        self.playbook.as_ref().is_some_and(|p| {
+            p.rollback.is_none()
+                && !p.busy
+                && !p.ended()
+                && p.steps
+                    .iter()
+                    .all(|(_, st)| matches!(st, crate::pipeline::playbook::StepState::Waiting))
+        })
+    }
+
+    /// A started playbook waits for the user between its steps.
+    pub fn playbook_waiting(&self) -> bool {
+        self.playbook.as_ref().is_some_and(|p| {
+            p.rollback.is_none() && !p.busy && !p.ended() && !self.playbook_unstarted()
+        })
+    }
+
+    /// Closes an open playbook that has not started a step.
+    pub(super) fn close_unstarted_playbook(&mut self) {
+        if self.playbook_unstarted() {
+            self.playbook = None;
+            self.job = None;
+            self.requests.push(Request::ClosePlaybook);
+        }
+    }
+
+    /// Ends a playbook waiting between steps: recorded, its lock freed.
+    pub(super) fn abandon_playbook(&mut self) {
+        if let Some(pb) = self.playbook.as_mut() {
+            pb.busy = true;
+            pb.auto = false;
+            self.requests
+                .push(Request::Play(super::playbook::PlayCmd::Abandon));
+        }
+    }
+
     pub fn job_running(&self) -> bool {
+        if self.playbook_unstarted() {
+            return false;
+        }
         self.job.as_ref().is_some_and(JobView::running)
             || self.playbook.as_ref().is_some_and(|p| p.busy)
+    }
+
+    /// This console's running or waiting job, as the header and the branch
+    /// row show it: what, for which branch (none for a rollback), and
+    /// whether it waits for the user.
+    pub fn own_job(&self) -> Option<(String, Option<String>, bool)> {
+        if !self.job_running() {
+            return None;
+        }
+        // Another process's job (attached to) is not this console's: the
+        // lock segment names its holder.
+        let job = self.job.as_ref().filter(|j| j.attached.is_none())?;
+        if let Some(pb) = self.playbook.as_ref().filter(|p| !p.ended()) {
+            return Some(match &pb.rollback {
+                Some(r) => (
+                    format!("rollback to {}", r.target),
+                    None,
+                    job.prompt.is_some(),
+                ),
+                None => (
+                    "deploy".to_string(),
+                    Some(pb.branch.clone()),
+                    job.prompt.is_some() || !pb.busy,
+                ),
+            });
+        }
+        let branch = job.title.strip_prefix("gate ").map(str::to_string);
+        Some(("gate".to_string(), branch, job.prompt.is_some()))
     }
 
     /// The scopes whose keys work right now, the first winning.
@@ -536,6 +680,14 @@ impl App {
                 self.dirty = true;
             }
             Msg::Refs(r) => self.set_refs(r),
+            Msg::State(live, lock) => {
+                if let Some(live) = live {
+                    self.live = live.map(|l| *l);
+                }
+                self.lock = lock;
+                self.dirty = true;
+            }
+            Msg::Paste(text) => self.on_paste(text),
             Msg::Error(e) => {
                 self.message = Some(e);
                 self.dirty = true;
@@ -549,6 +701,12 @@ impl App {
                 self.dirty = true;
             }
             Msg::Play(m) => self.on_play(m),
+            Msg::RollbackDefault(t) => {
+                if let Some(d) = self.rollback.as_mut() {
+                    d.default_target = t;
+                }
+                self.dirty = true;
+            }
             Msg::RollbackPlan(r) => {
                 if let Some(d) = self.rollback.as_mut() {
                     d.loading = false;
@@ -585,11 +743,19 @@ impl App {
             Msg::Run(r) => {
                 if let Some(job) = self.job.as_mut() {
                     match r {
-                        RunMsg::Started(h, log) => job.started(h, log),
+                        RunMsg::Started(h, log) => {
+                            // Quitting was asked before the script started
+                            // (a hang-up lets it run).
+                            if self.quit_when_idle && !self.detached {
+                                h.cancel();
+                            }
+                            job.started(h, log)
+                        }
                         RunMsg::Event(ev) => job.on_event(ev),
                         RunMsg::Done(end) => {
                             self.message = Some(format!("{}: {}", job.title, end.summary));
                             job.finished(end);
+                            self.requests.push(Request::ReadState);
                             if self.quit_when_idle {
                                 self.quit = true;
                             }
@@ -644,16 +810,15 @@ impl App {
         if self.confirm_quit {
             self.confirm_quit = false;
             if k.code == KeyCode::Char('y') {
-                // Cancel, and quit once the job has ended and is recorded.
-                match self.job.as_ref().and_then(|j| j.handle.clone()) {
-                    Some(h) => {
-                        h.cancel();
-                        self.quit_when_idle = true;
-                        self.message =
-                            Some("cancelling the job; quitting when it is recorded".into());
-                    }
-                    None => self.quit = true,
-                }
+                self.quit_with_job();
+            }
+            return;
+        }
+        if self.confirm_abandon {
+            self.confirm_abandon = false;
+            if k.code == KeyCode::Char('y') && self.playbook_waiting() {
+                self.abandon_playbook();
+                self.message = Some("abandoning the deploy (recorded)".into());
             }
             return;
         }
@@ -792,7 +957,9 @@ impl App {
                 }
             }
             Action::Gate => {
-                if self.job_running() {
+                if self.playbook_waiting() {
+                    self.message = Some(self.waiting_playbook_note("g"));
+                } else if self.job_running() {
                     let title = self
                         .job
                         .as_ref()
@@ -801,13 +968,23 @@ impl App {
                     self.message = Some(format!("{title} is still running (L shows it)"));
                 } else if let Some(b) = self.selected_branch() {
                     let branch = b.r.name.clone();
+                    self.close_unstarted_playbook();
+                    self.message = None;
                     self.job = Some(JobView::new(format!("gate {branch}")));
+                    self.requests.push(Request::ReadState);
                     self.requests.push(Request::Gate { branch });
                     self.screen = Screen::Log;
                 }
             }
             Action::ShowLog => {
-                if self.job.is_some() {
+                // Back to a script waiting for an answer: at its input line.
+                if let Some(job) = self.job.as_mut().filter(|j| j.prompt.is_some()) {
+                    job.input_focus = true;
+                }
+                if self.playbook.as_ref().is_some_and(|p| !p.ended()) {
+                    // The playbook's own screen: its steps and its output.
+                    self.screen = Screen::Playbook;
+                } else if self.job.is_some() {
                     self.screen = Screen::Log;
                 } else {
                     self.message = Some("no job has run in this session yet".into());
@@ -869,8 +1046,41 @@ impl App {
                 }
                 self.message = None;
             }
-            Action::Refresh => self.refresh_requested = true,
+            Action::Refresh => {
+                self.refresh_requested = true;
+                self.requests.push(Request::ReadState);
+            }
         }
+    }
+
+    /// A bracketed paste: text for the line being typed (the input line,
+    /// the search, the filter, the rollback reason), never keys — so a
+    /// pasted newline answers nothing and starts nothing.
+    fn on_paste(&mut self, text: String) {
+        self.dirty = true;
+        if let Some(d) = self.rollback.as_mut().filter(|d| d.editing_reason) {
+            d.reason.push_str(&one_line(&text, " "));
+            return;
+        }
+        if self.filtering {
+            self.filter.push_str(&one_line(&text, " "));
+            self.branch_cur = ListCursor::default();
+            self.apply_filter();
+            return;
+        }
+        if matches!(self.screen, Screen::Log | Screen::Playbook) {
+            if let Some(job) = self.job.as_mut() {
+                if let Some(q) = job.search_typing.as_mut() {
+                    q.push_str(&one_line(&text, " "));
+                    return;
+                }
+                if job.input_focus {
+                    job.paste(&text);
+                    return;
+                }
+            }
+        }
+        self.message = Some("a paste goes into the input line only (i or Enter opens it)".into());
     }
 
     fn move_sel(&mut self, delta: isize, h: usize) {
@@ -906,4 +1116,11 @@ impl App {
         self.focus = saved;
         self.dirty = true;
     }
+}
+
+/// Pasted text on one line: line breaks become `sep`, trailing ones go.
+pub fn one_line(text: &str, sep: &str) -> String {
+    text.trim_end_matches(['\r', '\n'])
+        .replace("\r\n", "\n")
+        .replace(['\r', '\n'], sep)
 }

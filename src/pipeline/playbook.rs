@@ -306,6 +306,40 @@ impl Playbook {
         }
     }
 
+    /// Ends a started playbook that waits between its steps, on the user's
+    /// word: recorded in the audit chain as `ABANDONED` with the steps done,
+    /// its journal finished, the staged backup removed, the lock and the
+    /// checkout freed. Returns the one-line summary.
+    pub fn abandon(&mut self, repo: &Repo) -> String {
+        let done: Vec<&str> = self
+            .steps
+            .iter()
+            .filter(|(_, st)| matches!(st, StepState::Done(_)))
+            .map(|(s, _)| s.title())
+            .collect();
+        let next = self.next_step().map(Step::title).unwrap_or("none");
+        let summary = format!(
+            "abandoned before “{next}” ({} done)",
+            if done.is_empty() {
+                "no step".to_string()
+            } else {
+                done.join(", ")
+            }
+        );
+        let _ = record(
+            repo,
+            &self.cfg,
+            NewEntry::new(&self.actor, "deploy", &self.branch.name, "ABANDONED")
+                .with_details(json!({ "commit": self.branch.head, "done": done, "next": next })),
+        );
+        if let Some(j) = self.job.as_mut() {
+            let _ = j.finish("ABANDONED", &summary);
+        }
+        self.job = None;
+        self.finish_failed();
+        summary
+    }
+
     fn outcome_base(&self) -> Outcome {
         Outcome {
             branch: self.branch.name.clone(),

@@ -61,12 +61,10 @@ pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
             }
             lines.push(l);
         }
-        lines.push(Line::styled("j/k move · Enter picks · Esc back", t.dim));
     } else if d.loading {
         lines.push(Line::styled("planning the rollback…", t.dim));
     } else if let Some(e) = &d.error {
         lines.push(Line::styled(format!("❌ {e}"), t.bad));
-        lines.push(Line::styled("t picks a tag · Esc closes", t.dim));
     } else if let Some(p) = &d.plan {
         let verb = if p.roll_forward {
             "Roll forward to"
@@ -104,6 +102,19 @@ pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
             None => "live now: nothing recorded on this box".into(),
         };
         lines.push(Line::raw(live));
+        if d.selected_tag.as_deref() == Some(p.target.name.as_str()) {
+            let alternative = match d.default_target.as_deref() {
+                Some(def) if def != p.target.name => {
+                    format!("; the default target is {def} (t picks it)")
+                }
+                Some(_) => "; it is also the default target".to_string(),
+                None => String::new(),
+            };
+            lines.push(Line::styled(
+                format!("the tag selected in the list{alternative}"),
+                t.warn,
+            ));
+        }
         if let Some(why) = &p.refused_backup {
             lines.push(Line::styled(format!("❌ backup refused: {why}"), t.bad));
             lines.push(Line::styled(
@@ -152,48 +163,54 @@ pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
         for n in &p.notes {
             lines.push(Line::styled(n.clone(), t.dim));
         }
-        lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
+    }
+    // The reason, the message and the keys are pinned to the bottom: on a
+    // small terminal the plan's details lose their rows first, the keys
+    // last. Listed least important first.
+    let mut tail: Vec<Line> = Vec::new();
+    if let Some(m) = &d.message {
+        tail.push(Line::styled(m.clone(), t.warn));
+    }
+    if d.plan.is_some() && d.picking.is_none() {
+        tail.push(Line::from(vec![
             Span::raw("reason: "),
             Span::styled(d.reason.clone(), t.bold),
-            Span::styled(
-                if d.editing_reason {
-                    "▏ (Enter done)"
-                } else {
-                    "  (r edits)"
-                },
-                t.dim,
-            ),
-        ]));
-        lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
-            Span::styled(" y ", t.key),
-            Span::raw(" roll back   "),
-            Span::styled(" t ", t.key),
-            Span::raw(" another tag   "),
-            Span::styled(" Esc ", t.key),
-            Span::raw(" cancel (default)"),
+            Span::styled(if d.editing_reason { "▏" } else { "" }, t.dim),
         ]));
     }
-    if let Some(m) = &d.message {
-        lines.push(Line::styled(m.clone(), t.warn));
+    let mut keys: Vec<Span> = Vec::new();
+    for (i, (k, what)) in d.keys().into_iter().enumerate() {
+        if i > 0 {
+            keys.push(Span::styled(" · ", t.dim));
+        }
+        keys.push(Span::styled(k, t.key));
+        keys.push(Span::raw(format!(" {what}")));
     }
-    // Height with wrapping, so the keys at the bottom always show.
+    tail.push(Line::from(keys));
+    // Height with wrapping.
     let inner = 82usize
         .min(f.area().width.saturating_sub(2) as usize)
         .max(1);
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
-    let area = centered(f, 84, rows as u16 + 2);
+    let rows_of =
+        |ls: &[Line]| -> usize { ls.iter().map(|l| l.width().max(1).div_ceil(inner)).sum() };
+    let want = rows_of(&lines) + rows_of(&tail) + 1;
+    let area = centered(f, 84, want as u16 + 2);
+    let inner_h = area.height.saturating_sub(2) as usize;
+    while tail.len() > 1 && rows_of(&tail) > inner_h {
+        tail.remove(0);
+    }
+    let tail_h = rows_of(&tail).min(inner_h) as u16;
     f.render_widget(Clear, area);
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(t.bad)
-                .title(Span::styled(" Roll back production ", t.bold)),
-        ),
-        area,
-    );
+    let frame = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.bad)
+        .title(Span::styled(" Roll back production ", t.bold));
+    let body = frame.inner(area);
+    f.render_widget(frame, area);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(tail_h)]).areas(body);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), top);
+    f.render_widget(Paragraph::new(tail).wrap(Wrap { trim: false }), bottom);
 }
 
 /// The audit chain (verdict and entries) beside the rollout log.

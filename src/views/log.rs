@@ -11,13 +11,15 @@ use crate::app::job::JobView;
 use crate::pipeline::runner::apply_carriage_returns;
 
 pub fn draw(f: &mut Frame, job: &JobView, mono: bool, t: &Theme, area: Rect) {
+    // The input line is the last thing to lose space: on a small terminal
+    // the output gives up its rows first.
     let input_h = if job.prompt.is_some() || job.input_focus {
-        3
+        3.min(area.height)
     } else {
         0
     };
     let [out, input] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(input_h)]).areas(area);
+        Layout::vertical([Constraint::Min(0), Constraint::Length(input_h)]).areas(area);
     let rows = out.height.saturating_sub(2) as usize;
     let first = job.first_shown(rows);
     let n = job.log.len();

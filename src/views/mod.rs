@@ -88,11 +88,13 @@ pub fn draw(f: &mut Frame, app: &App) {
         dialogs::rollback(f, app, d, &t);
     }
     if app.confirm_quit {
+        confirm(f, &t, "A job is running", &app.quit_question());
+    } else if app.confirm_abandon {
         confirm(
             f,
             &t,
-            "A job is running",
-            "Quit and cancel it? y = yes, any other key = no",
+            "Abandon the deploy?",
+            "It stops here, frees the lock and is recorded as abandoned. y = yes, any other key = no",
         );
     } else if app.job.as_ref().is_some_and(|j| j.confirm_cancel) {
         confirm(
@@ -165,6 +167,14 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
             )
         };
         segments.push((keep, vec![Span::styled(text, st)]));
+    }
+    if let Some((what, branch, waiting)) = app.own_job() {
+        let text = format!(
+            "{} {what}{} · L",
+            if waiting { "⏸" } else { "⏳" },
+            branch.map(|b| format!(" {b}")).unwrap_or_default()
+        );
+        segments.push((Keep::Vital, vec![Span::styled(text, t.warn)]));
     }
     segments.push(match (&app.lock.held, &app.lock.frozen) {
         (None, None) => (Keep::Quiet, vec![Span::styled("lock free", t.dim)]),
@@ -255,6 +265,15 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
             Span::styled("   Enter keep · Esc clear", t.dim),
         ]));
     }
+    // The rollback dialog swallows every key: the footer shows its own.
+    if let Some(d) = &app.rollback {
+        let mut spans = vec![Span::styled(" rollback: ", t.bold)];
+        for (k, what) in d.keys() {
+            spans.push(Span::styled(format!(" {k} "), t.key));
+            spans.push(Span::styled(format!("{what} "), t.dim));
+        }
+        return Paragraph::new(Line::from(spans));
+    }
     let mut spans = Vec::new();
     if let Some(m) = &app.message {
         spans.push(Span::styled(format!(" {m} "), t.warn));
@@ -332,6 +351,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     title.push(' ');
     let inner_h = area.height.saturating_sub(3) as usize;
     let wide = area.width >= 90;
+    let own = app.own_job();
     let rows: Vec<Row> = app
         .visible
         .iter()
@@ -345,6 +365,29 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 name = format!("{name} ⇣");
             }
             let badge = package_badge(b.package, t);
+            // This console's job on the branch, and the key back to it.
+            if let Some((what, _, waiting)) = own
+                .as_ref()
+                .filter(|(_, br, _)| br.as_deref() == Some(b.r.name.as_str()))
+            {
+                let mark = if *waiting { "⏸" } else { "⏳" };
+                name = format!("{mark} {name}");
+                let note = if *waiting {
+                    format!("{what} waits for you; L returns to it")
+                } else {
+                    format!("{what} running; L shows it")
+                };
+                let mut cells = vec![badge, Cell::from(name).style(t.warn)];
+                cells.push(Cell::from(short(&b.r.head)).style(t.dim));
+                cells.push(Cell::from(""));
+                // The time column is wide enough for the short form.
+                cells.push(Cell::from(format!("{mark} {what} · L")).style(t.warn));
+                if wide {
+                    cells.push(Cell::from(""));
+                }
+                cells.push(Cell::from(note).style(t.warn));
+                return Row::new(cells);
+            }
             match &b.info {
                 Some(info) => {
                     let ab = match (info.ahead, info.behind) {
@@ -528,7 +571,10 @@ fn confirm(f: &mut Frame, t: &Theme, title: &str, text: &str) {
     let w = (text.chars().count() as u16 + 4)
         .min(f.area().width)
         .max(30);
-    let [area] = Layout::vertical([Constraint::Length(4)])
+    // As many rows as the wrapped question needs: its `y = yes` stays.
+    let inner = (w.saturating_sub(2) as usize).max(1);
+    let h = (Line::raw(text).width().div_ceil(inner) as u16 + 1).max(2) + 2;
+    let [area] = Layout::vertical([Constraint::Length(h)])
         .flex(Flex::Center)
         .areas(f.area());
     let [area] = Layout::horizontal([Constraint::Length(w)])

@@ -35,15 +35,25 @@ pub fn draw(f: &mut Frame, app: &App, pb: &PlaybookView, t: &Theme, area: Rect) 
         ])
         .areas(left)
     } else {
+        // Narrow: the log pane keeps room for its input line while the
+        // script asks; the steps and checks give up their rows first.
+        let asking = app
+            .job
+            .as_ref()
+            .is_some_and(|j| j.prompt.is_some() || j.input_focus);
+        let log_min: u16 = if asking { 6 } else { 4 };
+        let room = left.height.saturating_sub(log_min);
+        let checks_h = checks_h.min(room.saturating_sub(3));
+        let steps_h = 14.min(room.saturating_sub(checks_h));
         Layout::vertical([
-            Constraint::Length(14),
+            Constraint::Length(steps_h),
             Constraint::Length(checks_h),
-            Constraint::Min(4),
+            Constraint::Min(0),
         ])
         .areas(left)
     };
     steps(f, pb, t, steps_area);
-    if checks_h > 0 {
+    if checks_area.height > 0 {
         checks(f, pb, t, checks_area);
     }
     let log_area = right.unwrap_or(log_area);
