@@ -87,8 +87,9 @@ pub const SITE_BACKUP: &str = r#"#!/bin/bash
 # Back up the site before a deploy: backups/site-backup_<UTC time>.zip
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p backups
-name="backups/site-backup_$(date -u +%Y%m%d_%H%M%S).zip"
+dir="${SITE_BACKUP_DIR:-backups}"
+mkdir -p "$dir"
+name="$dir/site-backup_$(date -u +%Y%m%d_%H%M%S).zip"
 git archive --format=zip -o "$name" HEAD mosaic_ui
 echo "✅ Site backup written: $name"
 "#;
@@ -170,25 +171,29 @@ impl RealRepo {
     }
 }
 
-/// `guardrail.toml` on main: the release manager, production, the prepare hook.
-pub fn real_config(url: &str, extra: &str) -> String {
+/// The `[scripts]` table of [`real_repo`]: the prepare hook only.
+pub const PREPARE: &str = "prepare = \"scripts/create_site_backup.sh\"\n";
+
+/// `guardrail.toml` on main: the release manager, `scripts` as the body of
+/// `[scripts]`, production.
+pub fn real_config(url: &str, scripts: &str) -> String {
     format!(
         "[authority]\nrelease_managers = [\"{rm}\"]\n\n\
-         [scripts]\nprepare = \"scripts/create_site_backup.sh\"\n\n\
+         [scripts]\n{scripts}\n\
          [live]\nurl = \"{url}\"\ndeadline = \"3s\"\nrequest_timeout = \"500ms\"\npoll = \"0s\"\n\n\
          [[live.check]]\nname = \"site reachable\"\npath = \"/\"\nstatus = 200\n\n\
-         [[live.check]]\nname = \"auth modal\"\npath = \"/\"\ncontains = [\"authModal\"]\n\
-         {extra}",
+         [[live.check]]\nname = \"auth modal\"\npath = \"/\"\ncontains = [\"authModal\"]\n",
         rm = mosaic::RELEASE_MANAGER,
     )
 }
 
 /// The mosaic fixture made to look like the real repository (see the
-/// module documentation); `extra` goes at the end of `guardrail.toml`.
+/// module documentation); `scripts` is the body of `[scripts]` in
+/// `guardrail.toml` (e.g. [`PREPARE`]).
 /// Branches: [`LONG_BRANCH`] (page change, no package yet) and
 /// [`GATE_SKIP_BRANCH`] (the gate's auth check removed). `main` checked
 /// out and pushed to `origin`.
-pub fn real_repo(extra: &str) -> RealRepo {
+pub fn real_repo(scripts: &str) -> RealRepo {
     let f = mosaic_repo();
     let site = f.tempdir().join("site");
     std::fs::create_dir_all(&site).unwrap();
@@ -199,7 +204,7 @@ pub fn real_repo(extra: &str) -> RealRepo {
     f.write_script("scripts/create_site_backup.sh", SITE_BACKUP);
     f.write_script("scripts/deploy_now_zsh.sh", DEPLOY_NOW);
     f.write_script("scripts/deploy_frontend_netlify.sh", netlify_script(&site));
-    f.write_config(&real_config(&server.url(), extra));
+    f.write_config(&real_config(&server.url(), scripts));
     f.write(BAD_MANIFEST, BAD_MANIFEST_TEXT);
     f.commit("Mosaic: deploy scripts, gate and agents' handoffs");
 
