@@ -35,7 +35,7 @@ fn branch_status<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
         .unwrap_or_else(|| panic!("no branch {name} in status"))
 }
 
-const KEYS: [&str; 5] = ["gate", "snapshot", "visual", "fallback", "audit"];
+const KEYS: [&str; 6] = ["gate", "snapshot", "visual", "fallback", "audit", "guard"];
 
 #[test]
 fn a_complete_package_is_ready() {
