@@ -361,9 +361,39 @@ fn the_prepare_hook_runs_before_the_gate_and_the_playbook_quotes_a_gate_failure(
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains(&format!("gate FAIL (audit #"))
-            && stderr(&out).contains(NO_BACKUP_LINE),
+        stderr(&out).contains("gate FAIL (audit #") && stderr(&out).contains(NO_BACKUP_LINE),
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_review_screen_shows_the_guard_diff_and_acknowledges_it_with_one_key() {
+    let r = real_repo(PREPARE);
+    handoff_commit(&r, GATE_SKIP_BRANCH);
+    let mut t = r.f.console(&[], 200, 50);
+    t.wait_for("gate-fast-path", secs(15)).unwrap();
+    t.send("/gate-fast\r");
+    t.wait_for("Branches (1 of", secs(5)).unwrap();
+    t.send("\r");
+    t.wait_for("guard    this branch changes", secs(15))
+        .unwrap();
+    t.send("v");
+    t.wait_for("auth check skipped", secs(10)).unwrap();
+    t.send_esc();
+    t.wait_for("Prod tags", secs(10)).unwrap();
+    t.send("\r");
+    t.wait_for("guard    this branch changes", secs(10))
+        .unwrap();
+    assert!(live::audit_of(&r.f, "guard-accept", "OK").is_empty());
+    t.send("y");
+    t.wait_for("Evidence · ready", secs(15)).unwrap();
+    t.wait_for("(acknowledged by", secs(5)).unwrap();
+    let acks = live::audit_of(&r.f, "guard-accept", "OK");
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(acks[0]["target"], GATE_SKIP_BRANCH);
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
 }

@@ -144,8 +144,8 @@ pub fn item(changed: &BTreeMap<String, String>, ack: Option<&Ack>) -> ChecklistI
         }
         None => {
             detail.push(
-                "a release manager must acknowledge these changes: the review screen's key, \
-                 or `guardrail deploy <branch> --accept-guard-changes`"
+                "a release manager must acknowledge these changes: y in the review screen \
+                 (v shows the diff), or `guardrail deploy <branch> --accept-guard-changes`"
                     .into(),
             );
             format!("this branch changes {}", files.join(", "))
@@ -163,7 +163,7 @@ pub fn item(changed: &BTreeMap<String, String>, ack: Option<&Ack>) -> ChecklistI
 pub fn refusal(branch: &str, changed: &BTreeMap<String, String>) -> String {
     format!(
         "{branch} changes {} relative to main, which guard its own release; a release manager \
-         must acknowledge it first (the review screen, or deploy --accept-guard-changes)",
+         must acknowledge it first (y in the review screen, or deploy --accept-guard-changes)",
         changed.keys().cloned().collect::<Vec<_>>().join(", ")
     )
 }

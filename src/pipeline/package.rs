@@ -249,6 +249,9 @@ pub struct Assessment {
     pub guard_changes: BTreeMap<String, String>,
     /// A release manager acknowledged exactly these changes.
     pub guard_acknowledged: bool,
+    /// The patch of the guard files, main → head (when there are changes).
+    #[serde(skip)]
+    pub guard_diff: Option<String>,
 }
 
 impl Assessment {
@@ -525,6 +528,7 @@ pub fn assess_head(
         evidence: Vec::new(),
         guard_changes: BTreeMap::new(),
         guard_acknowledged: false,
+        guard_diff: None,
     };
 
     let Some(files) = files else {
@@ -591,6 +595,9 @@ pub fn assess_head(
     let ack = super::guard::matching(ctx.guard_acks.get(branch), &changed);
     items.push(super::guard::item(&changed, ack));
     a.guard_acknowledged = ack.is_some();
+    if !changed.is_empty() {
+        a.guard_diff = Some(super::guard::diff_text(repo, cfg, &head_hex));
+    }
     a.guard_changes = changed;
     if a.guard_pending() && state == PackageState::Ready {
         state = PackageState::Incomplete;
