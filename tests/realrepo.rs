@@ -372,7 +372,7 @@ fn the_review_screen_shows_the_guard_diff_and_acknowledges_it_with_one_key() {
     let r = real_repo(PREPARE);
     handoff_commit(&r, GATE_SKIP_BRANCH);
     let mut t = r.f.console(&[], 200, 50);
-    t.wait_for("gate-fast-path", secs(15)).unwrap();
+    t.wait_for("claude/gate", secs(15)).unwrap();
     t.send("/gate-fast\r");
     t.wait_for("Branches (1 of", secs(5)).unwrap();
     t.send("\r");
@@ -396,4 +396,134 @@ fn the_review_screen_shows_the_guard_diff_and_acknowledges_it_with_one_key() {
     t.send_q();
     assert_eq!(t.wait_exit(secs(10)), Some(0));
     assert_terminal_restored(&t);
+}
+
+// 6. What a release manager reads.
+
+#[test]
+fn the_invalid_legacy_manifest_is_explained_in_plain_words_on_its_branch() {
+    let r = real_repo(PREPARE);
+    let plain =
+        format!("{BAD_MANIFEST} (on main): not valid JSON at line 10: a value is not in quotes");
+    let out = r.f.guardrail(&["check", LONG_BRANCH]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("⚠️ legacy manifest {plain}")),
+        "{text}"
+    );
+    let (_, j) = check_json(&r, LONG_BRANCH);
+    assert_eq!(j["legacy_warnings"][0], plain.as_str(), "{j:#}");
+    let out = r.f.guardrail(&["status"]);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("warning: {plain}")), "{text}");
+    assert!(!text.contains("expected"), "serde's words: {text}");
+}
+
+#[test]
+fn long_branch_names_keep_status_columns_aligned_with_an_ellipsis_in_the_middle() {
+    let r = real_repo(PREPARE);
+    let out = r.f.guardrail(&["status"]);
+    let text = stdout(&out);
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("branches ("))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(rows.len() >= 5, "{text}");
+    let long = rows
+        .iter()
+        .find(|l| l.contains("claude/project-h"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(long.contains('…') && long.contains("bH "), "{long}");
+    assert!(!long.contains(LONG_BRANCH), "{long}");
+    // The head column starts at the same place on every row.
+    for row in &rows {
+        let col: String = row.chars().skip(2 + 32 + 1).take(8).collect();
+        assert!(
+            col.chars().all(|c| c.is_ascii_hexdigit()),
+            "misaligned: {row:?} in\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_console_cuts_long_names_in_the_middle_and_the_review_shows_them_whole() {
+    let r = real_repo(PREPARE);
+    let mut t = r.f.console(&[], 100, 30);
+    t.wait_for("claude/gate", secs(15)).unwrap();
+    t.wait_until("a long name cut in the middle", secs(10), |s| {
+        s.contents()
+            .lines()
+            .any(|l| l.contains("claude/proj") && l.contains('…'))
+    })
+    .unwrap();
+    assert!(
+        !t.screen_text().contains(LONG_BRANCH),
+        "{}",
+        t.screen_text()
+    );
+    t.send("/project-handoff\r");
+    t.wait_for("Branches (1 of", secs(5)).unwrap();
+    t.send("\r");
+    t.wait_for(LONG_BRANCH, secs(10)).unwrap();
+    t.send_tab();
+    t.send_tab();
+    t.send_tab();
+    t.wait_for("not valid JSON at line 10", secs(10)).unwrap();
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+}
+
+#[test]
+fn drift_after_releasing_an_unmerged_branch_names_it_and_bad_tags_are_marked() {
+    let r = real_repo(&format!(
+        "{PREPARE}deploy = \"scripts/deploy_frontend_netlify.sh\"\n"
+    ));
+    handoff_commit(&r, LONG_BRANCH);
+    let out = deploy(&r, LONG_BRANCH, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let tag = live::live_record(&r.f)["tag"].as_str().unwrap().to_string();
+    let out = r.f.guardrail(&["drift"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "live is {tag} from {LONG_BRANCH}, not merged into main"
+        )),
+        "{text}"
+    );
+    let j = json(&r.f.guardrail(&["drift", "--json"]));
+    let summary = j["summary"].as_str().unwrap_or_default().to_string();
+    assert!(!summary.contains("committed on main"), "{j:#}");
+
+    // A tag that failed verification is marked in status and the console.
+    let mut live = live::live_record(&r.f);
+    live["bad_tags"] = serde_json::json!([mosaic::TAG_ANNOTATED]);
+    std::fs::write(
+        r.f.path().join(".git/guardrail/live.json"),
+        serde_json::to_vec_pretty(&live).unwrap(),
+    )
+    .unwrap();
+    let text = stdout(&r.f.guardrail(&["status"]));
+    let row = text
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with(&format!("{} ", mosaic::TAG_ANNOTATED))
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("✗ bad"), "{row}");
+    let mut t = r.f.console(&[], 140, 30);
+    t.wait_for(&format!("{} ✗ bad", mosaic::TAG_ANNOTATED), secs(15))
+        .unwrap();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
 }

@@ -87,11 +87,23 @@ pub struct Context {
     /// The `hash` of every record in this box's audit log; `None` when the
     /// log exists but cannot be read.
     pub audit_hashes: Option<HashSet<String>>,
+    /// Legacy manifests that cannot be read, by the branch their text
+    /// names (found without parsing): the warning in plain words.
+    pub legacy_invalid: BTreeMap<String, Vec<String>>,
     /// Release managers' acknowledgements of guard changes, by branch.
     pub guard_acks: HashMap<String, Vec<super::guard::Ack>>,
     /// Things that could not be read but do not stop anything (a legacy
     /// manifest that is not valid JSON, an unreadable audit log).
     pub warnings: Vec<String>,
+}
+
+/// The value of the first `"branch": "…"` in a text that may not be JSON.
+fn branch_named_in(text: &str) -> Option<String> {
+    let i = text.find("\"branch\"")?;
+    let rest = text[i + 8..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(rest[..end].to_string()).filter(|b| !b.is_empty())
 }
 
 /// Where legacy manifests live.
@@ -160,10 +172,17 @@ impl Context {
             }
         }
         let mut manifests = Vec::new();
+        let mut legacy_invalid: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, (source, bytes)) in texts {
-            match LegacyManifest::parse(&String::from_utf8_lossy(&bytes), &source) {
+            let text = String::from_utf8_lossy(&bytes);
+            match LegacyManifest::parse(&text, &source) {
                 Ok(m) => manifests.push((format!("{LEGACY_DIR}/{name}"), m)),
-                Err(e) => warnings.push(e.to_string()),
+                Err(e) => {
+                    if let Some(b) = branch_named_in(&text) {
+                        legacy_invalid.entry(b).or_default().push(e.to_string());
+                    }
+                    warnings.push(e.to_string());
+                }
             }
         }
         let legacy = legacy_by_branch(&manifests);
@@ -187,6 +206,7 @@ impl Context {
             golden,
             legacy,
             audit_hashes,
+            legacy_invalid,
             guard_acks,
             warnings,
         })
@@ -249,6 +269,9 @@ pub struct Assessment {
     pub guard_changes: BTreeMap<String, String>,
     /// A release manager acknowledged exactly these changes.
     pub guard_acknowledged: bool,
+    /// Legacy manifests naming this branch that cannot be read, in plain
+    /// words (file, line, what is wrong).
+    pub legacy_warnings: Vec<String>,
     /// The patch of the guard files, main → head (when there are changes).
     #[serde(skip)]
     pub guard_diff: Option<String>,
@@ -322,6 +345,8 @@ pub struct CheckReport<'a> {
     pub has_package: bool,
     pub items: &'a [ChecklistItem],
     pub legacy: Vec<LegacyView<'a>>,
+    /// Legacy manifests naming the branch that cannot be read.
+    pub legacy_warnings: &'a [String],
     /// What to do when files of the package are missing from the branch.
     pub advice: Option<String>,
 }
@@ -337,6 +362,7 @@ impl<'a> From<&'a Assessment> for CheckReport<'a> {
             items: &a.items,
             legacy: a.legacy_views(),
             advice: a.missing_files_advice(),
+            legacy_warnings: &a.legacy_warnings,
         }
     }
 }
@@ -529,6 +555,7 @@ pub fn assess_head(
         guard_changes: BTreeMap::new(),
         guard_acknowledged: false,
         guard_diff: None,
+        legacy_warnings: ctx.legacy_invalid.get(branch).cloned().unwrap_or_default(),
     };
 
     let Some(files) = files else {
@@ -927,6 +954,9 @@ pub fn render_check_text(a: &Assessment) -> String {
         };
         let _ = writeln!(s, "legacy manifest {}{what}: {}", v.file, v.state.as_str());
         item_lines(&mut s, v.items, "  ");
+    }
+    for w in &a.legacy_warnings {
+        let _ = writeln!(s, "⚠️ legacy manifest {w}");
     }
     let _ = writeln!(s, "package state: {}", a.state.as_str());
     s

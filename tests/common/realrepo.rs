@@ -146,7 +146,7 @@ pub fn good_manifest(commit: &str) -> String {
 
 /// Not valid JSON: line 10 holds a value without quotes.
 pub const BAD_MANIFEST_TEXT: &str = "{\n  \"timestamp\": \"2025-11-18T03:32:33Z\",\n  \
-\"commit\": \"0000000\",\n  \"commit_message\": \"wip\",\n  \"branch\": \"main\",\n  \
+\"commit\": \"0000000\",\n  \"commit_message\": \"wip\",\n  \"branch\": \"claude/project-handoff-review-01JmBEn7v6sntCLzqwDnYbbH\",\n  \
 \"critical_features\": {\n    \"auth_present\": true,\n    \"ps101_present\": true\n  },\n  \
 \"latest_backup\": backups/prod-2025-11-13.zip,\n  \"next_agent_checklist\": []\n}\n";
 
