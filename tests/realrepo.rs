@@ -237,7 +237,10 @@ fn a_branch_changing_its_gate_is_not_ready_until_a_release_manager_acknowledges_
     r.f.checkout("main");
     let (_, j) = check_json(&r, GATE_SKIP_BRANCH);
     let reason = item(&j, "guard")["reason"].as_str().unwrap().to_string();
-    assert!(!reason.contains("acknowledged"), "{reason}");
+    assert!(
+        reason.ends_with("no release manager has acknowledged it"),
+        "{reason}"
+    );
     assert_eq!(item(&j, "guard")["state"], "warn");
 }
 
@@ -256,8 +259,12 @@ fn a_branch_changing_nothing_that_guards_it_has_a_passing_guard_line() {
 fn a_deploy_script_that_commits_and_pushes_main_is_stopped_by_git_and_says_so() {
     let r = real_repo(PREPARE);
     handoff_commit(&r, LONG_BRANCH);
+    // main has a commit origin has not seen: a push would send it.
+    r.f.write("docs/NOTES.md", "notes\n");
+    r.f.commit("Docs: notes");
     let origin_before = r.origin_main();
     let main_before = r.f.rev_parse("main");
+    assert_ne!(origin_before, main_before);
     let out = deploy(&r, LONG_BRANCH, &[]);
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(

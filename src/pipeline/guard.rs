@@ -148,7 +148,10 @@ pub fn item(changed: &BTreeMap<String, String>, ack: Option<&Ack>) -> ChecklistI
                  (v shows the diff), or `guardrail deploy <branch> --accept-guard-changes`"
                     .into(),
             );
-            format!("this branch changes {}", files.join(", "))
+            format!(
+                "this branch changes {}; no release manager has acknowledged it",
+                files.join(", ")
+            )
         }
     };
     ChecklistItem {
