@@ -362,7 +362,7 @@ fn legacy_manifests_are_packages_of_the_branch_they_name() {
     assert_eq!(branch_status(&st, mosaic::AUTH_MODAL)["package"], "none");
     let warnings = st["warnings"].to_string();
     assert!(
-        warnings.contains("handoff_20251114_140000.json line 1"),
+        warnings.contains("handoff_20251114_140000.json: not valid JSON at line 1"),
         "{warnings}"
     );
 }
