@@ -34,7 +34,7 @@ pub fn gate(
     let on_event = output_streamer(!as_json);
     let report = match gate::run(repo, cfg, &b, answers, |_, _| {}, on_event) {
         Ok(r) => r,
-        Err(e @ (GateError::Script(_) | GateError::Checkout(_))) => {
+        Err(e @ (GateError::Script(_) | GateError::Checkout(_) | GateError::Prepare(_))) => {
             return Err(StepFailed(e.to_string()).into())
         }
         Err(e) => return Err(e.into()),
@@ -51,6 +51,12 @@ pub fn gate(
             report.audit_seq,
             report.log
         );
+        if let Some(l) = &report.failure_line {
+            println!("guardrail: the gate's failure line: {l}");
+        }
+        for e in &report.effects {
+            println!("guardrail: {e}");
+        }
     }
     Ok(match report.verdict {
         Verdict::Pass => 0,
@@ -877,6 +883,44 @@ fn playbook_error(e: PlaybookError) -> anyhow::Error {
         e @ PlaybookError::UnknownBranch(_) => anyhow::anyhow!(e.to_string()),
         PlaybookError::Other(m) => StepFailed(m).into(),
     }
+}
+
+/// `guardrail deploy <branch> --accept-guard-changes`: a release manager
+/// acknowledges the branch's changes to its own guardrail (recorded with
+/// the files' hashes) before the playbook runs; anyone else is refused.
+pub fn accept_guard_changes(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    use guardrail::pipeline::guard;
+    let b = repo
+        .find_branch_head(cfg, branch)
+        .map_err(|_| anyhow::anyhow!("unknown branch `{branch}`"))?;
+    let user = repo.user(cfg);
+    if !user.release_manager && !repo.state.is_drill() {
+        let why = format!(
+            "{} is not a release manager, so cannot acknowledge the guard changes of {branch}",
+            user.name
+        );
+        let _ = record(
+            repo,
+            cfg,
+            NewEntry::new(&user.name, guard::ACTION, branch, "REFUSED")
+                .with_details(json!({ "commit": b.head, "why": why })),
+        );
+        return Err(Refused(why).into());
+    }
+    match guard::accept(repo, cfg, &b, &user.name)? {
+        Some(files) if !as_json => eprintln!(
+            "guardrail: {} acknowledged the guard changes of {branch}: {}",
+            user.name,
+            files.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `guardrail deploy <branch> --yes`: the whole playbook; on a failed live

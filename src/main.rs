@@ -105,6 +105,11 @@ enum Cmd {
         /// Confirm without asking (required without a terminal).
         #[arg(long)]
         yes: bool,
+        /// Acknowledge, as a release manager, that the branch changes its own
+        /// gate, deploy, verify or prepare script, baseline or guardrail.toml
+        /// (recorded in the audit chain with the files' hashes).
+        #[arg(long)]
+        accept_guard_changes: bool,
         #[command(flatten)]
         answers: AnswerArgs,
     },
@@ -413,10 +418,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::Deploy {
             branch,
             yes,
+            accept_guard_changes,
             answers,
         }) => {
             let (repo, cfg) = open(&dir)?;
             let answers = answers.read()?;
+            if accept_guard_changes {
+                cli::accept_guard_changes(&repo, &cfg, &branch, cli.json)?;
+            }
             cli::deploy(&repo, &cfg, &branch, yes, answers, cli.json)
         }
         Some(Cmd::Rollback {
@@ -470,7 +479,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Cmd::Check { branch }) => {
             let (repo, cfg) = open(&dir)?;
-            let b = repo.find_branch(&cfg, &branch)?;
+            let b = repo.find_any_branch(&cfg, &branch)?;
             let ctx = package::Context::load(&repo, &cfg)?;
             let a = package::assess(
                 &repo,
@@ -489,7 +498,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Cmd::Snapshot { branch }) => {
             let (repo, cfg) = open(&dir)?;
-            let b = repo.find_branch(&cfg, &branch)?;
+            let b = repo.find_any_branch(&cfg, &branch)?;
             let ctx = package::Context::load(&repo, &cfg)?;
             let snap = package::snapshot(&repo, &cfg, &b, &ctx)?;
             if cli.json {

@@ -214,13 +214,16 @@ fn jobs_attach_answers_from_its_input() {
 fn a_release_goes_on_when_the_terminal_hangs_up_mid_deploy() {
     let live = common::live::live_repo("");
     let f = &live.f;
-    f.checkout_new("feature/slow");
-    f.write(mosaic::MOSAIC_UI, common::live::good_page("slow"));
+    // The slow gate is main's: a branch changing it would wait for a
+    // release manager's acknowledgement (the guard line).
     f.write_script(
         "scripts/run_deploy_gate.sh",
         "#!/bin/bash\necho checking\nsleep 2\necho 'DEPLOY GATE: PASS'\n",
     );
     f.commit("slow gate");
+    f.checkout_new("feature/slow");
+    f.write(mosaic::MOSAIC_UI, common::live::good_page("slow"));
+    f.commit("slow page");
     package(f, "feature/slow", &Pkg::default());
     let mut t = f.console(&[], 140, 40);
     t.wait_for("feature/slow", secs(15)).unwrap();

@@ -32,6 +32,7 @@ mod lock;
 mod package;
 mod parsers_prop;
 mod playbook_console;
+mod realrepo;
 mod release;
 mod repo;
 mod review;

@@ -35,7 +35,7 @@ fn branch_status<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
         .unwrap_or_else(|| panic!("no branch {name} in status"))
 }
 
-const KEYS: [&str; 5] = ["gate", "snapshot", "visual", "fallback", "audit"];
+const KEYS: [&str; 6] = ["gate", "snapshot", "visual", "fallback", "audit", "guard"];
 
 #[test]
 fn a_complete_package_is_ready() {
@@ -362,7 +362,7 @@ fn legacy_manifests_are_packages_of_the_branch_they_name() {
     assert_eq!(branch_status(&st, mosaic::AUTH_MODAL)["package"], "none");
     let warnings = st["warnings"].to_string();
     assert!(
-        warnings.contains("handoff_20251114_140000.json line 1"),
+        warnings.contains("handoff_20251114_140000.json: not valid JSON at line 1"),
         "{warnings}"
     );
 }

@@ -187,8 +187,8 @@ fn the_selected_evidence_image_is_previewed_with_half_blocks() {
     for _ in 0..3 {
         key(&mut a, KeyCode::Tab);
     }
-    // Past the five checklist items: the first evidence file.
-    for _ in 0..5 {
+    // Past the six checklist items: the first evidence file.
+    for _ in 0..6 {
         key(&mut a, KeyCode::Char('j'));
     }
     let (branch, head, name) = a.selected_evidence().expect("an evidence file is selected");

@@ -55,6 +55,10 @@ pub enum Action {
     Drift,
     /// Open the package's whole gate log in the log pane.
     OpenGateLog,
+    /// Review: the diff of the files that guard the release (guard line).
+    GuardDiff,
+    /// Review: a release manager acknowledges the branch's guard changes.
+    AcceptGuard,
 }
 
 /// Where a binding works.
@@ -453,6 +457,26 @@ pub static BINDINGS: &[Binding] = &[
         scope: Scope::Review,
         mutates: false,
         footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('v'), NONE)],
+        label: "v",
+        action: Action::GuardDiff,
+        help: "view the diff of the guard files this branch changes (gate, scripts, baseline, guardrail.toml)",
+        hint: "guard diff",
+        scope: Scope::Review,
+        mutates: false,
+        footer: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('y'), NONE)],
+        label: "y",
+        action: Action::AcceptGuard,
+        help: "acknowledge this branch's guard changes as a release manager (recorded with the files' hashes)",
+        hint: "acknowledge guard",
+        scope: Scope::Review,
+        mutates: true,
+        footer: false,
     },
     Binding {
         keys: &[(KeyCode::Char('g'), NONE)],

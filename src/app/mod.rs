@@ -635,6 +635,15 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
                 let _ = tx.send(read_state(&state));
             });
         }
+        Request::AcceptGuard { branch, head } => {
+            std::thread::spawn(move || {
+                let r = accept_guard(&root, &branch, &head);
+                if let Err(e) = &r {
+                    let _ = tx.send(Msg::Error(e.clone()));
+                }
+                let _ = tx.send(Msg::Assessed(branch, r.map(Arc::new)));
+            });
+        }
         Request::Gate { branch } => {
             let run = workers.run.clone();
             let ended = workers.run.clone();
@@ -653,6 +662,36 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             }
         }
     }
+}
+
+/// Records the acknowledgement of `branch`'s guard changes and judges the
+/// branch again with the audit chain read afresh.
+fn accept_guard(
+    root: &std::path::Path,
+    branch: &str,
+    head: &str,
+) -> Result<package::Assessment, String> {
+    let repo = Repo::open(root).map_err(|e| e.to_string())?;
+    let cfg = repo.config().map_err(|e| e.to_string())?;
+    let b = repo
+        .find_branch_head(&cfg, branch)
+        .map_err(|e| e.to_string())?;
+    let user = repo.user(&cfg);
+    if !user.release_manager && !repo.state.is_drill() {
+        return Err(format!("{} is not a release manager", user.name));
+    }
+    crate::pipeline::guard::accept(&repo, &cfg, &b, &user.name).map_err(|e| e.to_string())?;
+    let ctx = package::Context::load(&repo, &cfg).map_err(|e| e.to_string())?;
+    let oid = git2::Oid::from_str(head).map_err(|e| e.to_string())?;
+    package::assess_head(
+        &repo,
+        &cfg,
+        branch,
+        oid,
+        &ctx,
+        crate::pipeline::audit::entry_hash_ok,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// One thread judges packages for the review screen, newest request first,

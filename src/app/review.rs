@@ -220,6 +220,8 @@ impl App {
                 }
             }
             Action::OpenGateLog => self.open_package_log(),
+            Action::GuardDiff => self.open_guard_diff(),
+            Action::AcceptGuard => self.accept_guard(),
             Action::Back if self.review.explain => self.review.explain = false,
             _ => return false,
         }
@@ -255,6 +257,68 @@ impl App {
         if !known {
             self.requests.push(Request::Preview { branch, head, name });
         }
+    }
+
+    /// Shows the diff of the guard files the branch changes in the log pane.
+    pub(super) fn open_guard_diff(&mut self) {
+        let Some(Assessed::Ready(a)) = self.selected_assessment() else {
+            self.message = Some("the package is still being read".into());
+            return;
+        };
+        let Some(diff) = a.guard_diff.as_ref() else {
+            self.message = Some(format!(
+                "{} changes none of the files that guard a release",
+                a.branch
+            ));
+            return;
+        };
+        let mut view = JobView::new(format!("{}: guard files against main", a.branch));
+        view.log.push(diff);
+        if !view.log.partial.is_empty() {
+            view.log.push("\n");
+        }
+        view.follow = false;
+        view.finished(JobEnd {
+            ok: !a.guard_pending(),
+            summary: if a.guard_pending() {
+                "not acknowledged: y in the review screen acknowledges it".into()
+            } else {
+                "acknowledged".into()
+            },
+        });
+        if self.job_running() {
+            self.message = Some("a job is running: its log stays in L".into());
+            return;
+        }
+        self.job = Some(view);
+        self.screen = Screen::Log;
+    }
+
+    /// A release manager acknowledges the selected branch's guard changes.
+    pub(super) fn accept_guard(&mut self) {
+        let Some(Assessed::Ready(a)) = self.selected_assessment() else {
+            self.message = Some("the package is still being read".into());
+            return;
+        };
+        if !a.guard_pending() {
+            self.message = Some(format!(
+                "{} has no guard changes waiting for an acknowledgement",
+                a.branch
+            ));
+            return;
+        }
+        if !self.user.release_manager {
+            self.message = Some(format!(
+                "{} is not a release manager, so cannot acknowledge guard changes",
+                self.user.name
+            ));
+            return;
+        }
+        let (branch, head) = (a.branch.clone(), a.head.clone());
+        self.review
+            .assessed
+            .insert(branch.clone(), Assessed::Pending);
+        self.requests.push(Request::AcceptGuard { branch, head });
     }
 
     /// Shows the package's gate log in the log pane (read-only).

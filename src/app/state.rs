@@ -96,6 +96,12 @@ pub enum Request {
         path: std::path::PathBuf,
         text: String,
     },
+    /// Record a release manager's acknowledgement of a branch's guard
+    /// changes, then judge the branch again.
+    AcceptGuard {
+        branch: String,
+        head: String,
+    },
 }
 
 /// News from a running job.
@@ -1010,7 +1016,12 @@ impl App {
                 self.screen = Screen::Records;
                 self.requests.push(Request::Records);
             }
-            Action::Explain | Action::OpenGateLog | Action::RunStep | Action::RunAll => {}
+            Action::Explain
+            | Action::OpenGateLog
+            | Action::GuardDiff
+            | Action::AcceptGuard
+            | Action::RunStep
+            | Action::RunAll => {}
             Action::Follow
             | Action::Search
             | Action::NextMatch

@@ -145,6 +145,10 @@ pub struct Scripts {
     pub deploy: String,
     pub verify: String,
     pub rollback: String,
+    /// Run in the checkout before the gate (e.g. a fresh site backup); empty: none.
+    pub prepare: String,
+    /// Let scripts `git push`; refused by git itself unless true.
+    pub allow_push: bool,
     pub timeout: Dur,
     pub idle_timeout: Dur,
     pub grace: Dur,

@@ -126,6 +126,10 @@ pub struct DriftReport {
     pub drift: bool,
     /// What could not be compared, and why.
     pub notes: Vec<String>,
+    /// The golden build was released from a branch not merged into main:
+    /// `live is <tag> from <branch>, not merged into main` (main's
+    /// difference from it is that, not a change committed on main).
+    pub unmerged: Option<String>,
 }
 
 fn changed(d: &FileDiff) -> bool {
@@ -197,6 +201,7 @@ pub fn check(repo: &Repo, cfg: &Config, fetch_live: bool) -> Result<DriftReport,
         live: None,
         drift: false,
         notes: Vec::new(),
+        unmerged: None,
     };
     let main = repo.main_head(&cfg.project.main_branch);
     rep.main_head = main.map(|o| o.to_string());
@@ -242,6 +247,7 @@ pub fn check(repo: &Repo, cfg: &Config, fetch_live: bool) -> Result<DriftReport,
                 .collect();
             rep.baseline_changes =
                 baseline_changes(repo, cfg, &gtree, main_tree.as_ref(), &mut rep.notes);
+            rep.unmerged = unmerged_release(repo, &golden.name, &golden.commit, main);
         }
     }
     if fetch_live {
@@ -423,6 +429,43 @@ fn value(v: &Option<String>) -> String {
     }
 }
 
+/// `live is <tag> from <branch>, not merged into main` when the golden
+/// build's commit is not on main (the branch from the live record, else
+/// the tag message's `Branch:` line).
+fn unmerged_release(repo: &Repo, tag: &str, commit: &str, main: Option<Oid>) -> Option<String> {
+    let main = main?;
+    let c = Oid::from_str(commit).ok()?;
+    if c == main || repo.git.graph_descendant_of(main, c).unwrap_or(true) {
+        return None;
+    }
+    let from_live = repo
+        .state
+        .read_live()
+        .ok()
+        .flatten()
+        .filter(|l| l.commit == commit)
+        .and_then(|l| l.branch);
+    let from_tag = || {
+        let t = repo
+            .git
+            .find_reference(&format!("refs/tags/{tag}"))
+            .ok()?
+            .peel_to_tag()
+            .ok()?;
+        t.message()?.lines().find_map(|l| {
+            let l = l.trim().trim_start_matches("- ").replace("**", "");
+            l.strip_prefix("Branch:")
+                .or_else(|| l.strip_prefix("branch:"))
+                .map(|b| b.trim().to_string())
+        })
+    };
+    let branch = from_live
+        .or_else(from_tag)
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| format!("commit {}", &commit[..commit.len().min(7)]));
+    Some(format!("live is {tag} from {branch}, not merged into main"))
+}
+
 /// One sentence: what drifted (for a badge, an alert's summary).
 pub fn summary(r: &DriftReport) -> String {
     let Some(golden) = &r.golden else {
@@ -432,8 +475,13 @@ pub fn summary(r: &DriftReport) -> String {
         return format!("no drift: the watched files and the baseline are as in {golden}");
     }
     let mut parts = Vec::new();
-    if !r.committed.is_empty() {
-        parts.push(format!("committed on main: {}", files_text(&r.committed)));
+    match (&r.unmerged, r.committed.is_empty()) {
+        (Some(u), false) => parts.push(format!(
+            "{u} (main differs in {})",
+            files_text(&r.committed)
+        )),
+        (None, false) => parts.push(format!("committed on main: {}", files_text(&r.committed))),
+        _ => {}
     }
     if !r.working.is_empty() {
         parts.push(format!("working tree: {}", files_text(&r.working)));
@@ -509,6 +557,9 @@ pub fn render_text(r: &DriftReport) -> String {
             ));
         }
     };
+    if let Some(u) = &r.unmerged {
+        s.push_str(&format!("{u}: main does not have its changes\n"));
+    }
     if r.golden.is_some() {
         files(
             &mut s,

@@ -1196,6 +1196,22 @@ fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
                 "drill: feature branch",
             )
             .map_err(setup)?;
+        if f.rebaseline {
+            // The new baseline guards the release: the release manager has
+            // acknowledged it already (the drill is about the rollback).
+            let head_commit = repo.git.find_commit(head).map_err(setup)?;
+            let files = super::guard::changes(&repo, &cfg, &head_commit).map_err(setup)?;
+            record(
+                &repo,
+                &cfg,
+                NewEntry::new(&sb.user, super::guard::ACTION, f.branch, "OK").with_details(json!({
+                    "commit": head.to_string(),
+                    "files": files,
+                    "seeded": "drill package",
+                })),
+            )
+            .map_err(setup)?;
+        }
     }
 
     // Production serves the golden build, restored from its backup.
@@ -1421,7 +1437,7 @@ pub fn run_headless_with(
             write!(out, "{}", indent(&package::render_check_text(&a), "    ")).map_err(io)?;
             let ok = a.ready();
             let note = if ok {
-                format!("{b} is ready: all five checklist items ✅")
+                format!("{b} is ready: every checklist item ✅")
             } else {
                 format!("{b} is {}, not ready", a.state.as_str())
             };

@@ -27,6 +27,9 @@ pub enum GateError {
     Record(#[from] RecordError),
     #[error(transparent)]
     Repo(#[from] super::repo::RepoError),
+    /// `[scripts] prepare` failed or could not run; the gate did not run.
+    #[error("{0}")]
+    Prepare(String),
 }
 
 /// How a gate run ended.
@@ -83,6 +86,11 @@ pub struct GateReport {
     pub audit_seq: u64,
     /// The runner's own notes (timeouts, warnings).
     pub notes: Vec<String>,
+    /// The gate's own failure line (its last `❌` line), when it did not pass.
+    pub failure_line: Option<String>,
+    /// What the prepare script and the gate did to the checkout (commits,
+    /// changes left), one sentence each.
+    pub effects: Vec<String>,
 }
 
 /// Runs the gate on `branch`'s head. `on_start` gets the handle (answers,
@@ -131,6 +139,33 @@ pub fn run_proposing(
         actor: user.name.clone(),
     };
     let interactive = answers == Answers::Interactive;
+    let on_event = std::sync::Arc::new(std::sync::Mutex::new(on_event));
+    let mut effects = Vec::new();
+    if !cfg.scripts.prepare.trim().is_empty() {
+        let sink = on_event.clone();
+        let sent = move |ev: RunEvent| {
+            if let Ok(mut f) = sink.lock() {
+                f(ev)
+            }
+        };
+        match run_prepare(cfg, &co.path, &ctx, &job.dir, sent) {
+            Ok(mut notes) => effects.append(&mut notes),
+            Err(e) => {
+                let _ = job.finish("ERROR", &e);
+                record(
+                    repo,
+                    cfg,
+                    NewEntry::new(&user.name, "gate", &branch.name, "ERROR").with_details(json!({
+                        "commit": branch.head,
+                        "error": e,
+                        "job": job.record.id,
+                    })),
+                )?;
+                return Err(GateError::Prepare(e));
+            }
+        }
+    }
+    let before = super::script_effects::before(&co.path);
     let spec = scripts::spec(
         cfg,
         &cfg.scripts.gate,
@@ -141,7 +176,12 @@ pub fn run_proposing(
     );
     // Attachers see the prompt the script waits at.
     let job_dir = job.dir.clone();
-    let mut on_event = on_event;
+    let sink = on_event;
+    let on_event = move |ev: RunEvent| {
+        if let Ok(mut f) = sink.lock() {
+            f(ev)
+        }
+    };
     // Whether a prompt file is there to clear: output streaming in costs no
     // file system call per chunk.
     let mut prompt_shown = false;
@@ -187,8 +227,20 @@ pub fn run_proposing(
     let _ = job.set_script(handle.pid(), &cfg.scripts.gate);
     on_start(handle, &job.log_path());
     let outcome = join.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    effects.extend(super::script_effects::after(
+        &co.path,
+        &cfg.scripts.gate,
+        &before,
+    ));
     drop(co);
     let verdict = Verdict::of(&outcome);
+    let failure_line = if verdict == Verdict::Pass {
+        None
+    } else {
+        std::fs::read(job.log_path())
+            .ok()
+            .and_then(|log| super::script_effects::failure_line(&log))
+    };
     let audit = record(
         repo,
         cfg,
@@ -198,6 +250,8 @@ pub fn run_proposing(
             "exit_code": outcome.exit_code,
             "duration_ms": outcome.duration.as_millis() as u64,
             "job": job.record.id,
+            "failure_line": failure_line,
+            "effects": effects,
         })),
     )?;
     job.finish(verdict.as_str(), &outcome.to_string())?;
@@ -214,5 +268,45 @@ pub fn run_proposing(
         audit_seq: audit.seq,
         audit,
         notes: outcome.notes.clone(),
+        failure_line,
+        effects,
     })
+}
+
+/// Runs `[scripts] prepare` in the checkout `co` (same contract as the
+/// gate: its environment, its output streamed, pushes refused), logging to
+/// `prepare.log` in the job directory. Returns what it did to the checkout;
+/// an error sentence when it is missing, cannot start or fails.
+fn run_prepare(
+    cfg: &Config,
+    co: &std::path::Path,
+    gate_ctx: &ScriptContext,
+    job_dir: &std::path::Path,
+    on_event: impl FnMut(RunEvent) + Send + 'static,
+) -> Result<Vec<String>, String> {
+    let script = cfg.scripts.prepare.trim();
+    let mut ctx = gate_ctx.clone();
+    ctx.action = "prepare".into();
+    let log = job_dir.join("prepare.log");
+    let before = super::script_effects::before(co);
+    let spec = scripts::spec(cfg, script, co, &ctx, Answers::Closed, log.clone());
+    let (_handle, join) = runner::spawn(spec, on_event)
+        .map_err(|e| format!("the prepare script could not run, so the gate did not: {e}"))?;
+    let outcome = join.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    let effects = super::script_effects::after(co, script, &before);
+    if outcome.success() {
+        return Ok(effects);
+    }
+    let bytes = std::fs::read(&log).unwrap_or_default();
+    let why = if super::script_effects::push_was_refused(&bytes) {
+        super::script_effects::refused_push_sentence(script)
+    } else {
+        match super::script_effects::failure_line(&bytes) {
+            Some(l) => format!("{script} ended ({outcome}): {l}"),
+            None => format!("{script} ended ({outcome})"),
+        }
+    };
+    Err(format!(
+        "the prepare script failed, so the gate did not run: {why}"
+    ))
 }

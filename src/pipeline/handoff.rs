@@ -28,8 +28,9 @@ pub enum HandoffError {
         key: Option<String>,
         message: String,
     },
-    /// A legacy JSON manifest that is not valid JSON of the expected shape.
-    #[error("{file} line {line}, column {column}: {message}")]
+    /// A legacy JSON manifest that is not valid JSON of the expected shape;
+    /// `message` says so in plain words, with the line.
+    #[error("{file}: {message}")]
     LegacyJson {
         file: String,
         line: usize,
@@ -349,9 +350,22 @@ impl LegacyManifest {
         serde_json::from_str(text).map_err(|e| {
             let full = e.to_string();
             // serde_json appends " at line L column C"; keep the sentence bare.
-            let message = match full.rfind(" at line ") {
+            let bare = match full.rfind(" at line ") {
                 Some(i) => full[..i].to_string(),
                 None => full,
+            };
+            let message = if e.is_data() {
+                format!("not a handoff manifest at line {}: {bare}", e.line())
+            } else {
+                let at = text
+                    .lines()
+                    .nth(e.line().saturating_sub(1))
+                    .and_then(|l| l.chars().nth(e.column().saturating_sub(1)));
+                format!(
+                    "not valid JSON at line {}: {}",
+                    e.line(),
+                    plain_json_error(&bare, at)
+                )
             };
             HandoffError::LegacyJson {
                 file: source.to_string(),
@@ -361,6 +375,38 @@ impl LegacyManifest {
             }
         })
     }
+}
+
+/// serde_json's syntax error in the words of someone who edits JSON by
+/// hand; `at` is the character where the parser stopped.
+fn plain_json_error(serde: &str, at: Option<char>) -> String {
+    let bare_word = at.is_some_and(|c| c.is_alphanumeric() || "/._-~".contains(c));
+    let s = if serde.starts_with("expected ident") || serde.starts_with("expected value") {
+        if bare_word {
+            "a value is not in quotes"
+        } else {
+            "a value is missing"
+        }
+    } else if serde.starts_with("trailing comma") {
+        "there is a comma after the last item"
+    } else if serde.starts_with("EOF while parsing") {
+        "the file ends too early (a bracket or a quote is not closed)"
+    } else if serde.starts_with("key must be a string") {
+        "a key is not in quotes"
+    } else if serde.starts_with("expected `,` or") {
+        "a comma is missing between two items"
+    } else if serde.starts_with("expected `:`") {
+        "a colon is missing after a key"
+    } else if serde.starts_with("control character") {
+        "a string breaks across lines (or holds a control character)"
+    } else if serde.starts_with("invalid escape") {
+        "a backslash in a string starts no valid escape"
+    } else if serde.starts_with("trailing characters") {
+        "there is more text after the end of the JSON document"
+    } else {
+        return serde.to_string();
+    };
+    s.to_string()
 }
 
 /// The time in a legacy manifest's file name (`handoff_20251114_224726.json`).

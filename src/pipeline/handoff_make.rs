@@ -856,11 +856,15 @@ fn commit_package(
     let msg = commit_message(branch, result, gated);
     let ident = identity_args(root);
     let ident: Vec<&str> = ident.iter().map(String::as_str).collect();
-    git(root, &["add", "-A", "--", rel], &[])?;
+    // With force: `.handoff/` is guardrail's own directory, and repositories
+    // often ignore `*.log` and `evidence/`, which would leave the gate log
+    // and the screenshots out of the commit.
+    git(root, &["add", "-A", "-f", "--", rel], &[])?;
     let mut args = ident.clone();
     args.extend(["commit", "--quiet", "-m", &msg, "--", rel]);
     git(root, &args, &[])?;
     let new = worktree_head(root)?;
+    check_committed(root, &new, rel)?;
     match target {
         Target::WorkingTree { .. } => {
             let parent = git(root, &["rev-parse", "--verify", "HEAD^"], &[])?;
@@ -891,6 +895,35 @@ fn commit_package(
         }
     }
     Ok(new)
+}
+
+/// Every file written under `rel` is in commit `new`, byte for byte; a file
+/// left out (ignored, filtered, a hook) is an error naming it.
+fn check_committed(root: &Path, new: &str, rel: &str) -> Result<(), MakeError> {
+    let listed = git(root, &["ls-tree", "-r", "--name-only", new, "--", rel], &[])?;
+    let in_commit: std::collections::BTreeSet<&str> = listed.lines().collect();
+    let mut missing = Vec::new();
+    for f in list_files(&root.join(rel)) {
+        let path = format!("{rel}/{f}");
+        if !in_commit.contains(path.as_str()) {
+            missing.push(path);
+            continue;
+        }
+        let blob = git(root, &["rev-parse", &format!("{new}:{path}")], &[])?;
+        let disk = git(root, &["hash-object", "--", &path], &[])?;
+        if blob.trim() != disk.trim() {
+            missing.push(format!("{path} (committed with other content)"));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(MakeError::Write(format!(
+        "the package commit {} left out {} of the files written: {}",
+        short(new),
+        missing.len(),
+        list_some(&missing, 5)
+    )))
 }
 
 /// `-c user.name=… -c user.email=…` when git has no identity configured (a

@@ -87,9 +87,23 @@ pub struct Context {
     /// The `hash` of every record in this box's audit log; `None` when the
     /// log exists but cannot be read.
     pub audit_hashes: Option<HashSet<String>>,
+    /// Legacy manifests that cannot be read, by the branch their text
+    /// names (found without parsing): the warning in plain words.
+    pub legacy_invalid: BTreeMap<String, Vec<String>>,
+    /// Release managers' acknowledgements of guard changes, by branch.
+    pub guard_acks: HashMap<String, Vec<super::guard::Ack>>,
     /// Things that could not be read but do not stop anything (a legacy
     /// manifest that is not valid JSON, an unreadable audit log).
     pub warnings: Vec<String>,
+}
+
+/// The value of the first `"branch": "…"` in a text that may not be JSON.
+fn branch_named_in(text: &str) -> Option<String> {
+    let i = text.find("\"branch\"")?;
+    let rest = text[i + 8..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(rest[..end].to_string()).filter(|b| !b.is_empty())
 }
 
 /// Where legacy manifests live.
@@ -158,22 +172,29 @@ impl Context {
             }
         }
         let mut manifests = Vec::new();
+        let mut legacy_invalid: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, (source, bytes)) in texts {
-            match LegacyManifest::parse(&String::from_utf8_lossy(&bytes), &source) {
+            let text = String::from_utf8_lossy(&bytes);
+            match LegacyManifest::parse(&text, &source) {
                 Ok(m) => manifests.push((format!("{LEGACY_DIR}/{name}"), m)),
-                Err(e) => warnings.push(e.to_string()),
+                Err(e) => {
+                    if let Some(b) = branch_named_in(&text) {
+                        legacy_invalid.entry(b).or_default().push(e.to_string());
+                    }
+                    warnings.push(e.to_string());
+                }
             }
         }
         let legacy = legacy_by_branch(&manifests);
 
         let log = repo.state.path.join("audit.jsonl");
+        let mut guard_acks = HashMap::new();
         let audit_hashes = match std::fs::read(&log) {
-            Ok(bytes) => Some(
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .filter_map(record_hash)
-                    .collect(),
-            ),
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                guard_acks = super::guard::acks_from_log(&text);
+                Some(text.lines().filter_map(record_hash).collect())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(HashSet::new()),
             Err(e) => {
                 warnings.push(format!("cannot read {}: {e}", log.display()));
@@ -185,6 +206,8 @@ impl Context {
             golden,
             legacy,
             audit_hashes,
+            legacy_invalid,
+            guard_acks,
             warnings,
         })
     }
@@ -241,12 +264,29 @@ pub struct Assessment {
     /// Evidence files under `evidence/` with their first bytes.
     #[serde(serialize_with = "ser_evidence")]
     pub evidence: Vec<(String, Vec<u8>)>,
+    /// Guarded files the branch changes relative to main: path → blob id
+    /// on the branch (or `deleted`).
+    pub guard_changes: BTreeMap<String, String>,
+    /// A release manager acknowledged exactly these changes.
+    pub guard_acknowledged: bool,
+    /// Legacy manifests naming this branch that cannot be read, in plain
+    /// words (file, line, what is wrong).
+    pub legacy_warnings: Vec<String>,
+    /// The patch of the guard files, main → head (when there are changes).
+    #[serde(skip)]
+    pub guard_diff: Option<String>,
 }
 
 impl Assessment {
     /// Whether the branch may be deployed.
     pub fn ready(&self) -> bool {
         self.state == PackageState::Ready
+    }
+
+    /// The branch changes its own guardrail and no release manager has
+    /// acknowledged these changes yet.
+    pub fn guard_pending(&self) -> bool {
+        !self.guard_changes.is_empty() && !self.guard_acknowledged
     }
 
     /// The legacy manifests with their states, for display.
@@ -266,6 +306,33 @@ impl Assessment {
     pub fn item(&self, key: &str) -> Option<&ChecklistItem> {
         self.items.iter().find(|i| i.key == key)
     }
+
+    /// What to do when files of the package are not on the branch (most
+    /// often a `.gitignore` kept `gate.log` or `evidence/` out of a plain
+    /// `git add`): `None` when nothing is missing.
+    pub fn missing_files_advice(&self) -> Option<String> {
+        if !self.has_package {
+            return None;
+        }
+        let missing = self.items.iter().any(|i| {
+            i.state == ItemState::Missing
+                && i.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("is missing from"))
+        }) || self
+            .item("visual")
+            .is_some_and(|i| !i.passes() && self.evidence.is_empty());
+        missing.then(|| {
+            format!(
+                "files of the package are not in the branch's commit (a .gitignore that \
+                 ignores *.log or evidence/ keeps them out of a plain git add): run \
+                 `guardrail handoff --branch {b} --commit` again, or `git add -f {d}` on the \
+                 branch and commit",
+                b = self.branch,
+                d = self.package_dir
+            )
+        })
+    }
 }
 
 /// What `guardrail check --json` prints.
@@ -278,6 +345,10 @@ pub struct CheckReport<'a> {
     pub has_package: bool,
     pub items: &'a [ChecklistItem],
     pub legacy: Vec<LegacyView<'a>>,
+    /// Legacy manifests naming the branch that cannot be read.
+    pub legacy_warnings: &'a [String],
+    /// What to do when files of the package are missing from the branch.
+    pub advice: Option<String>,
 }
 
 impl<'a> From<&'a Assessment> for CheckReport<'a> {
@@ -290,6 +361,8 @@ impl<'a> From<&'a Assessment> for CheckReport<'a> {
             has_package: a.has_package,
             items: &a.items,
             legacy: a.legacy_views(),
+            advice: a.missing_files_advice(),
+            legacy_warnings: &a.legacy_warnings,
         }
     }
 }
@@ -479,6 +552,10 @@ pub fn assess_head(
         diffs,
         golden: ctx.golden.as_ref().map(|(t, _)| t.clone()),
         evidence: Vec::new(),
+        guard_changes: BTreeMap::new(),
+        guard_acknowledged: false,
+        guard_diff: None,
+        legacy_warnings: ctx.legacy_invalid.get(branch).cloned().unwrap_or_default(),
     };
 
     let Some(files) = files else {
@@ -531,11 +608,28 @@ pub fn assess_head(
         audit_hash_ok: &audit_hash_ok,
         audit_in_local_log,
     });
-    a.state = package_state(
+    let mut items = items;
+    let mut state = package_state(
         &items,
         manifest.as_ref().map(|m| m.gate.result),
         fresh.map(|(f, _)| f),
     );
+    // The guard line: a branch changing its own guardrail is not ready
+    // until a release manager acknowledged exactly these changes.
+    let changed = super::guard::changes(repo, cfg, &commit).map_err(git_err(format!(
+        "the guarded files of {branch} against main"
+    )))?;
+    let ack = super::guard::matching(ctx.guard_acks.get(branch), &changed);
+    items.push(super::guard::item(&changed, ack));
+    a.guard_acknowledged = ack.is_some();
+    if !changed.is_empty() {
+        a.guard_diff = Some(super::guard::diff_text(repo, cfg, &head_hex));
+    }
+    a.guard_changes = changed;
+    if a.guard_pending() && state == PackageState::Ready {
+        state = PackageState::Incomplete;
+    }
+    a.state = state;
     a.items = items;
     a.manifest = manifest;
     a.gate_log = files.gate_log;
@@ -558,6 +652,10 @@ pub struct Snapshot {
     pub baseline: BaselineReport,
     /// Every metric within tolerance.
     pub within: bool,
+    /// Why the branch is outside without metrics: its baseline file is
+    /// missing (`None` otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_error: Option<String>,
     #[serde(serialize_with = "ser_diffs")]
     pub diffs: Vec<FileDiff>,
 }
@@ -584,7 +682,19 @@ pub fn snapshot(
         .tree()
         .map_err(git_err(format!("the tree of {}", branch.name)))?;
     let (report, diffs) = baseline_and_diffs(repo, cfg, &tree, ctx)?;
-    let report = report?;
+    // A branch without the baseline file is outside, with the reason and
+    // the diff; a baseline that cannot be parsed is bad input.
+    let (report, baseline_error) = match report {
+        Ok(r) => (r, None),
+        Err(e @ BaselineError::Missing { .. }) => (
+            BaselineReport {
+                baseline_path: cfg.baseline.file.clone(),
+                checks: Vec::new(),
+            },
+            Some(e.to_string()),
+        ),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Snapshot {
         branch: branch.name.clone(),
         head: branch.head.clone(),
@@ -592,8 +702,9 @@ pub fn snapshot(
             tag: t.clone(),
             commit: o.to_string(),
         }),
-        within: report.within(),
+        within: baseline_error.is_none() && report.within(),
         baseline: report,
+        baseline_error,
         diffs,
     })
 }
@@ -818,6 +929,9 @@ pub fn render_check_text(a: &Assessment) -> String {
     if a.has_package {
         let _ = writeln!(s, "package {}/", a.package_dir);
         item_lines(&mut s, &a.items, "  ");
+        if let Some(advice) = a.missing_files_advice() {
+            let _ = writeln!(s, "what to do: {advice}");
+        }
     } else {
         let _ = writeln!(
             s,
@@ -841,6 +955,9 @@ pub fn render_check_text(a: &Assessment) -> String {
         let _ = writeln!(s, "legacy manifest {}{what}: {}", v.file, v.state.as_str());
         item_lines(&mut s, v.items, "  ");
     }
+    for w in &a.legacy_warnings {
+        let _ = writeln!(s, "⚠️ legacy manifest {w}");
+    }
     let _ = writeln!(s, "package state: {}", a.state.as_str());
     s
 }
@@ -857,7 +974,9 @@ pub fn render_snapshot_text(snap: &Snapshot, paint: &dyn Fn(&str) -> String) -> 
         "OUTSIDE tolerance"
     };
     let _ = writeln!(s, "baseline {}: {verdict}", snap.baseline.baseline_path);
-    if snap.baseline.checks.is_empty() {
+    if let Some(e) = &snap.baseline_error {
+        let _ = writeln!(s, "  ❌ {e}");
+    } else if snap.baseline.checks.is_empty() {
         let _ = writeln!(s, "  (no _LINE_COUNT metrics)");
     }
     for c in &snap.baseline.checks {

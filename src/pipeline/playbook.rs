@@ -393,12 +393,18 @@ impl Playbook {
         let a =
             package::assess(repo, &self.cfg, &self.branch, &ctx, entry_hash_ok).map_err(other)?;
         if a.state != PackageState::Ready {
-            let reasons: Vec<String> = a
+            let mut reasons: Vec<String> = a
                 .items
                 .iter()
                 .filter(|i| !i.passes())
                 .map(|i| format!("{}: {}", i.key, i.reason.clone().unwrap_or_default()))
                 .collect();
+            if a.guard_pending() {
+                reasons.push(format!(
+                    "guard: {}",
+                    super::guard::refusal(&self.branch.name, &a.guard_changes)
+                ));
+            }
             let why = if reasons.is_empty() {
                 format!(
                     "the package of {} is {}",
@@ -501,13 +507,21 @@ impl Playbook {
         });
         let report = match report {
             Ok(r) => r,
-            Err(e @ (gate::GateError::Script(_) | gate::GateError::Checkout(_))) => {
-                return Err(PlaybookError::Step(StepFailed(e.to_string())))
-            }
+            Err(
+                e @ (gate::GateError::Script(_)
+                | gate::GateError::Checkout(_)
+                | gate::GateError::Prepare(_)),
+            ) => return Err(PlaybookError::Step(StepFailed(e.to_string()))),
             Err(e) => return Err(other(e)),
         };
         let verdict = report.verdict;
-        let summary = format!("gate {} (audit #{})", verdict.as_str(), report.audit_seq);
+        let mut summary = format!("gate {} (audit #{})", verdict.as_str(), report.audit_seq);
+        if let Some(l) = &report.failure_line {
+            summary.push_str(&format!(": {l}"));
+        }
+        for e in &report.effects {
+            summary.push_str(&format!("; {e}"));
+        }
         self.gate = Some(report);
         match verdict {
             Verdict::Pass => Ok(summary),
@@ -1064,13 +1078,10 @@ pub fn publish_with_answers(
 ) -> Result<String, String> {
     let script = cfg.scripts.deploy.trim();
     if !script.is_empty() && config::resolve(co, script).exists() {
-        let spec = scripts::spec(cfg, script, co, ctx, answers, log);
+        let before = super::script_effects::before(co);
+        let spec = scripts::spec(cfg, script, co, ctx, answers, log.clone());
         let outcome = run_script(spec, ev);
-        return match outcome {
-            Ok(o) if o.success() => Ok(format!("{script}: {o}")),
-            Ok(o) => Err(format!("{script}: {o}")),
-            Err(e) => Err(e.to_string()),
-        };
+        return super::script_effects::deploy_result(script, co, &before, &log, outcome);
     }
     let target = cfg.live.publish_dir.trim();
     if target.is_empty() {

@@ -375,6 +375,31 @@ impl Repo {
         self.branch_details(&r, m.as_ref())
     }
 
+    /// [`Repo::find_branch`], the main branch included (ahead and behind
+    /// 0): for reading a branch (`check`, `snapshot`), not for releasing it.
+    pub fn find_any_branch(&self, cfg: &Config, name: &str) -> Result<BranchInfo, RepoError> {
+        let main = &cfg.project.main_branch;
+        if name != main {
+            return self.find_branch(cfg, name);
+        }
+        let oid = self
+            .main_head(main)
+            .ok_or_else(|| RepoError::UnknownBranch(name.to_string()))?;
+        let c = self.git.find_commit(oid)?;
+        let local = self.git.find_branch(main, BranchType::Local).is_ok();
+        let author = c.author().name().unwrap_or("").to_string();
+        Ok(BranchInfo {
+            name: main.clone(),
+            head: oid.to_string(),
+            sources: vec![if local { "local" } else { "origin" }.to_string()],
+            subject: c.summary().unwrap_or("").to_string(),
+            author,
+            time: c.time().seconds(),
+            ahead: Some(0),
+            behind: Some(0),
+        })
+    }
+
     /// Prod tags, lightweight and annotated, oldest first (date, then `.N`).
     pub fn prod_tags(&self, cfg: &Config) -> Result<Vec<ProdTag>, RepoError> {
         let prefix = &cfg.project.tag_prefix;

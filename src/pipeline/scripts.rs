@@ -68,6 +68,9 @@ pub fn spec(
 ) -> RunSpec {
     let mut s = RunSpec::new(Path::new(script), checkout_root, log_path);
     s.env = ctx.env();
+    if !cfg.scripts.allow_push {
+        s.env.extend(super::script_effects::refuse_push_env());
+    }
     s.answers = answers;
     s.timeout = cfg.scripts.timeout.nonzero();
     s.idle_timeout = cfg.scripts.idle_timeout.nonzero();

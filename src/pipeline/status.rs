@@ -212,7 +212,7 @@ pub fn render_text(st: &Status) -> String {
         let _ = writeln!(
             s,
             "  {:<32} {} {:>9}  {:<12}  {}  ({}, {})",
-            b.name,
+            middle_ellipsis(&b.name, 32),
             short(&b.head),
             ab,
             badge(&bs.package),
@@ -222,10 +222,11 @@ pub fn render_text(st: &Status) -> String {
         );
     }
     let _ = writeln!(s, "\nprod tags ({}):", st.prod_tags.len());
+    let bad: &[String] = st.live.as_ref().map_or(&[], |l| &l.bad_tags);
     for t in st.prod_tags.iter().rev() {
         let _ = writeln!(
             s,
-            "  {:<22} {}  {}  {}",
+            "  {:<22} {}  {}  {}{}",
             t.name,
             short(&t.commit),
             if t.annotated {
@@ -233,10 +234,33 @@ pub fn render_text(st: &Status) -> String {
             } else {
                 "lightweight"
             },
-            if t.backup { "backup ✓" } else { "no backup" }
+            if t.backup { "backup ✓ " } else { "no backup" },
+            if bad.contains(&t.name) {
+                "  ✗ bad: failed live verification"
+            } else {
+                ""
+            }
         );
     }
     s
+}
+
+/// `s` cut to `width` characters with `…` in the middle, so that both the
+/// start (`claude/…`) and the end (an agent's id) of a long branch name stay.
+pub fn middle_ellipsis(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width || width == 0 {
+        return s.to_string();
+    }
+    if width == 1 {
+        return "…".into();
+    }
+    let keep = width - 1;
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 /// The package state as a text badge, e.g. `[ready]`.

@@ -352,6 +352,13 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let inner_h = area.height.saturating_sub(3) as usize;
     let wide = area.width >= 90;
     let own = app.own_job();
+    // The branch column's width as the table lays it out (borders, the
+    // fixed columns, the subject's 35 %, one space between columns): a
+    // longer name is cut in the middle with `…`, keeping both ends.
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let ncols = if wide { 7 } else { 6 };
+    let fixed = 10 + 8 + 9 + 16 + if wide { 12 } else { 0 } + (ncols - 1);
+    let name_w = inner_w.saturating_sub(fixed + inner_w * 35 / 100).max(22);
     let rows: Vec<Row> = app
         .visible
         .iter()
@@ -364,6 +371,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             if remote_only {
                 name = format!("{name} ⇣");
             }
+            let mut name = crate::pipeline::status::middle_ellipsis(&name, name_w);
             let badge = package_badge(b.package, t);
             // This console's job on the branch, and the key back to it.
             if let Some((what, _, waiting)) = own
@@ -502,9 +510,22 @@ fn tags(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             if Some(&tag.name) == live_tag.as_ref() {
                 mark.push('●');
             }
+            let bad = app
+                .live
+                .as_ref()
+                .is_some_and(|l| l.bad_tags.contains(&tag.name));
+            let name = if bad {
+                format!("{} ✗ bad", tag.name)
+            } else {
+                tag.name.clone()
+            };
             let mut cells = vec![
                 Cell::from(mark).style(t.ok),
-                Cell::from(tag.name.clone()),
+                if bad {
+                    Cell::from(name).style(t.bad)
+                } else {
+                    Cell::from(name)
+                },
                 Cell::from(if tag.annotated { "annotated" } else { "light" }).style(t.dim),
                 if tag.backup {
                     Cell::from("backup ✓").style(t.ok)

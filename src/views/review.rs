@@ -20,6 +20,17 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let [left, right] =
         Layout::horizontal([Constraint::Length(34), Constraint::Min(20)]).areas(area);
     branch_list(f, app, t, left);
+    // The whole branch name, however long (the list cuts it).
+    let [title, right] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(right);
+    if let Some((name, head)) = app.selected_head() {
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                format!(" {name} at {}", &head[..head.len().min(8)]),
+                t.bold,
+            )),
+            title,
+        );
+    }
     let assessed = app.selected_assessment();
     let focus = app.review.focus;
     if app.review_folded() {
@@ -119,7 +130,10 @@ fn branch_list(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             let b = &app.branches[i];
             Row::new(vec![
                 package_badge(b.package, t),
-                Cell::from(b.r.name.clone()),
+                Cell::from(crate::pipeline::status::middle_ellipsis(
+                    &b.r.name,
+                    area.width.saturating_sub(13) as usize,
+                )),
             ])
         })
         .collect();
@@ -294,6 +308,9 @@ fn checklist_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: 
             format!("no package in {}", a.package_dir),
             t.dim,
         ));
+    }
+    for w in &a.legacy_warnings {
+        rows.push(Line::styled(format!("⚠️ legacy manifest {w}"), t.warn));
     }
     rows.push(Line::raw(""));
     rows.push(Line::styled(

@@ -48,6 +48,9 @@ pub fn live_repo(extra: &str) -> Live {
     std::fs::create_dir_all(&site).unwrap();
     let server = HttpServer::serve_dir(&site);
     f.write_config(&live_config(&server.url(), &site, extra));
+    // The gate the feature branches carry is main's too: a branch that
+    // changed it would need a release manager's acknowledgement (guard).
+    f.write_script("scripts/run_deploy_gate.sh", PASSING_GATE);
     f.commit("guardrail: live site");
     Live { f, server, site }
 }

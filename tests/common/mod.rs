@@ -22,6 +22,7 @@ pub mod http;
 pub mod live;
 pub mod packages;
 pub mod pty;
+pub mod realrepo;
 pub mod screen;
 pub mod trees;
 
