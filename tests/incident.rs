@@ -15,17 +15,20 @@ use common::*;
 /// A gate that asks one question and passes on `yes`.
 const ASKING_GATE: &str = "#!/bin/bash\nprintf 'PS101 10-step flow walked end-to-end against this build? [yes/no/n/a]: '\nread -r a || exit 1\n[ \"$a\" = yes ] && echo 'DEPLOY GATE: PASS' || { echo 'DEPLOY GATE: FAIL'; exit 1; }\n";
 
-/// `name` off main with a good page, `gate` as its gate, `extra` scripts
-/// beside it, and a ready handoff package proposing `tag`.
+/// `gate` and `extra` scripts committed on main, then `name` off main with
+/// a good page and a ready handoff package proposing `tag`.
 fn branch_with(l: &Live, name: &str, gate: &str, extra: &[(&str, &str)], tag: &str) {
     let f = &l.f;
+    // The scripts are main's own, so the branch changes none of its
+    // guards (SPEC §4's guard line) and its package can be ready.
     f.checkout("main");
-    f.checkout_new(name);
-    f.write(mosaic::MOSAIC_UI, good_page("r9"));
     f.write_script("scripts/run_deploy_gate.sh", gate);
     for (path, text) in extra {
         f.write_script(path, text);
     }
+    f.commit("scripts of this test");
+    f.checkout_new(name);
+    f.write(mosaic::MOSAIC_UI, good_page("r9"));
     f.commit(&format!("{name}: change"));
     common::packages::package(
         f,
