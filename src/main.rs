@@ -342,6 +342,9 @@ fn plain(line: &str) -> String {
 fn open(dir: &std::path::Path) -> anyhow::Result<(Repo, guardrail::pipeline::config::Config)> {
     let repo = Repo::open(dir)?;
     let cfg = repo.config()?;
+    for w in &cfg.warnings {
+        eprintln!("guardrail: warning: {w}");
+    }
     Ok((repo, cfg))
 }
 

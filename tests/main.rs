@@ -37,4 +37,5 @@ mod review;
 mod rollback;
 mod rollback_dialog;
 mod runner;
+mod safety;
 mod verify;

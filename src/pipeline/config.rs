@@ -92,6 +92,69 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// A size in bytes written as `500B`, `64KiB`, `100MiB`, `2GiB` (or the
+/// decimal `KB`, `MB`, `GB`, `TB`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Size {
+    pub fn parse(s: &str) -> Result<Size, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("`{s}` has no unit (use e.g. 100MiB, 2GiB)"))?;
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size (use e.g. 100MiB, 2GiB)"))?;
+        let mul: u64 = match unit.trim() {
+            "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "TiB" => 1 << 40,
+            "KB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            "TB" => 1_000_000_000_000,
+            _ => return Err(format!("`{s}` is not a size (use e.g. 100MiB, 2GiB)")),
+        };
+        n.checked_mul(mul)
+            .map(Size)
+            .ok_or_else(|| format!("`{s}` is too large a size"))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        for (unit, m) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
+            if b >= m && b.is_multiple_of(m) {
+                return write!(f, "{}{unit}", b / m);
+            }
+        }
+        write!(f, "{b}B")
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Size::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -102,7 +165,13 @@ pub struct Config {
     pub authority: Authority,
     pub live: Live,
     pub evidence: Evidence,
+    pub backup: BackupCfg,
     pub alerts: Alerts,
+    pub drill: DrillCfg,
+    /// Values of the working tree or the user's file that were ignored
+    /// (authority, the main branch), one line each; never read from a file.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -189,6 +258,8 @@ pub struct Live {
     pub poll: Dur,
     pub deadline: Dur,
     pub request_timeout: Dur,
+    /// Link-local and cloud metadata addresses in `url` are refused unless true.
+    pub allow_private: bool,
     pub check: Vec<LiveCheck>,
 }
 
@@ -208,6 +279,23 @@ pub struct LiveCheck {
 #[serde(default, deny_unknown_fields)]
 pub struct Evidence {
     pub require: Vec<EvidenceRequire>,
+    /// An evidence file larger than this is refused.
+    pub max_file: Size,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupCfg {
+    /// A backup whose files unpack to more than this is refused.
+    pub max_unpacked: Size,
+}
+
+/// Written by `guardrail drill` into its sandbox only: the token that,
+/// matched by the one in the sandbox's state directory, makes it a drill.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrillCfg {
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -366,7 +454,130 @@ fn parse_layered(layers: &[(&str, &str)], _what: &str) -> Result<Config, ConfigE
             key: "-".into(),
             message: e.message().to_string(),
         })?;
+    validate(&cfg, layers)?;
     Ok(cfg)
+}
+
+/// Values that parse but are refused: zero durations where a zero makes no
+/// sense, and `[live] url` / `[alerts] webhook` at a link-local or cloud
+/// metadata address (unless `[live] allow_private`). The error names the
+/// layer and line that set the key.
+fn validate(cfg: &Config, layers: &[(&str, &str)]) -> Result<(), ConfigError> {
+    let invalid = |table: &str, key: &str, message: String| {
+        let (file, line) = layers
+            .iter()
+            .rev()
+            .find_map(|(text, file)| key_line(text, table, key).map(|l| (file.to_string(), l)))
+            .unwrap_or_else(|| ("<built-in>".to_string(), 0));
+        ConfigError::Invalid {
+            file,
+            line,
+            key: format!("{table}.{key}"),
+            message,
+        }
+    };
+    let positive = [
+        ("live", "request_timeout", cfg.live.request_timeout),
+        ("live", "deadline", cfg.live.deadline),
+        ("scripts", "timeout", cfg.scripts.timeout),
+        ("alerts", "timeout", cfg.alerts.timeout),
+    ];
+    for (table, key, d) in positive {
+        if d.0.is_zero() {
+            return Err(invalid(
+                table,
+                key,
+                "must be longer than zero (use e.g. 10s)".into(),
+            ));
+        }
+    }
+    let sizes = [
+        ("backup", "max_unpacked", cfg.backup.max_unpacked),
+        ("evidence", "max_file", cfg.evidence.max_file),
+    ];
+    for (table, key, s) in sizes {
+        if s.0 == 0 {
+            return Err(invalid(table, key, "must be larger than zero".into()));
+        }
+    }
+    if !cfg.live.allow_private {
+        for (table, key, url) in [
+            ("live", "url", &cfg.live.url),
+            ("alerts", "webhook", &cfg.alerts.webhook),
+        ] {
+            if let Err(why) = check_url(url) {
+                return Err(invalid(table, key, why));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a URL whose host is a link-local address (169.254.0.0/16,
+/// fe80::/10) or a cloud metadata endpoint (169.254.169.254,
+/// fd00:ec2::254, metadata.google.internal); loopback and everything else
+/// pass. An empty URL passes (nothing will be requested).
+pub fn check_url(url: &str) -> Result<(), String> {
+    use std::net::{IpAddr, Ipv6Addr};
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(());
+    };
+    let refused = |what: &str| {
+        Err(format!(
+            "`{url}` is {what}; set [live] allow_private = true if you really mean it"
+        ))
+    };
+    let Some(host) = parsed.host_str() else {
+        return Ok(());
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let domain = host.trim_end_matches('.').to_ascii_lowercase();
+    if domain == "metadata.google.internal" || domain == "metadata" {
+        return refused("a cloud metadata address");
+    }
+    let ip = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        Ok(ip) => ip,
+        Err(_) => return Ok(()),
+    };
+    let metadata_v6: Ipv6Addr = "fd00:ec2::254".parse().expect("an IPv6 address");
+    match ip {
+        IpAddr::V4(a) if a.octets() == [169, 254, 169, 254] => {
+            refused("the cloud metadata address")
+        }
+        IpAddr::V4(a) if a.is_link_local() => refused("a link-local address"),
+        IpAddr::V6(a) if a == metadata_v6 => refused("the cloud metadata address"),
+        IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => refused("a link-local address"),
+        _ => Ok(()),
+    }
+}
+
+/// The 1-based line where `key` is set in `[table]` of `text`.
+fn key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        if let Some((k, _)) = t.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            if (current == table && k == key)
+                || (current.is_empty() && k == format!("{table}.{key}"))
+            {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// Tables merge key by key; any other value (arrays included) replaces.

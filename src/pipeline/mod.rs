@@ -12,6 +12,7 @@ pub mod drift;
 pub mod drill;
 pub mod evidence;
 pub mod gate;
+pub mod guard;
 pub mod handoff;
 pub mod handoff_make;
 pub mod jobs;

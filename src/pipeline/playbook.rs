@@ -314,7 +314,7 @@ impl Playbook {
 
     /// Step 1: authority, locks, and the package's evidence.
     fn evidence(&mut self, repo: &Repo) -> Result<String, PlaybookError> {
-        let drill = repo.state.is_drill();
+        let drill = repo.is_drill();
         let user = repo.user(&self.cfg);
         if !user.release_manager && !drill {
             return Err(self.refuse(
@@ -495,7 +495,7 @@ impl Playbook {
             })?;
         self.staged = Some(staged);
         let mut ctx = self.context("deploy", &co);
-        ctx.drill = repo.state.is_drill();
+        ctx.drill = repo.is_drill();
         let result = publish(repo, &self.cfg, &co, &ctx, self.job_log("deploy"), ev);
         let _ = record(
             repo,
@@ -893,6 +893,8 @@ pub fn publish_with_answers(
         ));
     }
     let target = config::resolve(&repo.root, target);
+    // Checked again just before the swap: a link may have moved meanwhile.
+    super::guard::check_publish_dir(repo, cfg).map_err(|e| e.to_string())?;
     copy_publish(&ctx.bundle_dir, &target)
         .map_err(|e| format!("publishing to {} failed: {e}", target.display()))?;
     ev(Event::Output(format!(
@@ -910,6 +912,9 @@ pub fn publish_with_answers(
 /// Replaces `target` with a copy of `src`: copied next to it, then swapped
 /// in with renames, so the site never serves a half-copied tree.
 pub fn copy_publish(src: &Path, target: &Path) -> std::io::Result<()> {
+    super::guard::Protected::system()
+        .check("the directory to replace", target)
+        .map_err(std::io::Error::other)?;
     let parent = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let name = target

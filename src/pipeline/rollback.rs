@@ -717,7 +717,7 @@ pub fn rollback(
     let started = Instant::now();
     let user = repo.user(cfg);
     let actor = user.name.clone();
-    let drill = repo.state.is_drill();
+    let drill = repo.is_drill();
     let tag = plan.target.name.clone();
     let commit = plan.target.commit.clone();
     // The live record now, not as planned: it may have changed meanwhile.

@@ -1,0 +1,309 @@
+//! Safety rails (issue 14): no setting, archive, output or local edit can
+//! destroy data, leak a secret or grant a release. Each test replays the
+//! attack against the real binary (or the pipeline) and checks that it no
+//! longer works.
+use crate::common;
+
+use std::path::Path;
+
+use common::live::*;
+use common::*;
+use guardrail::pipeline::config::Config;
+
+/// `git log` still works, every tag is there, the backup is intact.
+fn assert_repository_intact(f: &Fixture) {
+    let log = f.git(&["log", "--oneline", "-1"]);
+    assert!(!log.is_empty());
+    assert!(f.git(&["tag"]).contains(mosaic::GOLDEN));
+    assert!(f.exists(&format!("backups/{}.zip", mosaic::TAG_ANNOTATED)));
+    assert!(f.exists("guardrail.toml"));
+}
+
+/// Commits a configuration whose `[live] publish_dir` is `dir` on main.
+fn publish_to(l: &Live, dir: &str) {
+    let text = live_config(&l.server.url(), Path::new(dir), "");
+    l.f.write_config(&text);
+    l.f.commit("guardrail: publish somewhere dangerous");
+}
+
+#[test]
+fn publish_dir_that_would_destroy_data_is_refused_with_exit_2() {
+    let l = live_repo("");
+    let f = &l.f;
+    let repo_root = f.path().display().to_string();
+    let home = f.home().display().to_string();
+    let tmp = f.tempdir().display().to_string();
+    let cases = [
+        (repo_root.as_str(), "is the repository's working tree"),
+        ("backups", "is backups_dir"),
+        (".git", "is the git directory"),
+        (
+            "deploy_logs/site",
+            "lies inside the repository's working tree",
+        ),
+        (home.as_str(), "is $HOME"),
+        (tmp.as_str(), "contains the repository's working tree"),
+        ("/", "is the root directory"),
+    ];
+    for (dir, relation) in cases {
+        publish_to(&l, dir);
+        let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{dir}: {err}{}", stdout(&out));
+        assert!(err.contains("[live] publish_dir"), "{dir}: {err}");
+        assert!(err.contains(relation), "{dir}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_repository_intact(f);
+        // Checked on load: even `status` refuses such a configuration.
+        let out = f.guardrail(&["status"]);
+        assert_eq!(out.status.code(), Some(2), "{dir}: {}", stderr(&out));
+    }
+    assert!(std::fs::read_dir(&l.site).unwrap().next().is_none());
+    assert!(f.home().join("gitconfig-empty").exists());
+}
+
+#[test]
+fn publish_dir_through_a_symlink_into_the_repository_is_refused() {
+    let l = live_repo("");
+    let f = &l.f;
+    let link = f.tempdir().join("innocent");
+    std::os::unix::fs::symlink(f.path(), &link).unwrap();
+    publish_to(&l, &link.join("site").display().to_string());
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("lies inside the repository's working tree"));
+    assert_repository_intact(f);
+}
+
+#[test]
+fn a_publish_dir_beside_the_repository_stays_legal() {
+    // The drill's and the fixtures' layout: production next to the repo.
+    let l = live_repo("");
+    let f = &l.f;
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(l.site.join("index.html").exists());
+}
+
+// ---------------------------------------------------------------------------
+// Authority
+
+#[test]
+fn authority_comes_from_the_default_branch_never_from_a_local_edit() {
+    let l = live_repo("");
+    let f = &l.f;
+    let url = l.server.url();
+    // main: only alice.
+    let main_cfg = live_config(&url, &l.site, "").replace("\"tester\"", "\"alice\"");
+    f.write_config(&main_cfg);
+    f.commit("guardrail: alice releases");
+    // A feature branch grants root.
+    f.checkout_new("feature/evil");
+    f.write_config(&main_cfg.replace("[\"alice\"]", "[\"alice\", \"root\"]"));
+    f.commit("guardrail: root too");
+    f.checkout("main");
+    // And the working tree points main_branch at it.
+    f.write_config(&format!(
+        "{}\n[project]\nmain_branch = \"feature/evil\"\n",
+        main_cfg.replace("[\"alice\"]", "[\"alice\", \"root\"]")
+    ));
+    f.set_user("root");
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+    assert_eq!(j["user"]["name"], "root");
+    assert_eq!(j["user"]["release_manager"], false, "{j}");
+    assert_eq!(j["main_branch"], "main");
+    let err = stderr(&out);
+    assert!(
+        err.contains("main_branch = \"feature/evil\" in the working tree is ignored"),
+        "{err}"
+    );
+    assert!(
+        err.contains("release_managers in the working tree is ignored"),
+        "{err}"
+    );
+    let out = f.guardrail(&["status"]);
+    assert!(
+        !stdout(&out).contains("(release manager)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("root is not a release manager"));
+    assert!(std::fs::read_dir(&l.site).unwrap().next().is_none());
+
+    // alice, named on main, still may.
+    f.set_user("alice");
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn the_main_branch_is_read_from_the_remotes_head() {
+    let l = live_repo("");
+    let f = &l.f;
+    // origin's HEAD is `trunk`, whose committed file names the main branch
+    // `release` and whose `release` branch names who may release.
+    let trunk_cfg = format!(
+        "{}\n[project]\nmain_branch = \"release\"\n",
+        live_config(&l.server.url(), &l.site, "").replace("\"tester\"", "\"nobody\"")
+    );
+    f.checkout_new("trunk");
+    f.write_config(&trunk_cfg);
+    f.commit("trunk config");
+    f.checkout_new("release");
+    f.write_config(&trunk_cfg.replace("\"nobody\"", "\"carol\""));
+    f.commit("release config");
+    f.checkout("main");
+    f.remote_tracking("origin", "trunk", &f.rev_parse("trunk"));
+    f.git(&[
+        "symbolic-ref",
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/trunk",
+    ]);
+    f.set_user("carol");
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+    assert_eq!(j["main_branch"], "release");
+    assert_eq!(j["user"]["release_manager"], true, "{j}");
+    f.set_user("tester");
+    let j = json(&f.guardrail(&["status", "--json"]));
+    assert_eq!(j["user"]["release_manager"], false, "{j}");
+}
+
+#[test]
+fn a_drill_marker_anyone_can_create_grants_nothing() {
+    let l = live_repo("");
+    let f = &l.f;
+    let state = f.path().join(".git/guardrail");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("drill"), "guardrail drill sandbox\n").unwrap();
+    f.set_user("mallory");
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("mallory is not a release manager"));
+    // Nor a marker with a token that the committed configuration lacks, nor
+    // a token in the working tree only.
+    std::fs::write(state.join("drill"), "token: 0123456789abcdef\n").unwrap();
+    f.write_config(&format!(
+        "{}\n[drill]\ntoken = \"0123456789abcdef\"\n",
+        f.read("guardrail.toml")
+    ));
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(std::fs::read_dir(&l.site).unwrap().next().is_none());
+    let repo = guardrail::pipeline::repo::Repo::open(f.path()).unwrap();
+    assert!(!repo.is_drill());
+}
+
+// ---------------------------------------------------------------------------
+// Requests to anywhere
+
+fn config_err(text: &str) -> String {
+    match Config::from_str(text, "guardrail.toml") {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn zero_timeouts_are_refused_naming_the_key() {
+    for (text, key, line) in [
+        (
+            "[live]\nurl = \"http://127.0.0.1:9\"\nrequest_timeout = \"0s\"\n",
+            "live.request_timeout",
+            3,
+        ),
+        ("[live]\ndeadline = \"0ms\"\n", "live.deadline", 2),
+        ("[scripts]\n\ntimeout = \"0m\"\n", "scripts.timeout", 3),
+        ("[alerts]\ntimeout = \"0s\"\n", "alerts.timeout", 2),
+        (
+            "[backup]\nmax_unpacked = \"0B\"\n",
+            "backup.max_unpacked",
+            2,
+        ),
+    ] {
+        let e = config_err(text);
+        assert!(
+            e.starts_with(&format!("guardrail.toml line {line}, key `{key}`:")),
+            "{e}"
+        );
+    }
+    // "0s" stays "off" where the defaults say so.
+    Config::from_str(
+        "[live]\npoll = \"0s\"\n[scripts]\nidle_timeout = \"0s\"\n",
+        "g",
+    )
+    .unwrap();
+}
+
+#[test]
+fn link_local_and_metadata_addresses_are_refused_unless_allowed() {
+    for url in [
+        "http://169.254.169.254/",
+        "http://169.254.10.1:8080/x",
+        "http://[fe80::1]/",
+        "http://[fd00:ec2::254]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://METADATA.google.internal./",
+        "http://[::ffff:169.254.169.254]/",
+        "http://2852039166/",
+    ] {
+        let e = config_err(&format!("[live]\nurl = \"{url}\"\n"));
+        assert!(
+            e.starts_with("guardrail.toml line 2, key `live.url`:") && e.contains("allow_private"),
+            "{url}: {e}"
+        );
+        let e = config_err(&format!("[alerts]\nwebhook = \"{url}\"\n"));
+        assert!(e.contains("key `alerts.webhook`"), "{url}: {e}");
+        let ok = Config::from_str(
+            &format!("[live]\nurl = \"{url}\"\nallow_private = true\n"),
+            "g",
+        );
+        assert!(ok.is_ok(), "{url}: {ok:?}");
+    }
+    for url in [
+        "http://127.0.0.1:8080/",
+        "http://[::1]/",
+        "http://localhost/",
+        "https://example.org",
+        "http://10.0.0.1/",
+    ] {
+        assert!(
+            Config::from_str(&format!("[live]\nurl = \"{url}\"\n"), "g").is_ok(),
+            "{url}"
+        );
+    }
+}
+
+#[test]
+fn verify_against_the_metadata_address_fails_before_any_request() {
+    // Nothing listens for this test: the command must stop at the
+    // configuration, with exit 2, before a request is made.
+    let f = mosaic_repo();
+    f.write_config(&format!(
+        "{}\n[live]\nurl = \"http://169.254.169.254/latest/meta-data/\"\nrequest_timeout = \"30s\"\ndeadline = \"30s\"\n",
+        mosaic::CONFIG
+    ));
+    f.commit("metadata");
+    let started = std::time::Instant::now();
+    let out = f.guardrail(&["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("live.url"), "{}", stderr(&out));
+    assert!(started.elapsed() < secs(10));
+    f.write_config(&format!(
+        "{}\n[live]\nurl = \"http://127.0.0.1:9/\"\nrequest_timeout = \"0s\"\n",
+        mosaic::CONFIG
+    ));
+    let out = f.guardrail(&["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("live.request_timeout"),
+        "{}",
+        stderr(&out)
+    );
+}
