@@ -307,3 +307,179 @@ fn verify_against_the_metadata_address_fails_before_any_request() {
         stderr(&out)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Archive bombs
+
+/// `entries` plus a correct `MANIFEST.sha256`, deflated.
+fn zip_with_manifest(path: &Path, entries: &[(&str, &[u8])]) {
+    let mut lines: Vec<String> = entries
+        .iter()
+        .map(|(n, b)| format!("{}  {n}", guardrail::pipeline::backup::raw_hash(b)))
+        .collect();
+    lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    let manifest = lines.join("\n") + "\n";
+    let mut all: Vec<(&str, &[u8])> = entries.to_vec();
+    all.push(("MANIFEST.sha256", manifest.as_bytes()));
+    write_zip_file(path, &all);
+}
+
+/// Every file under `dir`, with its size.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((e.path(), m.len()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_backup_that_unpacks_past_max_unpacked_is_refused_before_a_byte_is_written() {
+    let l = live_repo("\n[backup]\nmax_unpacked = \"1MiB\"\n");
+    let f = &l.f;
+    let zeros = vec![0u8; 8 << 20];
+    let page = good_page("bomb");
+    let zip = f.path().join(format!("backups/{}.zip", mosaic::GOLDEN));
+    zip_with_manifest(
+        &zip,
+        &[
+            ("mosaic_ui/index.html", page.as_bytes()),
+            ("mosaic_ui/zeros.bin", &zeros),
+        ],
+    );
+    assert!(
+        std::fs::metadata(&zip).unwrap().len() < 100 << 10,
+        "a small zip"
+    );
+    let out = f.guardrail(&["rollback", mosaic::GOLDEN, "--yes"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}{}", stdout(&out));
+    assert!(err.contains("[backup] max_unpacked (1MiB)"), "{err}");
+    assert!(std::fs::read_dir(&l.site).unwrap().next().is_none());
+    let big: Vec<_> = files_under(&f.path().join(".git/guardrail"))
+        .into_iter()
+        .filter(|(_, n)| *n > 512 << 10)
+        .collect();
+    assert!(big.is_empty(), "{big:?}");
+    let refused = audit_of(f, "rollback", "REFUSED");
+    assert!(refused[0]["details"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("max_unpacked"));
+}
+
+/// Rewrites the sizes a zip declares for `entry` (local header and central
+/// directory) to `size`, leaving the compressed data as it is.
+fn lie_about_size(path: &Path, entry: &str, size: u32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let name = entry.as_bytes();
+    let mut i = 0;
+    let mut patched = 0;
+    while i + 46 < bytes.len() {
+        let sig = u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+        if sig == 0x0403_4b50 && bytes[i + 30..].starts_with(name) {
+            bytes[i + 22..i + 26].copy_from_slice(&size.to_le_bytes());
+            patched += 1;
+        }
+        if sig == 0x0201_4b50 && bytes[i + 46..].starts_with(name) {
+            bytes[i + 24..i + 28].copy_from_slice(&size.to_le_bytes());
+            patched += 1;
+        }
+        i += 1;
+    }
+    assert_eq!(patched, 2, "local header and central directory entry");
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_zip_whose_directory_lies_about_sizes_does_not_get_past() {
+    use guardrail::pipeline::backup::{self, BackupError};
+    let d = tempfile::tempdir().unwrap();
+    let zip = d.path().join("liar.zip");
+    let zeros = vec![0u8; 4 << 20];
+    write_zip_file(
+        &zip,
+        &[
+            ("mosaic_ui/index.html", b"<p>hi</p>\n"),
+            ("mosaic_ui/zeros.bin", &zeros),
+        ],
+    );
+    lie_about_size(&zip, "mosaic_ui/zeros.bin", 100);
+    let dest = d.path().join("out/bundle");
+    let e = backup::restore_within(&zip, &dest, 1 << 20).unwrap_err();
+    assert!(matches!(e, BackupError::TooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("counted while unpacking"), "{e}");
+    assert!(!dest.exists());
+    let written: u64 = files_under(&d.path().join("out")).iter().map(|f| f.1).sum();
+    assert!(written <= 1 << 20, "{written}");
+    let e = backup::inspect_within(&zip, 1 << 20, d.path()).unwrap_err();
+    assert!(matches!(e, BackupError::TooLarge { .. }), "{e}");
+}
+
+#[test]
+fn a_backup_larger_than_the_free_space_is_refused() {
+    use guardrail::pipeline::backup::{self, BackupError};
+    let d = tempfile::tempdir().unwrap();
+    let zip = d.path().join("huge.zip");
+    // 4096 entries, each claiming 4 GiB: 16 TiB, more than this disk has free.
+    let names: Vec<String> = (0..4096)
+        .map(|i| format!("mosaic_ui/f{i:04}.txt"))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    write_zip_file(&zip, &entries);
+    let mut bytes = std::fs::read(&zip).unwrap();
+    for i in 0..bytes.len().saturating_sub(28) {
+        if bytes[i..i + 4] == 0x0201_4b50u32.to_le_bytes() {
+            bytes[i + 24..i + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+        }
+    }
+    std::fs::write(&zip, bytes).unwrap();
+    assert!(fs2::available_space(d.path()).unwrap() < 4096 * u32::MAX as u64);
+    let e = backup::restore_within(&zip, &d.path().join("x"), u64::MAX).unwrap_err();
+    assert!(matches!(e, BackupError::TooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("the free space in"), "{e}");
+    assert!(!d.path().join("x").exists());
+}
+
+#[test]
+fn an_evidence_file_larger_than_max_file_is_refused() {
+    let f = mosaic_repo();
+    f.write_config(&format!(
+        "{}\n[evidence]\nmax_file = \"1MiB\"\n",
+        mosaic::CONFIG
+    ));
+    f.commit("small evidence only");
+    let ev = f.tempdir().join("shots");
+    std::fs::create_dir_all(&ev).unwrap();
+    for i in 1..=10 {
+        std::fs::write(ev.join(format!("ps101-step-{i:02}.png")), trees::PNG_1X1).unwrap();
+    }
+    let mut big = trees::PNG_1X1.to_vec();
+    big.resize(2 << 20, 0);
+    std::fs::write(ev.join("auth-modal.png"), &big).unwrap();
+    let out = f.guardrail(&[
+        "handoff",
+        "--branch",
+        mosaic::AUTH_MODAL,
+        "--evidence",
+        ev.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}{}", stdout(&out));
+    assert!(
+        err.contains("auth-modal.png") && err.contains("[evidence] max_file (1MiB)"),
+        "{err}"
+    );
+    assert!(!f.exists(".handoff"));
+}

@@ -555,7 +555,7 @@ pub fn plan(
     let mut refused_backup = None;
     let mut source = None;
     if path.is_file() {
-        match backup::inspect(&path) {
+        match backup::inspect_within(&path, cfg.backup.max_unpacked.0, &repo.state.path) {
             Ok(check) => match backup_problem(&check, &bundle_dir) {
                 None => {
                     source = Some(PlanSource::Backup {
@@ -787,7 +787,9 @@ pub fn rollback(
         })?;
     let restored = work.path().join("bundle");
     let restore = match &plan.source {
-        PlanSource::Backup { path, .. } => backup::restore(path, &restored),
+        PlanSource::Backup { path, .. } => {
+            backup::restore_within(path, &restored, cfg.backup.max_unpacked.0)
+        }
         PlanSource::Tree { commit } => Oid::from_str(commit)
             .map_err(BackupError::Git)
             .and_then(|oid| backup::restore_from_tree(repo, oid, &cfg.project.archive, &restored)),
@@ -799,7 +801,8 @@ pub fn rollback(
             | BackupError::CrcFailed { .. }
             | BackupError::UnsafeEntry { .. }
             | BackupError::Corrupt { .. }
-            | BackupError::BadManifest { .. }),
+            | BackupError::BadManifest { .. }
+            | BackupError::TooLarge { .. }),
         ) => {
             let why = step_fail(Step::Checkout, e.to_string(), ev);
             let _ = audit(
