@@ -483,3 +483,118 @@ fn an_evidence_file_larger_than_max_file_is_refused() {
     );
     assert!(!f.exists(".handoff"));
 }
+
+// ---------------------------------------------------------------------------
+// Secrets stored in clear
+
+const SECRET: &str = "supersecret123";
+
+/// Files under `dir` holding the secret in clear or in the base64 of
+/// `user:<secret>` (whose secret sits at a non-aligned offset).
+fn leaks(dir: &Path) -> Vec<String> {
+    let forms: [&[u8]; 3] = [
+        SECRET.as_bytes(),
+        b"dXNlcjpzdXBlcnNlY3JldDEyMw",
+        b"zdXBlcnNlY3JldDEy",
+    ];
+    files_under(dir)
+        .into_iter()
+        .filter_map(|(p, _)| {
+            let bytes = std::fs::read(&p).ok()?;
+            forms
+                .iter()
+                .any(|f| bytes.windows(f.len()).any(|w| w == *f))
+                .then(|| p.display().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_scripts_secret_is_masked_in_every_stored_file_whatever_its_disguise() {
+    let f = mosaic_repo();
+    f.checkout_new("feature/leaky");
+    f.write_script(
+        "scripts/run_deploy_gate.sh",
+        "#!/bin/bash\n\
+         printf 'color super\\033[0msecret123\\n'\n\
+         printf 'basic %s\\n' \"$(printf 'user:%s' \"$NETLIFY_AUTH_TOKEN\" | base64)\"\n\
+         printf 'over XXXXXsecret123\\rsuper\\n'\n\
+         printf 'json {\"t\":\"%s\"}\\n' \"$NETLIFY_AUTH_TOKEN\"\n\
+         echo 'DEPLOY GATE: PASS'\n",
+    );
+    f.commit("a gate that leaks");
+    f.checkout("main");
+    let out = f
+        .guardrail_cmd(&["gate", "feature/leaky"])
+        .env("NETLIFY_AUTH_TOKEN", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let so = stdout(&out);
+    assert!(so.contains("color "), "{so}");
+    let jobs = f.path().join(".git/guardrail/jobs");
+    let logs: Vec<_> = files_under(&jobs)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with("output.log"))
+        .collect();
+    assert!(!logs.is_empty());
+    let log = std::fs::read_to_string(&logs[0].0).unwrap();
+    assert!(log.contains("color ***\n"), "{log}");
+    assert_eq!(leaks(&f.path().join(".git")), Vec::<String>::new());
+    assert_eq!(leaks(f.path()), Vec::<String>::new());
+}
+
+#[test]
+fn url_user_info_is_masked_in_the_audit_chain_and_the_protocol_log() {
+    let l = live_repo("");
+    let f = &l.f;
+    let url = l
+        .server
+        .url()
+        .replace("http://", "http://deployer:hunter2pw@");
+    let out = f.guardrail(&["verify", "--url", &url]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let chain = std::fs::read_to_string(f.path().join(".git/guardrail/audit.jsonl")).unwrap();
+    assert!(chain.contains("http://***@127.0.0.1"), "{chain}");
+    for file in files_under(f.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file.0).unwrap()).into_owned();
+        assert!(!text.contains("hunter2pw"), "{}: {text}", file.0.display());
+    }
+}
+
+#[test]
+fn an_alert_commands_stderr_is_masked_as_stored() {
+    let f = mosaic_repo();
+    let script = f.tempdir().join("alert.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/bash\ncat >/dev/null\n\
+         printf 'pager says super\\033[0msecret123 %s\\n' \"$(printf 'user:%s' \"$NETLIFY_AUTH_TOKEN\" | base64)\" >&2\n\
+         exit 7\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    f.write_config(&format!(
+        "{}\n[alerts]\ncommand = '{}'\n",
+        mosaic::CONFIG,
+        script.display()
+    ));
+    let out = f
+        .guardrail_cmd(&["deploy", mosaic::AUTH_MODAL, "--yes"])
+        .env("USER", "mallory")
+        .env("LOGNAME", "mallory")
+        .env("NETLIFY_AUTH_TOKEN", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let failed = audit_of(&f, "alert", "FAILED");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let why = failed[0]["details"]["failed"]["command"].as_str().unwrap();
+    assert!(
+        why.starts_with("the command exited 7: pager says *** "),
+        "{why}"
+    );
+    assert_eq!(leaks(&f.path().join(".git")), Vec::<String>::new());
+    assert_eq!(leaks(f.path()), Vec::<String>::new());
+}
