@@ -372,6 +372,12 @@ pub fn verify(
     answers: Answers,
     as_json: bool,
 ) -> anyhow::Result<u8> {
+    if let (Some(u), false) = (url, cfg.live.allow_private) {
+        // The same rule as for [live] url, before any request.
+        if let Err(why) = guardrail::pipeline::config::check_url(u) {
+            anyhow::bail!("--url {why}");
+        }
+    }
     let target = url.unwrap_or(&cfg.live.url).trim();
     if !as_json && !target.is_empty() {
         let opts = verify::VerifyOptions::from_config(&cfg.live);

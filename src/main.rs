@@ -410,6 +410,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     );
                 }
                 let user_cfg = UserConfig::load()?;
+                for w in &user_cfg.warnings {
+                    eprintln!("guardrail: warning: {w}");
+                }
                 cli::drill_console(dir.as_deref(), user_cfg)
             }
         }
@@ -512,6 +515,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 );
             }
             let user_cfg = UserConfig::load()?;
+            for w in &user_cfg.warnings {
+                eprintln!("guardrail: warning: {w}");
+            }
             guardrail::app::run(guardrail::app::Options {
                 dir,
                 readonly: cli.readonly,

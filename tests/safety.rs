@@ -123,6 +123,13 @@ fn authority_comes_from_the_default_branch_never_from_a_local_edit() {
         err.contains("release_managers in the working tree is ignored"),
         "{err}"
     );
+    assert!(
+        j["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("main_branch = \"feature/evil\"")),
+        "{j}"
+    );
     let out = f.guardrail(&["status"]);
     assert!(
         !stdout(&out).contains("(release manager)"),
@@ -139,6 +146,22 @@ fn authority_comes_from_the_default_branch_never_from_a_local_edit() {
     f.set_user("alice");
     let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn the_users_own_file_cannot_grant_authority() {
+    use guardrail::pipeline::config::{Theme, UserConfig};
+    let u = UserConfig::from_text(
+        "[authority]\nrelease_managers = [\"root\"]\n[project]\nmain_branch = \"feature/evil\"\n[ui]\ntheme = \"mono\"\n",
+        "config.toml",
+    )
+    .unwrap();
+    assert_eq!(u.ui.theme, Theme::Mono);
+    assert_eq!(u.warnings.len(), 2, "{:?}", u.warnings);
+    assert!(u.warnings[0].contains("[authority] is ignored"));
+    assert!(u.warnings[1].contains("main_branch is ignored"));
+    // Other unknown keys are still errors.
+    assert!(UserConfig::from_text("[project]\nname = \"x\"\n", "config.toml").is_err());
 }
 
 #[test]
@@ -306,6 +329,12 @@ fn verify_against_the_metadata_address_fails_before_any_request() {
         "{}",
         stderr(&out)
     );
+    // The --url flag obeys the same rule.
+    f.write_config(mosaic::CONFIG);
+    let out = f.guardrail(&["verify", "--url", "http://[fd00:ec2::254]/"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("allow_private"), "{}", stderr(&out));
+    assert!(started.elapsed() < secs(10));
 }
 
 // ---------------------------------------------------------------------------

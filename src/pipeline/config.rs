@@ -321,6 +321,9 @@ pub struct UserConfig {
     pub ui: Ui,
     /// Action name → key, e.g. `rollback = "ctrl-b"`, `gate = "G"`.
     pub keys: BTreeMap<String, String>,
+    /// Authority keys found in the file and ignored, one line each.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -421,7 +424,7 @@ impl UserConfig {
             Ok(bytes) => {
                 let file = path.display().to_string();
                 let text = decode(&bytes, &file)?;
-                toml::from_str(&text).map_err(|e| toml_error(&text, &file, &e))
+                UserConfig::from_text(&text, &file)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
             Err(e) => Err(ConfigError::Unreadable {
@@ -430,6 +433,52 @@ impl UserConfig {
             }),
         }
     }
+}
+
+impl UserConfig {
+    /// The user's file `file` holding `text`: `[authority]` and
+    /// `[project] main_branch` are ignored with a warning each
+    /// (`warnings`); anything else unknown is an error.
+    pub fn from_text(text: &str, file: &str) -> Result<UserConfig, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e| toml_error(text, file, &e))?;
+        let warnings = strip_authority(&mut table, file);
+        let mut user: UserConfig = if warnings.is_empty() {
+            toml::from_str(text).map_err(|e| toml_error(text, file, &e))?
+        } else {
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    file: file.to_string(),
+                    line: 0,
+                    key: "-".into(),
+                    message: e.message().to_string(),
+                })?
+        };
+        user.warnings = warnings;
+        Ok(user)
+    }
+}
+
+/// Takes `[authority]` and `[project] main_branch` out of the user's file:
+/// authority never comes from there (SPEC §3). One warning per key.
+fn strip_authority(table: &mut toml::Table, file: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if table.remove("authority").is_some() {
+        warnings.push(format!(
+            "{file}: [authority] is ignored; release managers are read from guardrail.toml as committed on the main branch"
+        ));
+    }
+    if let Some(toml::Value::Table(project)) = table.get_mut("project") {
+        if project.remove("main_branch").is_some() {
+            warnings.push(format!(
+                "{file}: [project] main_branch is ignored; the main branch is read from guardrail.toml as committed on the default branch"
+            ));
+        }
+        if project.is_empty() {
+            table.remove("project");
+        }
+    }
+    warnings
 }
 
 /// Checks each layer on its own, then merges them over the defaults.
