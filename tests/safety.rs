@@ -627,3 +627,73 @@ fn an_alert_commands_stderr_is_masked_as_stored() {
     assert_eq!(leaks(&f.path().join(".git")), Vec::<String>::new());
     assert_eq!(leaks(f.path()), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------
+// Attacks that already held, written down
+
+#[test]
+fn shell_metacharacters_in_a_branch_name_run_nothing() {
+    let f = mosaic_repo();
+    let evil = "feature/x$(touch${IFS}PWNED)`touch${IFS}PWNED2`;touch${IFS}PWNED3";
+    f.checkout_new(evil);
+    f.write_script(
+        "scripts/run_deploy_gate.sh",
+        "#!/bin/bash\necho \"branch: $GUARDRAIL_BRANCH\"\necho 'DEPLOY GATE: PASS'\n",
+    );
+    f.commit("a gate on an odd branch");
+    f.checkout("main");
+    let out = f.guardrail(&["gate", evil]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("branch: {evil}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("PWNED"), "the name is shown as it is");
+    let planted: Vec<_> = files_under(f.tempdir())
+        .into_iter()
+        .filter(|(p, _)| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("PWNED"))
+        })
+        .collect();
+    assert!(planted.is_empty(), "{planted:?}");
+}
+
+/// SSH drops in the middle of a rollback run from the console: it goes on to
+/// its end — deploy, verification — and is recorded.
+#[test]
+fn a_rollback_goes_on_when_the_terminal_hangs_up_mid_deploy() {
+    let l = live_repo("");
+    let f = &l.f;
+    f.checkout_new("tmp/slow");
+    f.write(mosaic::MOSAIC_UI, good_page("slow"));
+    f.write_script(
+        "scripts/deploy_now_zsh.sh",
+        "#!/bin/bash\nset -e\necho 'deploying slowly'\nsleep 2\nmkdir -p \"$SITE\"\ncp -R \"$NETLIFY_DEPLOY_DIR\"/. \"$SITE\"/\n",
+    );
+    let c = f.commit("slow deploy");
+    f.checkout("main");
+    f.tag_lightweight("prod-2025-11-21", &c);
+    let mut t = f.console_command(&[], 120, 40).env("SITE", &l.site).spawn();
+    t.wait_for("R rollback", secs(15)).unwrap();
+    t.send("R");
+    t.wait_for("y  roll back", secs(15)).unwrap();
+    t.send("y");
+    t.wait_for("deploying slowly", secs(20)).unwrap();
+    t.signal(libc::SIGHUP);
+    std::thread::sleep(millis(300));
+    assert!(
+        t.try_exit().is_none(),
+        "the console ended before its rollback"
+    );
+    assert_eq!(t.wait_exit(secs(40)), Some(0));
+    let ok = audit_of(f, "rollback", "OK");
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0]["target"], "prod-2025-11-21");
+    assert_eq!(live_record(f)["health"], "ok");
+    let served = std::fs::read_to_string(l.site.join("index.html")).unwrap();
+    assert!(served.contains("slow"), "{served}");
+}
