@@ -697,3 +697,44 @@ fn a_rollback_goes_on_when_the_terminal_hangs_up_mid_deploy() {
     let served = std::fs::read_to_string(l.site.join("index.html")).unwrap();
     assert!(served.contains("slow"), "{served}");
 }
+
+/// A configuration that did not come through the repository's loader (a
+/// library caller) still cannot make the plan list backups as changes, nor
+/// the publish replace them: the guard runs again just before the swap.
+#[test]
+fn the_guard_runs_again_just_before_the_swap() {
+    use guardrail::pipeline::playbook::Event;
+    use guardrail::pipeline::repo::Repo;
+    use guardrail::pipeline::rollback;
+    use guardrail::pipeline::runner::Answers;
+    let l = live_repo("");
+    let f = &l.f;
+    let repo = Repo::open(f.path()).unwrap();
+    let mut cfg = repo.config().unwrap();
+    cfg.live.publish_dir = "backups".into();
+    cfg.authority.release_managers = vec![guardrail::pipeline::repo::login_name()];
+    let plan = rollback::plan(&repo, &cfg, Some(mosaic::TAG_ANNOTATED), false).unwrap();
+    assert!(plan.diff.is_empty(), "{:?}", plan.diff);
+    let mut events = Vec::new();
+    let r = rollback::rollback(
+        &repo,
+        &cfg,
+        &plan,
+        "test",
+        Answers::Closed,
+        &mut |e: Event| events.push(format!("{e:?}")),
+    );
+    // The deploy step fails, naming the key; production is verified as it is.
+    let why = match r {
+        Ok(o) => {
+            assert!(!o.deploy_ok && !o.verified);
+            o.deployed
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        why.contains("[live] publish_dir") && why.contains("is backups_dir"),
+        "{why}"
+    );
+    assert_repository_intact(f);
+}
