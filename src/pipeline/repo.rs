@@ -255,7 +255,7 @@ impl Repo {
         let blob = self.git.find_blob(entry.id())?;
         let text = String::from_utf8_lossy(blob.content());
         let file = format!("{}:{} (on {branch})", branch, config::FILE_NAME);
-        Ok(Some(Config::from_str(&text, &file)?))
+        Ok(Some(Config::from_str_unvalidated(&text, &file)?))
     }
 
     /// Who may deploy, read only from committed files (see [`Repo::config`]).
