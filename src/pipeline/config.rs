@@ -725,6 +725,21 @@ mod tests {
     }
 
     #[test]
+    fn sizes() {
+        assert_eq!(Size::parse("2GiB").unwrap().0, 2 << 30);
+        assert_eq!(Size::parse("100MiB").unwrap().to_string(), "100MiB");
+        assert_eq!(Size::parse("1500B").unwrap().to_string(), "1500B");
+        assert_eq!(Size::parse("3MB").unwrap().0, 3_000_000);
+        assert!(Size::parse("2").is_err());
+        assert!(Size::parse("2 gigs").is_err());
+        assert!(Size::parse("99999999999TiB").is_err());
+        let c = Config::defaults();
+        assert_eq!(c.backup.max_unpacked.0, 2 << 30);
+        assert_eq!(c.evidence.max_file.0, 100 << 20);
+        assert!(!c.live.allow_private);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(Dur::parse("500ms").unwrap().0, Duration::from_millis(500));
         assert_eq!(Dur::parse("2h").unwrap().0, Duration::from_secs(7200));
