@@ -697,6 +697,9 @@ struct LogSink {
     /// carriage returns applied, so neither can hide a secret.
     masker: Masker,
     masked: Vec<u8>,
+    /// The current line lost bytes to the escape-code stripper: what is
+    /// stored differs from what the stream masker saw.
+    stripped: bool,
     hasher: Sha256,
     bytes: u64,
     ansi: AnsiStripper,
@@ -711,6 +714,7 @@ impl LogSink {
             w: Some(BufWriter::with_capacity(64 * 1024, file)),
             masker,
             masked: Vec::new(),
+            stripped: false,
             hasher: Sha256::new(),
             bytes: 0,
             ansi: AnsiStripper::default(),
@@ -736,6 +740,11 @@ impl LogSink {
 
     fn emit_line(&mut self, newline: bool) {
         let mut line = std::mem::take(&mut self.line);
+        // Stored exactly as the stream masker passed it: a whole line with
+        // nothing stripped and no carriage return holds no secret it did
+        // not mask (nor half of one, the masker holding nothing back).
+        let as_streamed = !self.stripped && !self.has_cr && newline;
+        self.stripped = false;
         if self.has_cr {
             line = apply_carriage_returns(&String::from_utf8_lossy(&line)).into_bytes();
             self.has_cr = false;
@@ -743,7 +752,7 @@ impl LogSink {
         if newline {
             line.push(b'\n');
         }
-        if self.masker.is_empty() {
+        if self.masker.is_empty() || (as_streamed && self.masker.pending.is_empty()) {
             self.write_out(&line);
         } else {
             let mut masked = std::mem::take(&mut self.masked);
@@ -778,7 +787,10 @@ impl LogSink {
             }
             let b = data[i];
             i += 1;
-            let Some(b) = self.ansi.step(b) else { continue };
+            let Some(b) = self.ansi.step(b) else {
+                self.stripped = true;
+                continue;
+            };
             match b {
                 b'\n' => self.emit_line(true),
                 _ => {
