@@ -1421,7 +1421,7 @@ pub fn restore_within(
     dest: &Path,
     max_unpacked: u64,
 ) -> Result<RestoreInfo, BackupError> {
-    super::guard::Protected::system()
+    super::protect::Protected::system()
         .check("the restore target", dest)
         .map_err(|e| BackupError::Io {
             what: "restore into",

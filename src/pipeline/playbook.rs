@@ -894,7 +894,7 @@ pub fn publish_with_answers(
     }
     let target = config::resolve(&repo.root, target);
     // Checked again just before the swap: a link may have moved meanwhile.
-    super::guard::check_publish_dir(repo, cfg).map_err(|e| e.to_string())?;
+    super::protect::check_publish_dir(repo, cfg).map_err(|e| e.to_string())?;
     copy_publish(&ctx.bundle_dir, &target)
         .map_err(|e| format!("publishing to {} failed: {e}", target.display()))?;
     ev(Event::Output(format!(
@@ -912,7 +912,7 @@ pub fn publish_with_answers(
 /// Replaces `target` with a copy of `src`: copied next to it, then swapped
 /// in with renames, so the site never serves a half-copied tree.
 pub fn copy_publish(src: &Path, target: &Path) -> std::io::Result<()> {
-    super::guard::Protected::system()
+    super::protect::Protected::system()
         .check("the directory to replace", target)
         .map_err(std::io::Error::other)?;
     let parent = target.parent().unwrap_or(Path::new("."));

@@ -32,7 +32,7 @@ pub enum RepoError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Guard(#[from] super::guard::GuardError),
+    Guard(#[from] super::protect::GuardError),
 }
 
 /// Authority as committed (see [`Repo::config`]).
@@ -200,7 +200,7 @@ impl Repo {
         cfg.project.main_branch = authority.main_branch;
         cfg.authority.release_managers = authority.release_managers;
         cfg.drill.token = authority.drill_token;
-        super::guard::check_publish_dir(self, &cfg)?;
+        super::protect::check_publish_dir(self, &cfg)?;
         Ok(cfg)
     }
 

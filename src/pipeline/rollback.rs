@@ -600,7 +600,7 @@ pub fn plan(
     let publish_dir = cfg.live.publish_dir.trim();
     // A publish directory that would destroy data is never listed (its
     // backups or repository files are no "changes"); the publish refuses it.
-    let prod = if !publish_dir.is_empty() && super::guard::check_publish_dir(repo, cfg).is_ok() {
+    let prod = if !publish_dir.is_empty() && super::protect::check_publish_dir(repo, cfg).is_ok() {
         let dir = config::resolve(&repo.root, publish_dir);
         Some((
             format!("the publish directory {}", dir.display()),
