@@ -378,6 +378,12 @@ pub fn verify(
     answers: Answers,
     as_json: bool,
 ) -> anyhow::Result<u8> {
+    if let (Some(u), false) = (url, cfg.live.allow_private) {
+        // The same rule as for [live] url, before any request.
+        if let Err(why) = guardrail::pipeline::config::check_url(u) {
+            anyhow::bail!("--url {why}");
+        }
+    }
     let target = url.unwrap_or(&cfg.live.url).trim();
     if !as_json && !target.is_empty() {
         let opts = verify::VerifyOptions::from_config(&cfg.live);
@@ -899,7 +905,7 @@ pub fn accept_guard_changes(
         .find_branch_head(cfg, branch)
         .map_err(|_| anyhow::anyhow!("unknown branch `{branch}`"))?;
     let user = repo.user(cfg);
-    if !user.release_manager && !repo.state.is_drill() {
+    if !user.release_manager && !repo.is_drill() {
         let why = format!(
             "{} is not a release manager, so cannot acknowledge the guard changes of {branch}",
             user.name

@@ -347,6 +347,9 @@ fn plain(line: &str) -> String {
 fn open(dir: &std::path::Path) -> anyhow::Result<(Repo, guardrail::pipeline::config::Config)> {
     let repo = Repo::open(dir)?;
     let cfg = repo.config()?;
+    for w in &cfg.warnings {
+        eprintln!("guardrail: warning: {w}");
+    }
     Ok((repo, cfg))
 }
 
@@ -412,6 +415,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     );
                 }
                 let user_cfg = UserConfig::load()?;
+                for w in &user_cfg.warnings {
+                    eprintln!("guardrail: warning: {w}");
+                }
                 cli::drill_console(dir.as_deref(), user_cfg)
             }
         }
@@ -518,6 +524,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 );
             }
             let user_cfg = UserConfig::load()?;
+            for w in &user_cfg.warnings {
+                eprintln!("guardrail: warning: {w}");
+            }
             guardrail::app::run(guardrail::app::Options {
                 dir,
                 readonly: cli.readonly,

@@ -189,7 +189,7 @@ fn sandbox_serves_production_and_cleans_up() {
     );
     assert!(resp.contains("<!-- BUILD_ID:") && !resp.contains("BUILD_ID:dev"));
     let repo = sb.repo().unwrap();
-    assert!(repo.state.is_drill());
+    assert!(repo.is_drill());
     assert_eq!(sb.tags.len(), 3);
     assert_eq!(sb.tags.last(), Some(&sb.golden));
     assert!(sb.next_tag.starts_with("prod-"));

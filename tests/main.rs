@@ -39,4 +39,5 @@ mod review;
 mod rollback;
 mod rollback_dialog;
 mod runner;
+mod safety;
 mod verify;

@@ -264,9 +264,12 @@ fn detached_head_and_missing_main_are_shown_not_fatal() {
     let out = f.guardrail(&["status", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
+    // The main branch is named by the file committed on the default branch.
+    f.checkout("main");
     f.write_config(
         "[authority]\nrelease_managers = [\"tester\"]\n[project]\nmain_branch = \"trunk\"\n",
     );
+    f.commit("trunk-based from now on");
     let out = f.guardrail(&["status", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let j = json(&out);

@@ -677,7 +677,7 @@ fn accept_guard(
         .find_branch_head(&cfg, branch)
         .map_err(|e| e.to_string())?;
     let user = repo.user(&cfg);
-    if !user.release_manager && !repo.state.is_drill() {
+    if !user.release_manager && !repo.is_drill() {
         return Err(format!("{} is not a release manager", user.name));
     }
     crate::pipeline::guard::accept(&repo, &cfg, &b, &user.name).map_err(|e| e.to_string())?;

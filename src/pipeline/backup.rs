@@ -75,6 +75,9 @@ pub const MANIFEST_NAME: &str = "MANIFEST.sha256";
 /// Read/write buffer size for streaming file contents.
 const CHUNK: usize = 256 * 1024;
 
+/// The largest `MANIFEST.sha256` read (a line per file).
+const MAX_MANIFEST: u64 = 16 << 20;
+
 /// Errors from writing, inspecting or restoring a backup. Each message is
 /// one sentence naming the path concerned.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +142,16 @@ pub enum BackupError {
         list_files(files)
     )]
     TreeMismatch { dest: PathBuf, files: Vec<String> },
+    /// The backup unpacks to more than it may (`[backup] max_unpacked` or
+    /// the free space where it would be unpacked): refused, nothing written.
+    #[error("{path} unpacks to {size}, more than {limit}; the backup is refused and nothing was written")]
+    TooLarge {
+        path: PathBuf,
+        /// `12 345 bytes`, or `more than …` when counted while writing.
+        size: String,
+        /// `[backup] max_unpacked (2GiB)` or `the free space in <dir> (…)`.
+        limit: String,
+    },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }
@@ -981,11 +994,21 @@ fn read_manifest(
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    f.read_to_string(&mut text)
+    // A manifest is a line per file: one larger than this is a bomb.
+    (&mut f)
+        .take(MAX_MANIFEST + 1)
+        .read_to_string(&mut text)
         .map_err(|e| BackupError::Corrupt {
             path: path.to_path_buf(),
             reason: format!("{MANIFEST_NAME} cannot be read: {e}"),
         })?;
+    if text.len() as u64 > MAX_MANIFEST {
+        return Err(BackupError::TooLarge {
+            path: path.to_path_buf(),
+            size: format!("a {MANIFEST_NAME} of more than {MAX_MANIFEST} bytes"),
+            limit: "what a manifest needs".into(),
+        });
+    }
     let parsed = parse_manifest(&text).map_err(|e| match e {
         BackupError::BadManifest { line, text, .. } => BackupError::BadManifest {
             file: format!("{MANIFEST_NAME} in {}", path.display()),
@@ -1054,16 +1077,40 @@ fn compare_names(
 /// Opens a backup and checks it: entry names (an unsafe one is an error),
 /// every entry's CRC, and every file against `MANIFEST.sha256` when present.
 pub fn inspect(path: &Path) -> Result<BackupCheck, BackupError> {
+    inspect_limited(path, &Budget::unlimited())
+}
+
+/// [`inspect`] of a backup that may unpack to `max_unpacked` bytes at most
+/// and must fit the free space of `unpack_dir` (where it would be restored):
+/// refused from the zip's directory before anything is read, and again
+/// while reading if the directory lies about the sizes.
+pub fn inspect_within(
+    path: &Path,
+    max_unpacked: u64,
+    unpack_dir: &Path,
+) -> Result<BackupCheck, BackupError> {
+    let budget = Budget::for_unpacking(max_unpacked, unpack_dir)?;
+    inspect_limited(path, &budget)
+}
+
+fn inspect_limited(path: &Path, budget: &Budget) -> Result<BackupCheck, BackupError> {
     let (mut zip, size) = open_zip(path)?;
     let (entries, manifest_index) = scan_entries(path, &mut zip)?;
+    budget.check_declared(path, &mut zip)?;
     let manifest = read_manifest(path, &mut zip, manifest_index)?;
+    let mut left = budget.bytes;
     let mut files = Vec::new();
     let mut crc_failed = Vec::new();
     let mut mismatched = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     for e in entries.iter().filter(|e| !e.dir) {
         files.push(e.name.clone());
-        match copy_entry(&mut zip, e.index, &mut io::sink(), &mut buf) {
+        let mut sink = Counted::new(io::sink(), &mut left);
+        let copied = copy_entry(&mut zip, e.index, &mut sink, &mut buf);
+        if sink.exceeded {
+            return Err(budget.exceeded(path));
+        }
+        match copied {
             Ok((sha, _)) => {
                 if let Some(m) = &manifest {
                     if m.get(&e.name).is_some_and(|want| *want != sha) {
@@ -1099,6 +1146,140 @@ pub fn inspect(path: &Path) -> Result<BackupCheck, BackupError> {
         crc_ok: crc_failed.is_empty(),
         crc_failed,
     })
+}
+
+// ---------------------------------------------------------------------------
+// Size limits
+
+/// How many bytes a backup may unpack to, and which limit that is.
+pub struct Budget {
+    pub bytes: u64,
+    /// `[backup] max_unpacked (2GiB)`, `the free space in <dir> (…)`.
+    pub limit: String,
+}
+
+impl Budget {
+    fn unlimited() -> Budget {
+        Budget {
+            bytes: u64::MAX,
+            limit: "no limit".into(),
+        }
+    }
+
+    /// The smaller of `max_unpacked` and the free space of `dir` (or of its
+    /// nearest existing ancestor).
+    pub fn for_unpacking(max_unpacked: u64, dir: &Path) -> Result<Budget, BackupError> {
+        let mut budget = Budget {
+            bytes: max_unpacked,
+            limit: format!("[backup] max_unpacked ({})", config::Size(max_unpacked)),
+        };
+        if max_unpacked == u64::MAX {
+            budget.limit = "no limit".into();
+        }
+        let mut probe = dir.to_path_buf();
+        while !probe.exists() {
+            if !probe.pop() {
+                break;
+            }
+        }
+        let free = fs2::available_space(&probe).map_err(|e| BackupError::Io {
+            what: "read the free space of",
+            path: probe.clone(),
+            source: e,
+        })?;
+        if free < budget.bytes {
+            budget = Budget {
+                bytes: free,
+                limit: format!(
+                    "the free space in {} ({})",
+                    probe.display(),
+                    human_bytes(free)
+                ),
+            };
+        }
+        Ok(budget)
+    }
+
+    /// Refuses a zip whose directory declares more bytes than the budget.
+    fn check_declared(&self, path: &Path, zip: &mut Zip) -> Result<(), BackupError> {
+        let mut total: u64 = 0;
+        for i in 0..zip.len() {
+            let f = zip.by_index_raw(i).map_err(|e| BackupError::Corrupt {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            total = total.saturating_add(f.size());
+        }
+        if total > self.bytes {
+            return Err(BackupError::TooLarge {
+                path: path.to_path_buf(),
+                size: human_bytes(total),
+                limit: self.limit.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn exceeded(&self, path: &Path) -> BackupError {
+        BackupError::TooLarge {
+            path: path.to_path_buf(),
+            size: format!(
+                "more than its directory says (over {} counted while unpacking)",
+                human_bytes(self.bytes)
+            ),
+            limit: self.limit.clone(),
+        }
+    }
+}
+
+/// `1234 bytes`, `12.3 MiB`.
+fn human_bytes(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64;
+    let mut unit = "bytes";
+    for u in ["KiB", "MiB", "GiB", "TiB", "PiB"] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+/// A writer that stops (with an error) once more than `left` bytes would
+/// pass through it: the budget shared by every file of one restore.
+struct Counted<'a, W: Write> {
+    inner: W,
+    left: &'a mut u64,
+    exceeded: bool,
+}
+
+impl<'a, W: Write> Counted<'a, W> {
+    fn new(inner: W, left: &'a mut u64) -> Self {
+        Counted {
+            inner,
+            left,
+            exceeded: false,
+        }
+    }
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > *self.left {
+            self.exceeded = true;
+            return Err(io::Error::other("the backup unpacks to more than it may"));
+        }
+        let n = self.inner.write(buf)?;
+        *self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1227,9 +1408,33 @@ fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<String> {
 /// that fails its CRC) makes the restore fail with nothing left at `dest`.
 /// Every file is re-read from disk and checked before `dest` appears.
 pub fn restore(path: &Path, dest: &Path) -> Result<RestoreInfo, BackupError> {
+    restore_within(path, dest, u64::MAX)
+}
+
+/// [`restore`] of a backup that may unpack to `max_unpacked` bytes at most
+/// (`[backup] max_unpacked`) and must fit the free space where `dest` is:
+/// checked from the zip's directory before a byte is written, and enforced
+/// on the bytes actually written (a directory that lies about sizes does not
+/// get past). `dest` may not be, or contain, `$HOME` or `/`.
+pub fn restore_within(
+    path: &Path,
+    dest: &Path,
+    max_unpacked: u64,
+) -> Result<RestoreInfo, BackupError> {
+    super::protect::Protected::system()
+        .check("the restore target", dest)
+        .map_err(|e| BackupError::Io {
+            what: "restore into",
+            path: dest.to_path_buf(),
+            source: io::Error::other(e.to_string()),
+        })?;
     let (mut zip, _) = open_zip(path)?;
     let (entries, manifest_index) = scan_entries(path, &mut zip)?;
+    let unpack_dir = dest.parent().unwrap_or(Path::new("."));
+    let budget = Budget::for_unpacking(max_unpacked, unpack_dir)?;
+    budget.check_declared(path, &mut zip)?;
     let manifest = read_manifest(path, &mut zip, manifest_index)?;
+    let mut left = budget.bytes;
     let names: Vec<String> = entries
         .iter()
         .filter(|e| !e.dir)
@@ -1265,10 +1470,16 @@ pub fn restore(path: &Path, dest: &Path) -> Result<RestoreInfo, BackupError> {
             continue;
         }
         let (out_path, f) = create_file(root, &e.name)?;
-        let mut w = BufWriter::with_capacity(CHUNK, f);
-        match copy_entry(&mut zip, e.index, &mut w, &mut buf) {
+        let mut w = Counted::new(BufWriter::with_capacity(CHUNK, f), &mut left);
+        let copied = copy_entry(&mut zip, e.index, &mut w, &mut buf);
+        if w.exceeded {
+            // The staging directory (and what it holds) goes with `staging`.
+            return Err(budget.exceeded(path));
+        }
+        match copied {
             Ok((sha, n)) => {
                 let f = w
+                    .inner
                     .into_inner()
                     .map_err(|e| io_err("write", &out_path)(e.into_error()))?;
                 set_mode(&out_path, &f, e.exec)?;

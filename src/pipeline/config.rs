@@ -92,6 +92,69 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// A size in bytes written as `500B`, `64KiB`, `100MiB`, `2GiB` (or the
+/// decimal `KB`, `MB`, `GB`, `TB`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Size {
+    pub fn parse(s: &str) -> Result<Size, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("`{s}` has no unit (use e.g. 100MiB, 2GiB)"))?;
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size (use e.g. 100MiB, 2GiB)"))?;
+        let mul: u64 = match unit.trim() {
+            "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "TiB" => 1 << 40,
+            "KB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            "TB" => 1_000_000_000_000,
+            _ => return Err(format!("`{s}` is not a size (use e.g. 100MiB, 2GiB)")),
+        };
+        n.checked_mul(mul)
+            .map(Size)
+            .ok_or_else(|| format!("`{s}` is too large a size"))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        for (unit, m) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
+            if b >= m && b.is_multiple_of(m) {
+                return write!(f, "{}{unit}", b / m);
+            }
+        }
+        write!(f, "{b}B")
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Size::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -102,7 +165,13 @@ pub struct Config {
     pub authority: Authority,
     pub live: Live,
     pub evidence: Evidence,
+    pub backup: BackupCfg,
     pub alerts: Alerts,
+    pub drill: DrillCfg,
+    /// Values of the working tree or the user's file that were ignored
+    /// (authority, the main branch), one line each; never read from a file.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -193,6 +262,8 @@ pub struct Live {
     pub poll: Dur,
     pub deadline: Dur,
     pub request_timeout: Dur,
+    /// Link-local and cloud metadata addresses in `url` are refused unless true.
+    pub allow_private: bool,
     pub check: Vec<LiveCheck>,
 }
 
@@ -212,6 +283,23 @@ pub struct LiveCheck {
 #[serde(default, deny_unknown_fields)]
 pub struct Evidence {
     pub require: Vec<EvidenceRequire>,
+    /// An evidence file larger than this is refused.
+    pub max_file: Size,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupCfg {
+    /// A backup whose files unpack to more than this is refused.
+    pub max_unpacked: Size,
+}
+
+/// Written by `guardrail drill` into its sandbox only: the token that,
+/// matched by the one in the sandbox's state directory, makes it a drill.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrillCfg {
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -237,6 +325,9 @@ pub struct UserConfig {
     pub ui: Ui,
     /// Action name → key, e.g. `rollback = "ctrl-b"`, `gate = "G"`.
     pub keys: BTreeMap<String, String>,
+    /// Authority keys found in the file and ignored, one line each.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -272,6 +363,13 @@ impl Config {
     /// Defaults with one repository file's text over them.
     pub fn from_str(text: &str, file: &str) -> Result<Config, ConfigError> {
         parse_layered(&[(text, file)], file)
+    }
+
+    /// [`Config::from_str`] without the checks of values that parse but are
+    /// refused (zero timeouts, link-local URLs): for reading the authority
+    /// keys of a committed file, whose other values are not used.
+    pub fn from_str_unvalidated(text: &str, file: &str) -> Result<Config, ConfigError> {
+        parse_merged(&[(text, file)])
     }
 
     /// Reads `<root>/guardrail.toml` if present and layers it over the defaults.
@@ -337,7 +435,7 @@ impl UserConfig {
             Ok(bytes) => {
                 let file = path.display().to_string();
                 let text = decode(&bytes, &file)?;
-                toml::from_str(&text).map_err(|e| toml_error(&text, &file, &e))
+                UserConfig::from_text(&text, &file)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
             Err(e) => Err(ConfigError::Unreadable {
@@ -348,8 +446,62 @@ impl UserConfig {
     }
 }
 
+impl UserConfig {
+    /// The user's file `file` holding `text`: `[authority]` and
+    /// `[project] main_branch` are ignored with a warning each
+    /// (`warnings`); anything else unknown is an error.
+    pub fn from_text(text: &str, file: &str) -> Result<UserConfig, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e| toml_error(text, file, &e))?;
+        let warnings = strip_authority(&mut table, file);
+        let mut user: UserConfig = if warnings.is_empty() {
+            toml::from_str(text).map_err(|e| toml_error(text, file, &e))?
+        } else {
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    file: file.to_string(),
+                    line: 0,
+                    key: "-".into(),
+                    message: e.message().to_string(),
+                })?
+        };
+        user.warnings = warnings;
+        Ok(user)
+    }
+}
+
+/// Takes `[authority]` and `[project] main_branch` out of the user's file:
+/// authority never comes from there (SPEC §3). One warning per key.
+fn strip_authority(table: &mut toml::Table, file: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if table.remove("authority").is_some() {
+        warnings.push(format!(
+            "{file}: [authority] is ignored; release managers are read from guardrail.toml as committed on the main branch"
+        ));
+    }
+    if let Some(toml::Value::Table(project)) = table.get_mut("project") {
+        if project.remove("main_branch").is_some() {
+            warnings.push(format!(
+                "{file}: [project] main_branch is ignored; the main branch is read from guardrail.toml as committed on the default branch"
+            ));
+        }
+        if project.is_empty() {
+            table.remove("project");
+        }
+    }
+    warnings
+}
+
 /// Checks each layer on its own, then merges them over the defaults.
 fn parse_layered(layers: &[(&str, &str)], _what: &str) -> Result<Config, ConfigError> {
+    let cfg = parse_merged(layers)?;
+    validate(&cfg, layers)?;
+    Ok(cfg)
+}
+
+/// Checks each layer's syntax, keys and types, then merges them over the
+/// defaults.
+fn parse_merged(layers: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let mut merged: toml::Table = DEFAULT_TOML
         .parse()
         .map_err(|e| toml_error(DEFAULT_TOML, "<built-in>", &e))?;
@@ -371,6 +523,128 @@ fn parse_layered(layers: &[(&str, &str)], _what: &str) -> Result<Config, ConfigE
             message: e.message().to_string(),
         })?;
     Ok(cfg)
+}
+
+/// Values that parse but are refused: zero durations where a zero makes no
+/// sense, and `[live] url` / `[alerts] webhook` at a link-local or cloud
+/// metadata address (unless `[live] allow_private`). The error names the
+/// layer and line that set the key.
+fn validate(cfg: &Config, layers: &[(&str, &str)]) -> Result<(), ConfigError> {
+    let invalid = |table: &str, key: &str, message: String| {
+        let (file, line) = layers
+            .iter()
+            .rev()
+            .find_map(|(text, file)| key_line(text, table, key).map(|l| (file.to_string(), l)))
+            .unwrap_or_else(|| ("<built-in>".to_string(), 0));
+        ConfigError::Invalid {
+            file,
+            line,
+            key: format!("{table}.{key}"),
+            message,
+        }
+    };
+    let positive = [
+        ("live", "request_timeout", cfg.live.request_timeout),
+        ("live", "deadline", cfg.live.deadline),
+        ("scripts", "timeout", cfg.scripts.timeout),
+        ("alerts", "timeout", cfg.alerts.timeout),
+    ];
+    for (table, key, d) in positive {
+        if d.0.is_zero() {
+            return Err(invalid(
+                table,
+                key,
+                "must be longer than zero (use e.g. 10s)".into(),
+            ));
+        }
+    }
+    let sizes = [
+        ("backup", "max_unpacked", cfg.backup.max_unpacked),
+        ("evidence", "max_file", cfg.evidence.max_file),
+    ];
+    for (table, key, s) in sizes {
+        if s.0 == 0 {
+            return Err(invalid(table, key, "must be larger than zero".into()));
+        }
+    }
+    if !cfg.live.allow_private {
+        for (table, key, url) in [
+            ("live", "url", &cfg.live.url),
+            ("alerts", "webhook", &cfg.alerts.webhook),
+        ] {
+            if let Err(why) = check_url(url) {
+                return Err(invalid(table, key, why));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a URL whose host is a link-local address (169.254.0.0/16,
+/// fe80::/10) or a cloud metadata endpoint (169.254.169.254,
+/// fd00:ec2::254, metadata.google.internal); loopback and everything else
+/// pass. An empty URL passes (nothing will be requested).
+pub fn check_url(url: &str) -> Result<(), String> {
+    use std::net::{IpAddr, Ipv6Addr};
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(());
+    };
+    let refused = |what: &str| {
+        Err(format!(
+            "`{url}` is {what}; set [live] allow_private = true if you really mean it"
+        ))
+    };
+    let Some(host) = parsed.host_str() else {
+        return Ok(());
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let domain = host.trim_end_matches('.').to_ascii_lowercase();
+    if domain == "metadata.google.internal" || domain == "metadata" {
+        return refused("a cloud metadata address");
+    }
+    let ip = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        Ok(ip) => ip,
+        Err(_) => return Ok(()),
+    };
+    let metadata_v6: Ipv6Addr = "fd00:ec2::254".parse().expect("an IPv6 address");
+    match ip {
+        IpAddr::V4(a) if a.octets() == [169, 254, 169, 254] => {
+            refused("the cloud metadata address")
+        }
+        IpAddr::V4(a) if a.is_link_local() => refused("a link-local address"),
+        IpAddr::V6(a) if a == metadata_v6 => refused("the cloud metadata address"),
+        IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => refused("a link-local address"),
+        _ => Ok(()),
+    }
+}
+
+/// The 1-based line where `key` is set in `[table]` of `text`.
+fn key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        if let Some((k, _)) = t.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            if (current == table && k == key)
+                || (current.is_empty() && k == format!("{table}.{key}"))
+            {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// Tables merge key by key; any other value (arrays included) replaces.
@@ -452,6 +726,21 @@ mod tests {
         assert_eq!(c.live.check.len(), 5);
         assert_eq!(c.evidence.require[0].min, 10);
         assert_eq!(c.authority.release_managers, vec!["codex".to_string()]);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(Size::parse("2GiB").unwrap().0, 2 << 30);
+        assert_eq!(Size::parse("100MiB").unwrap().to_string(), "100MiB");
+        assert_eq!(Size::parse("1500B").unwrap().to_string(), "1500B");
+        assert_eq!(Size::parse("3MB").unwrap().0, 3_000_000);
+        assert!(Size::parse("2").is_err());
+        assert!(Size::parse("2 gigs").is_err());
+        assert!(Size::parse("99999999999TiB").is_err());
+        let c = Config::defaults();
+        assert_eq!(c.backup.max_unpacked.0, 2 << 30);
+        assert_eq!(c.evidence.max_file.0, 100 << 20);
+        assert!(!c.live.allow_private);
     }
 
     #[test]

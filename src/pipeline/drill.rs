@@ -87,7 +87,8 @@ pub const BAD_BRANCH: &str = "feature/auth-refactor";
 pub const REPO_DIR: &str = "mosaic";
 pub const SITE_DIR: &str = "production/site";
 pub const REPORT_FILE: &str = "DRILL_REPORT.md";
-/// The marker file in the state directory ([`super::state::StateDir::is_drill`]).
+/// The marker file in the state directory: its `token:` line must equal the
+/// committed `[drill] token` ([`super::repo::Repo::is_drill`]).
 pub const MARKER: &str = "drill";
 
 #[derive(Debug, thiserror::Error)]
@@ -424,7 +425,7 @@ impl Sandbox {
             });
             real.is_some_and(|r| r.starts_with(&dir))
         };
-        if !repo.state.is_drill() {
+        if !repo.is_drill() {
             return Err(DrillError::Refused(format!(
                 "{} is not marked as a drill sandbox, so the drill will not act on it",
                 repo.root.display()
@@ -842,7 +843,17 @@ pub fn build(dir: Option<&Path>, user: &str) -> Result<Sandbox, DrillError> {
 fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
     let now = Utc::now();
     let today = now.date_naive();
-    let cfg_text = config_text(&sb.user, &sb.url, &sb.site_dir);
+    // The random token that proves this sandbox a drill: in the committed
+    // configuration and in the state directory's marker, matched on use.
+    let token: String = {
+        let bytes: [u8; 16] = rand::random();
+        hex::encode(bytes)
+    };
+    let cfg_text = format!(
+        "{}\n[drill]\n# Written by `guardrail drill`: with the same token in the state directory,\n# it makes this repository a drill sandbox.\ntoken = {}\n",
+        config_text(&sb.user, &sb.url, &sb.site_dir),
+        toml_str(&token)
+    );
     let cfg = Config::from_str(&cfg_text, "guardrail.toml (drill)").map_err(setup)?;
     let prefix = cfg.project.tag_prefix.clone();
 
@@ -864,7 +875,7 @@ fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
     std::fs::write(
         state.join(MARKER),
         format!(
-            "guardrail drill sandbox\nsandbox: {}\ncreated: {}\n",
+            "guardrail drill sandbox\nsandbox: {}\ntoken: {token}\ncreated: {}\n",
             sb.dir.display(),
             now.to_rfc3339_opts(SecondsFormat::Secs, true)
         ),
@@ -1279,7 +1290,7 @@ pub fn restore_golden(
     reason: &str,
     ev: &mut (dyn FnMut(Event) + Send),
 ) -> Result<Restored, DrillError> {
-    if !repo.state.is_drill() {
+    if !repo.is_drill() {
         return Err(DrillError::Refused(format!(
             "{} is not a drill sandbox; use the rollback command",
             repo.root.display()

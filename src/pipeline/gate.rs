@@ -134,7 +134,7 @@ pub fn run_proposing(
         tag: proposed_tag.clone(),
         build_id: scripts::build_id(&branch.head, now),
         bundle_dir: config::resolve(&co.path, &cfg.project.bundle_dir),
-        drill: repo.state.is_drill(),
+        drill: repo.is_drill(),
         deploy_url: cfg.live.url.clone(),
         actor: user.name.clone(),
     };

@@ -196,7 +196,11 @@ pub fn make_with(
         ));
     }
     let evidence = match &opts.evidence {
-        Some(dir) => Some(collect_evidence(dir, &mut notes)?),
+        Some(dir) => {
+            let files = collect_evidence(dir, &mut notes)?;
+            check_evidence_sizes(&files, cfg.evidence.max_file)?;
+            Some(files)
+        }
         None => None,
     };
     let target = plan_target(repo, &branch, opts.commit)?;
@@ -563,6 +567,22 @@ fn collect_evidence(
         ));
     }
     Ok(out)
+}
+
+/// Refuses an evidence file larger than `[evidence] max_file`, before
+/// anything is copied.
+fn check_evidence_sizes(files: &[(String, PathBuf)], max: config::Size) -> Result<(), MakeError> {
+    for (_, path) in files {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if len > max.0 {
+            return Err(MakeError::BadInput(format!(
+                "the evidence file {} is {len} bytes, more than [evidence] max_file ({max}); \
+                 record a shorter screencast or raise max_file",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn article(noun: &str) -> &'static str {

@@ -13,6 +13,7 @@ pub mod drill;
 pub mod evidence;
 pub mod gate;
 pub mod guard;
+pub mod protect;
 pub mod handoff;
 pub mod handoff_make;
 pub mod jobs;

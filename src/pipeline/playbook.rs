@@ -374,7 +374,7 @@ impl Playbook {
 
     /// Step 1: authority, locks, and the package's evidence.
     fn evidence(&mut self, repo: &Repo) -> Result<String, PlaybookError> {
-        let drill = repo.state.is_drill();
+        let drill = repo.is_drill();
         let user = repo.user(&self.cfg);
         if !user.release_manager && !drill {
             return Err(self.refuse(
@@ -575,7 +575,7 @@ impl Playbook {
             })?;
         self.staged = Some(staged);
         let mut ctx = self.context("deploy", &co);
-        ctx.drill = repo.state.is_drill();
+        ctx.drill = repo.is_drill();
         let log = self.job_log("deploy");
         let script = self.cfg.scripts.deploy.clone();
         let job = &mut self.job;
@@ -1091,6 +1091,8 @@ pub fn publish_with_answers(
         ));
     }
     let target = config::resolve(&repo.root, target);
+    // Checked again just before the swap: a link may have moved meanwhile.
+    super::protect::check_publish_dir(repo, cfg).map_err(|e| e.to_string())?;
     copy_publish(&ctx.bundle_dir, &target)
         .map_err(|e| format!("publishing to {} failed: {e}", target.display()))?;
     ev(Event::Output(format!(
@@ -1108,6 +1110,9 @@ pub fn publish_with_answers(
 /// Replaces `target` with a copy of `src`: copied next to it, then swapped
 /// in with renames, so the site never serves a half-copied tree.
 pub fn copy_publish(src: &Path, target: &Path) -> std::io::Result<()> {
+    super::protect::Protected::system()
+        .check("the directory to replace", target)
+        .map_err(std::io::Error::other)?;
     let parent = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let name = target

@@ -31,6 +31,7 @@ pub fn audit_log(repo: &Repo) -> AuditLog {
 /// The chain comes first: it is the record that must not be lost.
 pub fn record(repo: &Repo, cfg: &Config, entry: NewEntry) -> Result<Record, RecordError> {
     repo.state.ensure()?;
+    let entry = masked(entry);
     let rec = audit_log(repo).append(entry)?;
     let path = config::resolve(&repo.root, &cfg.project.protocol_audit_log);
     let mut details: Vec<(&str, String)> = vec![("target", rec.target.clone())];
@@ -60,6 +61,30 @@ pub fn record(repo: &Repo, cfg: &Config, entry: NewEntry) -> Result<Record, Reco
         source: e,
     })?;
     Ok(rec)
+}
+
+/// `entry` as it may be stored: values of secret-looking variables of
+/// guardrail's environment (in any form the runner masks), escape codes
+/// and URL user-info (`http://user:pw@host/`) masked in every string.
+fn masked(mut entry: NewEntry) -> NewEntry {
+    let (secrets, _) = super::runner::secret_values_from_env(std::env::vars());
+    let mask = |s: &str| super::runner::mask_secrets(s, &secrets);
+    fn walk(v: &mut Value, mask: &dyn Fn(&str) -> String) {
+        match v {
+            Value::String(s) => {
+                let m = mask(s);
+                if m != *s {
+                    *s = m;
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| walk(v, mask)),
+            Value::Object(o) => o.values_mut().for_each(|v| walk(v, mask)),
+            _ => {}
+        }
+    }
+    entry.target = mask(&entry.target);
+    walk(&mut entry.details, &mask);
+    entry
 }
 
 /// The protocol log's own name for an action (its gate lines read

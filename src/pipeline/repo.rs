@@ -31,6 +31,17 @@ pub enum RepoError {
     Git(#[from] git2::Error),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Guard(#[from] super::protect::GuardError),
+}
+
+/// Authority as committed (see [`Repo::config`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    pub default_branch: String,
+    pub main_branch: String,
+    pub release_managers: Vec<String>,
+    pub drill_token: String,
 }
 
 /// An open repository with its configuration and state directory.
@@ -152,28 +163,143 @@ impl Repo {
     }
 
     /// The configuration: defaults < the working tree's `guardrail.toml`,
-    /// except `release_managers`, which comes from the file as committed on
-    /// the main branch.
+    /// except `[project] main_branch`, which comes from the file as committed
+    /// on the repository's default branch ([`Repo::default_branch`]), and
+    /// `release_managers` and the drill token, which come from the file as
+    /// committed on that main branch. A working-tree value of those keys
+    /// that differs is ignored with a warning (`cfg.warnings`). A
+    /// `[live] publish_dir` that would destroy the repository, its backups,
+    /// its state, `$HOME` or `/` is refused ([`super::guard`]).
     pub fn config(&self) -> Result<Config, RepoError> {
         let mut cfg = Config::load(&self.root)?;
-        cfg.authority.release_managers = self.release_managers(&cfg.project.main_branch)?;
+        let authority = self.committed_authority()?;
+        let local = std::fs::read_to_string(self.root.join(config::FILE_NAME))
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .unwrap_or_default();
+        let set = |table: &str, key: &str| {
+            local
+                .get(table)
+                .and_then(|t| t.as_table())
+                .is_some_and(|t| t.contains_key(key))
+        };
+        if set("project", "main_branch") && cfg.project.main_branch != authority.main_branch {
+            cfg.warnings.push(format!(
+                "guardrail.toml: [project] main_branch = \"{}\" in the working tree is ignored; the main branch is `{}`, as committed on the default branch `{}`",
+                cfg.project.main_branch, authority.main_branch, authority.default_branch
+            ));
+        }
+        if set("authority", "release_managers")
+            && cfg.authority.release_managers != authority.release_managers
+        {
+            cfg.warnings.push(format!(
+                "guardrail.toml: [authority] release_managers in the working tree is ignored; the release managers are those committed on `{}`",
+                authority.main_branch
+            ));
+        }
+        cfg.project.main_branch = authority.main_branch;
+        cfg.authority.release_managers = authority.release_managers;
+        cfg.drill.token = authority.drill_token;
+        super::protect::check_publish_dir(self, &cfg)?;
         Ok(cfg)
+    }
+
+    /// The repository's default branch: the remote's HEAD (`origin` first),
+    /// else `init.defaultBranch`, else `main` — the first of these that
+    /// exists (`main` when none does).
+    pub fn default_branch(&self) -> String {
+        let mut candidates = Vec::new();
+        // `refs/remotes/<remote>/HEAD`, origin's first.
+        let mut heads: Vec<(String, String)> = Vec::new();
+        if let Ok(refs) = self.git.references_glob("refs/remotes/*/HEAD") {
+            for r in refs.flatten() {
+                let (Some(name), Some(target)) = (r.name(), r.symbolic_target()) else {
+                    continue;
+                };
+                let remote = name
+                    .trim_start_matches("refs/remotes/")
+                    .trim_end_matches("/HEAD")
+                    .to_string();
+                if let Some(branch) = target.strip_prefix(&format!("refs/remotes/{remote}/")) {
+                    heads.push((remote, branch.to_string()));
+                }
+            }
+        }
+        heads.sort_by_key(|(r, _)| r != "origin");
+        candidates.extend(heads.into_iter().map(|(_, b)| b));
+        if let Ok(name) = self
+            .git
+            .config()
+            .and_then(|c| c.get_string("init.defaultBranch"))
+        {
+            if !name.trim().is_empty() {
+                candidates.push(name.trim().to_string());
+            }
+        }
+        candidates
+            .into_iter()
+            .find(|b| self.main_head(b).is_some())
+            .unwrap_or_else(|| "main".into())
+    }
+
+    /// The configuration as committed on `branch` (local, else
+    /// `origin/<branch>`); `None` when the branch or the file is missing.
+    fn committed_config(&self, branch: &str) -> Result<Option<Config>, RepoError> {
+        let Some(oid) = self.main_head(branch) else {
+            return Ok(None);
+        };
+        let tree = self.git.find_commit(oid)?.tree()?;
+        let Ok(entry) = tree.get_path(Path::new(config::FILE_NAME)) else {
+            return Ok(None);
+        };
+        let blob = self.git.find_blob(entry.id())?;
+        let text = String::from_utf8_lossy(blob.content());
+        let file = format!("{}:{} (on {branch})", branch, config::FILE_NAME);
+        Ok(Some(Config::from_str_unvalidated(&text, &file)?))
+    }
+
+    /// Who may deploy, read only from committed files (see [`Repo::config`]).
+    pub fn committed_authority(&self) -> Result<Authority, RepoError> {
+        let default_branch = self.default_branch();
+        let main_branch = match self.committed_config(&default_branch)? {
+            Some(c) => c.project.main_branch,
+            None => Config::defaults().project.main_branch,
+        };
+        let on_main = if main_branch == default_branch {
+            self.committed_config(&default_branch)?
+        } else {
+            self.committed_config(&main_branch)?
+        };
+        let (release_managers, drill_token) = match on_main {
+            Some(c) => (c.authority.release_managers, c.drill.token),
+            None => (Config::defaults().authority.release_managers, String::new()),
+        };
+        Ok(Authority {
+            default_branch,
+            main_branch,
+            release_managers,
+            drill_token,
+        })
+    }
+
+    /// A drill sandbox: the token `guardrail drill` wrote into the state
+    /// directory equals the one in the configuration committed on the main
+    /// branch. A file anyone can create proves nothing on its own.
+    pub fn is_drill(&self) -> bool {
+        let Some(state_token) = self.state.drill_token() else {
+            return false;
+        };
+        self.committed_authority()
+            .is_ok_and(|a| !a.drill_token.is_empty() && a.drill_token == state_token)
     }
 
     /// `release_managers` from `guardrail.toml` on the main branch (the
     /// built-in default if main has no such file or there is no main).
     pub fn release_managers(&self, main: &str) -> Result<Vec<String>, RepoError> {
-        let Some(oid) = self.main_head(main) else {
-            return Ok(Config::defaults().authority.release_managers);
-        };
-        let tree = self.git.find_commit(oid)?.tree()?;
-        let Ok(entry) = tree.get_path(Path::new(config::FILE_NAME)) else {
-            return Ok(Config::defaults().authority.release_managers);
-        };
-        let blob = self.git.find_blob(entry.id())?;
-        let text = String::from_utf8_lossy(blob.content());
-        let file = format!("{}:{} (on {main})", main, config::FILE_NAME);
-        Ok(Config::from_str(&text, &file)?.authority.release_managers)
+        Ok(match self.committed_config(main)? {
+            Some(c) => c.authority.release_managers,
+            None => Config::defaults().authority.release_managers,
+        })
     }
 
     pub fn user(&self, cfg: &Config) -> User {

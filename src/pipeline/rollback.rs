@@ -563,7 +563,7 @@ pub fn plan(
     let mut refused_backup = None;
     let mut source = None;
     if path.is_file() {
-        match backup::inspect(&path) {
+        match backup::inspect_within(&path, cfg.backup.max_unpacked.0, &repo.state.path) {
             Ok(check) => match backup_problem(&check, &bundle_dir) {
                 None => {
                     source = Some(PlanSource::Backup {
@@ -606,7 +606,9 @@ pub fn plan(
 
     // What production serves, and what the target holds.
     let publish_dir = cfg.live.publish_dir.trim();
-    let prod = if !publish_dir.is_empty() {
+    // A publish directory that would destroy data is never listed (its
+    // backups or repository files are no "changes"); the publish refuses it.
+    let prod = if !publish_dir.is_empty() && super::protect::check_publish_dir(repo, cfg).is_ok() {
         let dir = config::resolve(&repo.root, publish_dir);
         Some((
             format!("the publish directory {}", dir.display()),
@@ -791,7 +793,7 @@ pub fn rollback(
     let started = Instant::now();
     let user = repo.user(cfg);
     let actor = user.name.clone();
-    let drill = repo.state.is_drill();
+    let drill = repo.is_drill();
     let tag = plan.target.name.clone();
     let commit = plan.target.commit.clone();
     // The live record now, not as planned: it may have changed meanwhile.
@@ -878,7 +880,9 @@ pub fn rollback(
         })?;
     let restored = work.path().join("bundle");
     let restore = match &plan.source {
-        PlanSource::Backup { path, .. } => backup::restore(path, &restored),
+        PlanSource::Backup { path, .. } => {
+            backup::restore_within(path, &restored, cfg.backup.max_unpacked.0)
+        }
         PlanSource::Tree { commit } => Oid::from_str(commit)
             .map_err(BackupError::Git)
             .and_then(|oid| backup::restore_from_tree(repo, oid, &cfg.project.archive, &restored)),
@@ -890,7 +894,8 @@ pub fn rollback(
             | BackupError::CrcFailed { .. }
             | BackupError::UnsafeEntry { .. }
             | BackupError::Corrupt { .. }
-            | BackupError::BadManifest { .. }),
+            | BackupError::BadManifest { .. }
+            | BackupError::TooLarge { .. }),
         ) => {
             let why = step_fail(Step::Checkout, e.to_string(), ev);
             let _ = audit(

@@ -35,12 +35,15 @@
 //! variables whose names contain `TOKEN`, `SECRET`, `PASSWORD`, `KEY` or
 //! `AUTH`, from [`RunSpec::env`] and the inherited environment. Each value,
 //! its standard and URL-safe base64 (padded and unpadded) and its
-//! percent-encoded form (upper- and lower-case hex, `+` or `%20` for space)
-//! become `***` in events and in the log. A base64 encoding is only
-//! recognised when the secret starts on a 3-byte boundary of the encoded
-//! data and is not wrapped (as `printf %s "$T" | base64` prints it).
-//! Shorter values are not masked and produce a warning at the head of the
-//! log and in [`Outcome::notes`].
+//! percent-encoded form (upper- and lower-case hex, `+` or `%20` for space),
+//! its JSON-escaped form, and the base64 characters made of the secret's
+//! bits alone at each of the three alignments (so `base64 user:$T` is
+//! caught too) become `***` in events and in the log. A wrapped base64
+//! (line breaks inside) is not recognised. The log is masked again as it is
+//! stored — after escape codes are removed and carriage returns applied —
+//! so `super\e[0msecret` or a `\r` overwrite cannot rebuild a secret on
+//! disk. Shorter values are not masked and produce a warning at the head of
+//! the log and in [`Outcome::notes`].
 //!
 //! Secrets split across reads at any offset are still masked: the masker
 //! holds back the longest tail of what it has that is the beginning of a
@@ -312,12 +315,49 @@ fn utf8_lossy(bytes: Vec<u8>) -> String {
 /// `text` with every secret value (and its encoded forms, as in a script's
 /// output) replaced by `***`: for text guardrail stores that did not come
 /// through the runner, such as an alert command's stderr.
+///
+/// Masks the text as it is stored: escape sequences are removed first (a
+/// colour code inside a secret does not hide it), and URL user-info becomes
+/// `***` too ([`mask_url_userinfo`]).
 pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
+    let text = strip_ansi(text);
     let mut masker = Masker::new(secrets);
     let mut out = Vec::with_capacity(text.len());
     masker.push(text.as_bytes(), &mut out);
     masker.finish(&mut out);
-    utf8_lossy(out)
+    mask_url_userinfo(&utf8_lossy(out))
+}
+
+/// `text` with the user-info of every URL in it (`http://user:pw@host/` →
+/// `http://***@host/`) replaced by `***`.
+pub fn mask_url_userinfo(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the path, query, fragment or anything that
+        // cannot be in a URL.
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | '\\')
+                    || c.is_whitespace()
+                    || c.is_control()
+            })
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn base64(data: &[u8], url_safe: bool, pad: bool) -> String {
@@ -376,6 +416,24 @@ fn patterns_for(secret: &str) -> Vec<Vec<u8>> {
         percent_encode(raw, false, true).into_bytes(),
         percent_encode(raw, true, true).into_bytes(),
     ];
+    // Base64 of the secret anywhere inside encoded data (`user:secret`):
+    // for each of the three alignments, the characters made of the
+    // secret's bits alone.
+    for k in 0..3 {
+        let mut data = vec![0u8; k];
+        data.extend_from_slice(raw);
+        data.extend_from_slice(&[0, 0]);
+        let (start, end) = ((8 * k).div_ceil(6), 8 * (k + raw.len()) / 6);
+        for url_safe in [false, true] {
+            let enc = base64(&data, url_safe, false);
+            pats.push(enc.as_bytes()[start..end].to_vec());
+        }
+    }
+    // JSON-escaped, as the secret stands inside a JSON string.
+    let json = serde_json::to_string(secret).expect("a string serialises");
+    let json = &json[1..json.len() - 1];
+    pats.push(json.as_bytes().to_vec());
+    pats.push(json.replace('/', "\\/").into_bytes());
     pats.sort();
     pats.dedup();
     pats
@@ -635,6 +693,13 @@ pub fn apply_carriage_returns(line: &str) -> String {
 
 struct LogSink {
     w: Option<BufWriter<File>>,
+    /// Masks the text as stored: after escape codes are removed and
+    /// carriage returns applied, so neither can hide a secret.
+    masker: Masker,
+    masked: Vec<u8>,
+    /// The current line lost bytes to the escape-code stripper: what is
+    /// stored differs from what the stream masker saw.
+    stripped: bool,
     hasher: Sha256,
     bytes: u64,
     ansi: AnsiStripper,
@@ -644,9 +709,12 @@ struct LogSink {
 }
 
 impl LogSink {
-    fn new(file: File) -> LogSink {
+    fn new(file: File, masker: Masker) -> LogSink {
         LogSink {
             w: Some(BufWriter::with_capacity(64 * 1024, file)),
+            masker,
+            masked: Vec::new(),
+            stripped: false,
             hasher: Sha256::new(),
             bytes: 0,
             ansi: AnsiStripper::default(),
@@ -672,6 +740,11 @@ impl LogSink {
 
     fn emit_line(&mut self, newline: bool) {
         let mut line = std::mem::take(&mut self.line);
+        // Stored exactly as the stream masker passed it: a whole line with
+        // nothing stripped and no carriage return holds no secret it did
+        // not mask (nor half of one, the masker holding nothing back).
+        let as_streamed = !self.stripped && !self.has_cr && newline;
+        self.stripped = false;
         if self.has_cr {
             line = apply_carriage_returns(&String::from_utf8_lossy(&line)).into_bytes();
             self.has_cr = false;
@@ -679,7 +752,15 @@ impl LogSink {
         if newline {
             line.push(b'\n');
         }
-        self.write_out(&line);
+        if self.masker.is_empty() || (as_streamed && self.masker.pending.is_empty()) {
+            self.write_out(&line);
+        } else {
+            let mut masked = std::mem::take(&mut self.masked);
+            masked.clear();
+            self.masker.push(&line, &mut masked);
+            self.write_out(&masked);
+            self.masked = masked;
+        }
         line.clear();
         self.line = line;
     }
@@ -706,7 +787,10 @@ impl LogSink {
             }
             let b = data[i];
             i += 1;
-            let Some(b) = self.ansi.step(b) else { continue };
+            let Some(b) = self.ansi.step(b) else {
+                self.stripped = true;
+                continue;
+            };
             match b {
                 b'\n' => self.emit_line(true),
                 _ => {
@@ -745,6 +829,9 @@ impl LogSink {
         if !self.line.is_empty() {
             self.emit_line(false);
         }
+        let mut rest = Vec::new();
+        self.masker.finish(&mut rest);
+        self.write_out(&rest);
         if let Some(w) = self.w.take() {
             match w.into_inner() {
                 Ok(f) => {
@@ -868,6 +955,7 @@ pub fn spawn(
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let (secrets, warnings) = secret_values_from_env(inherited.chain(spec.env.iter().cloned()));
     let masker = Masker::new(&secrets);
+    let log_masker = Masker::new(&secrets);
 
     if let Some(parent) = spec.log_path.parent() {
         fs::create_dir_all(parent).map_err(|source| RunError::Log {
@@ -940,7 +1028,7 @@ pub fn spawn(
         reader,
         shared,
         masker,
-        log: LogSink::new(log_file),
+        log: LogSink::new(log_file, log_masker),
         utf8_pending: Vec::new(),
         on_event: Box::new(on_event),
         notes: Vec::new(),
@@ -1366,6 +1454,136 @@ mod tests {
                 mask_all(&secrets, &chunks),
                 mask_byte_by_byte(&secrets, &text)
             );
+        }
+    }
+
+    /// What the runner stores for `chunks` of a script's output: the
+    /// stream masker, then the log (escapes removed, carriage returns
+    /// applied, masked again as stored).
+    fn stored(secrets: &[String], chunks: &[&[u8]]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output.log");
+        let mut stream = Masker::new(secrets);
+        let mut log = LogSink::new(File::create(&path).unwrap(), Masker::new(secrets));
+        for c in chunks {
+            let mut m = Vec::new();
+            stream.push(c, &mut m);
+            log.feed(&m);
+        }
+        let mut m = Vec::new();
+        stream.finish(&mut m);
+        log.feed(&m);
+        let (_, _, err) = log.finish();
+        assert!(err.is_none());
+        std::fs::read(&path).unwrap()
+    }
+
+    /// Every form of `secret` that must never be stored: itself, its
+    /// base64 at each of the three alignments (the characters made of the
+    /// secret's bits alone), percent- and JSON-escaped.
+    fn forbidden_forms(secret: &str) -> Vec<Vec<u8>> {
+        let raw = secret.as_bytes();
+        let mut forms = vec![raw.to_vec()];
+        for k in 0..3 {
+            let mut data = vec![b'u'; k];
+            data.extend_from_slice(raw);
+            data.extend_from_slice(b"zz");
+            let (start, end) = ((8 * k).div_ceil(6), 8 * (k + raw.len()) / 6);
+            for url_safe in [false, true] {
+                forms.push(base64(&data, url_safe, false).as_bytes()[start..end].to_vec());
+            }
+        }
+        for (lower, plus) in [(false, false), (true, false), (false, true), (true, true)] {
+            forms.push(percent_encode(raw, lower, plus).into_bytes());
+        }
+        let json = serde_json::to_string(secret).unwrap();
+        forms.push(json.as_bytes()[1..json.len() - 1].to_vec());
+        forms
+    }
+
+    #[test]
+    fn the_issue_14_leaks_are_masked_in_the_stored_log() {
+        let s = "supersecret123".to_string();
+        let text = format!(
+            "color super\x1b[0msecret123 done\nbasic {}\nover XXXXXsecret123\rsuper\njson {}\n",
+            base64(b"user:supersecret123", false, true),
+            serde_json::to_string("a\"supersecret123").unwrap(),
+        );
+        let out = String::from_utf8(stored(std::slice::from_ref(&s), &[text.as_bytes()])).unwrap();
+        for f in forbidden_forms(&s) {
+            assert!(memchr::memmem::find(out.as_bytes(), &f).is_none(), "{out}");
+        }
+        assert!(out.contains("color *** done"), "{out}");
+        assert_eq!(
+            mask_url_userinfo("GET http://user:pw@host:8/x and https://h/y@z ftp://a@b"),
+            "GET http://***@host:8/x and https://h/y@z ftp://***@b"
+        );
+        assert_eq!(
+            mask_secrets("err: super\x1b[1msecret123 at https://u:p@h/", &[s]),
+            "err: *** at https://***@h/"
+        );
+    }
+
+    proptest::proptest! {
+        /// Random secrets in random bytes, in any of the forms, with an
+        /// escape code or a carriage-return overwrite hiding the raw one,
+        /// cut into chunks anywhere: the stored log holds none of the
+        /// secret's forms.
+        #[test]
+        fn no_form_of_a_secret_reaches_the_stored_log(
+            secret in "[A-Za-z0-9/+=:@%\"\\\\_.-]{8,24}",
+            before in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            after in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            form in 0usize..6,
+            at in 0usize..24,
+            align in 0usize..3,
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+        ) {
+            let raw = secret.as_bytes();
+            let cut_at = at.min(raw.len());
+            let embedded: Vec<u8> = match form {
+                0 => raw.to_vec(),
+                1 => [&raw[..cut_at], b"\x1b[0m".as_slice(), &raw[cut_at..]].concat(),
+                2 => {
+                    let mut data = before[..align.min(before.len())].to_vec();
+                    data.extend_from_slice(raw);
+                    data.extend_from_slice(&after[..after.len().min(2)]);
+                    base64(&data, align == 1, align == 2).into_bytes()
+                }
+                3 => percent_encode(raw, align == 1, align == 2).into_bytes(),
+                4 => serde_json::to_string(&secret).unwrap().into_bytes(),
+                _ => {
+                    // Shown by a carriage return over a line that held its tail.
+                    let mut v = vec![b'#'; cut_at];
+                    v.extend_from_slice(&raw[cut_at..]);
+                    v.push(b'\r');
+                    v.extend_from_slice(&raw[..cut_at]);
+                    v
+                }
+            };
+            let mut text = before.clone();
+            text.push(b'\n');
+            text.extend_from_slice(&embedded);
+            text.push(b'\n');
+            text.extend_from_slice(&after);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            cuts.sort();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut from = 0;
+            for c in cuts {
+                chunks.push(&text[from..c]);
+                from = c;
+            }
+            chunks.push(&text[from..]);
+            let out = stored(std::slice::from_ref(&secret), &chunks);
+            for f in forbidden_forms(&secret) {
+                proptest::prop_assert!(
+                    memchr::memmem::find(&out, &f).is_none(),
+                    "{:?} in {:?}",
+                    String::from_utf8_lossy(&f),
+                    String::from_utf8_lossy(&out)
+                );
+            }
         }
     }
 

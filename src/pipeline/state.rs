@@ -40,9 +40,15 @@ impl StateDir {
         Ok(&self.path)
     }
 
-    /// A drill sandbox marks its state directory; scripts get GUARDRAIL_DRILL=1.
-    pub fn is_drill(&self) -> bool {
-        self.path.join("drill").exists()
+    /// The token `guardrail drill` wrote into the state directory's marker
+    /// (`token: <hex>` line). Only a match with the committed configuration's
+    /// `[drill] token` makes a drill ([`super::repo::Repo::is_drill`]).
+    pub fn drill_token(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.path.join("drill")).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("token: "))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
     }
 
     pub fn live_path(&self) -> PathBuf {

@@ -94,6 +94,8 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
     if let Some(c) = &ctx {
         warnings.extend(c.warnings.iter().cloned());
     }
+    // Working-tree values of authority keys that were ignored.
+    warnings.extend(cfg.warnings.iter().cloned());
     let branches = repo
         .branches(main)?
         .into_iter()

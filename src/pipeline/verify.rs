@@ -1187,7 +1187,7 @@ pub fn verify_and_record(
                 .unwrap_or_default(),
             build_id: expect.build_id.clone().unwrap_or_default(),
             bundle_dir: config::resolve(&repo.root, &cfg.project.bundle_dir),
-            drill: repo.state.is_drill(),
+            drill: repo.is_drill(),
             deploy_url: url.clone(),
             actor: user.name.clone(),
         };
