@@ -680,7 +680,7 @@ fn a_rollback_goes_on_when_the_terminal_hangs_up_mid_deploy() {
     let mut t = f.console_command(&[], 120, 40).env("SITE", &l.site).spawn();
     t.wait_for("R rollback", secs(15)).unwrap();
     t.send("R");
-    t.wait_for("y  roll back", secs(15)).unwrap();
+    t.wait_for("y roll back", secs(15)).unwrap();
     t.send("y");
     t.wait_for("deploying slowly", secs(20)).unwrap();
     t.signal(libc::SIGHUP);
