@@ -32,7 +32,7 @@ use git2::{FileMode, Oid, Repository, Signature, Time};
 use serde::Serialize;
 use serde_json::json;
 
-use super::audit::{entry_hash_ok, find_checkpoint, NewEntry};
+use super::audit::{entry_hash_ok, highest_checkpoint, NewEntry};
 use super::backup::{self, Source};
 use super::baseline;
 use super::config::{self, Config};
@@ -1633,12 +1633,13 @@ pub fn run_headless_with(
         logs.join(", ")
     )
     .map_err(io)?;
-    let checkpoint = repo
-        .prod_tags(&cfg)
-        .map_err(step_err)?
-        .iter()
-        .rev()
-        .find_map(|t| t.message.as_deref().and_then(find_checkpoint));
+    let tags = repo.prod_tags(&cfg).map_err(step_err)?;
+    let checkpoint = highest_checkpoint(
+        tags.iter()
+            .rev()
+            .map(|t| (t.name.as_str(), t.message.as_deref())),
+    )
+    .map(|(_, c)| c);
     let chain = audit_log(&repo)
         .verify(checkpoint.as_ref())
         .map_err(step_err)?;
