@@ -12,6 +12,7 @@ mod alerts;
 mod audit;
 mod backup;
 mod baseline;
+mod buildid;
 mod checkout;
 mod cli_audit_lock;
 mod closed_pipe;

@@ -189,6 +189,9 @@ pub struct Live {
     pub poll: Dur,
     pub deadline: Dur,
     pub request_timeout: Dur,
+    /// Files of the bundle (relative to it) the built-in publish stamps
+    /// with the BUILD_ID; `index.html` is its top page.
+    pub stamp: Vec<String>,
     pub check: Vec<LiveCheck>,
 }
 

@@ -979,8 +979,12 @@ fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
             .map_err(setup)?;
         let tree_dir = work.path().join("tree");
         backup::restore_from_tree(&repo, *c, &cfg.project.archive, &tree_dir).map_err(setup)?;
-        playbook::stamp_build_id(&tree_dir.join(&cfg.project.bundle_dir), &build_id)
-            .map_err(setup)?;
+        super::buildid::stamp_files(
+            &tree_dir.join(&cfg.project.bundle_dir),
+            &cfg.live.stamp,
+            &build_id,
+        )
+        .map_err(setup)?;
         let info = backup::write_backup(&repo, &cfg, &tag, Source::Dir(tree_dir)).map_err(setup)?;
         let log_lines: Vec<String> = log.lines().map(str::to_string).collect();
         let release_log = release::write_release_log(
