@@ -27,6 +27,25 @@ pub fn more_marker(more: u64) -> String {
     format!(" … ({more} bytes more)")
 }
 
+/// A shown line split into its start and the `… (N bytes more)` marker a
+/// capped line ends with, if it has one.
+pub fn split_marker(line: &str) -> (&str, Option<&str>) {
+    let Some(body) = line.strip_suffix(" bytes more)") else {
+        return (line, None);
+    };
+    match body.rfind(" … (") {
+        Some(at)
+            if !body[at + " … (".len()..].is_empty()
+                && body[at + " … (".len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            (&line[..at], Some(&line[at..]))
+        }
+        _ => (line, None),
+    }
+}
+
 /// The longest prefix of `s` of at most `max` bytes ending on a char
 /// boundary.
 fn prefix(s: &str, max: usize) -> &str {
@@ -490,6 +509,17 @@ mod tests {
         assert_eq!(buf.line(2).as_deref(), Some("after"));
         assert!(buf.mem_bytes < 2 * LINE_CAP, "{}", buf.mem_bytes);
         assert_eq!(buf.bytes, total + "before\n".len() as u64 + 8);
+    }
+
+    #[test]
+    fn the_marker_is_found_at_the_end_only() {
+        let l = format!("xyz{}", more_marker(42));
+        assert_eq!(split_marker(&l), ("xyz", Some(" … (42 bytes more)")));
+        assert_eq!(
+            split_marker("a … (many bytes more)"),
+            ("a … (many bytes more)", None)
+        );
+        assert_eq!(split_marker("plain"), ("plain", None));
     }
 
     #[test]
