@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use guardrail::pipeline::alerts;
-use guardrail::pipeline::audit::{find_checkpoint, NewEntry};
+use guardrail::pipeline::audit::{highest_checkpoint, NewEntry};
 use guardrail::pipeline::config::Config;
 use guardrail::pipeline::drift;
 use guardrail::pipeline::lock::{self, LockError};
@@ -215,15 +215,15 @@ fn handoff_summary(m: &handoff_make::MadePackage, committing: bool) -> String {
     s
 }
 
-/// `guardrail audit verify`: checks the chain against the newest release
-/// checkpoint found in a prod tag's message.
+/// `guardrail audit verify`: checks the chain against the release
+/// checkpoint with the highest seq among all prod tags' messages.
 pub fn audit_verify(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
-    let checkpoint = repo.prod_tags(cfg)?.iter().rev().find_map(|t| {
-        t.message
-            .as_deref()
-            .and_then(find_checkpoint)
-            .map(|c| (t.name.clone(), c))
-    });
+    let tags = repo.prod_tags(cfg)?;
+    let checkpoint = highest_checkpoint(
+        tags.iter()
+            .rev()
+            .map(|t| (t.name.as_str(), t.message.as_deref())),
+    );
     let report = audit_log(repo).verify(checkpoint.as_ref().map(|c| &c.1))?;
     if as_json {
         let doc = json!({

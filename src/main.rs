@@ -7,6 +7,55 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for a stdout that may be a closed pipe (`guardrail status |
+/// true`, `rollback … | head -1`): a write that fails with EPIPE is dropped
+/// and the command goes on to its end, so an action is still recorded and
+/// the exit code stays the command's, as with `git` and `rg`. The standard
+/// macro would panic (exit 101). Shadows the prelude's macro in this crate.
+macro_rules! println {
+    () => {
+        $crate::quiet_print(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::quiet_print(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that a closed stdout cannot crash (see `println!` above).
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::quiet_print(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that a closed stderr cannot crash.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Writes to stdout; a closed pipe (EPIPE) drops the text quietly, any
+/// other error is reported as the standard macro would.
+fn quiet_print(args: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|_| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => panic!("failed printing to stdout: {e}"),
+    }
+}
+
+/// Whether `e` is (or was caused by) a write to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 mod cli;
 
 use guardrail::pipeline::config::{ConfigError, UserConfig};
@@ -269,6 +318,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // Output to a closed pipe is nobody's error: end quietly.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("guardrail: {}", sentence(&e));
             ExitCode::from(classify(&e))

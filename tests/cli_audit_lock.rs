@@ -127,3 +127,75 @@ fn verify_names_the_edited_line_and_exits_1() {
     assert!(s.contains("line 4"), "{s}");
     assert!(s.to_lowercase().contains("edit"), "{s}");
 }
+
+/// An older tag holding a later checkpoint than the newest tag: the chain cut
+/// back to the newest tag's seq passes a check against the newest tag, so
+/// `audit verify` must use the highest checkpoint, and say which tag it is.
+#[test]
+fn audit_verify_uses_the_highest_checkpoint_among_all_tags() {
+    use guardrail::pipeline::audit::{AuditLog, NewEntry};
+    let f = mosaic_repo();
+    let log = AuditLog::open(&state(&f));
+    for i in 0..3 {
+        log.append(NewEntry::new("tester", "gate", &format!("b{i}"), "PASS"))
+            .unwrap();
+    }
+    let early = log.head().unwrap().unwrap();
+    let cut_len = std::fs::metadata(log.path()).unwrap().len();
+    for i in 3..6 {
+        log.append(NewEntry::new("tester", "rollback", &format!("t{i}"), "OK"))
+            .unwrap();
+    }
+    let late = log.head().unwrap().unwrap();
+    // The older tag (prod-2025-11-13) carries the later checkpoint, the
+    // newest (prod-2025-11-13.2) the earlier one.
+    let old_commit = f.commit_of(mosaic::TAG_ANNOTATED);
+    let new_commit = f.commit_of(mosaic::GOLDEN);
+    f.git(&["tag", "-d", mosaic::TAG_ANNOTATED]);
+    f.git(&["tag", "-d", mosaic::GOLDEN]);
+    f.tag_annotated(
+        mosaic::TAG_ANNOTATED,
+        &old_commit,
+        &format!("Release {}\n\n{late}", mosaic::TAG_ANNOTATED),
+    );
+    f.tag_annotated(
+        mosaic::GOLDEN,
+        &new_commit,
+        &format!("Release {}\n\n{early}", mosaic::GOLDEN),
+    );
+
+    let out = f.guardrail(&["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "seq {} from tag {}",
+            late.seq,
+            mosaic::TAG_ANNOTATED
+        )),
+        "{}",
+        stdout(&out)
+    );
+
+    // Cut the chain back to the newest tag's checkpoint, at a line boundary.
+    let bytes = std::fs::read(log.path()).unwrap();
+    std::fs::write(log.path(), &bytes[..cut_len as usize]).unwrap();
+    let out = f.guardrail(&["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("cut short"), "{}", stdout(&out));
+    let j = json(&f.guardrail(&["audit", "verify", "--json"]));
+    assert_eq!(j["intact"], false);
+    assert_eq!(j["checkpoint"]["tag"], mosaic::TAG_ANNOTATED);
+    assert_eq!(j["checkpoint"]["seq"], late.seq);
+}

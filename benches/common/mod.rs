@@ -301,3 +301,27 @@ pub fn stats_line(label: &str, s: &Stats, base: Option<(&str, &Stats)>) -> Strin
     }
     line
 }
+
+/// Does the row holding `text` look selected?
+pub fn row_selected(screen: &vt100::Screen, text: &str) -> bool {
+    let (rows, cols) = screen.size();
+    for (r, line) in screen.rows(0, cols).enumerate().take(rows as usize) {
+        let Some(byte_idx) = line.find(text) else {
+            continue;
+        };
+        let prefix = &line[..byte_idx];
+        if ['>', '▶', '❯', '›', '»', '▸']
+            .iter()
+            .any(|m| prefix.contains(*m))
+        {
+            return true;
+        }
+        let col = prefix.chars().count() as u16;
+        if let Some(cell) = screen.cell(r as u16, col) {
+            if cell.inverse() || cell.bgcolor() != vt100::Color::Default {
+                return true;
+            }
+        }
+    }
+    false
+}

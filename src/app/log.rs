@@ -1,7 +1,10 @@
 //! A script's output as the log pane sees it: the newest lines in memory
 //! (with their colours), everything else read back from the job's log file on
 //! disk through an index of line offsets — so a million-line gate log costs
-//! a few megabytes, and the pane reads only what it shows.
+//! a few megabytes, and the pane reads only what it shows. A single line
+//! holds at most [`LINE_CAP`] bytes in memory (a script printing 200 MB
+//! without a newline): the pane shows its start and `… (N bytes more)`,
+//! the full line stays in the log on disk.
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -10,6 +13,51 @@ use std::path::PathBuf;
 
 /// Lines kept in memory (with ANSI colours).
 pub const RING_CAP: usize = 20_000;
+
+/// Bytes of one line kept in memory and shown; the rest is counted
+/// (`… (N bytes more)`) and stays only in the log file on disk.
+pub const LINE_CAP: usize = 16 * 1024;
+
+/// Bytes of output chunks kept in memory: older lines go to the disk log
+/// sooner when lines are long, so `RING_CAP` long lines cannot add up.
+pub const MEM_CAP: usize = 32 * 1024 * 1024;
+
+/// What a capped line shows after its start.
+pub fn more_marker(more: u64) -> String {
+    format!(" … ({more} bytes more)")
+}
+
+/// A shown line split into its start and the `… (N bytes more)` marker a
+/// capped line ends with, if it has one.
+pub fn split_marker(line: &str) -> (&str, Option<&str>) {
+    let Some(body) = line.strip_suffix(" bytes more)") else {
+        return (line, None);
+    };
+    match body.rfind(" … (") {
+        Some(at)
+            if !body[at + " … (".len()..].is_empty()
+                && body[at + " … (".len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            (&line[..at], Some(&line[at..]))
+        }
+        _ => (line, None),
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes ending on a char
+/// boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut n = max;
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
 
 /// Words that mark a failure line (first one is remembered for a jump).
 const FAILURE_MARKS: [&str; 5] = ["FAIL", "ERROR", "❌", "error:", "fatal:"];
@@ -28,8 +76,13 @@ pub struct LogBuffer {
     first: usize,
     /// Complete lines so far.
     complete: usize,
-    /// The current unterminated line (a prompt, a progress bar).
+    /// The current unterminated line (a prompt, a progress bar), at most
+    /// [`LINE_CAP`] bytes of it.
     pub partial: String,
+    /// Bytes of the current line beyond `partial`, not kept.
+    partial_more: u64,
+    /// Bytes of `texts`.
+    mem_bytes: usize,
     /// The job's log file (masked, ANSI-stripped), for lines out of memory;
     /// its index grows as lines are read, hence the cell.
     disk: RefCell<Option<DiskIndex>>,
@@ -92,14 +145,52 @@ impl DiskIndex {
         let end = *self.starts.get(i + 1)?;
         let mut f = File::open(&self.path).ok()?;
         f.seek(SeekFrom::Start(start)).ok()?;
-        let mut buf = vec![0u8; (end - start) as usize];
+        // The line without its newline, at most LINE_CAP bytes of it.
+        let len = (end - start).saturating_sub(1);
+        let mut buf = vec![0u8; len.min(LINE_CAP as u64) as usize];
         f.read_exact(&mut buf).ok()?;
-        Some(
-            String::from_utf8_lossy(&buf)
-                .trim_end_matches('\n')
-                .to_string(),
-        )
+        if (buf.len() as u64) < len {
+            // Cut at the last whole character.
+            if let Err(e) = std::str::from_utf8(&buf) {
+                if e.error_len().is_none() {
+                    buf.truncate(e.valid_up_to());
+                }
+            }
+            let mut text = String::from_utf8_lossy(&buf).into_owned();
+            text.push_str(&more_marker(len - buf.len() as u64));
+            return Some(text);
+        }
+        Some(String::from_utf8_lossy(&buf).into_owned())
     }
+}
+
+/// `text` (whole lines, each ending in `\n`) with every line longer than
+/// [`LINE_CAP`] cut to its start and `… (N bytes more)`; returned as it is
+/// when no line is that long.
+fn cap_lines(text: String) -> String {
+    let mut start = 0;
+    let mut long = false;
+    for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        if nl - start > LINE_CAP {
+            long = true;
+            break;
+        }
+        start = nl + 1;
+    }
+    if !long {
+        return text;
+    }
+    let mut out = String::with_capacity(LINE_CAP * 2);
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let head = prefix(body, LINE_CAP);
+        out.push_str(head);
+        if head.len() < body.len() {
+            out.push_str(&more_marker((body.len() - head.len()) as u64));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 impl LogBuffer {
@@ -132,26 +223,58 @@ impl LogBuffer {
     pub fn push_owned(&mut self, mut chunk: String) {
         self.bytes += chunk.len() as u64;
         let Some(first_nl) = memchr::memchr(b'\n', chunk.as_bytes()) else {
-            self.partial.push_str(&chunk);
+            self.extend_partial(&chunk);
             return;
         };
-        if !self.partial.is_empty() {
+        if !self.partial.is_empty() || self.partial_more > 0 {
             // The line begun earlier ends in this chunk: it becomes a chunk
             // of its own.
+            self.extend_partial(&chunk[..first_nl]);
             let mut line = std::mem::take(&mut self.partial);
-            line.push_str(&chunk[..first_nl]);
+            let more = std::mem::take(&mut self.partial_more);
+            if more > 0 {
+                line.push_str(&more_marker(more));
+            }
             line.push('\n');
             chunk.drain(..=first_nl);
             self.add_text(line);
         }
         match memchr::memrchr(b'\n', chunk.as_bytes()) {
-            None => self.partial = chunk,
+            None => self.extend_partial(&chunk),
             Some(last_nl) => {
-                self.partial = chunk[last_nl + 1..].to_string();
+                self.extend_partial(&chunk[last_nl + 1..]);
                 chunk.truncate(last_nl + 1);
-                self.add_text(chunk);
+                self.add_text(cap_lines(chunk));
             }
         }
+    }
+
+    /// Adds to the unterminated line, keeping at most [`LINE_CAP`] bytes of
+    /// it and counting the rest; over the cap, a progress bar (`\r`) is
+    /// first reduced to what a terminal shows, which usually fits.
+    fn extend_partial(&mut self, text: &str) {
+        if self.partial_more > 0 {
+            self.partial_more += text.len() as u64;
+            return;
+        }
+        if self.partial.len() + text.len() <= LINE_CAP {
+            self.partial.push_str(text);
+            return;
+        }
+        if !text.contains('\r') && !self.partial.contains('\r') {
+            let head = prefix(text, LINE_CAP - self.partial.len());
+            self.partial.push_str(head);
+            self.partial_more = (text.len() - head.len()) as u64;
+            return;
+        }
+        let mut line = std::mem::take(&mut self.partial);
+        line.push_str(text);
+        let mut line = crate::pipeline::runner::apply_carriage_returns(&line);
+        let keep = prefix(&line, LINE_CAP).len();
+        self.partial_more = (line.len() - keep) as u64;
+        line.truncate(keep);
+        line.shrink_to_fit();
+        self.partial = line;
     }
 
     /// A chunk of whole lines, each ending in `\n`.
@@ -176,6 +299,7 @@ impl LogBuffer {
             start = nl + 1;
             self.complete += 1;
         }
+        self.mem_bytes += text.len();
         self.texts.push_back(text);
         let over = self.lines.len().saturating_sub(RING_CAP);
         if over > 0 {
@@ -183,15 +307,31 @@ impl LogBuffer {
             self.first += over;
             let keep_from = self.lines.front().map_or(index + 1, |s| s.text);
             while self.first_text < keep_from && !self.texts.is_empty() {
-                self.texts.pop_front();
-                self.first_text += 1;
+                self.drop_oldest_text();
             }
+        }
+        // Long lines: the oldest chunks go (their lines are on disk) until
+        // the rest fits, keeping the newest chunk.
+        while self.mem_bytes > MEM_CAP && self.texts.len() > 1 {
+            let oldest = self.first_text;
+            while self.lines.front().is_some_and(|s| s.text == oldest) {
+                self.lines.pop_front();
+                self.first += 1;
+            }
+            self.drop_oldest_text();
+        }
+    }
+
+    fn drop_oldest_text(&mut self) {
+        if let Some(t) = self.texts.pop_front() {
+            self.mem_bytes -= t.len();
+            self.first_text += 1;
         }
     }
 
     /// Lines to show: complete ones plus the partial one, if any.
     pub fn len(&self) -> usize {
-        self.complete + usize::from(!self.partial.is_empty())
+        self.complete + usize::from(!self.partial.is_empty() || self.partial_more > 0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -201,8 +341,12 @@ impl LogBuffer {
     /// Line `i` as it came (ANSI kept) when in memory; from the disk log
     /// (plain) when older.
     pub fn line(&self, i: usize) -> Option<String> {
-        if i == self.complete && !self.partial.is_empty() {
-            return Some(self.partial.clone());
+        if i == self.complete && (!self.partial.is_empty() || self.partial_more > 0) {
+            let mut line = self.partial.clone();
+            if self.partial_more > 0 {
+                line.push_str(&more_marker(self.partial_more));
+            }
+            return Some(line);
         }
         if i >= self.complete {
             return None;
@@ -331,5 +475,107 @@ mod tests {
             buf.texts.len() <= RING_CAP + 1,
             "chunks without a line in memory are dropped"
         );
+    }
+
+    #[test]
+    fn a_huge_line_keeps_its_start_and_counts_the_rest() {
+        let mut buf = LogBuffer::new(None);
+        buf.push("before\n");
+        let mb = "x".repeat(1 << 20);
+        for _ in 0..200 {
+            buf.push(&mb);
+        }
+        let total = 200u64 << 20;
+        assert!(buf.partial.len() <= LINE_CAP);
+        assert!(
+            buf.partial.capacity() <= 2 * LINE_CAP,
+            "{}",
+            buf.partial.capacity()
+        );
+        assert_eq!(buf.len(), 2);
+        let shown = buf.line(1).unwrap();
+        let more = total - LINE_CAP as u64;
+        assert_eq!(
+            shown,
+            format!("{} … ({more} bytes more)", "x".repeat(LINE_CAP))
+        );
+        // The newline ends it; the next line is whole again.
+        buf.push("y\nafter\n");
+        assert_eq!(buf.len(), 3);
+        assert_eq!(
+            buf.line(1).unwrap(),
+            format!("{} … ({} bytes more)", "x".repeat(LINE_CAP), more + 1)
+        );
+        assert_eq!(buf.line(2).as_deref(), Some("after"));
+        assert!(buf.mem_bytes < 2 * LINE_CAP, "{}", buf.mem_bytes);
+        assert_eq!(buf.bytes, total + "before\n".len() as u64 + 8);
+    }
+
+    #[test]
+    fn the_marker_is_found_at_the_end_only() {
+        let l = format!("xyz{}", more_marker(42));
+        assert_eq!(split_marker(&l), ("xyz", Some(" … (42 bytes more)")));
+        assert_eq!(
+            split_marker("a … (many bytes more)"),
+            ("a … (many bytes more)", None)
+        );
+        assert_eq!(split_marker("plain"), ("plain", None));
+    }
+
+    #[test]
+    fn long_lines_inside_a_chunk_are_capped_on_a_char_boundary() {
+        let mut buf = LogBuffer::new(None);
+        let long = "é".repeat(LINE_CAP); // 2 bytes each
+        buf.push_owned(format!("a\n{long}\nb\n"));
+        assert_eq!(buf.len(), 3);
+        let l = buf.line(1).unwrap();
+        assert!(l.starts_with(&"é".repeat(LINE_CAP / 2)), "{}", &l[..20]);
+        assert!(
+            l.ends_with(&format!(" … ({} bytes more)", LINE_CAP)),
+            "{}",
+            &l[l.len() - 40..]
+        );
+        assert_eq!(buf.line(2).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_long_progress_bar_shows_what_a_terminal_would() {
+        let mut buf = LogBuffer::new(None);
+        for i in 0..10_000 {
+            buf.push(&format!("\rdownloading {i:>5}/10000"));
+        }
+        let shown = crate::pipeline::runner::apply_carriage_returns(&buf.line(0).unwrap());
+        assert_eq!(shown, "downloading  9999/10000");
+        assert!(buf.partial.len() <= LINE_CAP);
+    }
+
+    #[test]
+    fn a_huge_line_read_back_from_disk_is_capped_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output.log");
+        let huge = "z".repeat(3 * LINE_CAP);
+        std::fs::write(&path, format!("{huge}\nsmall\n")).unwrap();
+        let mut idx = DiskIndex {
+            path,
+            starts: vec![0],
+            scanned: 0,
+        };
+        assert_eq!(
+            idx.line(0).unwrap(),
+            format!("{} … ({} bytes more)", "z".repeat(LINE_CAP), 2 * LINE_CAP)
+        );
+        assert_eq!(idx.line(1).as_deref(), Some("small"));
+    }
+
+    #[test]
+    fn long_lines_do_not_add_up_past_the_memory_cap() {
+        let mut buf = LogBuffer::new(None);
+        let line = format!("{}\n", "w".repeat(LINE_CAP - 1));
+        for _ in 0..(2 * MEM_CAP / LINE_CAP) {
+            buf.push(&line);
+        }
+        assert!(buf.mem_bytes <= MEM_CAP, "{}", buf.mem_bytes);
+        assert_eq!(buf.len(), 2 * MEM_CAP / LINE_CAP);
+        assert_eq!(buf.line(buf.len() - 1).unwrap().len(), LINE_CAP - 1);
     }
 }

@@ -936,11 +936,12 @@ fn read_records(root: &std::path::Path) -> state::RecordsView {
     };
     let log = crate::pipeline::record::audit_log(&repo);
     let checkpoint = repo.prod_tags(&cfg).ok().and_then(|tags| {
-        tags.iter().rev().find_map(|t| {
-            t.message
-                .as_deref()
-                .and_then(crate::pipeline::audit::find_checkpoint)
-        })
+        crate::pipeline::audit::highest_checkpoint(
+            tags.iter()
+                .rev()
+                .map(|t| (t.name.as_str(), t.message.as_deref())),
+        )
+        .map(|(_, c)| c)
     });
     match log.verify(checkpoint.as_ref()) {
         Ok(r) => {

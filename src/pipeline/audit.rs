@@ -4,7 +4,8 @@
 //! canonical JSON of a [`Record`] (keys sorted recursively, no whitespace).
 //! Each record carries `prev`, the lowercase hex SHA-256 of the previous
 //! line's *raw bytes* including its newline (never re-serialised JSON), and
-//! `hash`, the SHA-256 of the canonical JSON of the record without `hash`.
+//! `hash`, the SHA-256 of the line's stored bytes without its own `hash`
+//! member (see [`raw_hash_ok`]; verification never re-serialises a line).
 //! The first line is a genesis record (`seq` 0, `prev` of 64 zeros,
 //! `details.log_id` a random 128-bit hex id).
 //!
@@ -175,6 +176,24 @@ impl FromStr for Checkpoint {
         }
         Ok(Checkpoint { seq, hash })
     }
+}
+
+/// The checkpoint to verify against: among `(tag name, tag message)` pairs,
+/// the checkpoint with the highest `seq` (the newest tag wins a tie), with
+/// the name of the tag that carries it. Tags are not ordered by their
+/// checkpoints: an older tag may hold a later one.
+pub fn highest_checkpoint<'a>(
+    tags: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Option<(String, Checkpoint)> {
+    let mut best: Option<(String, Checkpoint)> = None;
+    for (name, message) in tags {
+        if let Some(cp) = message.and_then(find_checkpoint) {
+            if best.as_ref().is_none_or(|(_, b)| cp.seq >= b.seq) {
+                best = Some((name.to_string(), cp));
+            }
+        }
+    }
+    best
 }
 
 /// The last checkpoint line found in `text` (e.g. a tag message), if any.
@@ -405,6 +424,29 @@ fn hash_of_object_without_hash(obj: &Map<String, Value>) -> String {
     sha256_hex(canonical_json(&Value::Object(rest)).as_bytes())
 }
 
+/// Whether the `hash` member of one stored line (newline optional) is the
+/// SHA-256 of the line's exact bytes without that member: the canonical
+/// line is `{…,"details":…,"hash":"<hex>","prev":…}`, and its hash covers
+/// `{…,"details":…,"prev":…}` as stored, never a re-serialisation (floats
+/// such as `1.1315470890000001` do not survive parsing and printing).
+/// Fields after `hash` are strings and numbers, so its member is the last
+/// `,"hash":"<hex>",` of the line.
+pub fn raw_hash_ok(raw: &[u8], hash: &str) -> bool {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let member = format!(",\"hash\":\"{hash}\",");
+    let m = member.as_bytes();
+    let Some(at) = raw.windows(m.len()).rposition(|w| w == m) else {
+        return false;
+    };
+    let mut h = Sha256::new();
+    h.update(&raw[..at + 1]);
+    h.update(&raw[at + m.len()..]);
+    hex::encode(h.finalize()) == hash
+}
+
 fn compute_hash(record: &Record) -> String {
     match serde_json::to_value(record).expect("record serialises") {
         Value::Object(obj) => hash_of_object_without_hash(&obj),
@@ -419,8 +461,12 @@ pub fn entry_hash_ok(json_line: &str) -> bool {
     let Ok(value) = serde_json::from_str::<Value>(json_line.trim()) else {
         return false;
     };
-    if serde_json::from_value::<Record>(value.clone()).is_err() {
+    let Ok(record) = serde_json::from_value::<Record>(value.clone()) else {
         return false;
+    };
+    // The line as the chain stores it: its exact bytes.
+    if raw_hash_ok(json_line.trim().as_bytes(), &record.hash) {
+        return true;
     }
     match value {
         Value::Object(obj) => match obj.get("hash") {
@@ -798,7 +844,7 @@ impl AuditLog {
                     reason,
                 }),
                 Ok(rec) => {
-                    let problem = if !rec.hash_ok() {
+                    let problem = if !raw_hash_ok(raw, &rec.hash) {
                         Some(Problem::Edited {
                             line: line_no,
                             seq: rec.seq,

@@ -9,7 +9,7 @@
 //!   `MANIFEST.sha256` carries raw hashes, so a backup proves byte for byte
 //!   what was archived, and a restore is checked against it.
 //! - The **content hash** ([`content_hash`]) is the SHA-256 of the bytes with
-//!   every `<!-- BUILD_ID:… -->` comment normalised to `<!-- BUILD_ID: -->`.
+//!   every `<!-- BUILD_ID:… -->` comment cut out ([`super::buildid`]).
 //!   Production serves the bundle with its BUILD_ID filled in, so comparing
 //!   what is served with a bundle ([`bundle_manifest`]) uses this one.
 //!
@@ -186,51 +186,11 @@ pub fn raw_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Lowercase hex SHA-256 of `bytes` with every `<!-- BUILD_ID:… -->` comment
-/// (on one line; `<!--BUILD_ID:` without the space counts too) replaced by
-/// `<!-- BUILD_ID: -->`, so a bundle and the page production serves compare
-/// equal whatever BUILD_ID the deploy stamped in. Bytes without such a
-/// comment hash as [`raw_hash`] does.
-pub fn content_hash(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    let mut rest = bytes;
-    while let Some((before, after)) = split_build_id(rest) {
-        h.update(before);
-        h.update(b"<!-- BUILD_ID: -->");
-        rest = after;
-    }
-    h.update(rest);
-    hex::encode(h.finalize())
-}
-
-/// Finds the next BUILD_ID comment: (bytes before it, bytes after it).
-fn split_build_id(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    const OPEN: &[u8] = b"<!--";
-    const KEY: &[u8] = b"BUILD_ID:";
-    const CLOSE: &[u8] = b"-->";
-    let mut from = 0;
-    while let Some(i) = find(&bytes[from..], OPEN) {
-        let start = from + i;
-        let mut j = start + OPEN.len();
-        while j < bytes.len() && (bytes[j] == b' ' || bytes[j] == b'\t') {
-            j += 1;
-        }
-        if bytes[j..].starts_with(KEY) {
-            let body = j + KEY.len();
-            if let Some(k) = find(&bytes[body..], CLOSE) {
-                if !bytes[body..body + k].contains(&b'\n') {
-                    return Some((&bytes[..start], &bytes[body + k + CLOSE.len()..]));
-                }
-            }
-        }
-        from = start + OPEN.len();
-    }
-    None
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
+/// Lowercase hex SHA-256 of `bytes` with every BUILD_ID comment cut out,
+/// so a bundle and the page production serves compare equal whatever
+/// BUILD_ID either carries (one implementation: [`super::buildid`]). Bytes
+/// without such a comment hash as [`raw_hash`] does.
+pub use super::buildid::content_hash;
 
 /// Reads `MANIFEST.sha256` text into (path, raw sha256) pairs in file order.
 /// Empty lines are skipped; `sha256sum`'s binary marker (`<sha256> *<path>`)
@@ -1590,18 +1550,20 @@ mod tests {
     fn content_hash_ignores_build_id() {
         let a = b"<p>x</p>\n  <!-- BUILD_ID:abc1234-20251114T140000Z -->\n</body>";
         let b = b"<p>x</p>\n  <!-- BUILD_ID:dev -->\n</body>";
-        let c = b"<p>x</p>\n  <!-- BUILD_ID: -->\n</body>";
+        let c = b"<p>x</p>\n  \n</body>";
         assert_eq!(content_hash(a), content_hash(b));
         assert_eq!(content_hash(b), raw_hash(c));
         assert_ne!(raw_hash(a), raw_hash(b));
         assert_ne!(content_hash(b"<p>y</p>"), content_hash(b"<p>x</p>"));
         // No comment, or an unterminated one: the raw hash.
         assert_eq!(content_hash(b"plain"), raw_hash(b"plain"));
-        let open = b"<!-- BUILD_ID:never closed\n-->";
+        let open = b"<!-- BUILD_ID:never closed\n";
         assert_eq!(content_hash(open), raw_hash(open));
+        // The same rule as live verification and drift: a newline inside is
+        // part of the comment, and `|…` after the id too.
         assert_eq!(
-            content_hash(b"<!--BUILD_ID:x-->"),
-            raw_hash(b"<!-- BUILD_ID: -->")
+            content_hash(b"a<!--BUILD_ID:x\n|SHA:1-->b"),
+            raw_hash(b"ab")
         );
     }
 

@@ -264,6 +264,9 @@ pub struct Live {
     pub request_timeout: Dur,
     /// Link-local and cloud metadata addresses in `url` are refused unless true.
     pub allow_private: bool,
+    /// Files of the bundle (relative to it) the built-in publish stamps
+    /// with the BUILD_ID; `index.html` is its top page.
+    pub stamp: Vec<String>,
     pub check: Vec<LiveCheck>,
 }
 

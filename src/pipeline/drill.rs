@@ -32,7 +32,7 @@ use git2::{FileMode, Oid, Repository, Signature, Time};
 use serde::Serialize;
 use serde_json::json;
 
-use super::audit::{entry_hash_ok, find_checkpoint, NewEntry};
+use super::audit::{entry_hash_ok, highest_checkpoint, NewEntry};
 use super::backup::{self, Source};
 use super::baseline;
 use super::config::{self, Config};
@@ -990,8 +990,12 @@ fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
             .map_err(setup)?;
         let tree_dir = work.path().join("tree");
         backup::restore_from_tree(&repo, *c, &cfg.project.archive, &tree_dir).map_err(setup)?;
-        playbook::stamp_build_id(&tree_dir.join(&cfg.project.bundle_dir), &build_id)
-            .map_err(setup)?;
+        super::buildid::stamp_files(
+            &tree_dir.join(&cfg.project.bundle_dir),
+            &cfg.live.stamp,
+            &build_id,
+        )
+        .map_err(setup)?;
         let info = backup::write_backup(&repo, &cfg, &tag, Source::Dir(tree_dir)).map_err(setup)?;
         let log_lines: Vec<String> = log.lines().map(str::to_string).collect();
         let release_log = release::write_release_log(
@@ -1661,12 +1665,13 @@ pub fn run_headless_with(
         logs.join(", ")
     )
     .map_err(io)?;
-    let checkpoint = repo
-        .prod_tags(&cfg)
-        .map_err(step_err)?
-        .iter()
-        .rev()
-        .find_map(|t| t.message.as_deref().and_then(find_checkpoint));
+    let tags = repo.prod_tags(&cfg).map_err(step_err)?;
+    let checkpoint = highest_checkpoint(
+        tags.iter()
+            .rev()
+            .map(|t| (t.name.as_str(), t.message.as_deref())),
+    )
+    .map(|(_, c)| c);
     let chain = audit_log(&repo)
         .verify(checkpoint.as_ref())
         .map_err(step_err)?;

@@ -6,6 +6,7 @@ pub mod attach;
 pub mod audit;
 pub mod backup;
 pub mod baseline;
+pub mod buildid;
 pub mod checkout;
 pub mod config;
 pub mod drift;

@@ -559,7 +559,7 @@ impl Playbook {
         let build_id = scripts::build_id(&self.branch.head, Utc::now());
         self.build_id = Some(build_id.clone());
         let bundle = config::resolve(&co, &self.cfg.project.bundle_dir);
-        stamp_build_id(&bundle, &build_id).map_err(|e| {
+        super::buildid::stamp_files(&bundle, &self.cfg.live.stamp, &build_id).map_err(|e| {
             PlaybookError::Step(StepFailed(format!(
                 "could not stamp the BUILD_ID into {}: {e}",
                 bundle.display()
@@ -985,55 +985,6 @@ fn forward(tx: std::sync::mpsc::Sender<Event>) -> impl FnMut(RunEvent) + Send + 
             RunEvent::Finished(o) => Event::Output(format!("guardrail: script ended: {o}\n")),
         });
     }
-}
-
-/// Replaces every `<!-- BUILD_ID:… -->` in the bundle's HTML files with the
-/// new one; an `index.html` without one gets it appended.
-pub fn stamp_build_id(bundle: &Path, build_id: &str) -> std::io::Result<()> {
-    let stamp = format!("<!-- BUILD_ID:{build_id} -->");
-    let mut stack = vec![bundle.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir)? {
-            let e = e?;
-            let p = e.path();
-            let ft = e.file_type()?;
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_file() && p.extension().is_some_and(|x| x == "html" || x == "htm") {
-                let text = std::fs::read_to_string(&p)?;
-                let mut out = String::with_capacity(text.len() + stamp.len());
-                let mut rest = text.as_str();
-                let mut found = false;
-                while let Some(i) = rest.find("<!--") {
-                    let after = rest[i + 4..].trim_start();
-                    match (after.starts_with("BUILD_ID:"), rest[i..].find("-->")) {
-                        (true, Some(end)) => {
-                            out.push_str(&rest[..i]);
-                            out.push_str(&stamp);
-                            rest = &rest[i + end + 3..];
-                            found = true;
-                        }
-                        _ => {
-                            out.push_str(&rest[..i + 4]);
-                            rest = &rest[i + 4..];
-                        }
-                    }
-                }
-                out.push_str(rest);
-                if !found && p.file_name().is_some_and(|n| n == "index.html") {
-                    if !out.ends_with('\n') {
-                        out.push('\n');
-                    }
-                    out.push_str(&stamp);
-                    out.push('\n');
-                }
-                if out != text {
-                    std::fs::write(&p, out)?;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Publishes the checkout: the deploy script when the checkout has it,

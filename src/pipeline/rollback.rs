@@ -987,7 +987,7 @@ pub fn rollback(
     };
     let bundle = config::resolve(&deploy_root, &bundle_rel);
     let build_id = scripts::build_id(&commit, Utc::now());
-    if let Err(e) = playbook::stamp_build_id(&bundle, &build_id) {
+    if let Err(e) = super::buildid::stamp_files(&bundle, &cfg.live.stamp, &build_id) {
         let why = step_fail(
             Step::Checkout,
             format!(

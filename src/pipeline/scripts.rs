@@ -49,6 +49,8 @@ impl ScriptContext {
                 "GUARDRAIL_DRILL".into(),
                 if self.drill { "1" } else { "0" }.into(),
             ),
+            // The real scripts (`inject_build_id.js`) read `BUILD_ID`.
+            ("BUILD_ID".into(), self.build_id.clone()),
             ("DEPLOY_URL".into(), self.deploy_url.clone()),
             ("DEPLOY_ACTOR".into(), self.actor.clone()),
             ("NETLIFY_DEPLOY_DIR".into(), bundle),

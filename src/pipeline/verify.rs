@@ -37,7 +37,6 @@
 //! the HTTP checks (SPEC §5 environment, `GUARDRAIL_ACTION=verify`) and its
 //! exit code is the check [`SCRIPT_CHECK`]; when it does not exist it is
 //! skipped, which is not a failure.
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -46,7 +45,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::audit::NewEntry;
 use super::baseline::{self, Metric};
@@ -238,77 +236,15 @@ impl VerifyReport {
 }
 
 // ---------------------------------------------------------------------------
-// The BUILD_ID comment
+// The BUILD_ID comment: one implementation, in [`super::buildid`].
 
-const COMMENT_OPEN: &[u8] = b"<!--";
-const BUILD_ID_KEY: &[u8] = b"BUILD_ID:";
-const COMMENT_CLOSE: &[u8] = b"-->";
-const NORMALISED_COMMENT: &[u8] = b"<!-- BUILD_ID: -->";
+/// The id of every BUILD_ID comment in `body` (see [`super::buildid::ids`]).
+pub use super::buildid::ids as build_ids;
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Each BUILD_ID comment as (start, end, value range) byte offsets: `<!--`,
-/// optional ASCII whitespace, `BUILD_ID:`, anything, up to the first `-->`.
-fn build_id_comments(bytes: &[u8]) -> Vec<(usize, usize, usize, usize)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(p) = find(&bytes[i..], COMMENT_OPEN) {
-        let start = i + p;
-        let mut j = start + COMMENT_OPEN.len();
-        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
-            j += 1;
-        }
-        if bytes[j..].starts_with(BUILD_ID_KEY) {
-            let v0 = j + BUILD_ID_KEY.len();
-            if let Some(c) = find(&bytes[v0..], COMMENT_CLOSE) {
-                let end = v0 + c + COMMENT_CLOSE.len();
-                out.push((start, end, v0, v0 + c));
-                i = end;
-                continue;
-            }
-        }
-        i = start + COMMENT_OPEN.len();
-    }
-    out
-}
-
-/// The values of every `<!-- BUILD_ID:<value> -->` in `body`, trimmed.
-pub fn build_ids(body: &[u8]) -> Vec<String> {
-    build_id_comments(body)
-        .into_iter()
-        .map(|(_, _, a, b)| String::from_utf8_lossy(&body[a..b]).trim().to_string())
-        .collect()
-}
-
-/// `bytes` with every BUILD_ID comment replaced by `<!-- BUILD_ID: -->`.
-/// A comment is `<!--`, optional ASCII whitespace, `BUILD_ID:`, then
-/// anything up to the first following `-->` (a `<!-- BUILD_ID:` with no
-/// `-->` after it is left as it is). Nothing else changes.
-pub fn normalise_build_id(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let spans = build_id_comments(bytes);
-    if spans.is_empty() {
-        return Cow::Borrowed(bytes);
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut last = 0;
-    for (start, end, _, _) in spans {
-        out.extend_from_slice(&bytes[last..start]);
-        out.extend_from_slice(NORMALISED_COMMENT);
-        last = end;
-    }
-    out.extend_from_slice(&bytes[last..]);
-    Cow::Owned(out)
-}
-
-/// The content hash of a deployed file: SHA-256 (lower-case hex) of its
-/// bytes after [`normalise_build_id`], so a page hashes the same whatever
-/// BUILD_ID it carries. A backup manifest meant for [`Expect::manifest`]
-/// must hash with this same rule.
-pub fn content_hash(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(normalise_build_id(bytes)))
-}
+/// The content hash of a deployed file, BUILD_ID comments aside (see
+/// [`super::buildid::content_hash`]). A backup manifest meant for
+/// [`Expect::manifest`] hashes with this same rule.
+pub use super::buildid::content_hash;
 
 // ---------------------------------------------------------------------------
 // One answer against one check
@@ -382,7 +318,7 @@ fn evaluate(check: &LiveCheck, expect: &Expect, a: &Answer) -> Verdict {
     let missing: Vec<String> = check
         .contains
         .iter()
-        .filter(|s| !s.is_empty() && find(&a.body, s.as_bytes()).is_none())
+        .filter(|s| !s.is_empty() && memchr::memmem::find(&a.body, s.as_bytes()).is_none())
         .map(|s| format!("`{s}`"))
         .collect();
     if !missing.is_empty() {
@@ -1285,35 +1221,6 @@ pub fn verify_and_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_hash_ignores_the_build_id() {
-        let a = b"<p>x</p>\n  <!-- BUILD_ID:abc1234-20251114T120000Z -->\n</body>\n";
-        let b = b"<p>x</p>\n  <!-- BUILD_ID:dev -->\n</body>\n";
-        let c = b"<p>y</p>\n  <!-- BUILD_ID:dev -->\n</body>\n";
-        assert_eq!(content_hash(a), content_hash(b));
-        assert_ne!(content_hash(a), content_hash(c));
-        assert_eq!(
-            normalise_build_id(b"a<!--BUILD_ID:x-->b<!--  BUILD_ID: y -->c").as_ref(),
-            b"a<!-- BUILD_ID: -->b<!-- BUILD_ID: -->c"
-        );
-        // Untouched: other comments, an unterminated marker.
-        let other = b"<!-- build 5 --><!-- BUILD_ID:x";
-        assert_eq!(normalise_build_id(other).as_ref(), other);
-        assert_eq!(
-            content_hash(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-    }
-
-    #[test]
-    fn build_ids_are_read_and_trimmed() {
-        assert_eq!(
-            build_ids(b"x <!-- BUILD_ID:abc -->\n<!--BUILD_ID: def-->"),
-            vec!["abc".to_string(), "def".to_string()]
-        );
-        assert!(build_ids(b"<!-- BUILD: x -->").is_empty());
-    }
 
     #[test]
     fn urls_join_with_one_slash() {

@@ -26,8 +26,14 @@ pub fn draw(f: &mut Frame, job: &JobView, mono: bool, t: &Theme, area: Rect) {
     let mut lines: Vec<Line> = Vec::with_capacity(rows);
     for i in first..(first + rows).min(n) {
         let raw = job.log.line(i).unwrap_or_default();
-        let shown = apply_carriage_returns(&raw);
+        // A capped line keeps its `… (N bytes more)` in sight.
+        let (start, marker) = crate::app::log::split_marker(&raw);
+        let shown = apply_carriage_returns(start);
         let mut line = super::ansi::line(&shown, mono);
+        if let Some(m) = marker {
+            let width = (out.width as usize).saturating_sub(2);
+            line = fit_with_marker(line, m, width, t);
+        }
         if Some(i) == job.hit {
             line = line.style(t.selected);
         }
@@ -90,5 +96,52 @@ pub fn draw(f: &mut Frame, job: &JobView, mono: bool, t: &Theme, area: Rect) {
         }
         f.render_widget(Clear, input);
         f.render_widget(&ta, input);
+    }
+}
+
+/// `line` cut so that `marker` (dim) still fits in `width` columns after it.
+fn fit_with_marker(line: Line<'static>, marker: &str, width: usize, t: &Theme) -> Line<'static> {
+    let marker = Span::styled(marker.to_string(), t.dim);
+    let room = width.saturating_sub(marker.width());
+    let mut used = 0;
+    let mut spans = Vec::with_capacity(line.spans.len() + 1);
+    for span in line.spans {
+        let w = span.width();
+        if used + w <= room {
+            used += w;
+            spans.push(span);
+            continue;
+        }
+        let mut cut = String::new();
+        for c in span.content.chars() {
+            let cw = Span::raw(c.to_string()).width();
+            if used + cw > room {
+                break;
+            }
+            used += cw;
+            cut.push(c);
+        }
+        spans.push(Span::styled(cut, span.style));
+        break;
+    }
+    spans.push(marker);
+    Line::from(spans).style(line.style)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capped_line_shows_its_start_and_keeps_the_marker_in_sight() {
+        let t = Theme::new(true);
+        let line = super::super::ansi::line(&"x".repeat(500), true);
+        let fitted = fit_with_marker(line, " … (1234 bytes more)", 40, &t);
+        let text: String = fitted.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, format!("{} … (1234 bytes more)", "x".repeat(20)));
+        assert_eq!(fitted.width(), 40);
+        // A short start is left whole.
+        let short = fit_with_marker(Line::from("abc"), " … (9 bytes more)", 40, &t);
+        assert_eq!(short.width(), 3 + " … (9 bytes more)".chars().count());
     }
 }
