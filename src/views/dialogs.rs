@@ -260,14 +260,21 @@ pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
                 Span::styled(format!(" {} ", STEPS[i].0), t.bold),
                 Span::styled(format!("— {}", c.hint(i)), t.dim),
             ]),
-            None => Line::styled(
-                format!(
-                    " drill passed ✅ — failure to verified restore {:.1}s; report in {}",
-                    c.seconds_to_restore().unwrap_or(0.0),
-                    c.info.report.display()
-                ),
-                t.ok,
-            ),
+            None => {
+                let skipped = match c.skipped().len() {
+                    0 => String::new(),
+                    1 => "; 1 step skipped".to_string(),
+                    n => format!("; {n} steps skipped"),
+                };
+                Line::styled(
+                    format!(
+                        " drill passed ✅ — failure to verified restore {:.1}s{skipped}; report in {}",
+                        c.seconds_to_restore().unwrap_or(0.0),
+                        c.info.report.display()
+                    ),
+                    t.ok,
+                )
+            }
         };
         f.render_widget(Paragraph::new(line), area);
         return;
@@ -281,7 +288,15 @@ pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
         } else {
             ("· ", t.dim)
         };
-        lines.push(Line::styled(format!("{mark}{}. {title}", i + 1), style));
+        let skipped = if !c.done[i] && current.is_none_or(|cur| i < cur) {
+            " (skipped)"
+        } else {
+            ""
+        };
+        lines.push(Line::styled(
+            format!("{mark}{}. {title}{skipped}", i + 1),
+            style,
+        ));
         if Some(i) == current {
             lines.push(Line::styled(format!("    {}", c.hint(i)), t.warn));
         }
