@@ -180,3 +180,122 @@ fn t_picks_another_tag_and_r_edits_the_reason() {
         matches!(&a.requests[..], [Request::PlanRollback { target: Some(t) }] if t == "prod-2025-11-12")
     );
 }
+
+/// The plan as the pipeline words it on a real box: where it will be
+/// recorded names four long paths.
+fn plan_with_paths(a: &App, files: usize) -> Plan {
+    let mut p = plan(a, false);
+    p.will_log = vec![
+        "audit chain: rollback prod-2025-11-13 OK/FAILED".into(),
+        "protocol audit log: /home/release/src/mosaic/docs/protocol/AUDIT_LOG.md".into(),
+        "rollout log: /home/release/src/mosaic/deploy_logs/ROLLOUT_LOG.md".into(),
+        "release log: /home/release/src/mosaic/deploy_logs/releases/prod-2025-11-13.md".into(),
+    ];
+    p.diff = (0..files)
+        .map(|i| FileChange {
+            path: format!("mosaic_ui/assets/chunk-{i:02}.js"),
+            change: if i % 3 == 0 {
+                Change::Added
+            } else {
+                Change::Changed
+            },
+        })
+        .collect();
+    p
+}
+
+/// The rows of the dialog's frame: from its title to its bottom border.
+fn dialog_rows(screen: &str) -> Vec<String> {
+    let rows: Vec<String> = screen.lines().map(str::to_string).collect();
+    let top = rows
+        .iter()
+        .position(|r| r.contains("Roll back production"))
+        .unwrap_or_else(|| panic!("no dialog:\n{screen}"));
+    let bottom = rows[top..]
+        .iter()
+        .position(|r| r.contains('└') && r.contains('┘'))
+        .map(|i| top + i)
+        .unwrap_or_else(|| panic!("the dialog has no bottom border:\n{screen}"));
+    rows[top..=bottom].to_vec()
+}
+
+/// Issue 19.9: at 80×24 the dialog leads with what decides — target (tag,
+/// date, commit), what is live, where the bytes come from, the files, the
+/// reason — and fits without scrolling; the paths of where it will be
+/// recorded wait behind `p`.
+#[test]
+fn at_80x24_the_dialog_leads_with_what_decides_and_the_paths_wait_behind_p() {
+    let f = mosaic_repo();
+    let mut a = console_app(&f, 80, 24).1;
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan_with_paths(&a, 3);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    let screen = render(&a);
+    insta::assert_snapshot!("rollback_dialog_80x24", screen);
+    let rows = dialog_rows(&screen);
+    let text = rows.join("\n");
+    for what in [
+        "Roll back to prod-2025-11-13  2025-11-13 · commit 234eabcd",
+        "live now: untagged build of feature/auth-modal, verification failed ❌",
+        "from: backup ✅ prod-2025-11-13.zip · manifest ✅ (1 files)",
+        "files that change (3)",
+        "mosaic_ui/assets/chunk-02.js",
+        "reason: rolled back from the console",
+        "y roll back · Esc cancel",
+        "p paths",
+    ] {
+        assert!(text.contains(what), "{what:?} not in the dialog:\n{screen}");
+    }
+    assert!(!text.contains("recorded in"), "{screen}");
+    assert!(!text.contains("/home/release"), "{screen}");
+    // `p` shows where it will be recorded; the decision line stays.
+    key(&mut a, KeyCode::Char('p'));
+    assert!(a.requests.is_empty());
+    let screen = render(&a);
+    insta::assert_snapshot!("rollback_dialog_80x24_paths", screen);
+    let text = dialog_rows(&screen).join("\n");
+    for what in [
+        "recorded in:",
+        "protocol audit log: /home/release/src/mosaic/docs/protocol/AUDIT_LOG.md",
+        "rollout log: /home/release/src/mosaic/deploy_logs/ROLLOUT_LOG.md",
+        "Roll back to prod-2025-11-13",
+        "live now:",
+        "y roll back · Esc cancel",
+        "p hide paths",
+    ] {
+        assert!(text.contains(what), "{what:?} not in the dialog:\n{screen}");
+    }
+    key(&mut a, KeyCode::Char('p'));
+    assert!(!render(&a).contains("recorded in"));
+}
+
+/// Many files that change at 80×24: the list gives up rows (its count
+/// stays), the target, live, source, reason and decision line do not.
+#[test]
+fn at_80x24_many_files_shorten_the_list_not_the_decision() {
+    let f = mosaic_repo();
+    let mut a = console_app(&f, 80, 24).1;
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan_with_paths(&a, 40);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    key(&mut a, KeyCode::Char('p'));
+    let screen = render(&a);
+    let rows = dialog_rows(&screen);
+    assert!(rows.len() <= 24, "{screen}");
+    let text = rows.join("\n");
+    for what in [
+        "Roll back to prod-2025-11-13",
+        "live now:",
+        "from: backup ✅",
+        "files that change (40)",
+        "more",
+        "release log:",
+        "releases/prod-2025-11-13.md",
+        "reason: rolled back from the console",
+        "y roll back · Esc cancel",
+    ] {
+        assert!(text.contains(what), "{what:?} not in the dialog:\n{screen}");
+    }
+}

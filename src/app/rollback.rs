@@ -28,6 +28,8 @@ pub struct RollbackDialog {
     /// The target `R` would choose by itself, named beside the selected tag
     /// as the alternative.
     pub default_target: Option<String>,
+    /// `p`: where the rollback will be recorded (the paths) is shown.
+    pub show_paths: bool,
 }
 
 /// What a key in the dialog asks for.
@@ -68,6 +70,14 @@ impl RollbackDialog {
                 }
                 v.push(("t", "another tag"));
                 v.push(("r", "edit the reason"));
+                v.push((
+                    "p",
+                    if self.show_paths {
+                        "hide paths"
+                    } else {
+                        "paths"
+                    },
+                ));
                 v
             }
             None if self.error.is_some() => vec![("Esc", "close"), ("t", "pick a tag")],
@@ -150,6 +160,10 @@ impl RollbackDialog {
             }
             KeyCode::Char('r') => {
                 self.editing_reason = true;
+                DialogOutcome::Stay
+            }
+            KeyCode::Char('p') => {
+                self.show_paths = !self.show_paths;
                 DialogOutcome::Stay
             }
             _ => DialogOutcome::Stay,
