@@ -299,3 +299,115 @@ fn at_80x24_many_files_shorten_the_list_not_the_decision() {
         assert!(text.contains(what), "{what:?} not in the dialog:\n{screen}");
     }
 }
+
+fn wait(t: &Pty, what: &str, s: u64) {
+    t.wait_for(what, secs(s))
+        .unwrap_or_else(|e| panic!("waiting for {what:?}: {e}\n{}", t.screen_text()));
+}
+
+/// Issue 13.4: the dialog open in the console follows the live record.
+/// Another process rolls production back while the dialog shows "nothing
+/// recorded"; within two seconds the dialog shows the new live tag, says
+/// its plan is new, and still fits 80×24 with its decision line.
+#[test]
+fn the_open_dialog_follows_a_rollback_made_by_another_process() {
+    let l = common::live::live_repo("");
+    let f = &l.f;
+    let mut t = f.console(&[], 80, 24);
+    wait(&t, "feature/auth-modal", 15);
+    t.send("R");
+    wait(&t, "edit the reason", 10);
+    wait(&t, "live now: nothing recorded on this box", 5);
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let changed = std::time::Instant::now();
+    wait(
+        &t,
+        &format!("live now: {}, verified ✅", mosaic::TAG_ANNOTATED),
+        2,
+    );
+    assert!(changed.elapsed() < secs(2), "{:?}", changed.elapsed());
+    wait(&t, "the live record changed", 2);
+    wait(&t, "y roll back · Esc cancel", 2);
+    assert!(!t.screen_text().contains("nothing recorded on this box"));
+    t.send_esc();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0), "{}", t.screen_text());
+}
+
+/// Issue 13.4: the live record changes after the dialog's plan was made, in
+/// a way the watcher cannot see (same size, same mtime); `y` is refused by
+/// the pipeline under the lock (PlanChanged) and the dialog opens again on
+/// the new plan, saying what changed; the second `y` rolls back.
+#[test]
+fn a_plan_changed_under_the_lock_opens_the_dialog_again_on_the_new_plan() {
+    let l = common::live::live_repo("");
+    let f = &l.f;
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live_path = f.path().join(".git/guardrail/live.json");
+    let build_id = common::live::live_record(f)["build_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut t = f.console(&[], 120, 40);
+    wait(&t, "feature/auth-modal", 15);
+    t.send("R");
+    wait(&t, "edit the reason", 10);
+    wait(&t, &format!("BUILD_ID {build_id}"), 5);
+    // Another BUILD_ID of the same length, the file's size and mtime kept.
+    let last = build_id.chars().last().unwrap();
+    let other = format!(
+        "{}{}",
+        &build_id[..build_id.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let before = std::fs::metadata(&live_path).unwrap();
+    let text = std::fs::read_to_string(&live_path).unwrap();
+    std::fs::write(&live_path, text.replace(&build_id, &other)).unwrap();
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&live_path)
+        .unwrap();
+    file.set_modified(before.modified().unwrap()).unwrap();
+    drop(file);
+    assert_eq!(std::fs::metadata(&live_path).unwrap().len(), before.len());
+    std::thread::sleep(millis(900));
+    assert!(
+        t.screen_text().contains(&format!("BUILD_ID {build_id}")),
+        "the watcher saw the change; the test needs it unseen:\n{}",
+        t.screen_text()
+    );
+    t.send("y");
+    wait(&t, "the plan changed before the lock was taken", 10);
+    wait(&t, &format!("BUILD_ID {other}"), 2);
+    wait(&t, "y roll back · Esc cancel", 2);
+    t.send("y");
+    wait(&t, "again, verified", 30);
+    t.send_esc();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0), "{}", t.screen_text());
+    let recs = common::live::audit_records(f);
+    let rollbacks: Vec<_> = recs
+        .iter()
+        .filter(|r| r["action"] == "rollback")
+        .map(|r| r["result"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        rollbacks.iter().any(|r| r == "REFUSED"),
+        "the refused attempt is recorded: {rollbacks:?}"
+    );
+    assert_eq!(
+        rollbacks.last().map(String::as_str),
+        Some("OK"),
+        "{rollbacks:?}"
+    );
+}

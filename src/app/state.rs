@@ -155,6 +155,9 @@ pub enum Msg {
     /// The target the rollback would take by itself (named beside a tag
     /// the user selected).
     RollbackDefault(Option<String>),
+    /// A confirmed rollback was refused: its plan, made again under the
+    /// lock, differs (what changed, the new plan, the reason given).
+    RollbackPlanChanged(String, Box<crate::pipeline::rollback::Plan>, String),
     /// A drift check (on start, on a timer, when a watched file changes).
     Drift(Box<Result<crate::pipeline::drift::DriftReport, String>>),
     /// An evidence preview: branch, file, the picture or why not.
@@ -683,6 +686,7 @@ impl App {
             Msg::State(live, lock) => {
                 if let Some(live) = live {
                     self.live = live.map(|l| *l);
+                    self.rollback_live_changed();
                 }
                 self.lock = lock;
                 self.dirty = true;
@@ -718,7 +722,11 @@ impl App {
                         Err(e) => d.error = Some(e),
                     }
                 }
+                self.rollback_plan_arrived();
                 self.dirty = true;
+            }
+            Msg::RollbackPlanChanged(changes, plan, reason) => {
+                self.rollback_plan_changed(changes, plan, reason)
             }
             Msg::Drift(r) => {
                 match *r {
