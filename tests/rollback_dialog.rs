@@ -411,3 +411,69 @@ fn a_plan_changed_under_the_lock_opens_the_dialog_again_on_the_new_plan() {
         "{rollbacks:?}"
     );
 }
+
+/// Issue 13.4 on the app's state: a changed live record makes the open
+/// dialog plan again for the same chosen target; `y` waits for that plan;
+/// a record unchanged plans nothing.
+#[test]
+fn a_changed_live_record_plans_again_for_the_chosen_target_and_y_waits() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    let lock = guardrail::pipeline::lock::status(&f.path().join(".git/guardrail"));
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan(&a, false);
+    let old_live = p.live.clone();
+    a.update(Msg::RollbackPlan(Box::new(Ok(p.clone()))));
+    // The same record read again (the lock changed, say): nothing.
+    a.update(Msg::State(
+        Some(old_live.clone().map(Box::new)),
+        lock.clone(),
+    ));
+    assert!(a.requests.is_empty(), "{:?}", a.requests);
+    // Another record: planned again, the old plan marked; y waits.
+    let mut new_live = old_live.clone().unwrap();
+    new_live.tag = Some(mosaic::TAG_LIGHTWEIGHT.into());
+    new_live.health = LiveHealth::Ok;
+    a.update(Msg::State(
+        Some(Some(Box::new(new_live.clone()))),
+        lock.clone(),
+    ));
+    assert!(
+        matches!(&a.requests[..], [Request::PlanRollback { target: None }]),
+        "{:?}",
+        a.requests
+    );
+    assert!(render(&a).contains("the live record changed: planning again"));
+    a.requests.clear();
+    key(&mut a, KeyCode::Char('y'));
+    assert!(a.requests.is_empty(), "y went on a stale plan");
+    assert!(a.rollback.is_some());
+    let mut fresh = p.clone();
+    fresh.live = Some(new_live.clone());
+    a.update(Msg::RollbackPlan(Box::new(Ok(fresh))));
+    let screen = render(&a);
+    assert!(
+        screen.contains("live now: prod-2025-11-12, verified ✅"),
+        "{screen}"
+    );
+    assert!(screen.contains("this plan is new"), "{screen}");
+    // A tag picked with t is the one planned again.
+    key(&mut a, KeyCode::Char('t'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(&a.requests[..], [Request::PlanRollback { target: Some(t) }] if t == "prod-2025-11-12")
+    );
+    a.requests.clear();
+    let mut picked = p.clone();
+    picked.target = a.tags.as_ref().unwrap()[0].clone();
+    picked.live = Some(new_live.clone());
+    a.update(Msg::RollbackPlan(Box::new(Ok(picked))));
+    a.update(Msg::State(Some(old_live.map(Box::new)), lock));
+    assert!(
+        matches!(&a.requests[..], [Request::PlanRollback { target: Some(t) }] if t == "prod-2025-11-12"),
+        "{:?}",
+        a.requests
+    );
+}

@@ -269,7 +269,7 @@ impl App {
     /// with, the plan is made again, off the render loop, for the same
     /// target; the old one stays in sight, marked, and `y` waits for the
     /// new one.
-    pub(super) fn rollback_live_changed(&mut self) {
+    pub(super) fn rollback_live_changed(&mut self, before: Option<&LiveRecord>) {
         let live = live_key(self.live.as_ref());
         let Some(d) = self.rollback.as_mut() else {
             return;
@@ -280,7 +280,7 @@ impl App {
         if d.loading {
             // A plan is being made: it may have read the record before it
             // changed.
-            d.stale = true;
+            d.stale |= live_key(before) != live;
             return;
         }
         let Some(p) = &d.plan else {
@@ -290,6 +290,8 @@ impl App {
             return;
         }
         d.loading = true;
+        // The choice of the tag's tree was for the old plan: asked again.
+        d.tree_ok = false;
         d.message = Some("the live record changed: planning again…".into());
         let target = d.chosen.clone();
         self.requests.push(Request::PlanRollback { target });
@@ -319,11 +321,12 @@ impl App {
         {
             d.message = d.plan.as_ref().map(|p| {
                 format!(
-                    "the live record changed: this plan is new (live now: {}); y rolls back",
+                    "the live record changed: this plan is new (live now: {}; target {}); y rolls back",
                     p.live
                         .as_ref()
                         .map(|l| l.tag.clone().unwrap_or_else(|| l.build_id.clone()))
-                        .unwrap_or_else(|| "nothing recorded".into())
+                        .unwrap_or_else(|| "nothing recorded".into()),
+                    p.target.name
                 )
             });
         }

@@ -685,8 +685,9 @@ impl App {
             Msg::Refs(r) => self.set_refs(r),
             Msg::State(live, lock) => {
                 if let Some(live) = live {
+                    let before = self.live.take();
                     self.live = live.map(|l| *l);
-                    self.rollback_live_changed();
+                    self.rollback_live_changed(before.as_ref());
                 }
                 self.lock = lock;
                 self.dirty = true;
