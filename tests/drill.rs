@@ -329,3 +329,76 @@ fn the_whole_drill_by_keys_alone() {
     let rollout = std::fs::read_to_string(d.join("mosaic/deploy_logs/ROLLOUT_LOG.md")).unwrap();
     assert!(rollout.contains("rollback to prod-"), "{rollout}");
 }
+
+/// The coach ticks steps in any order (#19.8): a newcomer who skips the
+/// review, runs the playbook on the bad branch, watches it fail and rolls
+/// back is not told to review a package after the verified restore; the
+/// report says which step was skipped.
+#[test]
+fn the_coach_ticks_steps_in_any_order_and_reports_the_skipped_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let d = tmp.path().join("d");
+    let mut c = PtyCommand::new(guardrail_bin())
+        .arg("drill")
+        .arg("--dir")
+        .arg(&d)
+        .cwd(tmp.path())
+        .size(170, 50);
+    for k in ENV_REMOVE {
+        c = c.env_remove(k);
+    }
+    let mut t = c.envs(isolated_env_as(&home, USER)).spawn();
+    let wait = |t: &Pty, what: &str, s: u64| {
+        t.wait_for(what, secs(s))
+            .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()))
+    };
+    wait(&t, "▶ 1. Review a ready package", 20);
+    wait(&t, "✓ ready    feature/ps101-copy", 20);
+    // No review: the bad branch (the first one) straight to its playbook.
+    t.send("d");
+    wait(&t, "Verify evidence: what and why", 5);
+    t.send("a");
+    wait(&t, "answer:", 30);
+    t.send("yes\ryes\ryes\ryes\ryes\r");
+    wait(&t, "Press R to roll production back", 60);
+    // The coach moved on past the skipped review.
+    wait(&t, "▶ 4. Roll back with one key", 5);
+    assert!(
+        !t.screen_text().contains("▶ 1. Review a ready package"),
+        "{}",
+        t.screen_text()
+    );
+    t.send("R");
+    wait(&t, "Roll back production", 10);
+    wait(&t, "edit the reason", 10);
+    t.send("y");
+    wait(&t, "production serves prod-", 60);
+    wait(&t, "▶ 6. Read the rollout log", 5);
+    let screen = t.screen_text();
+    assert!(!screen.contains("▶ 1. Review"), "{screen}");
+    t.send("A");
+    wait(&t, "audit chain intact", 10);
+    wait(&t, "Drill passed ✅", 10);
+    wait(&t, "1. Review a ready package (skipped)", 5);
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(15)), Some(0), "{}", t.screen_text());
+    assert_terminal_restored(&t);
+
+    let report = std::fs::read_to_string(d.join("DRILL_REPORT.md")).unwrap();
+    assert!(
+        report.contains("skipped: 1. Review a ready package"),
+        "{report}"
+    );
+    assert!(
+        report.contains("1. ⏭ skipped: Review a ready package"),
+        "{report}"
+    );
+    for step in 2..=6 {
+        assert!(
+            report.contains(&format!("{step}. ✅")),
+            "step {step}:\n{report}"
+        );
+    }
+}

@@ -449,6 +449,13 @@ fn the_rollback_dialog_lists_its_keys_and_proposes_the_selected_tag() {
         5,
     );
     wait(&t, "edit the reason", 5);
+    // The footer is the frame's last row: wait for it to be written whole.
+    t.wait_until("the footer's keys", secs(5), |s| {
+        s.rows(0, s.size().1)
+            .last()
+            .is_some_and(|r| r.contains("edit the reason"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
     let foot = footer(&t);
     for k in ["roll back", "cancel", "another tag", "edit the reason"] {
         assert!(

@@ -180,3 +180,300 @@ fn t_picks_another_tag_and_r_edits_the_reason() {
         matches!(&a.requests[..], [Request::PlanRollback { target: Some(t) }] if t == "prod-2025-11-12")
     );
 }
+
+/// The plan as the pipeline words it on a real box: where it will be
+/// recorded names four long paths.
+fn plan_with_paths(a: &App, files: usize) -> Plan {
+    let mut p = plan(a, false);
+    p.will_log = vec![
+        "audit chain: rollback prod-2025-11-13 OK/FAILED".into(),
+        "protocol audit log: /home/release/src/mosaic/docs/protocol/AUDIT_LOG.md".into(),
+        "rollout log: /home/release/src/mosaic/deploy_logs/ROLLOUT_LOG.md".into(),
+        "release log: /home/release/src/mosaic/deploy_logs/releases/prod-2025-11-13.md".into(),
+    ];
+    p.diff = (0..files)
+        .map(|i| FileChange {
+            path: format!("mosaic_ui/assets/chunk-{i:02}.js"),
+            change: if i % 3 == 0 {
+                Change::Added
+            } else {
+                Change::Changed
+            },
+        })
+        .collect();
+    p
+}
+
+/// The rows of the dialog's frame: from its title to its bottom border.
+fn dialog_rows(screen: &str) -> Vec<String> {
+    let rows: Vec<String> = screen.lines().map(str::to_string).collect();
+    let top = rows
+        .iter()
+        .position(|r| r.contains("Roll back production"))
+        .unwrap_or_else(|| panic!("no dialog:\n{screen}"));
+    let bottom = rows[top..]
+        .iter()
+        .position(|r| r.contains('└') && r.contains('┘'))
+        .map(|i| top + i)
+        .unwrap_or_else(|| panic!("the dialog has no bottom border:\n{screen}"));
+    rows[top..=bottom].to_vec()
+}
+
+/// Issue 19.9: at 80×24 the dialog leads with what decides — target (tag,
+/// date, commit), what is live, where the bytes come from, the files, the
+/// reason — and fits without scrolling; the paths of where it will be
+/// recorded wait behind `p`.
+#[test]
+fn at_80x24_the_dialog_leads_with_what_decides_and_the_paths_wait_behind_p() {
+    let f = mosaic_repo();
+    let mut a = console_app(&f, 80, 24).1;
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan_with_paths(&a, 3);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    let screen = render(&a);
+    insta::assert_snapshot!("rollback_dialog_80x24", screen);
+    let rows = dialog_rows(&screen);
+    let text = rows.join("\n");
+    for what in [
+        "Roll back to prod-2025-11-13  2025-11-13 · commit 234eabcd",
+        "live now: untagged build of feature/auth-modal, verification failed ❌",
+        "from: backup ✅ prod-2025-11-13.zip · manifest ✅ (1 files)",
+        "files that change (3)",
+        "mosaic_ui/assets/chunk-02.js",
+        "reason: rolled back from the console",
+        "y roll back · Esc cancel",
+        "p paths",
+    ] {
+        assert!(text.contains(what), "{what:?} not in the dialog:\n{screen}");
+    }
+    assert!(!text.contains("recorded in"), "{screen}");
+    assert!(!text.contains("/home/release"), "{screen}");
+    // `p` shows where it will be recorded; the decision line stays.
+    key(&mut a, KeyCode::Char('p'));
+    assert!(a.requests.is_empty());
+    let screen = render(&a);
+    insta::assert_snapshot!("rollback_dialog_80x24_paths", screen);
+    let text = dialog_rows(&screen).join("\n");
+    for what in [
+        "recorded in:",
+        "protocol audit log: /home/release/src/mosaic/docs/protocol/AUDIT_LOG.md",
+        "rollout log: /home/release/src/mosaic/deploy_logs/ROLLOUT_LOG.md",
+        "Roll back to prod-2025-11-13",
+        "live now:",
+        "y roll back · Esc cancel",
+        "p hide paths",
+    ] {
+        assert!(text.contains(what), "{what:?} not in the dialog:\n{screen}");
+    }
+    key(&mut a, KeyCode::Char('p'));
+    assert!(!render(&a).contains("recorded in"));
+}
+
+/// Many files that change at 80×24: the list gives up rows (its count
+/// stays), the target, live, source, reason and decision line do not.
+#[test]
+fn at_80x24_many_files_shorten_the_list_not_the_decision() {
+    let f = mosaic_repo();
+    let mut a = console_app(&f, 80, 24).1;
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan_with_paths(&a, 40);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    key(&mut a, KeyCode::Char('p'));
+    let screen = render(&a);
+    let rows = dialog_rows(&screen);
+    assert!(rows.len() <= 24, "{screen}");
+    let text = rows.join("\n");
+    for what in [
+        "Roll back to prod-2025-11-13",
+        "live now:",
+        "from: backup ✅",
+        "files that change (40)",
+        "more",
+        "release log:",
+        "releases/prod-2025-11-13.md",
+        "reason: rolled back from the console",
+        "y roll back · Esc cancel",
+    ] {
+        assert!(text.contains(what), "{what:?} not in the dialog:\n{screen}");
+    }
+}
+
+fn wait(t: &Pty, what: &str, s: u64) {
+    t.wait_for(what, secs(s))
+        .unwrap_or_else(|e| panic!("waiting for {what:?}: {e}\n{}", t.screen_text()));
+}
+
+/// Issue 13.4: the dialog open in the console follows the live record.
+/// Another process rolls production back while the dialog shows "nothing
+/// recorded"; within two seconds the dialog shows the new live tag, says
+/// its plan is new, and still fits 80×24 with its decision line.
+#[test]
+fn the_open_dialog_follows_a_rollback_made_by_another_process() {
+    let l = common::live::live_repo("");
+    let f = &l.f;
+    let mut t = f.console(&[], 80, 24);
+    wait(&t, "feature/auth-modal", 15);
+    t.send("R");
+    wait(&t, "edit the reason", 10);
+    wait(&t, "live now: nothing recorded on this box", 5);
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let changed = std::time::Instant::now();
+    wait(
+        &t,
+        &format!("live now: {}, verified ✅", mosaic::TAG_ANNOTATED),
+        2,
+    );
+    assert!(changed.elapsed() < secs(2), "{:?}", changed.elapsed());
+    wait(&t, "the live record changed", 2);
+    wait(&t, "y roll back · Esc cancel", 2);
+    assert!(!t.screen_text().contains("nothing recorded on this box"));
+    t.send_esc();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0), "{}", t.screen_text());
+}
+
+/// Issue 13.4: the live record changes after the dialog's plan was made, in
+/// a way the watcher cannot see (same size, same mtime); `y` is refused by
+/// the pipeline under the lock (PlanChanged) and the dialog opens again on
+/// the new plan, saying what changed; the second `y` rolls back.
+#[test]
+fn a_plan_changed_under_the_lock_opens_the_dialog_again_on_the_new_plan() {
+    let l = common::live::live_repo("");
+    let f = &l.f;
+    let out = f.guardrail(&["rollback", mosaic::TAG_ANNOTATED, "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live_path = f.path().join(".git/guardrail/live.json");
+    let build_id = common::live::live_record(f)["build_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut t = f.console(&[], 120, 40);
+    wait(&t, "feature/auth-modal", 15);
+    t.send("R");
+    wait(&t, "edit the reason", 10);
+    wait(&t, &format!("BUILD_ID {build_id}"), 5);
+    // Another BUILD_ID of the same length, the file's size and mtime kept.
+    let last = build_id.chars().last().unwrap();
+    let other = format!(
+        "{}{}",
+        &build_id[..build_id.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let before = std::fs::metadata(&live_path).unwrap();
+    let text = std::fs::read_to_string(&live_path).unwrap();
+    std::fs::write(&live_path, text.replace(&build_id, &other)).unwrap();
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&live_path)
+        .unwrap();
+    file.set_modified(before.modified().unwrap()).unwrap();
+    drop(file);
+    assert_eq!(std::fs::metadata(&live_path).unwrap().len(), before.len());
+    std::thread::sleep(millis(900));
+    assert!(
+        t.screen_text().contains(&format!("BUILD_ID {build_id}")),
+        "the watcher saw the change; the test needs it unseen:\n{}",
+        t.screen_text()
+    );
+    t.send("y");
+    wait(&t, "the plan changed before the lock was taken", 10);
+    wait(&t, &format!("BUILD_ID {other}"), 2);
+    wait(&t, "y roll back · Esc cancel", 2);
+    t.send("y");
+    wait(&t, "again, verified", 30);
+    t.send_esc();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0), "{}", t.screen_text());
+    let recs = common::live::audit_records(f);
+    let rollbacks: Vec<_> = recs
+        .iter()
+        .filter(|r| r["action"] == "rollback")
+        .map(|r| r["result"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        rollbacks.iter().any(|r| r == "REFUSED"),
+        "the refused attempt is recorded: {rollbacks:?}"
+    );
+    assert_eq!(
+        rollbacks.last().map(String::as_str),
+        Some("OK"),
+        "{rollbacks:?}"
+    );
+}
+
+/// Issue 13.4 on the app's state: a changed live record makes the open
+/// dialog plan again for the same chosen target; `y` waits for that plan;
+/// a record unchanged plans nothing.
+#[test]
+fn a_changed_live_record_plans_again_for_the_chosen_target_and_y_waits() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    let lock = guardrail::pipeline::lock::status(&f.path().join(".git/guardrail"));
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan(&a, false);
+    let old_live = p.live.clone();
+    a.update(Msg::RollbackPlan(Box::new(Ok(p.clone()))));
+    // The same record read again (the lock changed, say): nothing.
+    a.update(Msg::State(
+        Some(old_live.clone().map(Box::new)),
+        lock.clone(),
+    ));
+    assert!(a.requests.is_empty(), "{:?}", a.requests);
+    // Another record: planned again, the old plan marked; y waits.
+    let mut new_live = old_live.clone().unwrap();
+    new_live.tag = Some(mosaic::TAG_LIGHTWEIGHT.into());
+    new_live.health = LiveHealth::Ok;
+    a.update(Msg::State(
+        Some(Some(Box::new(new_live.clone()))),
+        lock.clone(),
+    ));
+    assert!(
+        matches!(&a.requests[..], [Request::PlanRollback { target: None }]),
+        "{:?}",
+        a.requests
+    );
+    assert!(render(&a).contains("the live record changed: planning again"));
+    a.requests.clear();
+    key(&mut a, KeyCode::Char('y'));
+    assert!(a.requests.is_empty(), "y went on a stale plan");
+    assert!(a.rollback.is_some());
+    let mut fresh = p.clone();
+    fresh.live = Some(new_live.clone());
+    a.update(Msg::RollbackPlan(Box::new(Ok(fresh))));
+    let screen = render(&a);
+    assert!(
+        screen.contains("live now: prod-2025-11-12, verified ✅"),
+        "{screen}"
+    );
+    assert!(screen.contains("this plan is new"), "{screen}");
+    // A tag picked with t is the one planned again.
+    key(&mut a, KeyCode::Char('t'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(&a.requests[..], [Request::PlanRollback { target: Some(t) }] if t == "prod-2025-11-12")
+    );
+    a.requests.clear();
+    let mut picked = p.clone();
+    picked.target = a.tags.as_ref().unwrap()[0].clone();
+    picked.live = Some(new_live.clone());
+    a.update(Msg::RollbackPlan(Box::new(Ok(picked))));
+    a.update(Msg::State(Some(old_live.map(Box::new)), lock));
+    assert!(
+        matches!(&a.requests[..], [Request::PlanRollback { target: Some(t) }] if t == "prod-2025-11-12"),
+        "{:?}",
+        a.requests
+    );
+}

@@ -71,13 +71,28 @@ impl Coach {
         }
     }
 
-    /// The first step not done yet.
+    /// The step to do next: the first one not done after the last one
+    /// done, so a step skipped on the way is not asked for again (it can
+    /// still be done, and is ticked when it is). None once the last step is
+    /// done.
     pub fn current(&self) -> Option<usize> {
-        self.done.iter().position(|d| !d)
+        if self.finished() {
+            return None;
+        }
+        let after = self.done.iter().rposition(|d| *d).map_or(0, |i| i + 1);
+        (after..STEPS.len())
+            .find(|&i| !self.done[i])
+            .or_else(|| self.done.iter().position(|d| !d))
     }
 
+    /// The drill is over once its last step is done, whatever was skipped.
     pub fn finished(&self) -> bool {
-        self.current().is_none()
+        self.done[STEPS.len() - 1]
+    }
+
+    /// The steps not done (indices), once the drill is over: skipped.
+    pub fn skipped(&self) -> Vec<usize> {
+        (0..STEPS.len()).filter(|&i| !self.done[i]).collect()
     }
 
     pub fn hint(&self, i: usize) -> String {
@@ -87,7 +102,10 @@ impl Coach {
             .replace("{bad}", &self.info.bad_branch)
     }
 
-    /// Ticks what the user has done, in order. Returns true when a step
+    /// Ticks what the user has done, in any order: a step waits for an
+    /// earlier one only where it is about the same event (the failure is
+    /// the bad branch's deploy, the verified restore is the rollback
+    /// started, the records are read after it). Returns true when a step
     /// was ticked now.
     pub fn observe(&mut self, s: &Seen) -> bool {
         let before = self.done;
@@ -101,7 +119,7 @@ impl Coach {
             self.done[2] = true;
             self.failed_at = Some(Instant::now());
         }
-        if self.done[2] && s.rollback_started {
+        if s.rollback_started {
             self.done[3] = true;
         }
         if self.done[3] && s.rollback_verified && !self.done[4] {
@@ -126,14 +144,24 @@ impl Coach {
     /// The drill report (Markdown) once every step is done.
     pub fn report(&self, user: &str) -> String {
         let mut s = String::from("# Rollback drill report\n\n");
-        s.push_str(&format!(
-            "- **Result:** {}\n",
-            if self.finished() {
-                "PASSED ✅"
-            } else {
-                "not finished"
-            }
-        ));
+        let skipped = self.skipped();
+        let result = if !self.finished() {
+            "not finished".to_string()
+        } else if skipped.is_empty() {
+            "PASSED ✅".to_string()
+        } else {
+            format!(
+                "PASSED ✅ — {} of {} steps done; skipped: {}",
+                STEPS.len() - skipped.len(),
+                STEPS.len(),
+                skipped
+                    .iter()
+                    .map(|&i| format!("{}. {}", i + 1, STEPS[i].0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        s.push_str(&format!("- **Result:** {result}\n"));
         s.push_str(&format!("- **Release manager:** {user}\n"));
         s.push_str(&format!("- **Production:** {}\n", self.info.url));
         if let Some(t) = self.seconds_to_restore() {
@@ -143,11 +171,12 @@ impl Coach {
         }
         s.push_str("\n## Steps\n\n");
         for (i, (title, _)) in STEPS.iter().enumerate() {
-            s.push_str(&format!(
-                "{}. {} {title}\n",
-                i + 1,
-                if self.done[i] { "✅" } else { "·" }
-            ));
+            let mark = match (self.done[i], self.finished()) {
+                (true, _) => "✅",
+                (false, true) => "⏭ skipped:",
+                (false, false) => "·",
+            };
+            s.push_str(&format!("{}. {mark} {title}\n", i + 1));
         }
         s
     }
@@ -178,6 +207,11 @@ impl App {
         if coach.observe(&self.seen) {
             self.dirty = true;
         }
+        // The records are read for the restore: a look before it is not
+        // the last step.
+        if !coach.done[4] {
+            self.seen.records_read = false;
+        }
         if coach.finished() && !coach.reported {
             coach.reported = true;
             self.requests.push(Request::WriteReport {
@@ -185,5 +219,54 @@ impl App {
                 text: coach.report(&user),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coach() -> Coach {
+        Coach::new(DrillInfo {
+            ready_branch: "ready".into(),
+            bad_branch: "bad".into(),
+            golden: "prod-1".into(),
+            url: "http://127.0.0.1:1".into(),
+            report: PathBuf::from("DRILL_REPORT.md"),
+        })
+    }
+
+    #[test]
+    fn a_skipped_first_step_is_not_asked_for_after_the_later_ones() {
+        let mut c = coach();
+        assert_eq!(c.current(), Some(0));
+        let mut s = Seen {
+            deployed: Some("bad".into()),
+            verification_failed: true,
+            ..Seen::default()
+        };
+        c.observe(&s);
+        assert_eq!(c.current(), Some(3));
+        s.rollback_started = true;
+        s.rollback_verified = true;
+        c.observe(&s);
+        assert_eq!(c.current(), Some(5));
+        s.records_read = true;
+        c.observe(&s);
+        assert!(c.finished());
+        assert_eq!(c.skipped(), vec![0]);
+        let r = c.report("alice");
+        assert!(r.contains("skipped: 1. Review a ready package"), "{r}");
+    }
+
+    #[test]
+    fn the_records_count_only_after_the_restore() {
+        let mut c = coach();
+        c.observe(&Seen {
+            records_read: true,
+            ..Seen::default()
+        });
+        assert!(!c.finished());
+        assert_eq!(c.current(), Some(0));
     }
 }

@@ -908,8 +908,20 @@ fn spawn_rollback(
                     &reason,
                     crate::pipeline::runner::Answers::Interactive,
                     &mut ev,
-                )
-                .map_err(|e| e.to_string());
+                );
+                // Nothing ran: the dialog asks again, on the new plan.
+                if let Err(crate::pipeline::rollback::RollbackError::PlanChanged {
+                    changes,
+                    plan,
+                }) = &r
+                {
+                    let _ = tx.send(Msg::RollbackPlanChanged(
+                        changes.clone(),
+                        plan.clone(),
+                        reason.clone(),
+                    ));
+                }
+                let r = r.map_err(|e| e.to_string());
                 Ok((r, repo.state.read_live().ok().flatten()))
             });
         let (r, live) = match result {

@@ -28,6 +28,15 @@ pub struct RollbackDialog {
     /// The target `R` would choose by itself, named beside the selected tag
     /// as the alternative.
     pub default_target: Option<String>,
+    /// `p`: where the rollback will be recorded (the paths) is shown.
+    pub show_paths: bool,
+    /// The target the user chose (the tag selected in the list, or one
+    /// picked with `t`); None for the default target. A plan made again
+    /// is made for it.
+    pub chosen: Option<String>,
+    /// The live record changed while a plan was being made: that plan
+    /// may be stale, so it is made again when it comes.
+    pub stale: bool,
 }
 
 /// What a key in the dialog asks for.
@@ -68,6 +77,14 @@ impl RollbackDialog {
                 }
                 v.push(("t", "another tag"));
                 v.push(("r", "edit the reason"));
+                v.push((
+                    "p",
+                    if self.show_paths {
+                        "hide paths"
+                    } else {
+                        "paths"
+                    },
+                ));
                 v
             }
             None if self.error.is_some() => vec![("Esc", "close"), ("t", "pick a tag")],
@@ -99,6 +116,7 @@ impl RollbackDialog {
                     let pick = tags.iter().rev().nth(cur.selected).map(|t| t.name.clone());
                     self.picking = None;
                     if let Some(t) = pick {
+                        self.chosen = Some(t.clone());
                         self.loading = true;
                         self.plan = None;
                         self.tree_ok = false;
@@ -113,6 +131,13 @@ impl RollbackDialog {
         match k.code {
             KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => DialogOutcome::Close,
             KeyCode::Char('y') => match &self.plan {
+                Some(_) if self.loading => {
+                    self.message = Some(
+                        "the live record changed: the plan is being made again; y once it shows"
+                            .into(),
+                    );
+                    DialogOutcome::Stay
+                }
                 None => {
                     self.message = Some("the plan is not ready yet".into());
                     DialogOutcome::Stay
@@ -150,6 +175,10 @@ impl RollbackDialog {
             }
             KeyCode::Char('r') => {
                 self.editing_reason = true;
+                DialogOutcome::Stay
+            }
+            KeyCode::Char('p') => {
+                self.show_paths = !self.show_paths;
                 DialogOutcome::Stay
             }
             _ => DialogOutcome::Stay,
@@ -192,6 +221,7 @@ impl App {
             })
             .flatten();
         dialog.selected_tag = selected.clone();
+        dialog.chosen = selected.clone();
         self.rollback = Some(dialog);
         self.requests
             .push(Request::PlanRollback { target: selected });
@@ -214,5 +244,114 @@ impl App {
         });
         self.screen = Screen::Playbook;
         self.seen.rollback_started = true;
+    }
+}
+
+// Keeping the open dialog's plan true while production changes under it.
+use crate::pipeline::state::LiveRecord;
+
+/// What the dialog shows of the live record: a change in any of these is a
+/// plan to make again (the same fields the pipeline compares under the lock).
+fn live_key(l: Option<&LiveRecord>) -> Option<(Option<String>, String, String, String)> {
+    l.map(|l| {
+        (
+            l.tag.clone(),
+            l.commit.clone(),
+            l.build_id.clone(),
+            format!("{:?}", l.health),
+        )
+    })
+}
+
+impl App {
+    /// The state files were read again (the header's watcher): when the
+    /// live record differs from the one the open dialog's plan was made
+    /// with, the plan is made again, off the render loop, for the same
+    /// target; the old one stays in sight, marked, and `y` waits for the
+    /// new one.
+    pub(super) fn rollback_live_changed(&mut self, before: Option<&LiveRecord>) {
+        let live = live_key(self.live.as_ref());
+        let Some(d) = self.rollback.as_mut() else {
+            return;
+        };
+        if d.picking.is_some() {
+            return;
+        }
+        if d.loading {
+            // A plan is being made: it may have read the record before it
+            // changed.
+            d.stale |= live_key(before) != live;
+            return;
+        }
+        let Some(p) = &d.plan else {
+            return;
+        };
+        if live_key(p.live.as_ref()) == live {
+            return;
+        }
+        d.loading = true;
+        // The choice of the tag's tree was for the old plan: asked again.
+        d.tree_ok = false;
+        d.message = Some("the live record changed: planning again…".into());
+        let target = d.chosen.clone();
+        self.requests.push(Request::PlanRollback { target });
+        self.dirty = true;
+    }
+
+    /// A plan came: a stale one is made again; a refreshed one says so.
+    pub(super) fn rollback_plan_arrived(&mut self) {
+        let Some(d) = self.rollback.as_mut() else {
+            return;
+        };
+        if d.error.is_some() {
+            // A plan that could not be made again hides the old one.
+            d.plan = None;
+        }
+        if d.stale && d.plan.is_some() {
+            d.stale = false;
+            d.loading = true;
+            let target = d.chosen.clone();
+            self.requests.push(Request::PlanRollback { target });
+            return;
+        }
+        d.stale = false;
+        if d.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("the live record changed"))
+        {
+            d.message = d.plan.as_ref().map(|p| {
+                format!(
+                    "the live record changed: this plan is new (live now: {}; target {}); y rolls back",
+                    p.live
+                        .as_ref()
+                        .map(|l| l.tag.clone().unwrap_or_else(|| l.build_id.clone()))
+                        .unwrap_or_else(|| "nothing recorded".into()),
+                    p.target.name
+                )
+            });
+        }
+    }
+
+    /// `y` was pressed but the plan, made again under the lock, differed:
+    /// nothing ran. The dialog opens again on the new plan, saying what
+    /// changed, and asks again.
+    pub(super) fn rollback_plan_changed(
+        &mut self,
+        changes: String,
+        plan: Box<Plan>,
+        reason: String,
+    ) {
+        if self.quit_when_idle {
+            return;
+        }
+        let mut d = RollbackDialog::new(reason);
+        d.loading = false;
+        d.chosen = Some(plan.target.name.clone());
+        d.message = Some(format!(
+            "the plan changed before the lock was taken ({changes}); nothing ran: this is the new plan, y rolls back"
+        ));
+        d.plan = Some(plan);
+        self.rollback = Some(d);
+        self.dirty = true;
     }
 }

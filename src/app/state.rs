@@ -161,6 +161,9 @@ pub enum Msg {
     /// The target the rollback would take by itself (named beside a tag
     /// the user selected).
     RollbackDefault(Option<String>),
+    /// A confirmed rollback was refused: its plan, made again under the
+    /// lock, differs (what changed, the new plan, the reason given).
+    RollbackPlanChanged(String, Box<crate::pipeline::rollback::Plan>, String),
     /// A drift check (on start, on a timer, when a watched file changes).
     Drift(Box<Result<crate::pipeline::drift::DriftReport, String>>),
     /// An evidence preview: branch, file, the picture or why not.
@@ -688,7 +691,9 @@ impl App {
             Msg::Refs(r) => self.set_refs(r),
             Msg::State(live, lock) => {
                 if let Some(live) = live {
+                    let before = self.live.take();
                     self.live = live.map(|l| *l);
+                    self.rollback_live_changed(before.as_ref());
                 }
                 self.lock = lock;
                 self.dirty = true;
@@ -724,7 +729,11 @@ impl App {
                         Err(e) => d.error = Some(e),
                     }
                 }
+                self.rollback_plan_arrived();
                 self.dirty = true;
+            }
+            Msg::RollbackPlanChanged(changes, plan, reason) => {
+                self.rollback_plan_changed(changes, plan, reason)
             }
             Msg::Drift(r) => {
                 match *r {

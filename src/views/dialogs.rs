@@ -10,7 +10,7 @@ use crate::app::coach::{Coach, STEPS};
 use crate::app::rollback::RollbackDialog;
 use crate::app::state::RecordsView;
 use crate::app::App;
-use crate::pipeline::rollback::PlanSource;
+use crate::pipeline::rollback::{Plan, PlanSource};
 use crate::pipeline::state::LiveHealth;
 
 pub(crate) fn centered(f: &Frame, w: u16, h: u16) -> Rect {
@@ -61,108 +61,12 @@ pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
             }
             lines.push(l);
         }
+    } else if let Some(p) = &d.plan {
+        plan_lines(&mut lines, d, p, t, 8);
     } else if d.loading {
         lines.push(Line::styled("planning the rollback…", t.dim));
     } else if let Some(e) = &d.error {
         lines.push(Line::styled(format!("❌ {e}"), t.bad));
-    } else if let Some(p) = &d.plan {
-        let verb = if p.roll_forward {
-            "Roll forward to"
-        } else {
-            "Roll back to"
-        };
-        lines.push(Line::from(vec![
-            Span::styled(format!("{verb} {}", p.target.name), t.bold),
-            Span::styled(
-                format!(
-                    "  (commit {}, {})",
-                    &p.target.commit[..8.min(p.target.commit.len())],
-                    p.target.date
-                ),
-                t.dim,
-            ),
-        ]));
-        let live = match &p.live {
-            Some(l) => {
-                let health = match l.health {
-                    LiveHealth::Ok => "verified ✅",
-                    LiveHealth::Failed => "verification failed ❌",
-                    LiveHealth::Unverified => "not verified ⚠️",
-                    LiveHealth::Unknown => "unknown ❓ (a deploy failed)",
-                };
-                format!(
-                    "live now: {} (BUILD_ID {}), {health}",
-                    l.tag.clone().unwrap_or_else(|| format!(
-                        "untagged build of {}",
-                        l.branch.clone().unwrap_or_default()
-                    )),
-                    l.build_id
-                )
-            }
-            None => "live now: nothing recorded on this box".into(),
-        };
-        lines.push(Line::raw(live));
-        if d.selected_tag.as_deref() == Some(p.target.name.as_str()) {
-            let alternative = match d.default_target.as_deref() {
-                Some(def) if def != p.target.name => {
-                    format!("; the default target is {def} (t picks it)")
-                }
-                Some(_) => "; it is also the default target".to_string(),
-                None => String::new(),
-            };
-            lines.push(Line::styled(
-                format!("the tag selected in the list{alternative}"),
-                t.warn,
-            ));
-        }
-        if let Some(why) = &p.refused_backup {
-            lines.push(Line::styled(format!("❌ backup refused: {why}"), t.bad));
-            lines.push(Line::styled(
-                if d.tree_ok {
-                    "→ the tag's git tree will be deployed instead (chosen)"
-                } else {
-                    "f deploys from the tag's git tree instead (nothing else will)"
-                },
-                t.warn,
-            ));
-        }
-        let source = match &p.source {
-            PlanSource::Backup { .. } => p.source.describe(),
-            PlanSource::Tree { .. } => p.source.describe(),
-        };
-        lines.push(Line::raw(format!("from: {source}")));
-        match &p.diff_base {
-            Some(base) if p.diff.is_empty() => lines.push(Line::styled(
-                format!("files: no change against {base}"),
-                t.dim,
-            )),
-            Some(base) => {
-                lines.push(Line::raw(format!(
-                    "files that change ({}), against {base}:",
-                    p.diff.len()
-                )));
-                for c in p.diff.iter().take(8) {
-                    lines.push(Line::styled(
-                        format!("  {} {}", c.change.sign(), c.path),
-                        t.dim,
-                    ));
-                }
-                if p.diff.len() > 8 {
-                    lines.push(Line::styled(
-                        format!("  … and {} more", p.diff.len() - 8),
-                        t.dim,
-                    ));
-                }
-            }
-            None => lines.push(Line::styled(
-                "files: production's content is not known",
-                t.dim,
-            )),
-        }
-        lines.push(Line::raw(format!("recorded in: {}", p.will_log.join(", "))));
-        for n in &p.notes {
-            lines.push(Line::styled(n.clone(), t.dim));
-        }
     }
     // The reason, the message and the keys are pinned to the bottom: on a
     // small terminal the plan's details lose their rows first, the keys
@@ -193,6 +97,17 @@ pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
         .max(1);
     let rows_of =
         |ls: &[Line]| -> usize { ls.iter().map(|l| l.width().max(1).div_ceil(inner)).sum() };
+    // Too tall for the terminal: the list of files gives up its rows first
+    // (its count stays), so what decides is all in sight without scrolling.
+    let room = f.area().height.saturating_sub(2) as usize;
+    if let (Some(p), None) = (&d.plan, &d.picking) {
+        let mut shown = 8;
+        while shown > 0 && rows_of(&lines) + rows_of(&tail) + 1 > room {
+            shown -= 1;
+            lines.clear();
+            plan_lines(&mut lines, d, p, t, shown);
+        }
+    }
     let want = rows_of(&lines) + rows_of(&tail) + 1;
     let area = centered(f, 84, want as u16 + 2);
     let inner_h = area.height.saturating_sub(2) as usize;
@@ -211,6 +126,141 @@ pub fn rollback(f: &mut Frame, app: &App, d: &RollbackDialog, t: &Theme) {
         Layout::vertical([Constraint::Min(0), Constraint::Length(tail_h)]).areas(body);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), top);
     f.render_widget(Paragraph::new(tail).wrap(Wrap { trim: false }), bottom);
+}
+
+/// The plan, what decides first: the target (tag, date, commit), what is
+/// live now, where the bytes come from, the files that change; where it
+/// will be recorded only after `p`.
+fn plan_lines(
+    lines: &mut Vec<Line<'static>>,
+    d: &RollbackDialog,
+    p: &Plan,
+    t: &Theme,
+    max_files: usize,
+) {
+    let verb = if p.roll_forward {
+        "Roll forward to"
+    } else {
+        "Roll back to"
+    };
+    lines.push(Line::from(vec![
+        Span::styled(format!("{verb} {}", p.target.name), t.bold),
+        Span::raw(format!(
+            "  {} · commit {}",
+            p.target.date,
+            &p.target.commit[..8.min(p.target.commit.len())]
+        )),
+    ]));
+    let live = match &p.live {
+        Some(l) => {
+            let health = match l.health {
+                LiveHealth::Ok => "verified ✅",
+                LiveHealth::Failed => "verification failed ❌",
+                LiveHealth::Unverified => "not verified ⚠️",
+                LiveHealth::Unknown => "unknown ❓ (a deploy failed)",
+            };
+            format!(
+                "live now: {}, {health} · BUILD_ID {}",
+                l.tag.clone().unwrap_or_else(|| format!(
+                    "untagged build of {}",
+                    l.branch.clone().unwrap_or_default()
+                )),
+                l.build_id
+            )
+        }
+        None => "live now: nothing recorded on this box".into(),
+    };
+    lines.push(Line::raw(live));
+    if d.selected_tag.as_deref() == Some(p.target.name.as_str()) {
+        let alternative = match d.default_target.as_deref() {
+            Some(def) if def != p.target.name => {
+                format!("; the default target is {def} (t picks it)")
+            }
+            Some(_) => "; it is also the default target".to_string(),
+            None => String::new(),
+        };
+        lines.push(Line::styled(
+            format!("the tag selected in the list{alternative}"),
+            t.warn,
+        ));
+    }
+    match (&p.source, &p.refused_backup) {
+        (PlanSource::Backup { path, check, .. }, _) => lines.push(Line::raw(format!(
+            "from: backup ✅ {} · {}",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+            check.summary()
+        ))),
+        (PlanSource::Tree { commit }, Some(why)) => {
+            lines.push(Line::styled(
+                format!("from: backup ❌ refused: {why}"),
+                t.bad,
+            ));
+            lines.push(Line::styled(
+                if d.tree_ok {
+                    format!(
+                        "→ the tag's git tree at {} will be deployed instead (chosen)",
+                        &commit[..8.min(commit.len())]
+                    )
+                } else {
+                    "f deploys from the tag's git tree instead (nothing else will)".to_string()
+                },
+                t.warn,
+            ));
+        }
+        (PlanSource::Tree { commit }, None) => lines.push(Line::raw(format!(
+            "from: tree — the tag's git tree at {} (no backup; no rebuild)",
+            &commit[..8.min(commit.len())]
+        ))),
+    }
+    match &p.diff_base {
+        Some(base) if p.diff.is_empty() => lines.push(Line::styled(
+            format!("files: no change against {base}"),
+            t.dim,
+        )),
+        Some(base) => {
+            lines.push(Line::raw(format!(
+                "files that change ({}), against {base}:",
+                p.diff.len()
+            )));
+            // All of them when they fit in one more row than the limit.
+            let shown = if p.diff.len() <= max_files + 1 {
+                p.diff.len()
+            } else {
+                max_files
+            };
+            for c in p.diff.iter().take(shown) {
+                lines.push(Line::styled(
+                    format!("  {} {}", c.change.sign(), c.path),
+                    t.dim,
+                ));
+            }
+            if p.diff.len() > shown {
+                lines.push(Line::styled(
+                    format!("  … and {} more", p.diff.len() - shown),
+                    t.dim,
+                ));
+            }
+        }
+        None => lines.push(Line::styled(
+            "files: production's content is not known",
+            t.dim,
+        )),
+    }
+    for n in &p.notes {
+        lines.push(Line::styled(n.clone(), t.dim));
+    }
+    if d.show_paths {
+        lines.push(Line::styled(
+            format!("source: {}", p.source.describe()),
+            t.dim,
+        ));
+        lines.push(Line::styled("recorded in:", t.dim));
+        for w in &p.will_log {
+            lines.push(Line::styled(format!("  {w}"), t.dim));
+        }
+    }
 }
 
 /// The audit chain (verdict and entries) beside the rollout log.
@@ -260,14 +310,21 @@ pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
                 Span::styled(format!(" {} ", STEPS[i].0), t.bold),
                 Span::styled(format!("— {}", c.hint(i)), t.dim),
             ]),
-            None => Line::styled(
-                format!(
-                    " drill passed ✅ — failure to verified restore {:.1}s; report in {}",
-                    c.seconds_to_restore().unwrap_or(0.0),
-                    c.info.report.display()
-                ),
-                t.ok,
-            ),
+            None => {
+                let skipped = match c.skipped().len() {
+                    0 => String::new(),
+                    1 => "; 1 step skipped".to_string(),
+                    n => format!("; {n} steps skipped"),
+                };
+                Line::styled(
+                    format!(
+                        " drill passed ✅ — failure to verified restore {:.1}s{skipped}; report in {}",
+                        c.seconds_to_restore().unwrap_or(0.0),
+                        c.info.report.display()
+                    ),
+                    t.ok,
+                )
+            }
         };
         f.render_widget(Paragraph::new(line), area);
         return;
@@ -281,7 +338,15 @@ pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
         } else {
             ("· ", t.dim)
         };
-        lines.push(Line::styled(format!("{mark}{}. {title}", i + 1), style));
+        let skipped = if !c.done[i] && current.is_none_or(|cur| i < cur) {
+            " (skipped)"
+        } else {
+            ""
+        };
+        lines.push(Line::styled(
+            format!("{mark}{}. {title}{skipped}", i + 1),
+            style,
+        ));
         if Some(i) == current {
             lines.push(Line::styled(format!("    {}", c.hint(i)), t.warn));
         }
