@@ -67,10 +67,26 @@ fn wait_header(t: &Pty, what: &str, s: u64, pred: impl Fn(&str) -> bool) {
 
 /// Selects the branch `name` by filtering the list down to it.
 fn select_branch(t: &mut Pty, name: &str) {
+    // Clear any earlier filter: `/` opens the filter line, Esc clears it;
+    // each is seen on screen before the next key goes.
     t.send("/");
+    wait_footer(t, "the filter line", |f| f.contains("filter:"));
     t.send_esc();
+    wait_footer(t, "no filter line", |f| !f.contains("filter:"));
     t.send(format!("/{name}\r"));
     std::thread::sleep(millis(200));
+}
+
+/// Wait until `pred` holds for the footer row.
+fn wait_footer(t: &Pty, what: &str, pred: impl Fn(&str) -> bool) {
+    let end = Instant::now() + secs(10);
+    while Instant::now() < end {
+        if pred(&footer(t)) {
+            return;
+        }
+        std::thread::sleep(millis(30));
+    }
+    panic!("footer never showed {what}:\n{}", t.screen_text());
 }
 
 /// Item 1: `d`, `Esc`, then `R`, `g` and `d` on another branch all work;

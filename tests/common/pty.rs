@@ -607,8 +607,11 @@ impl Pty {
     pub fn send_help(&mut self) {
         self.send_key(Key::Char('?'));
     }
+    /// Esc, then a pause: an Esc that reaches the console in the same read
+    /// as the next key is parsed as Alt+key, as a terminal would send it.
     pub fn send_esc(&mut self) {
         self.send_key(Key::Esc);
+        std::thread::sleep(std::time::Duration::from_millis(120));
     }
     pub fn send_tab(&mut self) {
         self.send_key(Key::Tab);
