@@ -14,6 +14,7 @@ mod backup;
 mod baseline;
 mod checkout;
 mod cli_audit_lock;
+mod completions;
 mod config;
 mod console;
 mod deploy;
