@@ -34,6 +34,16 @@ fn watch_head() {
     }
 }
 
+/// Whether the manifest directory is the top of a git working tree.
+fn is_own_checkout() -> bool {
+    let Some(top) = git(&["rev-parse", "--show-toplevel"]) else {
+        return false;
+    };
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    canon(Path::new(&top)).is_some()
+        && canon(Path::new(&top)) == canon(Path::new(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn main() {
     println!("cargo:rerun-if-env-changed=GUARDRAIL_BUILD_COMMIT");
     println!("cargo:rerun-if-changed=build.rs");
@@ -42,10 +52,13 @@ fn main() {
         .filter(|s| !s.trim().is_empty());
     let commit = match from_env {
         Some(c) => Some(c.trim().to_string()),
-        None => {
+        // Only this crate's own checkout: a tarball unpacked inside some
+        // other repository must not take that repository's commit.
+        None if is_own_checkout() => {
             watch_head();
             git(&["rev-parse", "--short", "HEAD"])
         }
+        None => None,
     };
     let version = env!("CARGO_PKG_VERSION");
     let full = match commit {

@@ -85,8 +85,8 @@ _guardrail_refs() {
     for (( i=1; i<COMP_CWORD; i++ )); do
         w="${COMP_WORDS[i]}"
         case "$w" in
-            -C) repo=(-C "${COMP_WORDS[i+1]}"); (( i++ )); continue ;;
-            -C*) repo=(-C "${w#-C}"); continue ;;
+            -C) w="${COMP_WORDS[i+1]}"; repo=(-C "${w/#\~/$HOME}"); (( i++ )); continue ;;
+            -C*) w="${w#-C}"; repo=(-C "${w/#\~/$HOME}"); continue ;;
             --reason|--answers|--answer) (( i++ )); continue ;;
             -*) continue ;;
         esac
@@ -123,7 +123,7 @@ const ZSH_REFS: &str = r#"
 _guardrail_refs() {
     local i repo=()
     for (( i = 1; i < $#words; i++ )); do
-        [[ "$words[i]" == -C ]] && repo=(-C "$words[i+1]")
+        [[ "$words[i]" == -C ]] && repo=(-C "${words[i+1]/#\~/$HOME}")
     done
     local -a names
     names=(${(f)"$(guardrail $repo __complete-refs $1 2>/dev/null)"})

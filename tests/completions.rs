@@ -117,6 +117,15 @@ fn bash_script_parses_and_completes_branch_and_tag_names_from_the_repository() {
         ],
     );
     assert_eq!(got, ["feature/login"]);
+    // `~` in -C is the home directory, as the shell would expand it.
+    assert_eq!(f.home().parent(), f.path().parent());
+    let got = bash_complete(
+        &f,
+        &script,
+        f.tempdir(),
+        &["guardrail", "-C", "~/../repo", "check", "feat"],
+    );
+    assert_eq!(got, ["feature/login"]);
 
     // `guardrail rollback <TAB>`: prod tags only, not `v1`.
     let got = bash_complete(&f, &script, f.path(), &["guardrail", "rollback", ""]);
