@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// `println!` for a stdout that may be a closed pipe (`guardrail status |
 /// true`, `rollback … | head -1`): a write that fails with EPIPE is dropped
@@ -57,6 +57,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 mod cli;
+mod completions;
 
 use guardrail::pipeline::config::{ConfigError, UserConfig};
 use guardrail::pipeline::drill::DrillError;
@@ -68,7 +69,7 @@ use guardrail::pipeline::{status, Refused, StepFailed};
 #[derive(Parser, Debug)]
 #[command(
     name = "guardrail",
-    version,
+    version = env!("GUARDRAIL_VERSION"),
     about = "A terminal release console: review handoff packages, walk the release playbook, roll back with one key."
 )]
 struct Cli {
@@ -211,6 +212,19 @@ enum Cmd {
         #[command(flatten)]
         answers: AnswerArgs,
     },
+    /// Print a completion script for bash, zsh or fish; branch and tag
+    /// names are completed from the repository.
+    Completions { shell: completions::Shell },
+    /// Print the manual page (roff) on stdout, or with --dir write one
+    /// page per command there (guardrail.1, guardrail-deploy.1, …).
+    Man {
+        /// Write the pages into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Branch or prod tag names, one a line, for the completion scripts.
+    #[command(name = "__complete-refs", hide = true)]
+    CompleteRefs { kind: completions::RefKind },
 }
 
 /// Answers for script prompts when there is no terminal to ask.
@@ -410,6 +424,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         None => std::env::current_dir()?,
     };
     match cli.command {
+        Some(Cmd::Completions { shell }) => {
+            print!("{}", completions::script(shell, &Cli::command()));
+            Ok(0)
+        }
+        Some(Cmd::Man { dir }) => {
+            completions::man(Cli::command(), dir.as_deref())?;
+            Ok(0)
+        }
+        Some(Cmd::CompleteRefs { kind }) => {
+            let (repo, cfg) = open(&dir)?;
+            for name in completions::refs(&repo, &cfg, kind)? {
+                println!("{name}");
+            }
+            Ok(0)
+        }
         Some(Cmd::DefaultConfig) => {
             print!("{}", guardrail::pipeline::config::DEFAULT_TOML);
             Ok(0)

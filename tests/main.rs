@@ -16,6 +16,7 @@ mod buildid;
 mod checkout;
 mod cli_audit_lock;
 mod closed_pipe;
+mod completions;
 mod config;
 mod console;
 mod deploy;

@@ -438,7 +438,6 @@ fn with_store<T>(
     repo: &Repo,
     f: impl FnOnce(&mut BTreeMap<String, Stored>) -> T,
 ) -> std::io::Result<T> {
-    use fs2::FileExt;
     repo.state
         .ensure()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -447,7 +446,7 @@ fn with_store<T>(
         .truncate(false)
         .write(true)
         .open(repo.state.path.join("alerts.lock"))?;
-    lock.lock_exclusive()?;
+    lock.lock()?;
     let path = store_path(repo);
     let mut map = read_store(&path);
     let before = map.clone();
@@ -458,7 +457,7 @@ fn with_store<T>(
         tmp.as_file().sync_all()?;
         tmp.persist(&path).map_err(|e| e.error)?;
     }
-    let _ = FileExt::unlock(&lock);
+    let _ = lock.unlock();
     Ok(out)
 }
 

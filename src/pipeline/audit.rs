@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -574,7 +573,7 @@ impl AuditLog {
             .write(true)
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
-        FileExt::lock_exclusive(&lock).map_err(io_err("lock", &lock_path))?;
+        lock.lock().map_err(io_err("lock", &lock_path))?;
         Ok(lock)
     }
 
@@ -956,7 +955,19 @@ impl AuditLog {
 }
 
 fn genesis_record(actor: &str) -> Record {
-    let log_id: u128 = rand::random();
+    // From the OS's random source; should it fail, the clock in
+    // nanoseconds and the process id still make it unique in practice.
+    let mut bytes = [0u8; 16];
+    let log_id: u128 = match getrandom::fill(&mut bytes) {
+        Ok(()) => u128::from_le_bytes(bytes),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            nanos ^ (u128::from(std::process::id()) << 96)
+        }
+    };
     seal(Record {
         seq: 0,
         time: now_utc(),

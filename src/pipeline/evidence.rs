@@ -372,7 +372,10 @@ fn decode_png(bytes: &[u8]) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
     if info.width as u64 * info.height as u64 > MAX_PIXELS {
         return Err("the picture is too large to preview".into());
     }
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let size = reader
+        .output_buffer_size()
+        .ok_or("the picture is too large to preview")?;
+    let mut buf = vec![0; size];
     let frame = reader
         .next_frame(&mut buf)
         .map_err(|e| format!("the PNG cannot be read: {e}"))?;

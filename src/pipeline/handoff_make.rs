@@ -356,7 +356,8 @@ pub fn make_with(
     };
     let parent = dir.parent().unwrap_or(&root).to_path_buf();
     std::fs::create_dir_all(&parent).map_err(io_err(parent.display()))?;
-    let tag_id = format!("{}-{}", std::process::id(), rand::random::<u32>() % 0x10000);
+    let salt = getrandom::u32().unwrap_or_else(|_| Utc::now().timestamp_subsec_nanos());
+    let tag_id = format!("{}-{}", std::process::id(), salt % 0x10000);
     let staging = parent.join(format!(".{}.new-{tag_id}", slug(&branch.name)));
     let result_of = (|| -> Result<(), MakeError> {
         std::fs::create_dir_all(&staging).map_err(io_err(staging.display()))?;
@@ -473,7 +474,6 @@ fn resolve_branch(repo: &Repo, cfg: &Config, name: Option<&str>) -> Result<Branc
 /// on `<state>/handoff-<slug>.lock`, held (the file returned) until the
 /// package is written and committed; the lock goes with the process.
 fn lock_branch(repo: &Repo, branch: &str) -> Result<std::fs::File, MakeError> {
-    use fs2::FileExt;
     repo.state
         .ensure()
         .map_err(|e| MakeError::Write(e.to_string()))?;
@@ -487,7 +487,7 @@ fn lock_branch(repo: &Repo, branch: &str) -> Result<std::fs::File, MakeError> {
         .write(true)
         .open(&path)
         .map_err(|e| MakeError::Write(format!("{}: {e}", path.display())))?;
-    match file.try_lock_exclusive() {
+    match file.try_lock() {
         Ok(()) => Ok(file),
         Err(_) => Err(MakeError::Busy(format!(
             "another handoff of {branch} is running (it holds {}); wait for it to finish",

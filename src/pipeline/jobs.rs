@@ -80,7 +80,10 @@ impl Job {
     /// Creates `<state>/jobs/<id>/` and its journal.
     pub fn create(state: &Path, kind: &str, target: &str, actor: &str) -> Result<Job, JobError> {
         let now = Utc::now();
-        let suffix: u32 = rand::random::<u32>() % 0x10000;
+        // The OS's random source; should it fail, the clock's nanoseconds
+        // still tell two jobs of the same second apart.
+        let suffix: u32 =
+            getrandom::u32().unwrap_or_else(|_| now.timestamp_subsec_nanos()) % 0x10000;
         let id = format!(
             "{}-{kind}-{}-{suffix:04x}",
             now.format("%Y%m%dT%H%M%S"),

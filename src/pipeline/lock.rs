@@ -28,7 +28,6 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
 /// The lock file (never deleted).
@@ -174,7 +173,7 @@ impl Drop for DeployLock {
         // Remove the info while still holding the lock, so a new holder's
         // info is never removed by us.
         let _ = fs::remove_file(&self.info_path);
-        let _ = FileExt::unlock(&self.file);
+        let _ = self.file.unlock();
     }
 }
 
@@ -282,16 +281,16 @@ pub fn acquire(state_dir: &Path, info: LockInfo) -> Result<DeployLock, LockError
         .map_err(io_err("open", &path))?;
     let mut attempts = 0;
     loop {
-        match FileExt::try_lock_exclusive(&file) {
+        match file.try_lock() {
             Ok(()) => break,
-            Err(e) if e.kind() == fs2::lock_contended_error().kind() => {
+            Err(fs::TryLockError::WouldBlock) => {
                 attempts += 1;
                 if attempts >= 5 {
                     return Err(LockError::Held(holder_info(state_dir)));
                 }
                 thread::sleep(Duration::from_millis(20));
             }
-            Err(e) => return Err(io_err("lock", &path)(e)),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &path)(e)),
         }
     }
     // A freeze set while we were taking the lock still wins.
@@ -319,9 +318,9 @@ pub fn status(state_dir: &Path) -> LockStatus {
 
 fn probe_held(state_dir: &Path) -> Option<LockInfo> {
     let file = File::open(state_dir.join(LOCK_FILE)).ok()?;
-    match FileExt::try_lock_shared(&file) {
+    match file.try_lock_shared() {
         Ok(()) => {
-            let _ = FileExt::unlock(&file);
+            let _ = file.unlock();
             None
         }
         Err(_) => Some(holder_info(state_dir)),

@@ -10,17 +10,15 @@
 //! gate ran on, the console's own baseline check of the head's tree, the
 //! evidence requirements, the fallback tag and bundle, the audit entry, and
 //! the diff of the watched files from the golden build to the head; and runs
-//! the checklist of [`super::handoff`] over them. [`Cache`] keeps
-//! assessments by (branch, head commit).
+//! the checklist of [`super::handoff`] over them.
 //!
 //! Whether an audit entry's own hash recomputes is the audit chain's rule
 //! (SPEC §8); the caller supplies it as a [`HashCheck`] (the command line
 //! passes [`super::audit::entry_hash_ok`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use git2::Oid;
 use serde::{Serialize, Serializer};
@@ -707,66 +705,6 @@ pub fn snapshot(
         baseline_error,
         diffs,
     })
-}
-
-// ---------------------------------------------------------------------------
-// Cache
-
-/// Assessments by (branch, head commit), shared between threads. An entry
-/// depends on the [`Context`] too (tags, backups on disk, the audit log):
-/// call [`Cache::clear`] whenever the context is reloaded.
-#[derive(Debug, Default)]
-pub struct Cache {
-    map: Mutex<HashMap<(String, Oid), Arc<Assessment>>>,
-}
-
-impl Cache {
-    pub fn new() -> Cache {
-        Cache::default()
-    }
-
-    /// The cached assessment, if any.
-    pub fn get(&self, branch: &str, head: Oid) -> Option<Arc<Assessment>> {
-        self.lock().get(&(branch.to_string(), head)).cloned()
-    }
-
-    /// The cached assessment, or a fresh one (then cached).
-    pub fn get_or_assess(
-        &self,
-        repo: &Repo,
-        cfg: &Config,
-        branch: &BranchInfo,
-        ctx: &Context,
-        hash_ok: HashCheck,
-    ) -> Result<Arc<Assessment>, PackageError> {
-        let head =
-            Oid::from_str(&branch.head).map_err(git_err(format!("the head of {}", branch.name)))?;
-        if let Some(a) = self.get(&branch.name, head) {
-            return Ok(a);
-        }
-        // Assess without holding the lock: other threads keep reading.
-        let a = Arc::new(assess_head(repo, cfg, &branch.name, head, ctx, hash_ok)?);
-        self.lock()
-            .insert((branch.name.clone(), head), Arc::clone(&a));
-        Ok(a)
-    }
-
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Oid), Arc<Assessment>>> {
-        // A panic elsewhere while holding the lock leaves plain data behind.
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Local, NaiveDate, SecondsFormat, Utc};
-use fs2::FileExt;
 use git2::{ErrorCode, ObjectType, Oid, Signature};
 
 use super::audit::{AuditError, Checkpoint};
@@ -662,7 +661,7 @@ pub fn append_rollout_log(
         .create(true)
         .open(&path)
         .map_err(io_err("open the rollout log", &path))?;
-    FileExt::lock_exclusive(&f).map_err(io_err("lock the rollout log", &path))?;
+    f.lock().map_err(io_err("lock the rollout log", &path))?;
     let len = f
         .metadata()
         .map_err(io_err("read the rollout log", &path))?
@@ -683,7 +682,7 @@ pub fn append_rollout_log(
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(io_err("append to the rollout log", &path))?;
-    let _ = FileExt::unlock(&f);
+    let _ = f.unlock();
     Ok(())
 }
 

@@ -251,15 +251,6 @@ impl RunHandle {
         w.flush()
     }
 
-    /// Close the script's stdin (it reads end-of-file).
-    pub fn close_input(&self) {
-        self.inner
-            .stdin
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-    }
-
     /// End the run: TERM to the process group, KILL after the grace.
     pub fn cancel(&self) {
         self.inner.cancel.store(true, Ordering::SeqCst);
