@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The embedded default configuration, also printed by `guardrail config --default`.
+/// The embedded default configuration, also printed by `guardrail default-config`.
 pub const DEFAULT_TOML: &str = include_str!("../../assets/guardrail.default.toml");
 
 /// The repository's configuration file name.
