@@ -156,7 +156,7 @@ fn layered_repo() -> common::Fixture {
     f.write_config("[project]\nname = \"Shop\"\n\n[authority]\nrelease_managers = [\"alice\"]\n");
     f.commit("config on main");
     f.write_config(
-        "[project]\nname = \"Shop\"\nmain_branch = \"feature\"\n\n[authority]\nrelease_managers = [\"alice\"]\n\n[live]\nurl = \"http://bob:hunter2@127.0.0.1:9/\"\n",
+        "[project]\nname = \"Shop\"\nmain_branch = \"feature\"\n\n[authority]\nrelease_managers = [\"alice\"]\n\n[live]\nurl = \"http://bob:hunter2@127.0.0.1:9/\"\n\n[alerts]\nwebhook = \"http://127.0.0.1:9/hooks/T0/B0/sekrit?token=abc\"\n",
     );
     let user_dir = f.home().join(".config/guardrail");
     std::fs::create_dir_all(&user_dir).unwrap();
@@ -197,6 +197,12 @@ fn config_command_names_each_values_source() {
         );
     }
     assert!(!text.contains("hunter2"), "the password is shown:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "webhook = \"http://127.0.0.1:9/…\"  # guardrail.toml:12"),
+        "{text}"
+    );
+    assert!(!text.contains("sekrit") && !text.contains("abc"), "{text}");
     let ignored = text.split("# ignored:").nth(1).unwrap_or_default();
     assert!(
         ignored.contains("[project] main_branch = \"feature\" in the working tree is ignored"),
@@ -244,7 +250,9 @@ fn config_json_has_each_value_source_and_the_ignored_keys() {
     assert_eq!(ignored.len(), 2, "{ignored:?}");
     assert!(ignored[0].contains("[project] main_branch"), "{ignored:?}");
     assert!(ignored[1].contains("[authority] is ignored"), "{ignored:?}");
+    assert_eq!(s["alerts.webhook"]["value"], "http://127.0.0.1:9/…");
     assert!(!common::stdout(&out).contains("hunter2"));
+    assert!(!common::stdout(&out).contains("sekrit"));
 }
 
 #[test]

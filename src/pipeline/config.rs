@@ -795,11 +795,13 @@ pub fn origins(
             (value, working, local.clone())
         };
         let source = source_of(&path, layer, &table);
-        settings.push(Origin {
-            key,
-            value: masked(value),
-            source,
-        });
+        let value = match (key.as_str(), masked(value)) {
+            ("alerts.webhook", toml::Value::String(url)) => {
+                toml::Value::String(url_path_hidden(&url))
+            }
+            (_, v) => v,
+        };
+        settings.push(Origin { key, value, source });
     }
     let user_table = {
         let mut t = table_of(user_file);
@@ -893,6 +895,26 @@ fn masked(v: toml::Value) -> toml::Value {
             toml::Value::Table(t.into_iter().map(|(k, v)| (k, masked(v))).collect())
         }
         v => v,
+    }
+}
+
+/// A webhook URL with its path and query hidden (`https://host/…`): webhook
+/// paths often carry the secret. Text that is not a URL is kept.
+fn url_path_hidden(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.path() != "/" || u.query().is_some() => {
+            let user = if u.username().is_empty() && u.password().is_none() {
+                ""
+            } else {
+                "***@"
+            };
+            let host = u.host_str().unwrap_or("");
+            match u.port() {
+                Some(p) => format!("{}://{user}{host}:{p}/…", u.scheme()),
+                None => format!("{}://{user}{host}/…", u.scheme()),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
