@@ -272,7 +272,7 @@ fn config_command_shows_main_branch_committed_on_the_default_branch() {
     assert_eq!(doc["ignored"].as_array().unwrap().len(), 0);
     // A working-tree edit of the authority is listed as ignored, the
     // committed value stays.
-    f.write_config("[authority]\nrelease_managers = [\"eve\"]\n");
+    f.write_config("[authority]\nrelease_managers = [\"eve\"]\n[drill]\ntoken = \"forged\"\n");
     let doc = common::json(&f.guardrail(&["config", "--json"]));
     assert_eq!(
         doc["settings"]["authority.release_managers"]["value"][0],
@@ -282,6 +282,11 @@ fn config_command_shows_main_branch_committed_on_the_default_branch() {
         .as_str()
         .unwrap()
         .contains("[authority] release_managers in the working tree is ignored"));
+    assert_eq!(doc["settings"]["drill.token"]["value"], "");
+    assert!(doc["ignored"][1]
+        .as_str()
+        .unwrap()
+        .contains("[drill] token in the working tree is ignored"));
 }
 
 #[test]

@@ -821,6 +821,18 @@ pub fn origins(
         })
         .collect();
     let mut ignored = cfg.warnings.clone();
+    let local_token = local
+        .get("drill")
+        .and_then(|d| d.get("token"))
+        .and_then(|t| t.as_str());
+    if let (Some(token), Some(w)) = (local_token, working) {
+        if token != cfg.drill.token {
+            ignored.push(format!(
+                "{}: [drill] token in the working tree is ignored; the drill token is the one committed on the main branch",
+                w.label
+            ));
+        }
+    }
     ignored.extend(user.warnings.iter().cloned());
     Shown {
         settings,
@@ -937,6 +949,10 @@ pub fn render_origins(shown: &Shown) -> String {
             out.push_str(&format!("{key} = {}  # {}\n", o.value, o.source));
         }
     };
+    out.push_str(
+        "# lowest first: default < guardrail.toml (working tree) < your own file (look and keys) < flags;\n\
+         # main_branch from the default branch's committed file, release_managers and the drill token from main's\n",
+    );
     let mut current = None;
     section(&mut out, &shown.settings, &mut current);
     out.push_str("\n# the user's own file (look and keys only)\n");
