@@ -1067,3 +1067,74 @@ pub fn drift(repo: &Repo, cfg: &Config, live: bool, as_json: bool) -> anyhow::Re
     }
     Ok(if report.drift { exit::NOT_OK } else { 0 })
 }
+
+/// `guardrail config`: the effective configuration, each value with its
+/// source (built-in default, the working tree's `guardrail.toml`, the file
+/// committed on the default or main branch, the user's file), and the values
+/// of the working tree or the user's file that were ignored, and why.
+pub fn config_origins(
+    repo: &Repo,
+    cfg: &Config,
+    user: &guardrail::pipeline::config::UserConfig,
+    user_file: Option<(&std::path::Path, &str)>,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    use guardrail::pipeline::config::{self as config, Layer};
+    let file = config::FILE_NAME;
+    let authority = repo.committed_authority()?;
+    let committed = |branch: &str| -> anyhow::Result<Option<String>> {
+        let Some(oid) = repo.main_head(branch) else {
+            return Ok(None);
+        };
+        let tree = repo.git.find_commit(oid)?.tree()?;
+        let Ok(entry) = tree.get_path(std::path::Path::new(file)) else {
+            return Ok(None);
+        };
+        let blob = repo.git.find_blob(entry.id())?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    };
+    let working = std::fs::read_to_string(repo.root.join(file)).ok();
+    let on_default = committed(&authority.default_branch)?;
+    let on_main = committed(&authority.main_branch)?;
+    let default_label = format!("{}:{file}", authority.default_branch);
+    let main_label = format!("{}:{file}", authority.main_branch);
+    let user_label = user_file.map(|(p, _)| p.display().to_string());
+    let shown = config::origins(
+        cfg,
+        working.as_deref().map(|text| Layer { text, label: file }),
+        on_default.as_deref().map(|text| Layer {
+            text,
+            label: &default_label,
+        }),
+        on_main.as_deref().map(|text| Layer {
+            text,
+            label: &main_label,
+        }),
+        user,
+        user_file
+            .zip(user_label.as_deref())
+            .map(|((_, text), label)| Layer { text, label }),
+    );
+    if as_json {
+        let map = |list: &[config::Origin]| -> serde_json::Map<String, serde_json::Value> {
+            list.iter()
+                .map(|o| {
+                    (
+                        o.key.clone(),
+                        json!({ "value": o.value, "source": o.source }),
+                    )
+                })
+                .collect()
+        };
+        let doc = json!({
+            "settings": map(&shown.settings),
+            "user": map(&shown.user),
+            "user_file": user_label,
+            "ignored": shown.ignored,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", config::render_origins(&shown));
+    }
+    Ok(0)
+}

@@ -103,6 +103,10 @@ enum Cmd {
     },
     /// Print the built-in default guardrail.toml (every key, documented).
     DefaultConfig,
+    /// The effective configuration, each value with its source (default,
+    /// guardrail.toml in the working tree, the file committed on the main
+    /// branch, the user's file), and the values that were ignored, and why.
+    Config,
     /// Run the gate and the snapshot on a branch head and write its handoff
     /// package `.handoff/<slug>/` (0 gate PASS, 1 gate FAIL: the package is
     /// still written, with result FAIL).
@@ -442,6 +446,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::DefaultConfig) => {
             print!("{}", guardrail::pipeline::config::DEFAULT_TOML);
             Ok(0)
+        }
+        Some(Cmd::Config) => {
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            let user_text = match UserConfig::path() {
+                Some(p) => match std::fs::read_to_string(&p) {
+                    Ok(text) => Some((p, text)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(source) => {
+                        return Err(ConfigError::Unreadable {
+                            file: p.display().to_string(),
+                            source,
+                        }
+                        .into())
+                    }
+                },
+                None => None,
+            };
+            let user = UserConfig::load()?;
+            let user_file = user_text.as_ref().map(|(p, t)| (p.as_path(), t.as_str()));
+            cli::config_origins(&repo, &cfg, &user, user_file, cli.json)
         }
         Some(Cmd::Gate { branch, answers }) => {
             let (repo, cfg) = open(&dir)?;

@@ -46,6 +46,8 @@ fn read_only_commands_end_quietly_on_a_closed_pipe() {
         &["jobs"],
         &["lock", "status"],
         &["default-config"],
+        &["config"],
+        &["config", "--json"],
     ] {
         let out = with_closed_stdout(f.guardrail_cmd(args));
         assert_quiet(&args.join(" "), &out, 0);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The embedded default configuration, also printed by `guardrail config --default`.
+/// The embedded default configuration, also printed by `guardrail default-config`.
 pub const DEFAULT_TOML: &str = include_str!("../../assets/guardrail.default.toml");
 
 /// The repository's configuration file name.
@@ -715,6 +715,256 @@ fn locate(text: &str, offset: usize) -> (usize, String) {
         table.clone()
     };
     (line_no, key)
+}
+
+/// One effective setting and the layer it came from (`guardrail config`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Origin {
+    /// The dotted key, e.g. `live.url`.
+    pub key: String,
+    /// The value, URL user-info masked.
+    pub value: toml::Value,
+    /// `default`, `guardrail.toml:12`, `main:guardrail.toml:3` or the user's
+    /// file with its line.
+    pub source: String,
+}
+
+/// The merged configuration with the source of each value, and the values of
+/// the working tree or the user's file that were ignored (one sentence each,
+/// the same warnings every command prints).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Shown {
+    pub settings: Vec<Origin>,
+    pub user: Vec<Origin>,
+    pub ignored: Vec<String>,
+}
+
+/// A file's text and the name its values are shown with.
+#[derive(Debug, Clone, Copy)]
+pub struct Layer<'a> {
+    pub text: &'a str,
+    pub label: &'a str,
+}
+
+/// The keys that are read only from committed files (SPEC §3): `main_branch`
+/// from the default branch's file, the others from the main branch's.
+const FROM_DEFAULT_BRANCH: &[&str] = &["project.main_branch"];
+const FROM_MAIN: &[&str] = &["authority.release_managers", "drill.token"];
+
+/// Each effective value of `cfg` (the repository configuration as
+/// [`super::repo::Repo::config`] returns it) and of `user` with its source:
+/// the built-in default, the working tree's file, the file committed on the
+/// default branch (`main_branch`) or on the main branch (authority), or the
+/// user's file. `ignored` is taken as given (the configuration's and the user
+/// file's warnings).
+pub fn origins(
+    cfg: &Config,
+    working: Option<Layer<'_>>,
+    default_branch: Option<Layer<'_>>,
+    main: Option<Layer<'_>>,
+    user: &UserConfig,
+    user_file: Option<Layer<'_>>,
+) -> Shown {
+    let table_of = |l: Option<Layer<'_>>| -> toml::Table {
+        l.and_then(|l| l.text.parse::<toml::Table>().ok())
+            .unwrap_or_default()
+    };
+    let mut merged: toml::Table = DEFAULT_TOML.parse().unwrap_or_default();
+    let local = table_of(working);
+    merge(&mut merged, local.clone());
+    let mut settings = Vec::new();
+    for (path, value) in leaves(&merged) {
+        let key = path.join(".");
+        let (value, layer, table) = if FROM_DEFAULT_BRANCH.contains(&key.as_str()) {
+            let v = toml::Value::String(cfg.project.main_branch.clone());
+            (v, default_branch, table_of(default_branch))
+        } else if FROM_MAIN.contains(&key.as_str()) {
+            let v = if key == "drill.token" {
+                toml::Value::String(cfg.drill.token.clone())
+            } else {
+                toml::Value::Array(
+                    cfg.authority
+                        .release_managers
+                        .iter()
+                        .map(|m| toml::Value::String(m.clone()))
+                        .collect(),
+                )
+            };
+            (v, main, table_of(main))
+        } else {
+            (value, working, local.clone())
+        };
+        let source = source_of(&path, layer, &table);
+        let value = match (key.as_str(), masked(value)) {
+            ("alerts.webhook", toml::Value::String(url)) => {
+                toml::Value::String(url_path_hidden(&url))
+            }
+            (_, v) => v,
+        };
+        settings.push(Origin { key, value, source });
+    }
+    let user_table = {
+        let mut t = table_of(user_file);
+        strip_authority(&mut t, "");
+        t
+    };
+    let user_values = match toml::Value::try_from(user) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    let user_settings = leaves(&user_values)
+        .into_iter()
+        .map(|(path, value)| Origin {
+            key: path.join("."),
+            source: source_of(&path, user_file, &user_table),
+            value: masked(value),
+        })
+        .collect();
+    let mut ignored = cfg.warnings.clone();
+    let local_token = local
+        .get("drill")
+        .and_then(|d| d.get("token"))
+        .and_then(|t| t.as_str());
+    if let (Some(token), Some(w)) = (local_token, working) {
+        if token != cfg.drill.token {
+            ignored.push(format!(
+                "{}: [drill] token in the working tree is ignored; the drill token is the one committed on the main branch",
+                w.label
+            ));
+        }
+    }
+    ignored.extend(user.warnings.iter().cloned());
+    Shown {
+        settings,
+        user: user_settings,
+        ignored,
+    }
+}
+
+/// `label:line` when `table` (the layer's parsed text) sets `path`, else
+/// `default`.
+fn source_of(path: &[String], layer: Option<Layer<'_>>, table: &toml::Table) -> String {
+    let Some(layer) = layer else {
+        return "default".into();
+    };
+    let mut t = table;
+    for (i, k) in path.iter().enumerate() {
+        match t.get(k) {
+            Some(toml::Value::Table(inner)) if i + 1 < path.len() => t = inner,
+            Some(_) if i + 1 == path.len() => {
+                let (table, key) = (path[..i].join("."), k.as_str());
+                let line = key_line(layer.text, &table, key)
+                    .or_else(|| array_header_line(layer.text, &path.join(".")));
+                return match line {
+                    Some(n) => format!("{}:{n}", layer.label),
+                    None => layer.label.to_string(),
+                };
+            }
+            _ => return "default".into(),
+        }
+    }
+    "default".into()
+}
+
+/// The 1-based line of the first `[[name]]` header in `text`.
+fn array_header_line(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let t = l.trim();
+            t.starts_with("[[")
+                && t.trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .is_some_and(|h| h.trim() == name)
+        })
+        .map(|i| i + 1)
+}
+
+/// Every value that is not a table, with its key path; tables are walked
+/// (arrays, arrays of tables included, are one value: they replace).
+fn leaves(table: &toml::Table) -> Vec<(Vec<String>, toml::Value)> {
+    let mut out = Vec::new();
+    for (k, v) in table {
+        match v {
+            toml::Value::Table(inner) => {
+                for (mut path, v) in leaves(inner) {
+                    path.insert(0, k.clone());
+                    out.push((path, v));
+                }
+            }
+            v => out.push((vec![k.clone()], v.clone())),
+        }
+    }
+    out
+}
+
+/// Every string in `v` with its URL user-info replaced by `***`.
+fn masked(v: toml::Value) -> toml::Value {
+    match v {
+        toml::Value::String(s) => toml::Value::String(super::runner::mask_url_userinfo(&s)),
+        toml::Value::Array(a) => toml::Value::Array(a.into_iter().map(masked).collect()),
+        toml::Value::Table(t) => {
+            toml::Value::Table(t.into_iter().map(|(k, v)| (k, masked(v))).collect())
+        }
+        v => v,
+    }
+}
+
+/// A webhook URL with its path and query hidden (`https://host/…`): webhook
+/// paths often carry the secret. Text that is not a URL is kept.
+fn url_path_hidden(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.path() != "/" || u.query().is_some() => {
+            let user = if u.username().is_empty() && u.password().is_none() {
+                ""
+            } else {
+                "***@"
+            };
+            let host = u.host_str().unwrap_or("");
+            match u.port() {
+                Some(p) => format!("{}://{user}{host}:{p}/…", u.scheme()),
+                None => format!("{}://{user}{host}/…", u.scheme()),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// [`Shown`] as TOML-ish lines, `key = value  # source`, under their
+/// table headers, then the user's file, then what was ignored.
+pub fn render_origins(shown: &Shown) -> String {
+    let mut out = String::new();
+    let section = |out: &mut String, list: &[Origin], current: &mut Option<String>| {
+        for o in list {
+            let (table, key) = o.key.rsplit_once('.').unwrap_or(("", o.key.as_str()));
+            if current.as_deref() != Some(table) {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                if !table.is_empty() {
+                    out.push_str(&format!("[{table}]\n"));
+                }
+                *current = Some(table.to_string());
+            }
+            out.push_str(&format!("{key} = {}  # {}\n", o.value, o.source));
+        }
+    };
+    out.push_str(
+        "# lowest first: default < guardrail.toml (working tree) < your own file (look and keys) < flags;\n\
+         # main_branch from the default branch's committed file, release_managers and the drill token from main's\n",
+    );
+    let mut current = None;
+    section(&mut out, &shown.settings, &mut current);
+    out.push_str("\n# the user's own file (look and keys only)\n");
+    let mut current = None;
+    section(&mut out, &shown.user, &mut current);
+    if !shown.ignored.is_empty() {
+        out.push_str("\n# ignored:\n");
+        for w in &shown.ignored {
+            out.push_str(&format!("#   {w}\n"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
