@@ -474,7 +474,9 @@ fn a_backup_larger_than_the_free_space_is_refused() {
         }
     }
     std::fs::write(&zip, bytes).unwrap();
-    assert!(fs2::available_space(d.path()).unwrap() < 4096 * u32::MAX as u64);
+    assert!(
+        guardrail::pipeline::protect::available_space(d.path()).unwrap() < 4096 * u32::MAX as u64
+    );
     let e = backup::restore_within(&zip, &d.path().join("x"), u64::MAX).unwrap_err();
     assert!(matches!(e, BackupError::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("the free space in"), "{e}");

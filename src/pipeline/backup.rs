@@ -1142,7 +1142,7 @@ impl Budget {
                 break;
             }
         }
-        let free = fs2::available_space(&probe).map_err(|e| BackupError::Io {
+        let free = super::protect::available_space(&probe).map_err(|e| BackupError::Io {
             what: "read the free space of",
             path: probe.clone(),
             source: e,

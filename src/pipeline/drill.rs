@@ -846,7 +846,8 @@ fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
     // The random token that proves this sandbox a drill: in the committed
     // configuration and in the state directory's marker, matched on use.
     let token: String = {
-        let bytes: [u8; 16] = rand::random();
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(setup)?;
         hex::encode(bytes)
     };
     let cfg_text = format!(

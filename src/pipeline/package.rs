@@ -16,7 +16,7 @@
 //! (SPEC §8); the caller supplies it as a [`HashCheck`] (the command line
 //! passes [`super::audit::entry_hash_ok`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 

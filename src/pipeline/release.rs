@@ -175,9 +175,7 @@ pub fn write_failure_cause(dir: &Path) -> Option<String> {
         return Some(format!("the directory {shown} does not exist"));
     }
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs on a NUL-terminated path into a zeroed struct.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 {
+    if let Ok(st) = super::protect::fs_stats(dir) {
         if st.f_flag & libc::ST_RDONLY != 0 {
             return Some(format!("{shown} is on a read-only file system"));
         }
