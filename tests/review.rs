@@ -9,6 +9,7 @@ use guardrail::app::{App, Msg, Request, Screen};
 use guardrail::pipeline::audit::entry_hash_ok;
 use guardrail::pipeline::package::{self, Context};
 use guardrail::pipeline::repo::Repo;
+use guardrail::views::theme::ColorMode;
 
 /// auth-modal ready; ps101 stale (a code commit after its gate ran).
 fn review_repo() -> Fixture {
@@ -206,4 +207,100 @@ fn the_selected_evidence_image_is_previewed_with_half_blocks() {
     let screen = render(&a);
     assert!(screen.contains(" auth-modal.png "), "{screen}");
     assert!(screen.contains('▀'), "{screen}");
+}
+
+/// An 8×4 picture: a grey ramp, red, green and blue ramps, and mixed
+/// colours that lie between the palette's entries.
+fn test_picture() -> guardrail::pipeline::evidence::Thumbnail {
+    let mut pixels = Vec::new();
+    for x in 0..8u8 {
+        pixels.push([x * 36, x * 36, x * 36]);
+    }
+    for x in 0..8u8 {
+        pixels.push([x * 36, 20, 10]);
+    }
+    for x in 0..8u8 {
+        pixels.push([15, x * 36, 200 - x * 20]);
+    }
+    for x in 0..8u8 {
+        pixels.push([255 - x * 30, 128, x * 36]);
+    }
+    guardrail::pipeline::evidence::Thumbnail {
+        width: 8,
+        height: 4,
+        pixels,
+    }
+}
+
+/// The review screen with the first evidence file (`auth-modal.png`)
+/// selected and previewed as [`test_picture`], drawn in colour mode `mode`.
+fn previewed(mode: ColorMode) -> String {
+    let f = review_repo();
+    let (repo, mut a) = app_for(&f, 200, 50);
+    a.colors = mode;
+    key(&mut a, KeyCode::Enter);
+    fulfil(&repo, &mut a);
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Tab);
+    }
+    for _ in 0..6 {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    let (branch, head, name) = a.selected_evidence().expect("an evidence file is selected");
+    assert_eq!(name, "auth-modal.png");
+    assert!(a.requests.iter().any(
+        |r| matches!(r, Request::Preview { name: n, head: h, .. } if *n == name && *h == head)
+    ));
+    a.update(Msg::Preview(branch, name, Ok(test_picture())));
+    preview_cells(&draw_app(&a))
+}
+
+/// The preview's cells, one text line per row of `▀`: each cell as
+/// `foreground/background`.
+fn preview_cells(t: &ratatui::Terminal<ratatui::backend::TestBackend>) -> String {
+    use ratatui::style::Color;
+    let name = |c: Color| match c {
+        Color::Rgb(r, g, b) => format!("#{r:02x}{g:02x}{b:02x}"),
+        Color::Indexed(i) => format!("{i}"),
+        c => format!("{c}"),
+    };
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let row: Vec<String> = (0..buf.area.width)
+            .map(|x| &buf[(x, y)])
+            .filter(|c| c.symbol() == "▀")
+            .map(|c| format!("{}/{}", name(c.fg), name(c.bg)))
+            .collect();
+        if !row.is_empty() {
+            out.push_str(&row.join(" "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn the_preview_is_24_bit_in_truecolor_mode() {
+    let cells = previewed(ColorMode::TrueColor);
+    assert!(cells.contains('#'), "{cells}");
+    insta::assert_snapshot!("preview_truecolor", cells);
+}
+
+#[test]
+fn the_preview_uses_the_256_colour_palette_without_truecolor() {
+    let cells = previewed(ColorMode::Palette256);
+    assert!(!cells.contains('#'), "{cells}");
+    insta::assert_snapshot!("preview_256", cells);
+}
+
+#[test]
+fn the_preview_uses_the_16_ansi_colours_where_the_terminal_has_no_more() {
+    let cells = previewed(ColorMode::Ansi16);
+    // Only named colours: no RGB, no palette index.
+    assert!(
+        !cells.contains('#') && !cells.chars().any(|c| c.is_ascii_digit()),
+        "{cells}"
+    );
+    insta::assert_snapshot!("preview_16", cells);
 }

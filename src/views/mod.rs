@@ -22,7 +22,7 @@ use theme::Theme;
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
-    let t = Theme::new(app.mono);
+    let t = Theme::new(app.mono).adapted(app.colors);
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
