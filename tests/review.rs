@@ -304,3 +304,55 @@ fn the_preview_uses_the_16_ansi_colours_where_the_terminal_has_no_more() {
     );
     insta::assert_snapshot!("preview_16", cells);
 }
+
+/// The real binary in a pty with `TERM`=`term` and `COLORTERM`=`colorterm`
+/// (unset if `None`), on the review of auth-modal with its first evidence
+/// image (a red 1×1 PNG) previewed: everything it wrote.
+fn preview_bytes_in_a_pty(term: &str, colorterm: Option<&str>) -> String {
+    let f = review_repo();
+    let mut c = f
+        .console_command(&[], 200, 50)
+        .env_remove("COLORTERM")
+        .env_remove("NO_COLOR")
+        .env("TERM", term);
+    if let Some(ct) = colorterm {
+        c = c.env("COLORTERM", ct);
+    }
+    let mut t = c.spawn();
+    t.wait_for("✓ ready", secs(15)).unwrap();
+    t.send_enter();
+    t.wait_for("Evidence · ready", secs(10)).unwrap();
+    for _ in 0..3 {
+        t.send_tab();
+    }
+    for _ in 0..6 {
+        t.send("j");
+    }
+    t.wait_for(" auth-modal.png ", secs(10)).unwrap();
+    t.wait_for("▀", secs(10)).unwrap();
+    let raw = String::from_utf8_lossy(&t.raw_tail()).into_owned();
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    raw
+}
+
+#[test]
+fn without_colorterm_the_preview_sends_256_colour_codes() {
+    let raw = preview_bytes_in_a_pty("xterm-256color", None);
+    assert!(
+        raw.contains("38;5;196") && raw.contains("48;5;196"),
+        "{raw:?}"
+    );
+    assert!(!raw.contains("38;2;") && !raw.contains("48;2;"), "{raw:?}");
+}
+
+#[test]
+fn with_colorterm_truecolor_the_preview_sends_24_bit_codes() {
+    let raw = preview_bytes_in_a_pty("xterm-256color", Some("truecolor"));
+    assert!(
+        raw.contains("38;2;255;0;0") && raw.contains("48;2;255;0;0"),
+        "{raw:?}"
+    );
+    assert!(!raw.contains("38;5;196"), "{raw:?}");
+}
