@@ -356,3 +356,13 @@ fn with_colorterm_truecolor_the_preview_sends_24_bit_codes() {
     );
     assert!(!raw.contains("38;5;196"), "{raw:?}");
 }
+
+#[test]
+fn with_term_screen_the_console_sends_16_colour_codes_only() {
+    let raw = preview_bytes_in_a_pty("screen", None);
+    // The red picture as bright red on bright red, the classic way.
+    assert!(raw.contains("\x1b[91;101m▀"), "{raw:?}");
+    for code in ["38;5;", "48;5;", "38;2;", "48;2;"] {
+        assert!(!raw.contains(code), "{code} in {raw:?}");
+    }
+}

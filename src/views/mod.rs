@@ -6,6 +6,7 @@ pub mod help;
 pub mod log;
 pub mod playbook;
 pub mod review;
+pub mod sgr16;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};
