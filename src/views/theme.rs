@@ -270,8 +270,8 @@ mod tests {
         assert_eq!(rgb_to_256([0, 0, 255]), 21);
         assert_eq!(rgb_to_256([95, 135, 175]), 16 + 36 + 6 * 2 + 3);
         // Near a level, not exactly on it.
-        assert_eq!(rgb_to_256([250, 100, 10]), 16 + 36 * 5 + 6 + 0);
-        // Greys go to the ramp where it is nearer than the cube.
+        assert_eq!(rgb_to_256([250, 100, 10]), 16 + 36 * 5 + 6); // r 5, g 1, b 0
+                                                                 // Greys go to the ramp where it is nearer than the cube.
         assert_eq!(rgb_to_256([128, 128, 128]), 244);
         assert_eq!(rgb_to_256([8, 8, 8]), 232);
         assert_eq!(rgb_to_256([238, 238, 238]), 255);
