@@ -366,3 +366,48 @@ fn with_term_screen_the_console_sends_16_colour_codes_only() {
         assert!(!raw.contains(code), "{code} in {raw:?}");
     }
 }
+
+#[test]
+fn a_scripts_24_bit_colours_are_mapped_to_what_the_terminal_has() {
+    use ratatui::style::Color;
+    let f = review_repo();
+    for mode in [
+        ColorMode::TrueColor,
+        ColorMode::Palette256,
+        ColorMode::Ansi16,
+    ] {
+        let (repo, mut a) = app_for(&f, 200, 50);
+        a.colors = mode;
+        key(&mut a, KeyCode::Enter);
+        // The gate log as a script with 24-bit colour codes wrote it.
+        let ctx = Context::load(&repo, &a.cfg).unwrap();
+        for r in std::mem::take(&mut a.requests) {
+            if let Request::Assess { branch, head } = r {
+                let oid = git2::Oid::from_str(&head).unwrap();
+                let mut asm =
+                    package::assess_head(&repo, &a.cfg, &branch, oid, &ctx, entry_hash_ok).unwrap();
+                asm.gate_log =
+                    Some(b"\x1b[38;2;250;100;10;48;2;20;20;20mRGB-LINE\x1b[0m\n".to_vec());
+                a.update(Msg::Assessed(branch, Ok(std::sync::Arc::new(asm))));
+            }
+        }
+        let t = draw_app(&a);
+        let buf = t.backend().buffer();
+        let cell = (0..buf.area.height)
+            .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+            .find(|&(x, y)| {
+                buf[(x, y)].symbol() == "R"
+                    && buf[(x + 1, y)].symbol() == "G"
+                    && buf[(x + 2, y)].symbol() == "B"
+                    && buf[(x + 3, y)].symbol() == "-"
+            })
+            .map(|p| buf[p].clone())
+            .expect("the gate log line is shown");
+        let (fg, bg) = match mode {
+            ColorMode::TrueColor => (Color::Rgb(250, 100, 10), Color::Rgb(20, 20, 20)),
+            ColorMode::Palette256 => (Color::Indexed(202), Color::Indexed(233)),
+            ColorMode::Ansi16 => (Color::LightRed, Color::Black),
+        };
+        assert_eq!((cell.fg, cell.bg), (fg, bg), "{mode:?}");
+    }
+}
