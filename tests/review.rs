@@ -9,6 +9,7 @@ use guardrail::app::{App, Msg, Request, Screen};
 use guardrail::pipeline::audit::entry_hash_ok;
 use guardrail::pipeline::package::{self, Context};
 use guardrail::pipeline::repo::Repo;
+use guardrail::views::theme::ColorMode;
 
 /// auth-modal ready; ps101 stale (a code commit after its gate ran).
 fn review_repo() -> Fixture {
@@ -206,4 +207,207 @@ fn the_selected_evidence_image_is_previewed_with_half_blocks() {
     let screen = render(&a);
     assert!(screen.contains(" auth-modal.png "), "{screen}");
     assert!(screen.contains('▀'), "{screen}");
+}
+
+/// An 8×4 picture: a grey ramp, red, green and blue ramps, and mixed
+/// colours that lie between the palette's entries.
+fn test_picture() -> guardrail::pipeline::evidence::Thumbnail {
+    let mut pixels = Vec::new();
+    for x in 0..8u8 {
+        pixels.push([x * 36, x * 36, x * 36]);
+    }
+    for x in 0..8u8 {
+        pixels.push([x * 36, 20, 10]);
+    }
+    for x in 0..8u8 {
+        pixels.push([15, x * 36, 200 - x * 20]);
+    }
+    for x in 0..8u8 {
+        pixels.push([255 - x * 30, 128, x * 36]);
+    }
+    guardrail::pipeline::evidence::Thumbnail {
+        width: 8,
+        height: 4,
+        pixels,
+    }
+}
+
+/// The review screen with the first evidence file (`auth-modal.png`)
+/// selected and previewed as [`test_picture`], drawn in colour mode `mode`.
+fn previewed(mode: ColorMode) -> String {
+    let f = review_repo();
+    let (repo, mut a) = app_for(&f, 200, 50);
+    a.colors = mode;
+    key(&mut a, KeyCode::Enter);
+    fulfil(&repo, &mut a);
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Tab);
+    }
+    for _ in 0..6 {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    let (branch, head, name) = a.selected_evidence().expect("an evidence file is selected");
+    assert_eq!(name, "auth-modal.png");
+    assert!(a.requests.iter().any(
+        |r| matches!(r, Request::Preview { name: n, head: h, .. } if *n == name && *h == head)
+    ));
+    a.update(Msg::Preview(branch, name, Ok(test_picture())));
+    preview_cells(&draw_app(&a))
+}
+
+/// The preview's cells, one text line per row of `▀`: each cell as
+/// `foreground/background`.
+fn preview_cells(t: &ratatui::Terminal<ratatui::backend::TestBackend>) -> String {
+    use ratatui::style::Color;
+    let name = |c: Color| match c {
+        Color::Rgb(r, g, b) => format!("#{r:02x}{g:02x}{b:02x}"),
+        Color::Indexed(i) => format!("{i}"),
+        c => format!("{c}"),
+    };
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let row: Vec<String> = (0..buf.area.width)
+            .map(|x| &buf[(x, y)])
+            .filter(|c| c.symbol() == "▀")
+            .map(|c| format!("{}/{}", name(c.fg), name(c.bg)))
+            .collect();
+        if !row.is_empty() {
+            out.push_str(&row.join(" "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn the_preview_is_24_bit_in_truecolor_mode() {
+    let cells = previewed(ColorMode::TrueColor);
+    assert!(cells.contains('#'), "{cells}");
+    insta::assert_snapshot!("preview_truecolor", cells);
+}
+
+#[test]
+fn the_preview_uses_the_256_colour_palette_without_truecolor() {
+    let cells = previewed(ColorMode::Palette256);
+    assert!(!cells.contains('#'), "{cells}");
+    insta::assert_snapshot!("preview_256", cells);
+}
+
+#[test]
+fn the_preview_uses_the_16_ansi_colours_where_the_terminal_has_no_more() {
+    let cells = previewed(ColorMode::Ansi16);
+    // Only named colours: no RGB, no palette index.
+    assert!(
+        !cells.contains('#') && !cells.chars().any(|c| c.is_ascii_digit()),
+        "{cells}"
+    );
+    insta::assert_snapshot!("preview_16", cells);
+}
+
+/// The real binary in a pty with `TERM`=`term` and `COLORTERM`=`colorterm`
+/// (unset if `None`), on the review of auth-modal with its first evidence
+/// image (a red 1×1 PNG) previewed: everything it wrote.
+fn preview_bytes_in_a_pty(term: &str, colorterm: Option<&str>) -> String {
+    let f = review_repo();
+    let mut c = f
+        .console_command(&[], 200, 50)
+        .env_remove("COLORTERM")
+        .env_remove("NO_COLOR")
+        .env("TERM", term);
+    if let Some(ct) = colorterm {
+        c = c.env("COLORTERM", ct);
+    }
+    let mut t = c.spawn();
+    t.wait_for("✓ ready", secs(15)).unwrap();
+    t.send_enter();
+    t.wait_for("Evidence · ready", secs(10)).unwrap();
+    for _ in 0..3 {
+        t.send_tab();
+    }
+    for _ in 0..6 {
+        t.send("j");
+    }
+    t.wait_for(" auth-modal.png ", secs(10)).unwrap();
+    t.wait_for("▀", secs(10)).unwrap();
+    let raw = String::from_utf8_lossy(&t.raw_tail()).into_owned();
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    raw
+}
+
+#[test]
+fn without_colorterm_the_preview_sends_256_colour_codes() {
+    let raw = preview_bytes_in_a_pty("xterm-256color", None);
+    assert!(
+        raw.contains("38;5;196") && raw.contains("48;5;196"),
+        "{raw:?}"
+    );
+    assert!(!raw.contains("38;2;") && !raw.contains("48;2;"), "{raw:?}");
+}
+
+#[test]
+fn with_colorterm_truecolor_the_preview_sends_24_bit_codes() {
+    let raw = preview_bytes_in_a_pty("xterm-256color", Some("truecolor"));
+    assert!(
+        raw.contains("38;2;255;0;0") && raw.contains("48;2;255;0;0"),
+        "{raw:?}"
+    );
+    assert!(!raw.contains("38;5;196"), "{raw:?}");
+}
+
+#[test]
+fn with_term_screen_the_console_sends_16_colour_codes_only() {
+    let raw = preview_bytes_in_a_pty("screen", None);
+    // The red picture as bright red on bright red, the classic way.
+    assert!(raw.contains("\x1b[91;101m▀"), "{raw:?}");
+    for code in ["38;5;", "48;5;", "38;2;", "48;2;"] {
+        assert!(!raw.contains(code), "{code} in {raw:?}");
+    }
+}
+
+#[test]
+fn a_scripts_24_bit_colours_are_mapped_to_what_the_terminal_has() {
+    use ratatui::style::Color;
+    let f = review_repo();
+    for mode in [
+        ColorMode::TrueColor,
+        ColorMode::Palette256,
+        ColorMode::Ansi16,
+    ] {
+        let (repo, mut a) = app_for(&f, 200, 50);
+        a.colors = mode;
+        key(&mut a, KeyCode::Enter);
+        // The gate log as a script with 24-bit colour codes wrote it.
+        let ctx = Context::load(&repo, &a.cfg).unwrap();
+        for r in std::mem::take(&mut a.requests) {
+            if let Request::Assess { branch, head } = r {
+                let oid = git2::Oid::from_str(&head).unwrap();
+                let mut asm =
+                    package::assess_head(&repo, &a.cfg, &branch, oid, &ctx, entry_hash_ok).unwrap();
+                asm.gate_log =
+                    Some(b"\x1b[38;2;250;100;10;48;2;20;20;20mRGB-LINE\x1b[0m\n".to_vec());
+                a.update(Msg::Assessed(branch, Ok(std::sync::Arc::new(asm))));
+            }
+        }
+        let t = draw_app(&a);
+        let buf = t.backend().buffer();
+        let cell = (0..buf.area.height)
+            .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+            .find(|&(x, y)| {
+                buf[(x, y)].symbol() == "R"
+                    && buf[(x + 1, y)].symbol() == "G"
+                    && buf[(x + 2, y)].symbol() == "B"
+                    && buf[(x + 3, y)].symbol() == "-"
+            })
+            .map(|p| buf[p].clone())
+            .expect("the gate log line is shown");
+        let (fg, bg) = match mode {
+            ColorMode::TrueColor => (Color::Rgb(250, 100, 10), Color::Rgb(20, 20, 20)),
+            ColorMode::Palette256 => (Color::Indexed(202), Color::Indexed(233)),
+            ColorMode::Ansi16 => (Color::LightRed, Color::Black),
+        };
+        assert_eq!((cell.fg, cell.bg), (fg, bg), "{mode:?}");
+    }
 }

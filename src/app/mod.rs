@@ -348,7 +348,12 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     // A frame goes out in one write, not in the line-buffered pieces of
     // stdout: fewer packets over SSH, and no half-drawn frame in a terminal
     // that ignores synchronized output.
-    let backend = CrosstermBackend::new(io::BufWriter::with_capacity(256 * 1024, io::stdout()));
+    // A terminal with 16 colours gets 16-colour codes (see views::sgr16).
+    let sixteen = !app.mono && app.colors == crate::views::theme::ColorMode::Ansi16;
+    let backend = CrosstermBackend::new(crate::views::sgr16::Sgr16::new(
+        io::BufWriter::with_capacity(256 * 1024, io::stdout()),
+        sixteen,
+    ));
     let mut terminal = Terminal::new(backend)?;
     let size = terminal.size()?;
     app.size = (size.width, size.height);

@@ -278,6 +278,9 @@ pub struct App {
     pub user: User,
     pub readonly: bool,
     pub mono: bool,
+    /// How many colours the terminal shows: read once from `COLORTERM` and
+    /// `TERM` at start, never per frame.
+    pub colors: crate::views::theme::ColorMode,
     pub head: HeadState,
     pub main_missing: bool,
     pub branches: Vec<BranchRow>,
@@ -344,6 +347,7 @@ impl App {
             user,
             readonly,
             mono: no_color || theme == Theme::Mono,
+            colors: crate::views::theme::ColorMode::from_env(),
             head,
             main_missing,
             branches: Vec::new(),

@@ -6,6 +6,7 @@ pub mod help;
 pub mod log;
 pub mod playbook;
 pub mod review;
+pub mod sgr16;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -20,9 +21,21 @@ use crate::pipeline::handoff::PackageState;
 use crate::pipeline::repo::HeadState;
 use theme::Theme;
 
-/// Draws the whole screen.
+/// Draws the whole screen, each colour as the terminal can show it.
 pub fn draw(f: &mut Frame, app: &App) {
-    let t = Theme::new(app.mono);
+    draw_screen(f, app);
+    // Whatever drew them (theme, preview, a script's own colour codes in a
+    // log), colours the terminal does not have become the nearest it has.
+    if app.colors != theme::ColorMode::TrueColor {
+        for c in f.buffer_mut().content.iter_mut() {
+            c.fg = app.colors.adapt(c.fg);
+            c.bg = app.colors.adapt(c.bg);
+        }
+    }
+}
+
+fn draw_screen(f: &mut Frame, app: &App) {
+    let t = Theme::new(app.mono).adapted(app.colors);
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),

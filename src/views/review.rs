@@ -358,7 +358,10 @@ fn checklist_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: 
                 Ok(th) => {
                     let inner = block.inner(bottom);
                     f.render_widget(block, bottom);
-                    f.render_widget(Paragraph::new(half_blocks(&th, app.mono)), inner);
+                    f.render_widget(
+                        Paragraph::new(half_blocks(&th, app.mono, app.colors)),
+                        inner,
+                    );
                 }
                 Err(e) => f.render_widget(Paragraph::new(e).style(t.warn).block(block), bottom),
             }
@@ -411,9 +414,14 @@ fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) {
 }
 
 /// A picture as lines of `▀`: the top pixel is the foreground, the bottom one
-/// the background. Without colour, shades by brightness.
-pub fn half_blocks(th: &crate::pipeline::evidence::Thumbnail, mono: bool) -> Vec<Line<'static>> {
-    use ratatui::style::{Color, Style};
+/// the background, each as `mode` can show it (24-bit, the 256-colour
+/// palette or the 16 ANSI colours). Without colour, shades by brightness.
+pub fn half_blocks(
+    th: &crate::pipeline::evidence::Thumbnail,
+    mono: bool,
+    mode: super::theme::ColorMode,
+) -> Vec<Line<'static>> {
+    use ratatui::style::Style;
     let mut lines = Vec::new();
     for y in (0..th.height).step_by(2) {
         let mut spans = Vec::new();
@@ -432,9 +440,7 @@ pub fn half_blocks(th: &crate::pipeline::evidence::Thumbnail, mono: bool) -> Vec
             } else {
                 spans.push(Span::styled(
                     "▀",
-                    Style::default()
-                        .fg(Color::Rgb(top[0], top[1], top[2]))
-                        .bg(Color::Rgb(bottom[0], bottom[1], bottom[2])),
+                    Style::default().fg(mode.rgb(top)).bg(mode.rgb(bottom)),
                 ));
             }
         }
