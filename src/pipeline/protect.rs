@@ -155,6 +155,26 @@ fn lexical(p: &Path) -> PathBuf {
     out
 }
 
+/// The file system statistics of the one holding `path` (`statvfs`).
+pub fn fs_stats(path: &Path) -> std::io::Result<libc::statvfs> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs on a NUL-terminated path into a zeroed struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding
+/// `path`.
+pub fn available_space(path: &Path) -> std::io::Result<u64> {
+    let st = fs_stats(path)?;
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,24 +215,4 @@ mod tests {
         );
         assert!(p.check("k", Path::new("/")).is_err());
     }
-}
-
-/// The file system statistics of the one holding `path` (`statvfs`).
-pub fn fs_stats(path: &Path) -> std::io::Result<libc::statvfs> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: statvfs on a NUL-terminated path into a zeroed struct.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(st)
-}
-
-/// Bytes an unprivileged writer may still use on the file system holding
-/// `path`.
-pub fn available_space(path: &Path) -> std::io::Result<u64> {
-    let st = fs_stats(path)?;
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
