@@ -32,6 +32,7 @@ pub mod state;
 pub mod status;
 pub mod tags;
 pub mod verify;
+pub mod watch;
 
 /// A guardrail said no (not a release manager, lock held, evidence not
 /// ready, no confirmation): exit 3. The message is one sentence.
