@@ -7,6 +7,7 @@ use crate::common;
 use common::live::*;
 use common::*;
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 fn drift(f: &Fixture, args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let mut a = vec!["drift", "--json"];
@@ -331,6 +332,96 @@ fn the_console_alerts_drift_from_a_thread_at_normal_priority() {
         console_nice,
         "the alert command ran niced"
     );
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}
+
+/// Waits for `text` in the header, within the one second the README
+/// promises from `changed` (plus a little for the pty's reader), and says
+/// how long it took.
+fn seen_within_a_second(t: &Pty, text: &str, changed: Instant) -> Duration {
+    let budget = secs(1) + millis(100);
+    let left = budget.saturating_sub(changed.elapsed());
+    t.wait_for(text, left)
+        .unwrap_or_else(|e| panic!("not within a second of the change: {e}"));
+    changed.elapsed()
+}
+
+/// A file edited in place deep inside a watched DIRECTORY changes no
+/// metadata the directory's `stat` shows; the console still sees it within a
+/// second (the kernel tells it), not at the next minute's check.
+#[test]
+fn the_console_sees_a_change_inside_a_watched_directory_within_a_second() {
+    let f = mosaic_repo();
+    f.write_config(&format!(
+        "{}[project]\nwatch = [\"mosaic_ui\", \"frontend/index.html\"]\n",
+        mosaic::CONFIG
+    ));
+    f.commit("Watch the whole mosaic_ui directory");
+    let mut t = f.console(&[], 140, 40);
+    t.wait_for("no drift", secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Let the start-up checks settle, so that the change is what is seen.
+    t.wait_stable(millis(400), secs(10)).unwrap();
+    let page = f.read(mosaic::MOSAIC_UI);
+    let dir_mtime = || {
+        std::fs::metadata(f.path().join("mosaic_ui"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before = dir_mtime();
+    let changed = Instant::now();
+    f.write(
+        mosaic::MOSAIC_UI,
+        format!("{page}<p>hotfix typed on the box</p>\n"),
+    );
+    assert_eq!(dir_mtime(), before, "the directory's own metadata changed");
+    let took = seen_within_a_second(&t, "⚠ drift 1 file", changed);
+    eprintln!("a change inside a watched directory was seen after {took:?}");
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}
+
+/// On a box that follows `origin/<main>` (no local main branch), a commit
+/// fetched from the remote is committed drift in the header within a second
+/// of the fetch.
+#[test]
+fn the_console_sees_a_fetched_commit_on_origin_main_within_a_second() {
+    let f = mosaic_repo();
+    let origin = f.tempdir().join("origin.git");
+    let origin_s = origin.display().to_string();
+    f.git(&["init", "-q", "--bare", &origin_s]);
+    f.add_remote("origin", &origin_s);
+    f.git(&["push", "-q", "origin", "main", "--tags"]);
+    f.git(&["fetch", "-q", "origin"]);
+    // The box is checked out at the golden build and follows origin.
+    f.git(&["checkout", "-q", "--detach", mosaic::GOLDEN]);
+    f.git(&["branch", "-q", "-D", "main"]);
+    // Someone else's clone, which commits to main and pushes.
+    let work = f.tempdir().join("work");
+    let work_s = work.display().to_string();
+    f.git(&["clone", "-q", "-b", "main", &origin_s, &work_s]);
+    let page = std::fs::read_to_string(work.join(mosaic::MOSAIC_UI)).unwrap();
+    std::fs::write(
+        work.join(mosaic::MOSAIC_UI),
+        format!("{page}<p>committed behind the release's back</p>\n"),
+    )
+    .unwrap();
+    f.git(&["-C", &work_s, "commit", "-q", "-a", "-m", "Hotfix on main"]);
+    f.git(&["-C", &work_s, "push", "-q", "origin", "main"]);
+
+    let mut t = f.console(&[], 140, 40);
+    t.wait_for("no drift", secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
+    t.wait_stable(millis(400), secs(10)).unwrap();
+    let changed = Instant::now();
+    f.git(&["fetch", "-q", "origin"]);
+    let took = seen_within_a_second(&t, "⚠ drift 1 file", changed);
+    eprintln!("a fetched commit on origin/main was seen after {took:?}");
+    t.send("D");
+    t.wait_for("committed on main", secs(5)).unwrap();
+    t.send_esc();
     t.send_q();
     assert_eq!(t.wait_exit(secs(10)), Some(0));
 }

@@ -774,9 +774,9 @@ fn spawn_live_poll(
 }
 
 /// Drift, re-checked at start, every minute, and within a second of a
-/// watched file, the baseline or a ref changing on disk. It polls file
-/// metadata (a few `stat`s every 300 ms) rather than subscribing to inotify,
-/// which also works on the network filesystems deploy boxes mount.
+/// watched file or directory, the baseline or a ref changing on disk: the
+/// kernel says so ([`crate::pipeline::watch`]), and a few `stat`s every
+/// 300 ms stay as the fallback (no watcher; network filesystems).
 fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Msg>) {
     use crate::pipeline::drift;
     use std::time::{Instant, SystemTime};
@@ -798,12 +798,8 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
     spawn_background("drift", true, move || {
         let Ok(repo) = Repo::open(&root) else { return };
         let Ok(cfg) = repo.config() else { return };
-        let common = repo.git.commondir().to_path_buf();
-        let mut paths: Vec<PathBuf> = cfg.project.watch.iter().map(|w| root.join(w)).collect();
-        paths.push(root.join(&cfg.baseline.file));
-        paths.push(common.join("refs/heads").join(&cfg.project.main_branch));
-        paths.push(common.join("packed-refs"));
-        paths.push(common.join("refs/tags"));
+        let paths = crate::pipeline::watch::drift_paths(&root, repo.git.commondir(), &cfg);
+        let mut watch = crate::pipeline::watch::Watch::start(&paths).ok();
         let signature = |paths: &[PathBuf]| -> Vec<Option<(SystemTime, u64)>> {
             paths
                 .iter()
@@ -816,9 +812,10 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
         };
         let mut last = None;
         let mut checked = Instant::now() - Duration::from_secs(3600);
+        let mut woke = false;
         loop {
             let sig = signature(&paths);
-            if last.as_ref() != Some(&sig) || checked.elapsed() >= Duration::from_secs(60) {
+            if woke || last.as_ref() != Some(&sig) || checked.elapsed() >= Duration::from_secs(60) {
                 pacer.wait();
                 last = Some(sig);
                 checked = Instant::now();
@@ -830,7 +827,15 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
                     return;
                 }
             }
-            std::thread::sleep(Duration::from_millis(300));
+            woke = match watch.as_mut().map(|w| w.wait(Duration::from_millis(300))) {
+                Some(crate::pipeline::watch::Wake::Changed) => true,
+                Some(crate::pipeline::watch::Wake::Timeout) => false,
+                _ => {
+                    watch = None;
+                    std::thread::sleep(Duration::from_millis(300));
+                    false
+                }
+            };
         }
     });
 }
