@@ -827,15 +827,7 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
                     return;
                 }
             }
-            woke = match watch.as_mut().map(|w| w.wait(Duration::from_millis(300))) {
-                Some(crate::pipeline::watch::Wake::Changed) => true,
-                Some(crate::pipeline::watch::Wake::Timeout) => false,
-                _ => {
-                    watch = None;
-                    std::thread::sleep(Duration::from_millis(300));
-                    false
-                }
-            };
+            woke = crate::pipeline::watch::wait_or_sleep(&mut watch, Duration::from_millis(300));
         }
     });
 }

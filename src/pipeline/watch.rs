@@ -186,9 +186,14 @@ impl Watch {
             }
         }
         event.paths.iter().any(|p| {
-            self.interests
-                .iter()
-                .any(|i| p.starts_with(&i.path) || i.path.starts_with(p))
+            self.interests.iter().any(|i| {
+                // Inside a watched directory, but not in a git directory
+                // under it (a watched `.`): git's own writes are not the
+                // working tree's.
+                (p.starts_with(&i.path) && !in_git_dir(p.strip_prefix(&i.path).unwrap_or(p)))
+                    // A directory on the way to it appeared or went.
+                    || i.path.starts_with(p)
+            })
         })
     }
 
@@ -223,6 +228,25 @@ impl Watch {
         // it before is read by the check the caller makes next.
         let _ = self.arm();
         Wake::Changed
+    }
+}
+
+fn in_git_dir(rel: &Path) -> bool {
+    rel.components().any(|c| c.as_os_str() == ".git")
+}
+
+/// Waits up to `timeout` on `watch` for a change (`true`); without one, or
+/// once it has stopped (then it is dropped), sleeps `timeout` and says
+/// `false`, so that a caller that polls as well goes on polling.
+pub fn wait_or_sleep(watch: &mut Option<Watch>, timeout: Duration) -> bool {
+    match watch.as_mut().map(|w| w.wait(timeout)) {
+        Some(Wake::Changed) => true,
+        Some(Wake::Timeout) => false,
+        Some(Wake::Closed) | None => {
+            *watch = None;
+            std::thread::sleep(timeout);
+            false
+        }
     }
 }
 
@@ -330,6 +354,28 @@ mod tests {
             "one\n"
         );
         assert_eq!(w.wait(Duration::from_millis(300)), Wake::Timeout);
+    }
+
+    #[test]
+    fn a_watched_root_ignores_its_git_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_path_buf();
+        std::fs::create_dir_all(root.join(".git/refs")).unwrap();
+        let mut w = Watch::start_with(Backend::Native, std::slice::from_ref(&root)).unwrap();
+        while w.wait(Duration::from_millis(100)) == Wake::Changed {}
+        std::fs::write(root.join(".git/index.lock"), "x\n").unwrap();
+        std::fs::write(root.join(".git/refs/x"), "x\n").unwrap();
+        assert_eq!(w.wait(Duration::from_millis(300)), Wake::Timeout);
+        changed_within_a_second(&mut w, || {
+            std::fs::write(root.join("page.html"), "x\n").unwrap()
+        });
+    }
+
+    #[test]
+    fn without_a_watcher_it_sleeps() {
+        let t = Instant::now();
+        assert!(!wait_or_sleep(&mut None, Duration::from_millis(50)));
+        assert!(t.elapsed() >= Duration::from_millis(50));
     }
 
     #[test]
