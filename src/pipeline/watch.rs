@@ -111,9 +111,10 @@ impl Watch {
             source: e,
         };
         let watcher: Box<dyn Watcher + Send> = match backend {
-            Backend::Native => {
-                Box::new(RecommendedWatcher::new(tx, notify::Config::default()).map_err(err)?)
-            }
+            Backend::Native => Box::new(
+                RecommendedWatcher::new(tx, notify::Config::default().with_follow_symlinks(false))
+                    .map_err(err)?,
+            ),
             Backend::Poll => Box::new(
                 PollWatcher::new(
                     tx,
@@ -121,7 +122,8 @@ impl Watch {
                     // second of the last scan is told by the content.
                     notify::Config::default()
                         .with_poll_interval(Watch::POLL_INTERVAL)
-                        .with_compare_contents(true),
+                        .with_compare_contents(true)
+                        .with_follow_symlinks(false),
                 )
                 .map_err(err)?,
             ),
@@ -150,13 +152,28 @@ impl Watch {
     /// [`Interest::anchor`]); a path whose anchor has not changed is left
     /// as it is.
     fn arm(&mut self) -> Result<(), WatchError> {
-        for i in &mut self.interests {
-            let (anchor, mode) = anchor_of(&i.path);
-            if i.anchor.as_ref() == Some(&anchor) {
+        let wanted: Vec<(PathBuf, RecursiveMode)> =
+            self.interests.iter().map(|i| anchor_of(&i.path)).collect();
+        let recursive: Vec<&PathBuf> = wanted
+            .iter()
+            .filter(|(_, m)| matches!(m, RecursiveMode::Recursive))
+            .map(|(a, _)| a)
+            .collect();
+        for (i, (anchor, mode)) in self.interests.iter_mut().zip(&wanted) {
+            if i.anchor.as_ref() == Some(anchor) {
                 continue;
             }
-            match self.watcher.watch(&anchor, mode) {
-                Ok(()) => i.anchor = Some(anchor),
+            // A plain watch of a directory already watched recursively (the
+            // baseline file's folder, itself a watched directory) would
+            // take its recursion away: it is covered already.
+            if matches!(mode, RecursiveMode::NonRecursive)
+                && recursive.iter().any(|r| anchor.starts_with(r))
+            {
+                i.anchor = Some(anchor.clone());
+                continue;
+            }
+            match self.watcher.watch(anchor, *mode) {
+                Ok(()) => i.anchor = Some(anchor.clone()),
                 // Gone between the look and the watch: armed on the next
                 // change around it.
                 Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => i.anchor = None,
@@ -338,6 +355,23 @@ mod tests {
         );
         changed_within_a_second(&mut w, || {
             std::fs::rename(d.path().join("ref.lock"), &file).unwrap()
+        });
+    }
+
+    #[test]
+    fn a_file_inside_a_watched_directory_keeps_the_directory_recursive() {
+        each_backend(|b| {
+            let d = tempfile::tempdir().unwrap();
+            let dir = d.path().join("deployment");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("baseline.env"), "A=1\n").unwrap();
+            let paths = [dir.clone(), dir.join("baseline.env")];
+            let mut w = Watch::start_with(b, &paths).unwrap();
+            changed_within_a_second(&mut w, || std::fs::create_dir(dir.join("new")).unwrap());
+            while w.wait(Duration::from_millis(600)) == Wake::Changed {}
+            changed_within_a_second(&mut w, || {
+                std::fs::write(dir.join("new/page.html"), "new\n").unwrap()
+            });
         });
     }
 
