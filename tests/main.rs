@@ -42,4 +42,5 @@ mod rollback;
 mod rollback_dialog;
 mod runner;
 mod safety;
+mod team;
 mod verify;
