@@ -550,7 +550,7 @@ fn renew(remote: &Remote, held: &Mutex<Held>, lease: chrono::Duration) -> Result
 }
 
 /// Release a job's hold on the team lock (keeping any freeze).
-fn release_job(remote: &Remote, held: &Mutex<Held>) -> Result<(), TeamError> {
+pub fn release_job(remote: &Remote, held: &Mutex<Held>) -> Result<(), TeamError> {
     let (mut oid, mut doc, id) = {
         let h = held.lock().expect("lock state");
         (Some(h.oid.clone()), h.doc.clone(), h.id.clone())
