@@ -564,7 +564,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Cmd::Lock { cmd }) => {
             let (repo, cfg) = open(&dir)?;
             match cmd {
-                LockCmd::Status => cli::lock_status(&repo, cli.json),
+                LockCmd::Status => {
+                    // Team mode: the team lock as the remote says now.
+                    if let Some(r) = guardrail::pipeline::team::Remote::of(&repo, &cfg) {
+                        let _ = guardrail::pipeline::team::refresh(&r, &repo.state.path);
+                    }
+                    cli::lock_status(&repo, cli.json)
+                }
                 LockCmd::Acquire { reason } => cli::lock_acquire(&repo, &cfg, &reason, cli.json),
                 LockCmd::Release { force } => cli::lock_release(&repo, &cfg, force, cli.json),
             }

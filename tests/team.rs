@@ -231,6 +231,26 @@ fn two_boxes_deploying_at_once_one_is_refused_naming_the_holder() {
     );
     let holder = format!("{}@{}", f.user(), host());
     assert!(stderr(&out).contains(&holder), "{}", stderr(&out));
+    // The other box sees the holder: `lock status` and the console header.
+    let out = run_in(f, &t.second, &["lock", "status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["held"]["owner"], holder, "{st}");
+    assert_eq!(st["held"]["target"], "feature/good", "{st}");
+    let mut console = PtyCommand::new(guardrail_bin())
+        .arg("-C")
+        .arg(&t.second)
+        .arg("--readonly")
+        .cwd(&t.second)
+        .size(160, 40);
+    for k in ENV_REMOVE {
+        console = console.env_remove(k);
+    }
+    let mut console = console.envs(f.env()).spawn();
+    console
+        .wait_for(&format!("🔒 {holder} deploy feature/good"), secs(20))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    console.send_q();
+    assert_eq!(console.wait_exit(secs(10)), Some(0));
     std::fs::remove_file(&t.hold).unwrap();
     let out = first.wait_with_output().unwrap();
     assert_eq!(

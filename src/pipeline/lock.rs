@@ -325,6 +325,14 @@ pub fn acquire(state_dir: &Path, info: LockInfo) -> Result<DeployLock, LockError
 /// Whether the deploy lock is held (probed with `flock`, so a dead holder
 /// never shows) and whether deploys are frozen.
 pub fn status(state_dir: &Path) -> LockStatus {
+    let mut st = status_local(state_dir);
+    // Team mode: the team lock as this box last saw it (SPEC §10).
+    super::team::merge_cached(state_dir, &mut st);
+    st
+}
+
+/// [`status`] of this box alone, without the team lock.
+pub fn status_local(state_dir: &Path) -> LockStatus {
     LockStatus {
         held: probe_held(state_dir),
         frozen: freeze_status(state_dir),

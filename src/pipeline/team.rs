@@ -42,6 +42,9 @@ pub const LIVE_REF: &str = "refs/guardrail/live";
 pub const PENDING_FILE: &str = "team-pending.jsonl";
 /// Present while the local live record waits to be pushed.
 pub const LIVE_PENDING_FILE: &str = "team-live.pending";
+/// This box's last view of the team lock (written by [`refresh`]), for the
+/// console header and `lock status`.
+pub const LOCK_CACHE_FILE: &str = "team-lock.json";
 /// Serialises this box's team appends (fetch, push, mirror).
 const TEAM_AUDIT_LOCK: &str = "team-audit.lock";
 /// A chain append that lost this many races in a row gives up (and the
@@ -1026,6 +1029,81 @@ pub fn pull_live(remote: &Remote, state_dir: &Path) -> Result<bool, TeamError> {
     Ok(true)
 }
 
+// ------------------------------------------------------ the box's team view
+
+/// Read the team lock and live record from the remote into this box's
+/// state directory: the lock into [`LOCK_CACHE_FILE`], the live record into
+/// `live.json` (not while a job of this box holds the deploy lock: its own
+/// record is published when it ends).
+pub fn refresh(remote: &Remote, state_dir: &Path) -> Result<(), TeamError> {
+    let lock = read_lock(remote)?;
+    let path = state_dir.join(LOCK_CACHE_FILE);
+    match lock {
+        Some((_, doc)) => {
+            let bytes = serde_json::to_vec_pretty(&doc).expect("a lock serialises");
+            if read_or_empty(&path)? != bytes {
+                let mut tmp =
+                    tempfile::NamedTempFile::new_in(state_dir).map_err(io_err("write", &path))?;
+                tmp.write_all(&bytes).map_err(io_err("write", &path))?;
+                tmp.persist(&path)
+                    .map_err(|e| io_err("write", &path)(e.error))?;
+            }
+        }
+        None => match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &path)(e)),
+        },
+    }
+    if lock::status_local(state_dir).held.is_none() {
+        pull_live(remote, state_dir)?;
+    }
+    Ok(())
+}
+
+/// Refresh this box's team view every `every`, on a thread of its own, for
+/// as long as the process lives.
+pub fn spawn_refresher(remote: Remote, state_dir: PathBuf, every: Duration) {
+    let _ = thread::Builder::new()
+        .name("team-refresh".into())
+        .spawn(move || loop {
+            let _ = refresh(&remote, &state_dir);
+            thread::sleep(every);
+        });
+}
+
+/// The team lock as this box last saw it: a job whose lease has not run out
+/// shows as the holder (`alice@deploy-2`), a team-wide freeze as the freeze,
+/// unless this box's own lock or freeze says more.
+pub fn merge_cached(state_dir: &Path, st: &mut lock::LockStatus) {
+    let Ok(bytes) = fs::read(state_dir.join(LOCK_CACHE_FILE)) else {
+        return;
+    };
+    let Ok(doc) = serde_json::from_slice::<LockDoc>(&bytes) else {
+        return;
+    };
+    if st.held.is_none() {
+        if let Some(j) = doc.job.filter(|j| !j.expired(Utc::now())) {
+            st.held = Some(LockInfo {
+                owner: format!("{}@{}", j.owner, j.host),
+                action: j.action,
+                target: j.target,
+                pid: j.pid,
+                since: j.since,
+            });
+        }
+    }
+    if st.frozen.is_none() {
+        if let Some(f) = doc.freeze {
+            st.frozen = Some(FreezeInfo {
+                owner: format!("{}@{}", f.owner, f.host),
+                reason: f.reason,
+                since: f.since,
+            });
+        }
+    }
+}
+
 // ---------------------------------------------------------- sync and status
 
 /// What `team sync` did.
@@ -1057,6 +1135,7 @@ pub fn sync(repo: &Repo, cfg: &Config) -> Result<SyncReport, TeamError> {
         publish_live(&remote, state)?;
     }
     let pulled_live = pull_live(&remote, state)?;
+    refresh(&remote, state)?;
     Ok(SyncReport {
         remote: remote.name,
         pushed_entries: waiting,
