@@ -377,7 +377,7 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     spawn_drift_watcher(repo.root.clone(), pacer.clone(), tx.clone());
     spawn_state_watcher(repo.state.clone(), tx.clone());
     // Team mode: the team lock holder and live record, in the background.
-    if let Some(remote) = crate::pipeline::team::Remote::of(&repo, &app.cfg) {
+    if let Some(remote) = crate::pipeline::team::Remote::of(repo, &app.cfg) {
         crate::pipeline::team::spawn_refresher(
             remote,
             repo.state.path.clone(),
