@@ -278,6 +278,19 @@ fn two_boxes_deploying_at_once_one_is_refused_naming_the_holder() {
     assert_eq!(st["reachable"], true, "{st}");
     assert_eq!(st["lock"], serde_json::Value::Null, "{st}");
     assert_eq!(st["live"]["tag"], NEXT_TAG, "{st}");
+    // A rollback takes the same team lock and changes the team's record.
+    let out = run_in(f, f.path(), &["rollback", "--yes", "--reason", "drill"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let live: serde_json::Value = serde_json::from_slice(&t.d.blob(LIVE_REF).unwrap()).unwrap();
+    assert_eq!(live["action"], "rollback", "{live}");
+    assert_eq!(records(&t.d, "rollback", "OK").len(), 1);
+    assert_eq!(t.d.ref_value(LOCK_REF), None);
 }
 
 #[test]
