@@ -295,7 +295,9 @@ fn two_boxes_deploying_at_once_one_is_refused_naming_the_holder() {
 
 #[test]
 fn a_killed_holder_is_taken_over_after_its_lease_and_the_takeover_recorded() {
-    let t = team_project("3s");
+    // A lease long enough for the refused attempt below to start within it
+    // on a busy machine.
+    let t = team_project("6s");
     let f = &t.l.f;
     let first = spawn_held(&t, f.path(), &["deploy", "feature/good", "--yes"]);
     // SIGKILL the holder and its prepare script: no release, no cleanup.
@@ -314,8 +316,14 @@ fn a_killed_holder_is_taken_over_after_its_lease_and_the_takeover_recorded() {
         stdout(&out),
         stderr(&out)
     );
-    // After the lease: taken over, recorded, deployed once.
-    std::thread::sleep(secs(4));
+    // After the lease (as the dead holder last renewed it): taken over,
+    // recorded, deployed once.
+    let doc: serde_json::Value = serde_json::from_slice(&t.d.blob(LOCK_REF).unwrap()).unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(doc["job"]["lease_until"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let wait = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+    std::thread::sleep(wait + millis(300));
     let out = run_in(f, &t.second, &["deploy", "feature/other", "--yes"]);
     assert_eq!(
         out.status.code(),
