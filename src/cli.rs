@@ -9,6 +9,7 @@ use guardrail::pipeline::drift;
 use guardrail::pipeline::lock::{self, LockError};
 use guardrail::pipeline::record::{audit_log, record};
 use guardrail::pipeline::repo::Repo;
+use guardrail::pipeline::team;
 use guardrail::pipeline::Refused;
 
 use guardrail::pipeline::gate::{self, GateError, Verdict};
@@ -225,6 +226,9 @@ pub fn audit_verify(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<
             .map(|t| (t.name.as_str(), t.message.as_deref())),
     );
     let report = audit_log(repo).verify(checkpoint.as_ref().map(|c| &c.1))?;
+    if team::Remote::of(repo, cfg).is_some() {
+        return team_audit_verify(repo, cfg, &report, checkpoint, as_json);
+    }
     if as_json {
         let doc = json!({
             "intact": report.is_intact(),
@@ -291,6 +295,9 @@ pub fn lock_status(repo: &Repo, as_json: bool) -> anyhow::Result<u8> {
 pub fn lock_acquire(repo: &Repo, cfg: &Config, reason: &str, as_json: bool) -> anyhow::Result<u8> {
     let user = repo.user(cfg);
     repo.state.ensure()?;
+    if let Some(remote) = team::Remote::of(repo, cfg) {
+        return team_freeze(repo, cfg, &remote, &user.name, reason, as_json);
+    }
     match lock::freeze(&repo.state.path, &user.name, reason) {
         Ok(info) => {
             record(
@@ -336,6 +343,9 @@ pub fn lock_release(repo: &Repo, cfg: &Config, force: bool, as_json: bool) -> an
         )?;
         alerts::refused(repo, cfg, "unfreeze", "deploys", &why);
         return Err(Refused(why).into());
+    }
+    if let Some(remote) = team::Remote::of(repo, cfg) {
+        return team_unfreeze(repo, cfg, &remote, &user.name, force, as_json);
     }
     match lock::unfreeze(&repo.state.path, &user.name, force) {
         Ok(info) => {
@@ -1137,4 +1147,248 @@ pub fn config_origins(
         print!("{}", config::render_origins(&shown));
     }
     Ok(0)
+}
+
+// ------------------------------------------------------------- team mode
+
+/// `audit verify` in team mode: the local chain, the team chain on the
+/// remote, and that the local file is a prefix of it (0 all intact, 1 not).
+fn team_audit_verify(
+    repo: &Repo,
+    cfg: &Config,
+    local: &guardrail::pipeline::audit::VerifyReport,
+    checkpoint: Option<(String, guardrail::pipeline::audit::Checkpoint)>,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    let remote = team::verify_remote(repo, cfg, checkpoint.as_ref().map(|c| &c.1));
+    let (team_ok, team_doc, lines) = match &remote {
+        Ok(Some((report, prefix, waiting))) => {
+            let ok = report.is_intact() && *prefix;
+            let prefix_text = if *prefix && *waiting > 0 {
+                format!("the local copy is a prefix of the team chain, plus {waiting} entries recorded offline that wait for `guardrail team sync`")
+            } else if *prefix {
+                "the local copy is a prefix of the team chain".to_string()
+            } else {
+                "the local copy is NOT a prefix of the team chain".to_string()
+            };
+            (
+                ok,
+                json!({
+                    "reachable": true,
+                    "intact": report.is_intact(),
+                    "lines": report.lines,
+                    "head": report.head.as_ref().map(|h| json!({"seq": h.seq, "hash": h.hash})),
+                    "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                    "local_is_prefix": prefix,
+                    "waiting": waiting,
+                    "verdict": format!("team chain: {report}"),
+                }),
+                vec![
+                    format!("team chain on {}: {report}", cfg.team.remote),
+                    prefix_text,
+                ],
+            )
+        }
+        Ok(None) => (true, serde_json::Value::Null, vec![]),
+        Err(e) => (
+            true,
+            json!({"reachable": false, "error": e.to_string()}),
+            vec![format!("team chain not checked: {e}")],
+        ),
+    };
+    if as_json {
+        let doc = json!({
+            "intact": local.is_intact() && team_ok,
+            "lines": local.lines,
+            "log_id": local.log_id,
+            "head": local.head.as_ref().map(|h| json!({"seq": h.seq, "hash": h.hash})),
+            "checkpoint": checkpoint.as_ref().map(|(tag, c)| json!({"tag": tag, "seq": c.seq, "hash": c.hash})),
+            "problems": local.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "verdict": local.to_string(),
+            "team": team_doc,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("{local}");
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    Ok(if local.is_intact() && team_ok {
+        0
+    } else {
+        exit::NOT_OK
+    })
+}
+
+/// `lock acquire` in team mode: the freeze is team-wide.
+fn team_freeze(
+    repo: &Repo,
+    cfg: &Config,
+    remote: &team::Remote,
+    who: &str,
+    reason: &str,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    match team::freeze(remote, who, reason) {
+        Ok(f) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(who, "freeze", "deploys", "OK")
+                    .with_details(json!({ "reason": reason, "team": true })),
+            )?;
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!("deploys frozen team-wide by {f}");
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(who, "freeze", "deploys", "REFUSED")
+                    .with_details(json!({ "why": e.to_string(), "team": true })),
+            )?;
+            alerts::refused(repo, cfg, "freeze", "deploys", &e.to_string());
+            Err(Refused(e.to_string()).into())
+        }
+    }
+}
+
+/// `lock release` in team mode.
+fn team_unfreeze(
+    repo: &Repo,
+    cfg: &Config,
+    remote: &team::Remote,
+    who: &str,
+    force: bool,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    match team::unfreeze(remote, who, force) {
+        Ok(f) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(who, "unfreeze", "deploys", "OK")
+                    .with_details(json!({ "owner": format!("{}@{}", f.owner, f.host), "forced": force, "team": true })),
+            )?;
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&json!({"released": f}))?);
+            } else {
+                println!("team-wide freeze lifted (was {f})");
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            record(
+                repo,
+                cfg,
+                NewEntry::new(who, "unfreeze", "deploys", "REFUSED")
+                    .with_details(json!({ "why": e.to_string(), "team": true })),
+            )?;
+            alerts::refused(repo, cfg, "unfreeze", "deploys", &e.to_string());
+            Err(Refused(e.to_string()).into())
+        }
+    }
+}
+
+fn team_off(cfg: &Config) -> anyhow::Result<()> {
+    if cfg.team.remote.trim().is_empty() {
+        anyhow::bail!("team mode is off: set [team] remote in guardrail.toml to a git remote such as \"origin\"");
+    }
+    Ok(())
+}
+
+/// `guardrail team status`: 0, 3 when the remote cannot be reached.
+pub fn team_status(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
+    team_off(cfg)?;
+    let st = team::status(repo, cfg).expect("team mode is on");
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+    } else {
+        let reach = match &st.error {
+            None => "reachable".to_string(),
+            Some(e) => format!("NOT reachable: {e}"),
+        };
+        println!("remote: {} ({reach})", st.remote);
+        match st.lock.as_ref() {
+            None => println!("lock: free"),
+            Some(doc) => {
+                match &doc.job {
+                    Some(j) if st.lock_expired => {
+                        println!("lock: held by {j} — lease EXPIRED, may be taken over")
+                    }
+                    Some(j) => println!("lock: held by {j}"),
+                    None => println!("lock: no job"),
+                }
+                if let Some(f) = &doc.freeze {
+                    println!("freeze: deploys frozen team-wide by {f}");
+                }
+            }
+        }
+        match (&st.chain_lines, &st.chain_head) {
+            (Some(n), Some(h)) => println!(
+                "audit chain: {n} lines, head seq {} ({})",
+                h["seq"],
+                h["hash"].as_str().unwrap_or("")
+            ),
+            (Some(_), None) => println!("audit chain: empty"),
+            _ => println!("audit chain: unknown"),
+        }
+        match &st.live {
+            Some(l) => println!(
+                "live: {} ({} by {} at {}, {})",
+                l["tag"]
+                    .as_str()
+                    .unwrap_or(l["build_id"].as_str().unwrap_or("?")),
+                l["action"].as_str().unwrap_or("?"),
+                l["actor"].as_str().unwrap_or("?"),
+                l["time"].as_str().unwrap_or("?"),
+                l["health"].as_str().unwrap_or("?"),
+            ),
+            None => println!("live: no record"),
+        }
+        println!(
+            "waiting to sync: {} audit entries{}",
+            st.waiting_entries,
+            if st.waiting_live {
+                ", the live record"
+            } else {
+                ""
+            }
+        );
+    }
+    match st.error {
+        None => Ok(0),
+        Some(_) => Ok(exit::REFUSED),
+    }
+}
+
+/// `guardrail team sync`: 0, 3 when the remote cannot be reached.
+pub fn team_sync(repo: &Repo, cfg: &Config, as_json: bool) -> anyhow::Result<u8> {
+    team_off(cfg)?;
+    match team::sync(repo, cfg) {
+        Ok(r) => {
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "synced with {}: {} waiting entries pushed{}; the team chain has {} lines",
+                    r.remote,
+                    r.pushed_entries,
+                    if r.pushed_live {
+                        ", the live record pushed"
+                    } else {
+                        ""
+                    },
+                    r.chain_lines
+                );
+            }
+            Ok(0)
+        }
+        Err(e) => Err(Refused(e.to_string()).into()),
+    }
 }

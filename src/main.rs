@@ -164,6 +164,10 @@ enum Cmd {
         /// (recorded in the audit chain with the files' hashes).
         #[arg(long)]
         accept_guard_changes: bool,
+        /// Team mode: deploy without the team lock when the team remote
+        /// cannot be reached (recorded locally, pushed by `team sync`).
+        #[arg(long)]
+        offline: bool,
         #[command(flatten)]
         answers: AnswerArgs,
     },
@@ -181,6 +185,10 @@ enum Cmd {
         /// When the backup is refused, deploy from the tag's git tree instead.
         #[arg(long)]
         from_tree: bool,
+        /// Team mode: roll back without the team lock when the team remote
+        /// cannot be reached (recorded locally, pushed by `team sync`).
+        #[arg(long)]
+        offline: bool,
         #[command(flatten)]
         answers: AnswerArgs,
     },
@@ -201,6 +209,12 @@ enum Cmd {
     Lock {
         #[command(subcommand)]
         cmd: LockCmd,
+    },
+    /// Team mode (`[team] remote`): the shared lock, audit chain and live
+    /// record on the git remote (exit 3 when the remote cannot be reached).
+    Team {
+        #[command(subcommand)]
+        cmd: TeamCmd,
     },
     /// The rollback drill: a sandbox repository with a local "production"
     /// web server; opens the console on it, or runs the scenario with
@@ -275,6 +289,16 @@ enum AuditCmd {
         #[arg(short = 'n', default_value_t = 20)]
         n: usize,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum TeamCmd {
+    /// The remote, reachable or not, lock holder and lease, chain length
+    /// and head, live record, what waits to be pushed.
+    Status,
+    /// Push what waited on this box; bring the local chain and live record
+    /// up to the team's.
+    Sync,
 }
 
 #[derive(Subcommand, Debug)]
@@ -419,6 +443,14 @@ fn open(dir: &std::path::Path) -> anyhow::Result<(Repo, guardrail::pipeline::con
     for w in &cfg.warnings {
         eprintln!("guardrail: warning: {w}");
     }
+    // Team mode: what waited on this box goes to the team at the next start.
+    if !cfg.team.remote.trim().is_empty()
+        && guardrail::pipeline::team::has_pending(&repo.state.path)
+    {
+        if let Err(e) = guardrail::pipeline::team::sync(&repo, &cfg) {
+            eprintln!("guardrail: warning: entries recorded offline wait to be pushed: {e}");
+        }
+    }
     Ok((repo, cfg))
 }
 
@@ -530,9 +562,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             branch,
             yes,
             accept_guard_changes,
+            offline,
             answers,
         }) => {
-            let (repo, cfg) = open(&dir)?;
+            let (repo, mut cfg) = open(&dir)?;
+            cfg.team.offline = offline;
             let answers = answers.read()?;
             if accept_guard_changes {
                 cli::accept_guard_changes(&repo, &cfg, &branch, cli.json)?;
@@ -544,9 +578,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             yes,
             reason,
             from_tree,
+            offline,
             answers,
         }) => {
-            let (repo, cfg) = open(&dir)?;
+            let (repo, mut cfg) = open(&dir)?;
+            cfg.team.offline = offline;
             let answers = answers.read()?;
             cli::rollback(
                 &repo,
@@ -570,10 +606,25 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 AuditCmd::Show { n } => cli::audit_show(&repo, n, cli.json),
             }
         }
+        Some(Cmd::Team { cmd }) => {
+            // No start-up sync here: `team sync` reports what it pushed.
+            let repo = Repo::open(&dir)?;
+            let cfg = repo.config()?;
+            match cmd {
+                TeamCmd::Status => cli::team_status(&repo, &cfg, cli.json),
+                TeamCmd::Sync => cli::team_sync(&repo, &cfg, cli.json),
+            }
+        }
         Some(Cmd::Lock { cmd }) => {
             let (repo, cfg) = open(&dir)?;
             match cmd {
-                LockCmd::Status => cli::lock_status(&repo, cli.json),
+                LockCmd::Status => {
+                    // Team mode: the team lock as the remote says now.
+                    if let Some(r) = guardrail::pipeline::team::Remote::of(&repo, &cfg) {
+                        let _ = guardrail::pipeline::team::refresh(&r, &repo.state.path);
+                    }
+                    cli::lock_status(&repo, cli.json)
+                }
                 LockCmd::Acquire { reason } => cli::lock_acquire(&repo, &cfg, &reason, cli.json),
                 LockCmd::Release { force } => cli::lock_release(&repo, &cfg, force, cli.json),
             }

@@ -381,6 +381,14 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
     start_readers(app, &priority);
     spawn_drift_watcher(repo.root.clone(), pacer.clone(), tx.clone());
     spawn_state_watcher(repo.state.clone(), tx.clone());
+    // Team mode: the team lock holder and live record, in the background.
+    if let Some(remote) = crate::pipeline::team::Remote::of(repo, &app.cfg) {
+        crate::pipeline::team::spawn_refresher(
+            remote,
+            repo.state.path.clone(),
+            Duration::from_secs(5),
+        );
+    }
 
     // The review worker reads what every assessment shares (tags, legacy
     // manifests, audit hashes) now, not on the first Enter.
@@ -852,6 +860,7 @@ fn spawn_state_watcher(state: crate::pipeline::state::StateDir, tx: mpsc::Unboun
             state.live_path(),
             dir.join(crate::pipeline::lock::LOCK_INFO_FILE),
             dir.join(crate::pipeline::lock::FREEZE_FILE),
+            dir.join(crate::pipeline::team::LOCK_CACHE_FILE),
             dir.join("jobs"),
         ];
         let signature = || -> Vec<Option<(SystemTime, u64)>> {

@@ -954,6 +954,89 @@ impl AuditLog {
     }
 }
 
+/// The records that chain `entry` onto a chain whose last whole line is
+/// `last_line` (`None`: an empty chain, so a genesis record comes first).
+/// Used by team mode (SPEC §10) to append to the remote chain.
+pub fn chain_after(last_line: Option<&[u8]>, entry: NewEntry) -> Result<Vec<Record>, String> {
+    let mut out = Vec::new();
+    let (seq, prev) = match last_line {
+        Some(line) => {
+            let rec = parse_raw_with_reason(line)?;
+            (rec.seq + 1, sha256_hex(line))
+        }
+        None => {
+            let genesis = genesis_record(&entry.actor);
+            let prev = sha256_hex(genesis.to_line().as_bytes());
+            out.push(genesis);
+            (1, prev)
+        }
+    };
+    out.push(seal(Record {
+        seq,
+        time: now_utc(),
+        actor: entry.actor,
+        action: entry.action,
+        target: entry.target,
+        result: entry.result,
+        details: canonicalize(&entry.details),
+        prev,
+        hash: String::new(),
+    }));
+    Ok(out)
+}
+
+/// What [`AuditLog::mirror`] did to the local file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mirrored {
+    /// The local file was a prefix; this many bytes were appended.
+    Appended(u64),
+    /// The local file had lines the chain does not: it was kept under this
+    /// name and the chain written in its place.
+    Replaced(PathBuf),
+}
+
+impl AuditLog {
+    /// Make the local file equal to `chain` (team mode, SPEC §10): append
+    /// the missing bytes when the file is a prefix of it (the usual case),
+    /// else keep the file beside, renamed, and write the chain whole.
+    pub fn mirror(&self, chain: &[u8]) -> Result<Mirrored, AuditError> {
+        let _lock = self.lock()?;
+        let path = self.path();
+        let local = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        if chain.starts_with(&local) {
+            let rest = &chain[local.len()..];
+            if !rest.is_empty() {
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(io_err("open", &path))?;
+                file.write_all(rest)
+                    .and_then(|_| file.sync_data())
+                    .map_err(io_err("write", &path))?;
+            }
+            return Ok(Mirrored::Appended(rest.len() as u64));
+        }
+        let kept = self.dir.join(format!(
+            "audit.local-{}.jsonl",
+            Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+        ));
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
+            .map_err(io_err("create a file in", &self.dir))?;
+        tmp.write_all(chain)
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(io_err("write", tmp.path()))?;
+        fs::hard_link(&path, &kept).map_err(io_err("keep", &path))?;
+        tmp.persist(&path)
+            .map_err(|e| io_err("write", &path)(e.error))?;
+        Ok(Mirrored::Replaced(kept))
+    }
+}
+
 fn genesis_record(actor: &str) -> Record {
     // From the OS's random source; should it fail, the clock in
     // nanoseconds and the process id still make it unique in practice.

@@ -168,6 +168,7 @@ pub struct Config {
     pub backup: BackupCfg,
     pub alerts: Alerts,
     pub drill: DrillCfg,
+    pub team: TeamCfg,
     /// Values of the working tree or the user's file that were ignored
     /// (authority, the main branch), one line each; never read from a file.
     #[serde(skip)]
@@ -319,6 +320,20 @@ pub struct Alerts {
     pub command: String,
     pub webhook: String,
     pub timeout: Dur,
+}
+
+/// Team mode (SPEC §10): the lock, audit chain and live record on a git
+/// remote. An empty `remote` is single-box mode.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeamCfg {
+    pub remote: String,
+    /// How long a team lock holds without renewal (the holder renews it
+    /// every third of this while its job runs).
+    pub lease: Dur,
+    /// Set by `--offline` on the command line, never read from a file.
+    #[serde(skip)]
+    pub offline: bool,
 }
 
 /// The user's own file: look and keys only, never authority.
@@ -551,6 +566,7 @@ fn validate(cfg: &Config, layers: &[(&str, &str)]) -> Result<(), ConfigError> {
         ("live", "deadline", cfg.live.deadline),
         ("scripts", "timeout", cfg.scripts.timeout),
         ("alerts", "timeout", cfg.alerts.timeout),
+        ("team", "lease", cfg.team.lease),
     ];
     for (table, key, d) in positive {
         if d.0.is_zero() {

@@ -128,6 +128,10 @@ pub enum LockError {
     /// `unfreeze` by someone else without force.
     #[error("only {} (who froze deploys) or a release manager forcing it can lift the freeze; {who} cannot", info.owner)]
     NotFreezeOwner { info: FreezeInfo, who: String },
+    /// Team mode (SPEC §10): the team lock could not be taken (remote
+    /// unreachable, lost to another box); refused, exit 3.
+    #[error("{0}")]
+    Team(String),
     /// `unfreeze` with no freeze on.
     #[error("deploys are not frozen")]
     NotFrozen,
@@ -156,9 +160,17 @@ pub struct DeployLock {
     file: File,
     info_path: PathBuf,
     info: LockInfo,
+    /// The team lock (SPEC §10) held with this one, released first.
+    team: Option<Box<dyn fmt::Debug + Send>>,
 }
 
 impl DeployLock {
+    /// Hold `guard` (the team lock) as long as this lock; it is dropped
+    /// before the kernel lock is released.
+    pub fn attach(&mut self, guard: Box<dyn fmt::Debug + Send>) {
+        self.team = Some(guard);
+    }
+
     /// What was written beside the lock.
     pub fn info(&self) -> &LockInfo {
         &self.info
@@ -170,6 +182,7 @@ impl DeployLock {
 
 impl Drop for DeployLock {
     fn drop(&mut self) {
+        drop(self.team.take());
         // Remove the info while still holding the lock, so a new holder's
         // info is never removed by us.
         let _ = fs::remove_file(&self.info_path);
@@ -304,12 +317,21 @@ pub fn acquire(state_dir: &Path, info: LockInfo) -> Result<DeployLock, LockError
         file,
         info_path,
         info,
+        team: None,
     })
 }
 
 /// Whether the deploy lock is held (probed with `flock`, so a dead holder
 /// never shows) and whether deploys are frozen.
 pub fn status(state_dir: &Path) -> LockStatus {
+    let mut st = status_local(state_dir);
+    // Team mode: the team lock as this box last saw it (SPEC §10).
+    super::team::merge_cached(state_dir, &mut st);
+    st
+}
+
+/// [`status`] of this box alone, without the team lock.
+pub fn status_local(state_dir: &Path) -> LockStatus {
     LockStatus {
         held: probe_held(state_dir),
         frozen: freeze_status(state_dir),

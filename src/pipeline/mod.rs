@@ -31,6 +31,7 @@ pub mod scripts;
 pub mod state;
 pub mod status;
 pub mod tags;
+pub mod team;
 pub mod verify;
 pub mod watch;
 

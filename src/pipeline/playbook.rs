@@ -446,9 +446,9 @@ impl Playbook {
         ev: &mut (dyn FnMut(Event) + Send),
     ) -> Result<String, PlaybookError> {
         let info = LockInfo::new(&self.actor, "deploy", &self.branch.name);
-        match lock::acquire(&repo.state.path, info) {
+        match super::team::acquire(repo, &self.cfg, info) {
             Ok(l) => self.lock = Some(l),
-            Err(e @ (LockError::Held(_) | LockError::Frozen(_))) => {
+            Err(e @ (LockError::Held(_) | LockError::Frozen(_) | LockError::Team(_))) => {
                 return Err(self.refuse(repo, e.to_string()))
             }
             Err(e) => return Err(other(e)),

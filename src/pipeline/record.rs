@@ -32,7 +32,8 @@ pub fn audit_log(repo: &Repo) -> AuditLog {
 pub fn record(repo: &Repo, cfg: &Config, entry: NewEntry) -> Result<Record, RecordError> {
     repo.state.ensure()?;
     let entry = masked(entry);
-    let rec = audit_log(repo).append(entry)?;
+    let remote = super::team::Remote::of(repo, cfg);
+    let rec = super::team::append(&repo.state.path, remote.as_ref(), cfg.team.offline, entry)?;
     let path = config::resolve(&repo.root, &cfg.project.protocol_audit_log);
     let mut details: Vec<(&str, String)> = vec![("target", rec.target.clone())];
     if let Value::Object(map) = &rec.details {

@@ -60,7 +60,7 @@ use super::backup::{self, BackupCheck, BackupError};
 use super::checkout;
 use super::config::{self, Config};
 use super::jobs::Job;
-use super::lock::{self, LockError, LockInfo};
+use super::lock::{LockError, LockInfo};
 use super::playbook::{self, Event, Step, StepState};
 use super::record::record;
 use super::release::{self, ReleaseKind, ReleaseLogEntry, RolloutEntry, RolloutSource};
@@ -825,9 +825,11 @@ pub fn rollback(
         return Err(RollbackError::NoUrl);
     }
     let rollback_script = cfg.scripts.rollback.trim().to_string();
-    let _lock = match lock::acquire(&repo.state.path, LockInfo::new(&actor, "rollback", &tag)) {
+    let _lock = match super::team::acquire(repo, cfg, LockInfo::new(&actor, "rollback", &tag)) {
         Ok(l) => l,
-        Err(e @ (LockError::Held(_) | LockError::Frozen(_))) => return Err(refuse(e.to_string())),
+        Err(e @ (LockError::Held(_) | LockError::Frozen(_) | LockError::Team(_))) => {
+            return Err(refuse(e.to_string()))
+        }
         Err(e) => return Err(other(e)),
     };
     let fail = |why: String| -> RollbackError {

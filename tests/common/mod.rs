@@ -18,6 +18,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fixture;
+pub mod gitd;
 pub mod http;
 pub mod live;
 pub mod packages;
