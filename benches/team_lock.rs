@@ -66,6 +66,7 @@ fn main() {
     let remote = Remote {
         name: d.url(),
         dir: clone.clone(),
+        timeout: Duration::from_secs(30),
     };
     let info = LockInfo::new("bench", "deploy", "feature/bench");
 

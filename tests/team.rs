@@ -59,6 +59,7 @@ fn concurrent_appends_from_three_clones_make_one_chain() {
                 let remote = Remote {
                     name: d.url(),
                     dir: f.path().to_path_buf(),
+                    timeout: std::time::Duration::from_secs(30),
                 };
                 let state = state.clone();
                 s.spawn(move || {
@@ -521,4 +522,46 @@ fn boxes_killed_mid_append_leave_a_valid_chain() {
         assert_eq!(doc["team"]["intact"], true, "{doc}");
         assert_eq!(doc["team"]["local_is_prefix"], true, "{doc}");
     }
+}
+
+/// A remote that accepts the connection and never answers (a hung git
+/// server, a black-holed proxy): each git call is ended after `[team]
+/// timeout`, so a rollback is refused as "remote unreachable" (exit 3)
+/// within seconds instead of hanging, and goes on with `--offline`.
+#[test]
+fn a_remote_that_never_answers_does_not_hang_a_rollback() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept every connection and hold it open, saying nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let l = live_repo(&format!(
+        "\n[team]\nremote = \"git://127.0.0.1:{port}/team.git\"\ntimeout = \"1s\"\n"
+    ));
+    let f = &l.f;
+    let started = Instant::now();
+    let out = f.guardrail(&["rollback", "--yes"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("gave no answer within 1s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        took < secs(20),
+        "the rollback waited {took:?} on a silent remote"
+    );
+    let out = f.guardrail(&["rollback", "--yes", "--offline"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }

@@ -331,6 +331,10 @@ pub struct TeamCfg {
     /// How long a team lock holds without renewal (the holder renews it
     /// every third of this while its job runs).
     pub lease: Dur,
+    /// How long one `git` call to the team remote may take before it is
+    /// ended and the remote counts as unreachable (a remote that accepts a
+    /// connection and never answers must not hang a rollback).
+    pub timeout: Dur,
     /// Set by `--offline` on the command line, never read from a file.
     #[serde(skip)]
     pub offline: bool,
@@ -567,6 +571,7 @@ fn validate(cfg: &Config, layers: &[(&str, &str)]) -> Result<(), ConfigError> {
         ("scripts", "timeout", cfg.scripts.timeout),
         ("alerts", "timeout", cfg.alerts.timeout),
         ("team", "lease", cfg.team.lease),
+        ("team", "timeout", cfg.team.timeout),
     ];
     for (table, key, d) in positive {
         if d.0.is_zero() {

@@ -126,6 +126,9 @@ pub struct Remote {
     pub name: String,
     /// The clone's working directory (where `git` runs).
     pub dir: PathBuf,
+    /// How long one `git` call may take (`[team] timeout`); past it the
+    /// call is ended and the remote counts as unreachable.
+    pub timeout: Duration,
 }
 
 /// Outcome of a compare-and-swap.
@@ -144,22 +147,80 @@ impl Remote {
         (!name.is_empty()).then(|| Remote {
             name: name.to_string(),
             dir: repo.root.clone(),
+            timeout: cfg.team.timeout.0,
         })
     }
 
+    /// Runs `git` in the clone, in a process group of its own, and ends
+    /// the whole group (ssh or a remote helper included) when it outlives
+    /// the remote's timeout: a remote that accepts a connection and never
+    /// answers is unreachable, it does not hang a deploy or a rollback.
     fn git(&self, args: &[&str]) -> Result<std::process::Output, TeamError> {
-        Command::new("git")
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        let what = format!("git {}", args.first().copied().unwrap_or(""));
+        let failed = |e: io::Error| TeamError::Git {
+            what: what.clone(),
+            remote: self.name.clone(),
+            message: e.to_string(),
+        };
+        let mut child = Command::new("git")
             .arg("-C")
             .arg(&self.dir)
             .args(args)
             .env("GIT_TERMINAL_PROMPT", "0")
             .stdin(Stdio::null())
-            .output()
-            .map_err(|e| TeamError::Git {
-                what: format!("git {}", args.first().copied().unwrap_or("")),
-                remote: self.name.clone(),
-                message: e.to_string(),
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(failed)?;
+        let drain = |r: Option<Box<dyn Read + Send>>| {
+            thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
             })
+        };
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        );
+        let deadline = std::time::Instant::now() + self.timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(failed)? {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                // SAFETY: signalling the process group this call created.
+                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                let _ = child.wait();
+                let _ = (out.join(), err.join());
+                return Err(TeamError::Unreachable {
+                    remote: self.name.clone(),
+                    message: format!(
+                        "{what} gave no answer within {} ([team] timeout) and was ended",
+                        super::config::Dur(self.timeout)
+                    ),
+                });
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        Ok(std::process::Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        })
     }
 
     fn unreachable(&self, stderr: &[u8]) -> TeamError {
