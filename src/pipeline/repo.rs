@@ -13,6 +13,7 @@ use git2::{BranchType, Oid, Repository};
 use serde::Serialize;
 
 use super::config::{self, Config, ConfigError};
+pub use super::main_index::MainIndex;
 use super::state::StateDir;
 
 #[derive(Debug, thiserror::Error)]
@@ -211,8 +212,10 @@ impl Repo {
             })
     }
 
-    /// The main branch's history, indexed once for ahead/behind of every
-    /// branch (`None` without a main branch).
+    /// The main branch's history, indexed for ahead/behind of every branch
+    /// (`None` without a main branch): read from the state directory's cache
+    /// and brought up to date with main's new commits, or built by walking
+    /// main when there is no cache ([`MainIndex::open`]).
     pub fn main_index(&self, main: &str) -> Result<Option<MainIndex>, RepoError> {
         self.main_index_paced(main, &mut || {})
     }
@@ -226,7 +229,12 @@ impl Repo {
         pause: &mut dyn FnMut(),
     ) -> Result<Option<MainIndex>, RepoError> {
         match self.main_head(main) {
-            Some(tip) => Ok(Some(MainIndex::build(&self.git, tip, pause)?)),
+            Some(tip) => Ok(Some(MainIndex::open(
+                &self.git,
+                tip,
+                &self.state.path,
+                pause,
+            )?)),
             None => Ok(None),
         }
     }
@@ -235,7 +243,11 @@ impl Repo {
     /// merged by name, main and `*/HEAD` left out. Sorted by name.
     pub fn branch_refs(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
         let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
-        for r in self.git.references()? {
+        // Branch refs only: not the tags (2,000 files read for nothing on a
+        // large repository).
+        let heads = self.git.references_glob("refs/heads/*")?;
+        let remotes = self.git.references_glob("refs/remotes/*")?;
+        for r in heads.chain(remotes) {
             let r = r?;
             let Some((source, name)) = r.name().and_then(branch_of_ref) else {
                 continue;
@@ -304,11 +316,22 @@ impl Repo {
 
     /// Every feature branch with its details.
     pub fn branches(&self, main: &str) -> Result<Vec<BranchInfo>, RepoError> {
+        Ok(self.branches_with_index(main)?.0)
+    }
+
+    /// [`Repo::branches`] and the index of main that counted ahead/behind
+    /// (`None` without a main branch), which says how much was walked.
+    pub fn branches_with_index(
+        &self,
+        main: &str,
+    ) -> Result<(Vec<BranchInfo>, Option<MainIndex>), RepoError> {
         let m = self.main_index(main)?;
-        self.branch_refs(main)?
+        let list = self
+            .branch_refs(main)?
             .iter()
             .map(|b| self.branch_details(b, m.as_ref()))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((list, m))
     }
 
     /// The branch named `name` without ahead/behind (no walk of main): what
@@ -487,15 +510,18 @@ impl Repo {
         Ok(next_free_tag(prefix, date, &names))
     }
 
-    /// Names of every tag (for "does this tag exist").
+    /// Names of every tag (for "does this tag exist"). Read from
+    /// `refs/tags/` alone: libgit2's `git_tag_list` reads every ref of the
+    /// repository (10,000 branch files on a large one) to keep the tags.
     pub fn tag_names(&self) -> Result<Vec<String>, RepoError> {
-        Ok(self
-            .git
-            .tag_names(None)?
-            .iter()
-            .flatten()
-            .map(str::to_string)
-            .collect())
+        let mut names = Vec::new();
+        for r in self.git.references_glob("refs/tags/*")? {
+            let r = r?;
+            if let Some(n) = r.name().and_then(|n| n.strip_prefix("refs/tags/")) {
+                names.push(n.to_string());
+            }
+        }
+        Ok(names)
     }
 }
 
@@ -544,82 +570,5 @@ pub unsafe fn limit_git_commit_cache() {
     // SAFETY: as above.
     unsafe {
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
-    }
-}
-
-/// Commits walked between two calls of [`MainIndex::build`]'s `pause`.
-const PAUSE_EVERY: usize = 1024;
-
-/// Main's history, read in one walk, so ahead/behind of thousands of
-/// branches does not walk main thousands of times.
-///
-/// Ahead: commits reachable from the branch and not from main (the branch's
-/// own commits are walked until they meet main). Behind: with a linear main
-/// (no merge commits) it is the number of main commits above the newest
-/// point where the branch meets main, exact and O(1); with merges on main
-/// libgit2's `graph_ahead_behind` answers instead.
-pub struct MainIndex {
-    tip: Oid,
-    /// Commit -> position from the tip (0 = tip), for every commit on main.
-    pos: std::collections::HashMap<Oid, u32>,
-    linear: bool,
-}
-
-impl MainIndex {
-    pub fn build(
-        git: &Repository,
-        tip: Oid,
-        pause: &mut dyn FnMut(),
-    ) -> Result<MainIndex, git2::Error> {
-        // Main's first-parent chain, by distance from the tip; main is
-        // linear when nothing else is reachable from its tip. Two revwalks,
-        // no commit object opened (so libgit2's object cache stays small).
-        let mut first = git.revwalk()?;
-        first.push(tip)?;
-        first.simplify_first_parent()?;
-        let mut pos = std::collections::HashMap::new();
-        for (i, oid) in first.enumerate() {
-            pos.insert(oid?, i as u32);
-            if (i + 1).is_multiple_of(PAUSE_EVERY) {
-                pause();
-            }
-        }
-        let mut all = git.revwalk()?;
-        all.push(tip)?;
-        let mut reachable = 0usize;
-        for oid in all {
-            oid?;
-            reachable += 1;
-            if reachable.is_multiple_of(PAUSE_EVERY) {
-                pause();
-            }
-        }
-        let linear = reachable == pos.len();
-        Ok(MainIndex { tip, pos, linear })
-    }
-
-    /// (ahead, behind) of `head` against main.
-    pub fn ahead_behind(&self, git: &Repository, head: Oid) -> Result<(usize, usize), git2::Error> {
-        if !self.linear {
-            return git.graph_ahead_behind(head, self.tip);
-        }
-        let mut ahead = 0usize;
-        let mut nearest: Option<u32> = None;
-        let mut seen = std::collections::HashSet::new();
-        let mut stack = vec![head];
-        while let Some(oid) = stack.pop() {
-            if !seen.insert(oid) {
-                continue;
-            }
-            if let Some(&p) = self.pos.get(&oid) {
-                nearest = Some(nearest.map_or(p, |n| n.min(p)));
-                continue;
-            }
-            ahead += 1;
-            stack.extend(git.find_commit(oid)?.parent_ids());
-        }
-        // Every main commit above the meeting point is missing from the branch.
-        let behind = nearest.map_or(self.pos.len(), |p| p as usize);
-        Ok((ahead, behind))
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::config::Config;
 use super::lock::{self, FreezeInfo, LockInfo, LockStatus};
+use super::main_index::IndexReport;
 use super::package::{self, Context, HashCheck};
 use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
@@ -37,6 +38,10 @@ pub struct Status {
     /// could not be checked; see `warnings`).
     pub drift: Option<DriftView>,
     pub branches: Vec<BranchStatus>,
+    /// How the branches' ahead/behind were counted: main's index from the
+    /// cache in the state directory or from a walk, and how many commits
+    /// were walked (`null` without a main branch).
+    pub ahead_behind: Option<IndexReport>,
     pub prod_tags: Vec<ProdTag>,
     /// Things worth knowing that are not errors (no main branch, empty repository…).
     pub warnings: Vec<String>,
@@ -94,8 +99,8 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
     if let Some(c) = &ctx {
         warnings.extend(c.warnings.iter().cloned());
     }
-    let branches = repo
-        .branches(main)?
+    let (branches, index) = repo.branches_with_index(main)?;
+    let branches = branches
         .into_iter()
         .map(|info| {
             let package = match &ctx {
@@ -149,6 +154,7 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
             }
         },
         branches,
+        ahead_behind: index.map(|i| i.report()),
         prod_tags,
         warnings,
     })
