@@ -462,7 +462,12 @@ impl Repo {
     fn peel_tag(&self, target: Oid) -> Result<(Oid, bool, Option<String>), RepoError> {
         Ok(match self.git.find_tag(target) {
             Ok(t) => {
-                let c = t.target()?.peel_to_commit()?.id();
+                // A tag of a commit names it: no need to read the commit.
+                let c = if t.target_type() == Some(git2::ObjectType::Commit) {
+                    t.target_id()
+                } else {
+                    t.target()?.peel_to_commit()?.id()
+                };
                 (c, true, t.message().map(str::to_string))
             }
             Err(_) => (target, false, None),
@@ -555,6 +560,11 @@ pub unsafe fn limit_git_memory() {
         let _ = git2::opts::set_mwindow_size(1 << 20);
         let _ = git2::opts::set_mwindow_mapped_limit(8 << 20);
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0);
+        // libgit2 hashes every object it reads to check its id (6% of
+        // `status` on the 10,000-branch repository); git does not when it
+        // reads, the pack's own checksums cover corruption, and `git fsck`
+        // is the check of a repository's integrity.
+        git2::opts::strict_hash_verification(false);
     }
 }
 

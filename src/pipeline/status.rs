@@ -136,7 +136,7 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
         golden: prod_tags.last().map(|t| t.name.clone()),
         live,
         lock: lock::status(&repo.state.path).into(),
-        drift: match super::drift::check(repo, cfg, false) {
+        drift: match super::drift::check_with_tags(repo, cfg, false, &prod_tags) {
             Ok(d) => Some(DriftView {
                 drift: d.drift,
                 summary: super::drift::summary(&d),
