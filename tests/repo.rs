@@ -593,3 +593,50 @@ fn status_walks_main_once_then_only_its_new_commits() {
     assert_eq!(ab["main_index"], "cache", "{ab}");
     assert_eq!(ab["merges_on_main"], true, "{ab}");
 }
+
+/// The ref files read directly give what libgit2 gives: loose and packed
+/// refs, a loose ref shadowing a packed one, remote-tracking refs, a
+/// remote's symbolic `HEAD`, a symbolic branch, a stale lock file. A ref
+/// file that is not plain is left to libgit2.
+#[test]
+fn branch_refs_read_from_the_files_are_libgit2s() {
+    use guardrail::pipeline::repo::read_branch_refs;
+    let f = mosaic_repo();
+    let main = f.rev_parse("main");
+    let ps = f.rev_parse(mosaic::PS101);
+    f.remote_tracking("origin", "team/x", &main);
+    f.remote_tracking("upstream", mosaic::AUTH_MODAL, &main);
+    f.git(&["branch", "shadowed", &ps]);
+    f.git(&["pack-refs", "--all"]);
+    f.git(&["branch", "-f", "shadowed", &main]);
+    f.git(&["branch", "loose/new", &ps]);
+    f.remote_tracking("origin", mosaic::AUTH_MODAL, &ps);
+    f.git(&["symbolic-ref", "refs/heads/sym", "refs/heads/main"]);
+    f.git(&[
+        "symbolic-ref",
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/team/x",
+    ]);
+    f.write(".git/refs/heads/stale.lock", format!("{ps}\n"));
+    let (repo, _) = open(&f);
+    assert!(read_branch_refs(&f.path().join(".git")).is_some());
+    let direct = repo.branch_refs("main").unwrap();
+    assert_eq!(direct, repo.branch_refs_libgit2("main").unwrap());
+    let shadowed = direct.iter().find(|b| b.name == "shadowed").unwrap();
+    assert_eq!(shadowed.head, main);
+    let auth = direct
+        .iter()
+        .find(|b| b.name == mosaic::AUTH_MODAL)
+        .unwrap();
+    assert_eq!(auth.sources, ["local", "origin", "upstream"]);
+    assert!(direct.iter().any(|b| b.name == "loose/new"));
+    assert!(!direct.iter().any(|b| b.name == "sym" || b.name == "HEAD"));
+
+    f.write(".git/refs/heads/odd", "not an object id\n");
+    assert!(read_branch_refs(&f.path().join(".git")).is_none());
+    let (repo, _) = open(&f);
+    assert_eq!(
+        repo.branch_refs("main").map_err(|e| e.to_string()),
+        repo.branch_refs_libgit2("main").map_err(|e| e.to_string())
+    );
+}

@@ -241,22 +241,55 @@ impl Repo {
 
     /// Feature branches straight from the refs: local and remote-tracking,
     /// merged by name, main and `*/HEAD` left out. Sorted by name.
+    ///
+    /// The ref files are read directly ([`read_branch_refs`]): libgit2
+    /// stats each loose ref twice and checks `packed-refs` per ref, which
+    /// on 10,000 loose branches made the console's first frame wait. Where
+    /// the files are not plain (a ref that does not parse), libgit2 reads
+    /// them, as [`Repo::branch_refs_libgit2`].
     pub fn branch_refs(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
-        let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
+        match read_branch_refs(self.git.commondir()) {
+            Some(refs) => Ok(merge_branch_refs(
+                main,
+                refs.into_iter().map(|(n, o)| Ok((n, Some(o)))),
+            )?),
+            None => self.branch_refs_libgit2(main),
+        }
+    }
+
+    /// [`Repo::branch_refs`] read by libgit2.
+    pub fn branch_refs_libgit2(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
         // Branch refs only: not the tags (2,000 files read for nothing on a
         // large repository).
         let heads = self.git.references_glob("refs/heads/*")?;
         let remotes = self.git.references_glob("refs/remotes/*")?;
-        for r in heads.chain(remotes) {
-            let r = r?;
-            let Some((source, name)) = r.name().and_then(branch_of_ref) else {
+        merge_branch_refs(
+            main,
+            heads.chain(remotes).map(|r| {
+                let r = r?;
+                Ok((r.name().unwrap_or("").to_string(), r.target()))
+            }),
+        )
+    }
+}
+
+/// (full ref name, target) pairs, heads then remotes, merged by branch name.
+fn merge_branch_refs(
+    main: &str,
+    refs: impl Iterator<Item = Result<(String, Option<Oid>), git2::Error>>,
+) -> Result<Vec<BranchRef>, RepoError> {
+    let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
+    {
+        for r in refs {
+            let (full, target) = r?;
+            let Some((source, name)) = branch_of_ref(&full) else {
                 continue;
             };
             if name == main {
                 continue;
             }
             let (source, name) = (source.to_string(), name.to_string());
-            let Some(oid) = r.target() else { continue };
+            let Some(oid) = target else { continue };
             let e = by_name.entry(name.clone()).or_insert_with(|| BranchRef {
                 name,
                 head: oid.to_string(),
@@ -272,9 +305,11 @@ impl Repo {
                 e.heads.push((source, oid));
             }
         }
-        Ok(by_name.into_values().collect())
     }
+    Ok(by_name.into_values().collect())
+}
 
+impl Repo {
     /// Subject, author, time and ahead/behind of one branch; the newer of its
     /// heads wins (by commit time).
     pub fn branch_details(
@@ -528,6 +563,103 @@ impl Repo {
         }
         Ok(names)
     }
+}
+
+/// The branch refs of the files backend, read without libgit2: loose refs
+/// under `refs/heads/` and `refs/remotes/` (sorted by name, as libgit2 lists
+/// them), then the entries of `packed-refs` that no loose ref shadows, sorted
+/// by name; heads first, then remotes. A symbolic ref has no
+/// target. `None` when anything is not plain (a ref file that is not an
+/// object id or `ref: `, a name git would refuse, a reftable repository):
+/// the caller lets libgit2 read them.
+pub fn read_branch_refs(common_dir: &Path) -> Option<Vec<(String, Oid)>> {
+    if common_dir.join("reftable").exists() {
+        return None;
+    }
+    let packed = match std::fs::read(common_dir.join("packed-refs")) {
+        Ok(b) => parse_packed_refs(&b)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(_) => return None,
+    };
+    let mut out = Vec::new();
+    for kind in ["refs/heads", "refs/remotes"] {
+        let mut loose: Vec<(String, Option<Oid>)> = Vec::new();
+        read_loose(common_dir, kind, &mut loose)?;
+        loose.sort_by(|a, b| a.0.cmp(&b.0));
+        let shadowed: std::collections::HashSet<&str> =
+            loose.iter().map(|(n, _)| n.as_str()).collect();
+        let mut from_packed: Vec<(String, Oid)> = packed
+            .iter()
+            .filter(|(n, _)| {
+                n.strip_prefix(kind).is_some_and(|r| r.starts_with('/'))
+                    && !shadowed.contains(n.as_str())
+            })
+            .cloned()
+            .collect();
+        from_packed.sort_by(|a, b| a.0.cmp(&b.0));
+        out.extend(loose.into_iter().filter_map(|(n, o)| Some((n, o?))));
+        out.extend(from_packed);
+    }
+    Some(out)
+}
+
+/// Loose refs under `common_dir/dir`, recursively; a symbolic ref as `None`.
+fn read_loose(common_dir: &Path, dir: &str, out: &mut Vec<(String, Option<Oid>)>) -> Option<()> {
+    let rd = match std::fs::read_dir(common_dir.join(dir)) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(()),
+        Err(_) => return None,
+    };
+    for e in rd {
+        let e = e.ok()?;
+        let name = e.file_name().into_string().ok()?;
+        let full = format!("{dir}/{name}");
+        let ty = e.file_type().ok()?;
+        if ty.is_dir() {
+            read_loose(common_dir, &full, out)?;
+            continue;
+        }
+        if name.ends_with(".lock") {
+            continue;
+        }
+        if !ty.is_file() || !git2::Reference::is_valid_name(&full) {
+            return None;
+        }
+        // One read (open, read, close): a ref file is one line; one that
+        // does not end in a newline within the buffer is left to libgit2.
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut std::fs::File::open(e.path()).ok()?, &mut buf).ok()?;
+        if n == 0 || n == buf.len() || buf[n - 1] != b'\n' {
+            return None;
+        }
+        let text = std::str::from_utf8(&buf[..n]).ok()?.trim_end();
+        if text.starts_with("ref: ") {
+            out.push((full, None));
+        } else if text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push((full, Some(Oid::from_str(text).ok()?)));
+        } else {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// `packed-refs`: `<id> <name>` lines; `#` header and `^` peeled lines
+/// skipped.
+fn parse_packed_refs(bytes: &[u8]) -> Option<Vec<(String, Oid)>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.starts_with('^') || line.is_empty() {
+            continue;
+        }
+        let (id, name) = line.split_once(' ')?;
+        if id.len() != 40 {
+            return None;
+        }
+        out.push((name.to_string(), Oid::from_str(id).ok()?));
+    }
+    Some(out)
 }
 
 /// Characters a ref glob treats specially. Git refuses them in ref names, so
