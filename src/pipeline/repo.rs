@@ -279,31 +279,29 @@ fn merge_branch_refs(
     refs: impl Iterator<Item = Result<(String, Option<Oid>), git2::Error>>,
 ) -> Result<Vec<BranchRef>, RepoError> {
     let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
-    {
-        for r in refs {
-            let (full, target) = r?;
-            let Some((source, name)) = branch_of_ref(&full) else {
-                continue;
-            };
-            if name == main {
-                continue;
-            }
-            let (source, name) = (source.to_string(), name.to_string());
-            let Some(oid) = target else { continue };
-            let e = by_name.entry(name.clone()).or_insert_with(|| BranchRef {
-                name,
-                head: oid.to_string(),
-                sources: Vec::new(),
-                heads: Vec::new(),
-            });
-            if source == "local" {
-                e.head = oid.to_string();
-                e.sources.insert(0, source.clone());
-                e.heads.insert(0, (source, oid));
-            } else {
-                e.sources.push(source.clone());
-                e.heads.push((source, oid));
-            }
+    for r in refs {
+        let (full, target) = r?;
+        let Some((source, name)) = branch_of_ref(&full) else {
+            continue;
+        };
+        if name == main {
+            continue;
+        }
+        let (source, name) = (source.to_string(), name.to_string());
+        let Some(oid) = target else { continue };
+        let e = by_name.entry(name.clone()).or_insert_with(|| BranchRef {
+            name,
+            head: oid.to_string(),
+            sources: Vec::new(),
+            heads: Vec::new(),
+        });
+        if source == "local" {
+            e.head = oid.to_string();
+            e.sources.insert(0, source.clone());
+            e.heads.insert(0, (source, oid));
+        } else {
+            e.sources.push(source.clone());
+            e.heads.push((source, oid));
         }
     }
     Ok(by_name.into_values().collect())
