@@ -637,6 +637,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 print!("{}", guardrail::pipeline::status::render_text(&st));
             }
+            // The process ends here: freeing libgit2's object cache one
+            // object at a time took ~9% of `status` on a repository with
+            // 10,000 branches; the kernel frees it at exit at once.
+            std::mem::forget(repo);
             Ok(0)
         }
         Some(Cmd::Check { branch }) => {

@@ -433,3 +433,213 @@ fn the_next_free_tag_of_a_day_reads_that_days_tags_only() {
         next_free_tag(&prefix, day, &repo.tag_names().unwrap())
     );
 }
+
+/// A repository whose `main` is `n` commits long (one `git fast-import`
+/// stream), with branches forked near the root, in the middle and near the
+/// tip, and one that merged main in part-way.
+fn long_main_repo(n: usize) -> Fixture {
+    use std::fmt::Write;
+    let f = Fixture::new();
+    let mut s = String::new();
+    let commit = |s: &mut String,
+                  r: &str,
+                  mark: usize,
+                  msg: &str,
+                  from: usize,
+                  merge: Option<usize>| {
+        let t = 1_600_000_000 + mark * 60;
+        let _ = write!(
+            s,
+            "commit {r}\nmark :{mark}\ncommitter Dev <dev@example.com> {t} +0000\ndata <<EOT\n{msg}\nEOT\n"
+        );
+        if from > 0 {
+            let _ = writeln!(s, "from :{from}");
+        }
+        if let Some(m) = merge {
+            let _ = writeln!(s, "merge :{m}");
+        }
+        let _ = write!(s, "M 100644 inline {r}.txt\ndata <<EOT\n{msg}\nEOT\n\n");
+    };
+    for i in 1..=n {
+        commit(
+            &mut s,
+            "refs/heads/main",
+            i,
+            &format!("main {i}"),
+            i - 1,
+            None,
+        );
+    }
+    let mut mark = n;
+    // (fork point: the main commit's mark, own commits)
+    for (b, (at, own)) in [(1, 2), (10, 1), (n / 2, 3), (n - 10, 1), (n, 2)]
+        .into_iter()
+        .enumerate()
+    {
+        for k in 0..own {
+            mark += 1;
+            let from = if k == 0 { at } else { mark - 1 };
+            let r = format!("refs/heads/feature/b{b}");
+            commit(&mut s, &r, mark, &format!("b{b} {k}"), from, None);
+        }
+    }
+    let r = "refs/heads/feature/merged";
+    commit(&mut s, r, mark + 1, "merged 0", n / 4, None);
+    commit(&mut s, r, mark + 2, "merged 1", mark + 1, Some(n / 3));
+    f.git_stdin(&["fast-import", "--quiet"], s.as_bytes());
+    f.git(&["reset", "-q", "--hard", "main"]);
+    f
+}
+
+/// `status --json` with every branch's ahead/behind checked against
+/// `git rev-list --left-right --count`; returns its `ahead_behind` report.
+fn status_checked_against_git(f: &Fixture) -> serde_json::Value {
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+    let branches = j["branches"].as_array().unwrap();
+    assert_eq!(branches.len(), 6, "{branches:?}");
+    for b in branches {
+        let range = format!("{}...main", b["head"].as_str().unwrap());
+        let counts = f.git(&["rev-list", "--left-right", "--count", &range]);
+        let v: Vec<u64> = counts
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(
+            (b["ahead"].as_u64(), b["behind"].as_u64()),
+            (Some(v[0]), Some(v[1])),
+            "{}",
+            b["name"]
+        );
+    }
+    j["ahead_behind"].clone()
+}
+
+/// Ahead/behind does not walk main's whole history on every call: main's
+/// index is cached in the state directory; a later call walks only main's
+/// new commits and, per branch, the branch's own commits down to main.
+/// Counted, not timed: `main_commits_walked` and `branch_commits_walked`.
+#[test]
+fn status_walks_main_once_then_only_its_new_commits() {
+    const N: usize = 3_000;
+    let f = long_main_repo(N);
+    let state = f.path().join(".git/guardrail");
+    let cache = state.join("cache/main-index-v1");
+    // No state directory: main is walked, and status does not create one.
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "walk", "{ab}");
+    assert_eq!(ab["main_commits"], N, "{ab}");
+    assert!(
+        ab["main_commits_walked"].as_u64().unwrap() >= N as u64,
+        "{ab}"
+    );
+    assert!(ab["cache_file"].is_null(), "{ab}");
+    assert!(
+        ab["cache_note"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{ab}"
+    );
+    assert!(!state.exists());
+
+    // With a state directory the index is written once…
+    std::fs::create_dir_all(&state).unwrap();
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "walk", "{ab}");
+    assert_eq!(ab["cache_file"], cache.display().to_string(), "{ab}");
+    assert!(cache.is_file());
+    // …and then read: no commit of main walked, and per branch only its own
+    // commits and where they meet main (11 own commits, 6 branches).
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "cache", "{ab}");
+    assert_eq!(ab["main_commits_walked"], 0, "{ab}");
+    assert_eq!(ab["merges_on_main"], false, "{ab}");
+    let per_branch = ab["branch_commits_walked"].as_u64().unwrap();
+    assert!(per_branch > 0 && per_branch <= 11 + 2 * 6, "{ab}");
+
+    // Main moves on by two commits: those two are walked, nothing else.
+    f.write("news.txt", "one\n");
+    f.commit("news 1");
+    f.write("news.txt", "two\n");
+    f.commit("news 2");
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "cache+walk", "{ab}");
+    assert_eq!(ab["main_commits_walked"], 2, "{ab}");
+    assert_eq!(ab["main_commits"], N + 2, "{ab}");
+    assert_eq!(status_checked_against_git(&f)["main_index"], "cache");
+
+    // Main rewound by three: the index drops them without a walk.
+    f.git(&["reset", "-q", "--hard", "main~3"]);
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "cache+walk", "{ab}");
+    assert_eq!(ab["main_commits_walked"], 0, "{ab}");
+    assert_eq!(ab["main_commits"], N - 1, "{ab}");
+
+    // A damaged cache is not trusted: main is walked again.
+    let mut bytes = std::fs::read(&cache).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&cache, bytes).unwrap();
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "walk", "{ab}");
+    assert_eq!(status_checked_against_git(&f)["main_index"], "cache");
+
+    // A merge commit on main: libgit2 counts each branch; the cache says so.
+    f.git(&["merge", "-q", "--no-ff", "--no-edit", "feature/b3"]);
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "cache+walk", "{ab}");
+    assert_eq!(ab["main_commits_walked"], 1, "{ab}");
+    assert_eq!(ab["merges_on_main"], true, "{ab}");
+    let ab = status_checked_against_git(&f);
+    assert_eq!(ab["main_index"], "cache", "{ab}");
+    assert_eq!(ab["merges_on_main"], true, "{ab}");
+}
+
+/// The ref files read directly give what libgit2 gives: loose and packed
+/// refs, a loose ref shadowing a packed one, remote-tracking refs, a
+/// remote's symbolic `HEAD`, a symbolic branch, a stale lock file. A ref
+/// file that is not plain is left to libgit2.
+#[test]
+fn branch_refs_read_from_the_files_are_libgit2s() {
+    use guardrail::pipeline::repo::read_branch_refs;
+    let f = mosaic_repo();
+    let main = f.rev_parse("main");
+    let ps = f.rev_parse(mosaic::PS101);
+    f.remote_tracking("origin", "team/x", &main);
+    f.remote_tracking("upstream", mosaic::AUTH_MODAL, &main);
+    f.git(&["branch", "shadowed", &ps]);
+    f.git(&["pack-refs", "--all"]);
+    f.git(&["branch", "-f", "shadowed", &main]);
+    f.git(&["branch", "loose/new", &ps]);
+    f.remote_tracking("origin", mosaic::AUTH_MODAL, &ps);
+    f.git(&["symbolic-ref", "refs/heads/sym", "refs/heads/main"]);
+    f.git(&[
+        "symbolic-ref",
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/team/x",
+    ]);
+    f.write(".git/refs/heads/stale.lock", format!("{ps}\n"));
+    let (repo, _) = open(&f);
+    assert!(read_branch_refs(&f.path().join(".git")).is_some());
+    let direct = repo.branch_refs("main").unwrap();
+    assert_eq!(direct, repo.branch_refs_libgit2("main").unwrap());
+    let shadowed = direct.iter().find(|b| b.name == "shadowed").unwrap();
+    assert_eq!(shadowed.head, main);
+    let auth = direct
+        .iter()
+        .find(|b| b.name == mosaic::AUTH_MODAL)
+        .unwrap();
+    assert_eq!(auth.sources, ["local", "origin", "upstream"]);
+    assert!(direct.iter().any(|b| b.name == "loose/new"));
+    assert!(!direct.iter().any(|b| b.name == "sym" || b.name == "HEAD"));
+
+    f.write(".git/refs/heads/odd", "not an object id\n");
+    assert!(read_branch_refs(&f.path().join(".git")).is_none());
+    let (repo, _) = open(&f);
+    assert_eq!(
+        repo.branch_refs("main").map_err(|e| e.to_string()),
+        repo.branch_refs_libgit2("main").map_err(|e| e.to_string())
+    );
+}

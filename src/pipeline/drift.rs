@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use super::alerts::{self, Event, Kind};
 use super::baseline::{self, DiffStatus, FileDiff};
 use super::config::Config;
-use super::repo::{Repo, RepoError};
+use super::repo::{ProdTag, Repo, RepoError};
 use super::state::LiveRecord;
 use super::verify;
 
@@ -189,6 +189,17 @@ fn union_keys(a: &[(String, String)], b: &[(String, String)]) -> Vec<String> {
 /// documentation). Reads only; the live fetch is bounded by
 /// `[live] request_timeout`.
 pub fn check(repo: &Repo, cfg: &Config, fetch_live: bool) -> Result<DriftReport, DriftError> {
+    check_with_tags(repo, cfg, fetch_live, &repo.prod_tags(cfg)?)
+}
+
+/// [`check`] with the prod tags already read (`status` reads them anyway;
+/// on a repository with thousands of tags a second read costs).
+pub fn check_with_tags(
+    repo: &Repo,
+    cfg: &Config,
+    fetch_live: bool,
+    tags: &[ProdTag],
+) -> Result<DriftReport, DriftError> {
     let watch = cfg.project.watch.clone();
     let mut rep = DriftReport {
         golden: None,
@@ -205,7 +216,6 @@ pub fn check(repo: &Repo, cfg: &Config, fetch_live: bool) -> Result<DriftReport,
     };
     let main = repo.main_head(&cfg.project.main_branch);
     rep.main_head = main.map(|o| o.to_string());
-    let tags = repo.prod_tags(cfg)?;
     match tags.last() {
         None => rep.notes.push(format!(
             "there is no prod tag ({}YYYY-MM-DD) yet, so no golden build to compare with: no drift",

@@ -18,6 +18,7 @@ pub mod handoff;
 pub mod handoff_make;
 pub mod jobs;
 pub mod lock;
+pub mod main_index;
 pub mod package;
 pub mod playbook;
 pub mod protect;

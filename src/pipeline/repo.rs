@@ -13,6 +13,7 @@ use git2::{BranchType, Oid, Repository};
 use serde::Serialize;
 
 use super::config::{self, Config, ConfigError};
+pub use super::main_index::MainIndex;
 use super::state::StateDir;
 
 #[derive(Debug, thiserror::Error)]
@@ -337,8 +338,10 @@ impl Repo {
             })
     }
 
-    /// The main branch's history, indexed once for ahead/behind of every
-    /// branch (`None` without a main branch).
+    /// The main branch's history, indexed for ahead/behind of every branch
+    /// (`None` without a main branch): read from the state directory's cache
+    /// and brought up to date with main's new commits, or built by walking
+    /// main when there is no cache ([`MainIndex::open`]).
     pub fn main_index(&self, main: &str) -> Result<Option<MainIndex>, RepoError> {
         self.main_index_paced(main, &mut || {})
     }
@@ -352,43 +355,85 @@ impl Repo {
         pause: &mut dyn FnMut(),
     ) -> Result<Option<MainIndex>, RepoError> {
         match self.main_head(main) {
-            Some(tip) => Ok(Some(MainIndex::build(&self.git, tip, pause)?)),
+            Some(tip) => Ok(Some(MainIndex::open(
+                &self.git,
+                tip,
+                &self.state.path,
+                pause,
+            )?)),
             None => Ok(None),
         }
     }
 
     /// Feature branches straight from the refs: local and remote-tracking,
     /// merged by name, main and `*/HEAD` left out. Sorted by name.
+    ///
+    /// The ref files are read directly ([`read_branch_refs`]): libgit2
+    /// stats each loose ref twice and checks `packed-refs` per ref, which
+    /// on 10,000 loose branches made the console's first frame wait. Where
+    /// the files are not plain (a ref that does not parse), libgit2 reads
+    /// them, as [`Repo::branch_refs_libgit2`].
     pub fn branch_refs(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
-        let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
-        for r in self.git.references()? {
-            let r = r?;
-            let Some((source, name)) = r.name().and_then(branch_of_ref) else {
-                continue;
-            };
-            if name == main {
-                continue;
-            }
-            let (source, name) = (source.to_string(), name.to_string());
-            let Some(oid) = r.target() else { continue };
-            let e = by_name.entry(name.clone()).or_insert_with(|| BranchRef {
-                name,
-                head: oid.to_string(),
-                sources: Vec::new(),
-                heads: Vec::new(),
-            });
-            if source == "local" {
-                e.head = oid.to_string();
-                e.sources.insert(0, source.clone());
-                e.heads.insert(0, (source, oid));
-            } else {
-                e.sources.push(source.clone());
-                e.heads.push((source, oid));
-            }
+        match read_branch_refs(self.git.commondir()) {
+            Some(refs) => Ok(merge_branch_refs(
+                main,
+                refs.into_iter().map(|(n, o)| Ok((n, Some(o)))),
+            )?),
+            None => self.branch_refs_libgit2(main),
         }
-        Ok(by_name.into_values().collect())
     }
 
+    /// [`Repo::branch_refs`] read by libgit2.
+    pub fn branch_refs_libgit2(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
+        // Branch refs only: not the tags (2,000 files read for nothing on a
+        // large repository).
+        let heads = self.git.references_glob("refs/heads/*")?;
+        let remotes = self.git.references_glob("refs/remotes/*")?;
+        merge_branch_refs(
+            main,
+            heads.chain(remotes).map(|r| {
+                let r = r?;
+                Ok((r.name().unwrap_or("").to_string(), r.target()))
+            }),
+        )
+    }
+}
+
+/// (full ref name, target) pairs, heads then remotes, merged by branch name.
+fn merge_branch_refs(
+    main: &str,
+    refs: impl Iterator<Item = Result<(String, Option<Oid>), git2::Error>>,
+) -> Result<Vec<BranchRef>, RepoError> {
+    let mut by_name: BTreeMap<String, BranchRef> = BTreeMap::new();
+    for r in refs {
+        let (full, target) = r?;
+        let Some((source, name)) = branch_of_ref(&full) else {
+            continue;
+        };
+        if name == main {
+            continue;
+        }
+        let (source, name) = (source.to_string(), name.to_string());
+        let Some(oid) = target else { continue };
+        let e = by_name.entry(name.clone()).or_insert_with(|| BranchRef {
+            name,
+            head: oid.to_string(),
+            sources: Vec::new(),
+            heads: Vec::new(),
+        });
+        if source == "local" {
+            e.head = oid.to_string();
+            e.sources.insert(0, source.clone());
+            e.heads.insert(0, (source, oid));
+        } else {
+            e.sources.push(source.clone());
+            e.heads.push((source, oid));
+        }
+    }
+    Ok(by_name.into_values().collect())
+}
+
+impl Repo {
     /// Subject, author, time and ahead/behind of one branch; the newer of its
     /// heads wins (by commit time).
     pub fn branch_details(
@@ -430,11 +475,22 @@ impl Repo {
 
     /// Every feature branch with its details.
     pub fn branches(&self, main: &str) -> Result<Vec<BranchInfo>, RepoError> {
+        Ok(self.branches_with_index(main)?.0)
+    }
+
+    /// [`Repo::branches`] and the index of main that counted ahead/behind
+    /// (`None` without a main branch), which says how much was walked.
+    pub fn branches_with_index(
+        &self,
+        main: &str,
+    ) -> Result<(Vec<BranchInfo>, Option<MainIndex>), RepoError> {
         let m = self.main_index(main)?;
-        self.branch_refs(main)?
+        let list = self
+            .branch_refs(main)?
             .iter()
             .map(|b| self.branch_details(b, m.as_ref()))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((list, m))
     }
 
     /// The branch named `name` without ahead/behind (no walk of main): what
@@ -565,7 +621,12 @@ impl Repo {
     fn peel_tag(&self, target: Oid) -> Result<(Oid, bool, Option<String>), RepoError> {
         Ok(match self.git.find_tag(target) {
             Ok(t) => {
-                let c = t.target()?.peel_to_commit()?.id();
+                // A tag of a commit names it: no need to read the commit.
+                let c = if t.target_type() == Some(git2::ObjectType::Commit) {
+                    t.target_id()
+                } else {
+                    t.target()?.peel_to_commit()?.id()
+                };
                 (c, true, t.message().map(str::to_string))
             }
             Err(_) => (target, false, None),
@@ -613,16 +674,116 @@ impl Repo {
         Ok(next_free_tag(prefix, date, &names))
     }
 
-    /// Names of every tag (for "does this tag exist").
+    /// Names of every tag (for "does this tag exist"). Read from
+    /// `refs/tags/` alone: libgit2's `git_tag_list` reads every ref of the
+    /// repository (10,000 branch files on a large one) to keep the tags.
     pub fn tag_names(&self) -> Result<Vec<String>, RepoError> {
-        Ok(self
-            .git
-            .tag_names(None)?
-            .iter()
-            .flatten()
-            .map(str::to_string)
-            .collect())
+        let mut names = Vec::new();
+        for r in self.git.references_glob("refs/tags/*")? {
+            let r = r?;
+            if let Some(n) = r.name().and_then(|n| n.strip_prefix("refs/tags/")) {
+                names.push(n.to_string());
+            }
+        }
+        Ok(names)
     }
+}
+
+/// The branch refs of the files backend, read without libgit2: loose refs
+/// under `refs/heads/` and `refs/remotes/` (sorted by name, as libgit2 lists
+/// them), then the entries of `packed-refs` that no loose ref shadows, sorted
+/// by name; heads first, then remotes. A symbolic ref has no
+/// target. `None` when anything is not plain (a ref file that is not an
+/// object id or `ref: `, a name git would refuse, a reftable repository):
+/// the caller lets libgit2 read them.
+pub fn read_branch_refs(common_dir: &Path) -> Option<Vec<(String, Oid)>> {
+    if common_dir.join("reftable").exists() {
+        return None;
+    }
+    let packed = match std::fs::read(common_dir.join("packed-refs")) {
+        Ok(b) => parse_packed_refs(&b)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(_) => return None,
+    };
+    let mut out = Vec::new();
+    for kind in ["refs/heads", "refs/remotes"] {
+        let mut loose: Vec<(String, Option<Oid>)> = Vec::new();
+        read_loose(common_dir, kind, &mut loose)?;
+        loose.sort_by(|a, b| a.0.cmp(&b.0));
+        let shadowed: std::collections::HashSet<&str> =
+            loose.iter().map(|(n, _)| n.as_str()).collect();
+        let mut from_packed: Vec<(String, Oid)> = packed
+            .iter()
+            .filter(|(n, _)| {
+                n.strip_prefix(kind).is_some_and(|r| r.starts_with('/'))
+                    && !shadowed.contains(n.as_str())
+            })
+            .cloned()
+            .collect();
+        from_packed.sort_by(|a, b| a.0.cmp(&b.0));
+        out.extend(loose.into_iter().filter_map(|(n, o)| Some((n, o?))));
+        out.extend(from_packed);
+    }
+    Some(out)
+}
+
+/// Loose refs under `common_dir/dir`, recursively; a symbolic ref as `None`.
+fn read_loose(common_dir: &Path, dir: &str, out: &mut Vec<(String, Option<Oid>)>) -> Option<()> {
+    let rd = match std::fs::read_dir(common_dir.join(dir)) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(()),
+        Err(_) => return None,
+    };
+    for e in rd {
+        let e = e.ok()?;
+        let name = e.file_name().into_string().ok()?;
+        let full = format!("{dir}/{name}");
+        let ty = e.file_type().ok()?;
+        if ty.is_dir() {
+            read_loose(common_dir, &full, out)?;
+            continue;
+        }
+        if name.ends_with(".lock") {
+            continue;
+        }
+        if !ty.is_file() || !git2::Reference::is_valid_name(&full) {
+            return None;
+        }
+        // One read (open, read, close): a ref file is one line; one that
+        // does not end in a newline within the buffer is left to libgit2.
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut std::fs::File::open(e.path()).ok()?, &mut buf).ok()?;
+        if n == 0 || n == buf.len() || buf[n - 1] != b'\n' {
+            return None;
+        }
+        let text = std::str::from_utf8(&buf[..n]).ok()?.trim_end();
+        if text.starts_with("ref: ") {
+            out.push((full, None));
+        } else if text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push((full, Some(Oid::from_str(text).ok()?)));
+        } else {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// `packed-refs`: `<id> <name>` lines; `#` header and `^` peeled lines
+/// skipped.
+fn parse_packed_refs(bytes: &[u8]) -> Option<Vec<(String, Oid)>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.starts_with('^') || line.is_empty() {
+            continue;
+        }
+        let (id, name) = line.split_once(' ')?;
+        if id.len() != 40 {
+            return None;
+        }
+        out.push((name.to_string(), Oid::from_str(id).ok()?));
+    }
+    Some(out)
 }
 
 /// Characters a ref glob treats specially. Git refuses them in ref names, so
@@ -655,6 +816,11 @@ pub unsafe fn limit_git_memory() {
         let _ = git2::opts::set_mwindow_size(1 << 20);
         let _ = git2::opts::set_mwindow_mapped_limit(8 << 20);
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0);
+        // libgit2 hashes every object it reads to check its id (6% of
+        // `status` on the 10,000-branch repository); git does not when it
+        // reads, the pack's own checksums cover corruption, and `git fsck`
+        // is the check of a repository's integrity.
+        git2::opts::strict_hash_verification(false);
     }
 }
 
@@ -670,82 +836,5 @@ pub unsafe fn limit_git_commit_cache() {
     // SAFETY: as above.
     unsafe {
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
-    }
-}
-
-/// Commits walked between two calls of [`MainIndex::build`]'s `pause`.
-const PAUSE_EVERY: usize = 1024;
-
-/// Main's history, read in one walk, so ahead/behind of thousands of
-/// branches does not walk main thousands of times.
-///
-/// Ahead: commits reachable from the branch and not from main (the branch's
-/// own commits are walked until they meet main). Behind: with a linear main
-/// (no merge commits) it is the number of main commits above the newest
-/// point where the branch meets main, exact and O(1); with merges on main
-/// libgit2's `graph_ahead_behind` answers instead.
-pub struct MainIndex {
-    tip: Oid,
-    /// Commit -> position from the tip (0 = tip), for every commit on main.
-    pos: std::collections::HashMap<Oid, u32>,
-    linear: bool,
-}
-
-impl MainIndex {
-    pub fn build(
-        git: &Repository,
-        tip: Oid,
-        pause: &mut dyn FnMut(),
-    ) -> Result<MainIndex, git2::Error> {
-        // Main's first-parent chain, by distance from the tip; main is
-        // linear when nothing else is reachable from its tip. Two revwalks,
-        // no commit object opened (so libgit2's object cache stays small).
-        let mut first = git.revwalk()?;
-        first.push(tip)?;
-        first.simplify_first_parent()?;
-        let mut pos = std::collections::HashMap::new();
-        for (i, oid) in first.enumerate() {
-            pos.insert(oid?, i as u32);
-            if (i + 1).is_multiple_of(PAUSE_EVERY) {
-                pause();
-            }
-        }
-        let mut all = git.revwalk()?;
-        all.push(tip)?;
-        let mut reachable = 0usize;
-        for oid in all {
-            oid?;
-            reachable += 1;
-            if reachable.is_multiple_of(PAUSE_EVERY) {
-                pause();
-            }
-        }
-        let linear = reachable == pos.len();
-        Ok(MainIndex { tip, pos, linear })
-    }
-
-    /// (ahead, behind) of `head` against main.
-    pub fn ahead_behind(&self, git: &Repository, head: Oid) -> Result<(usize, usize), git2::Error> {
-        if !self.linear {
-            return git.graph_ahead_behind(head, self.tip);
-        }
-        let mut ahead = 0usize;
-        let mut nearest: Option<u32> = None;
-        let mut seen = std::collections::HashSet::new();
-        let mut stack = vec![head];
-        while let Some(oid) = stack.pop() {
-            if !seen.insert(oid) {
-                continue;
-            }
-            if let Some(&p) = self.pos.get(&oid) {
-                nearest = Some(nearest.map_or(p, |n| n.min(p)));
-                continue;
-            }
-            ahead += 1;
-            stack.extend(git.find_commit(oid)?.parent_ids());
-        }
-        // Every main commit above the meeting point is missing from the branch.
-        let behind = nearest.map_or(self.pos.len(), |p| p as usize);
-        Ok((ahead, behind))
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::config::Config;
 use super::lock::{self, FreezeInfo, LockInfo, LockStatus};
+use super::main_index::IndexReport;
 use super::package::{self, Context, HashCheck};
 use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
@@ -37,6 +38,10 @@ pub struct Status {
     /// could not be checked; see `warnings`).
     pub drift: Option<DriftView>,
     pub branches: Vec<BranchStatus>,
+    /// How the branches' ahead/behind were counted: main's index from the
+    /// cache in the state directory or from a walk, and how many commits
+    /// were walked (`null` without a main branch).
+    pub ahead_behind: Option<IndexReport>,
     pub prod_tags: Vec<ProdTag>,
     /// Things worth knowing that are not errors (no main branch, empty repository…).
     pub warnings: Vec<String>,
@@ -96,8 +101,8 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
     }
     // Working-tree values of authority keys that were ignored.
     warnings.extend(cfg.warnings.iter().cloned());
-    let branches = repo
-        .branches(main)?
+    let (branches, index) = repo.branches_with_index(main)?;
+    let branches = branches
         .into_iter()
         .map(|info| {
             let package = match &ctx {
@@ -133,7 +138,7 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
         golden: prod_tags.last().map(|t| t.name.clone()),
         live,
         lock: lock::status(&repo.state.path).into(),
-        drift: match super::drift::check(repo, cfg, false) {
+        drift: match super::drift::check_with_tags(repo, cfg, false, &prod_tags) {
             Ok(d) => Some(DriftView {
                 drift: d.drift,
                 summary: super::drift::summary(&d),
@@ -151,6 +156,7 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
             }
         },
         branches,
+        ahead_behind: index.map(|i| i.report()),
         prod_tags,
         warnings,
     })
