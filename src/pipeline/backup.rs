@@ -66,6 +66,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
+use super::common::{self, IoError};
 use super::config::{self, Config};
 use super::repo::Repo;
 
@@ -86,13 +87,8 @@ pub enum BackupError {
     #[error("the backup {0} already exists and is never overwritten")]
     Exists(PathBuf),
     /// A file-system operation failed.
-    #[error("could not {what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// An `archive` path from the configuration is absolute or climbs out.
     #[error("the archive path `{0}` must be a relative path inside the repository")]
     BadArchivePath(String),
@@ -156,6 +152,14 @@ pub enum BackupError {
     Git(#[from] git2::Error),
 }
 
+impl BackupError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 fn list_files(files: &[String]) -> String {
     const SHOWN: usize = 5;
     let mut s = files
@@ -171,11 +175,7 @@ fn list_files(files: &[String]) -> String {
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BackupError + 'a {
-    move |source| BackupError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+    common::io_err(what, path)
 }
 
 // ---------------------------------------------------------------------------
@@ -183,7 +183,7 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> B
 
 /// Lowercase hex SHA-256 of the exact bytes (what `MANIFEST.sha256` holds).
 pub fn raw_hash(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    crate::pipeline::common::sha256_hex(bytes)
 }
 
 /// Lowercase hex SHA-256 of `bytes` with every BUILD_ID comment cut out,
@@ -367,11 +367,11 @@ pub fn write_backup(
 
     match fs::metadata(&dir) {
         Ok(m) if !m.is_dir() => {
-            return Err(BackupError::Io {
-                what: "use the backups directory",
-                path: dir,
-                source: io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
-            })
+            return Err(BackupError::Io(IoError::new(
+                "use the backups directory",
+                dir,
+                io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
+            )))
         }
         Ok(_) => {}
         Err(_) => fs::create_dir_all(&dir).map_err(io_err("create the backups directory", &dir))?,
@@ -1142,10 +1142,8 @@ impl Budget {
                 break;
             }
         }
-        let free = fs2::available_space(&probe).map_err(|e| BackupError::Io {
-            what: "read the free space of",
-            path: probe.clone(),
-            source: e,
+        let free = fs2::available_space(&probe).map_err(|e| {
+            BackupError::Io(IoError::new("read the free space of", probe.clone(), e))
         })?;
         if free < budget.bytes {
             budget = Budget {
@@ -1383,10 +1381,12 @@ pub fn restore_within(
 ) -> Result<RestoreInfo, BackupError> {
     super::protect::Protected::system()
         .check("the restore target", dest)
-        .map_err(|e| BackupError::Io {
-            what: "restore into",
-            path: dest.to_path_buf(),
-            source: io::Error::other(e.to_string()),
+        .map_err(|e| {
+            BackupError::Io(IoError::new(
+                "restore into",
+                dest.to_path_buf(),
+                io::Error::other(e.to_string()),
+            ))
         })?;
     let (mut zip, _) = open_zip(path)?;
     let (entries, manifest_index) = scan_entries(path, &mut zip)?;

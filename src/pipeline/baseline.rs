@@ -12,6 +12,7 @@
 //! that check plus the diff of the watched files against the golden build
 //! ([`diff_watched`]), rendered as Markdown by [`render_snapshot_md`].
 
+use crate::pipeline::common::short_sha;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -57,6 +58,14 @@ pub enum BaselineError {
     /// Reading the baseline failed (I/O or git).
     #[error("cannot read {file}: {message}")]
     Read { file: String, message: String },
+}
+
+impl BaselineError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
 }
 
 /// A parsed baseline file: every assignment in file order, with its 1-based
@@ -742,7 +751,7 @@ pub fn check_tree(
             Err(_) => {
                 return Err(BaselineError::Missing {
                     file: baseline_path.to_string(),
-                    where_: format!("not in tree {}", short(&tree.id().to_string())),
+                    where_: format!("not in tree {}", short_sha(&tree.id().to_string())),
                 });
             }
         };
@@ -1034,10 +1043,6 @@ fn summarise(
         }
     }
     Ok(out)
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 fn cell(s: &str) -> String {

@@ -107,6 +107,18 @@ pub enum DrillError {
     Step(String),
 }
 
+impl DrillError {
+    /// The exit code a command ends with on this error (SPEC §6).
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        match self {
+            DrillError::NotEmpty(_) => exit::BAD_INPUT,
+            DrillError::Refused(_) => exit::REFUSED,
+            DrillError::Setup(_) | DrillError::Step(_) => exit::STEP_FAILED,
+        }
+    }
+}
+
 fn setup(e: impl std::fmt::Display) -> DrillError {
     DrillError::Setup(e.to_string())
 }

@@ -48,6 +48,7 @@ use super::handoff::{
 use super::package::{self, PackageError};
 use super::repo::{next_free_tag, BranchInfo, HeadState, Repo, RepoError};
 use super::runner::{Answers, RunEvent, RunHandle};
+use crate::pipeline::common::short_sha;
 
 /// What `guardrail handoff` was asked to do.
 #[derive(Debug, Clone)]
@@ -138,6 +139,14 @@ pub enum MakeError {
 }
 
 impl MakeError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
+impl MakeError {
     /// Whether the fault is in what was asked (exit 2) rather than in a step
     /// that could not run (exit 4).
     pub fn is_bad_input(&self) -> bool {
@@ -156,10 +165,6 @@ impl From<CheckoutError> for MakeError {
 
 fn io_err(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> MakeError {
     move |e| MakeError::Write(format!("cannot write {what}: {e}"))
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 /// [`make_with`] without a start callback.
@@ -270,8 +275,8 @@ pub fn make_with(
         return Err(MakeError::Write(format!(
             "the gate log {} changed after the gate recorded it (sha256 {} recorded, {} now)",
             report.log,
-            short(&report.log_sha256),
-            short(&log_sha)
+            short_sha(&report.log_sha256),
+            short_sha(&log_sha)
         )));
     }
     if report.exit_code.is_none() && result == GateResult::Fail {
@@ -293,9 +298,9 @@ pub fn make_with(
             return Err(MakeError::Write(format!(
                 "{} moved to {} in {} while the gate ran on {}; run guardrail handoff again",
                 branch.name,
-                short(&now),
+                short_sha(&now),
                 path.display(),
-                short(&report.commit)
+                short_sha(&report.commit)
             )));
         }
         if let Ok(dirty) = dirty_outside_handoff(path, &cfg.project.protocol_audit_log) {
@@ -304,7 +309,7 @@ pub fn make_with(
                     "{} has uncommitted changes ({}); the gate ran on the committed head {}",
                     path.display(),
                     list_some(&dirty, 3),
-                    short(&report.commit)
+                    short_sha(&report.commit)
                 ));
             }
         }
@@ -325,8 +330,8 @@ pub fn make_with(
         Some(c) if same_code(repo, &c, &report.commit) => {
             notes.push(format!(
                 "the earlier package was made on {}, which has the same code as {}",
-                short(&c),
-                short(&report.commit)
+                short_sha(&c),
+                short_sha(&report.commit)
             ));
             (None, true)
         }
@@ -449,7 +454,7 @@ fn resolve_branch(repo: &Repo, cfg: &Config, name: Option<&str>) -> Result<Branc
             HeadState::Detached { commit } => {
                 return Err(MakeError::BadInput(format!(
                     "HEAD is detached at {} in {}; name the branch with --branch",
-                    short(&commit),
+                    short_sha(&commit),
                     repo.root.display()
                 )))
             }
@@ -689,8 +694,8 @@ fn plan_target(repo: &Repo, branch: &BranchInfo, commit: bool) -> Result<Target,
                  bring the working tree up to date first",
                 branch.name,
                 path.display(),
-                short(&at),
-                short(&branch.head),
+                short_sha(&at),
+                short_sha(&branch.head),
                 branch.sources.join(", ")
             )));
         }
@@ -703,8 +708,8 @@ fn plan_target(repo: &Repo, branch: &BranchInfo, commit: bool) -> Result<Target,
                     "the local branch {} ({}) is not an ancestor of its newest head {}; \
                      committing the package would not be a fast-forward",
                     branch.name,
-                    short(l),
-                    short(&branch.head)
+                    short_sha(l),
+                    short_sha(&branch.head)
                 )));
             }
         }
@@ -860,7 +865,7 @@ pub fn commit_message(branch: &str, result: GateResult, commit: &str) -> String 
     format!(
         "Handoff package for {branch} (gate {} on {})",
         result.as_str(),
-        short(commit)
+        short_sha(commit)
     )
 }
 
@@ -891,8 +896,8 @@ fn commit_package(
             if parent.trim() != gated {
                 return Err(MakeError::Write(format!(
                     "the package commit {} on {branch} does not follow the gated commit {}",
-                    short(&new),
-                    short(gated)
+                    short_sha(&new),
+                    short_sha(gated)
                 )));
             }
         }
@@ -909,7 +914,7 @@ fn commit_package(
                 MakeError::Write(format!(
                     "{branch} moved while its package was made, so the package commit {} \
                          was not put on it ({e})",
-                    short(&new)
+                    short_sha(&new)
                 ))
             })?;
         }
@@ -940,7 +945,7 @@ fn check_committed(root: &Path, new: &str, rel: &str) -> Result<(), MakeError> {
     }
     Err(MakeError::Write(format!(
         "the package commit {} left out {} of the files written: {}",
-        short(new),
+        short_sha(new),
         missing.len(),
         list_some(&missing, 5)
     )))

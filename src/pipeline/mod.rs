@@ -8,6 +8,7 @@ pub mod backup;
 pub mod baseline;
 pub mod buildid;
 pub mod checkout;
+pub mod common;
 pub mod config;
 pub mod drift;
 pub mod drill;
@@ -39,8 +40,22 @@ pub mod verify;
 #[error("{0}")]
 pub struct Refused(pub String);
 
+impl Refused {
+    /// Exit 3 (SPEC §6).
+    pub fn exit_code(&self) -> u8 {
+        common::exit::REFUSED
+    }
+}
+
 /// A step could not run (script missing or not executable, timeout,
 /// cancelled): exit 4.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StepFailed(pub String);
+
+impl StepFailed {
+    /// Exit 4 (SPEC §6).
+    pub fn exit_code(&self) -> u8 {
+        common::exit::STEP_FAILED
+    }
+}

@@ -118,6 +118,14 @@ pub enum PlaybookError {
     Other(String),
 }
 
+impl PlaybookError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 fn other(e: impl std::fmt::Display) -> PlaybookError {
     PlaybookError::Other(e.to_string())
 }

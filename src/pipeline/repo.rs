@@ -35,6 +35,14 @@ pub enum RepoError {
     Guard(#[from] super::protect::GuardError),
 }
 
+impl RepoError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 /// Authority as committed (see [`Repo::config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authority {

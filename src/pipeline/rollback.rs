@@ -70,6 +70,7 @@ use super::scripts::{self, ScriptContext};
 use super::state::{LiveHealth, LiveRecord};
 use super::verify::{CheckState, Expect, VerifyOptions, VerifyReport};
 use super::{Refused, StepFailed};
+use crate::pipeline::common::column_sha;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
@@ -106,6 +107,14 @@ pub enum RollbackError {
     Other(String),
 }
 
+impl RollbackError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 fn other(e: impl std::fmt::Display) -> RollbackError {
     RollbackError::Other(e.to_string())
 }
@@ -134,7 +143,7 @@ impl PlanSource {
                 check.summary()
             ),
             PlanSource::Tree { commit } => {
-                format!("the tag's git tree at {} (no rebuild)", short(commit))
+                format!("the tag's git tree at {} (no rebuild)", column_sha(commit))
             }
         }
     }
@@ -242,14 +251,14 @@ impl Plan {
         s.push_str(&format!(
             "{verb} plan\n  target:  {} (commit {})\n",
             t.name,
-            short(&t.commit)
+            column_sha(&t.commit)
         ));
         let live = match &self.live {
             Some(l) => format!(
                 "{} (BUILD_ID {}, health {})",
                 l.tag
                     .clone()
-                    .unwrap_or_else(|| format!("untagged build {}", short(&l.commit))),
+                    .unwrap_or_else(|| format!("untagged build {}", column_sha(&l.commit))),
                 l.build_id,
                 health_word(l.health)
             ),
@@ -330,10 +339,6 @@ fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(8)]
 }
 
 fn health_word(h: LiveHealth) -> &'static str {
@@ -617,7 +622,7 @@ pub fn plan(
     } else if let Some(l) = &live {
         tree_files(repo, &l.commit, &bundle_dir).ok().map(|m| {
             (
-                format!("the tree of the live commit {}", short(&l.commit)),
+                format!("the tree of the live commit {}", column_sha(&l.commit)),
                 m,
             )
         })
@@ -706,8 +711,8 @@ pub fn plan_changes(confirmed: &Plan, now: &Plan) -> Vec<String> {
         out.push(format!(
             "{} now points at {} instead of {}",
             now.target.name,
-            short(&now.target.commit),
-            short(&confirmed.target.commit)
+            column_sha(&now.target.commit),
+            column_sha(&confirmed.target.commit)
         ));
     }
     let live_of = |l: &Option<LiveRecord>| {
@@ -726,7 +731,7 @@ pub fn plan_changes(confirmed: &Plan, now: &Plan) -> Vec<String> {
                 "{} (BUILD_ID {}, {})",
                 l.tag
                     .clone()
-                    .unwrap_or_else(|| format!("untagged build {}", short(&l.commit))),
+                    .unwrap_or_else(|| format!("untagged build {}", column_sha(&l.commit))),
                 l.build_id,
                 health_word(l.health)
             ),
@@ -759,7 +764,7 @@ pub fn plan_changes(confirmed: &Plan, now: &Plan) -> Vec<String> {
 fn from_of(live: Option<&LiveRecord>) -> Option<String> {
     live.map(|l| match &l.tag {
         Some(t) => t.clone(),
-        None => format!("untagged build {} ({})", short(&l.commit), l.build_id),
+        None => format!("untagged build {} ({})", column_sha(&l.commit), l.build_id),
     })
 }
 

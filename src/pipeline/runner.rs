@@ -211,6 +211,14 @@ pub enum RunError {
     },
 }
 
+impl RunError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     pid: u32,
@@ -661,6 +669,52 @@ pub fn strip_ansi(s: &str) -> String {
     }
     // Only whole sequences of ASCII bytes were taken out of valid UTF-8.
     utf8_lossy(out)
+}
+
+/// A piece of text with escape codes, as [`escape_pieces`] cuts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EscapePiece<'a> {
+    /// Text between escape sequences (BEL removed).
+    Text(std::borrow::Cow<'a, str>),
+    /// The parameters of an SGR sequence (`ESC [ params m`): a colour or
+    /// style change.
+    Sgr(&'a str),
+}
+
+/// `s` cut into text and SGR sequences by the same state machine as
+/// [`strip_ansi`] (so the pane and the log drop the same bytes): every other
+/// sequence (cursor moves, OSC titles and links, DCS, SOS, PM, APC strings)
+/// is left out whole.
+pub fn escape_pieces(s: &str) -> Vec<EscapePiece<'_>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut st = AnsiStripper::default();
+    let mut text = Vec::new();
+    let mut seq_start = 0;
+    let flush = |text: &mut Vec<u8>, out: &mut Vec<EscapePiece<'_>>| {
+        if !text.is_empty() {
+            out.push(EscapePiece::Text(std::borrow::Cow::Owned(utf8_lossy(
+                std::mem::take(text),
+            ))));
+        }
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        let before = st.state;
+        if let Some(b) = st.step(b) {
+            text.push(b);
+            continue;
+        }
+        if before == AnsiState::Normal && b == 0x1b {
+            seq_start = i;
+        }
+        if before == AnsiState::Csi && st.state == AnsiState::Normal && b == b'm' {
+            flush(&mut text, &mut out);
+            // Between `ESC [` and the final byte: ASCII, so a char boundary.
+            out.push(EscapePiece::Sgr(&s[seq_start + 2..i]));
+        }
+    }
+    flush(&mut text, &mut out);
+    out
 }
 
 /// The line a terminal finally shows for `line` containing `\r`: each `\r`
@@ -1614,6 +1668,34 @@ mod tests {
         assert_eq!(apply_carriage_returns("abcdef\rXY"), "XYcdef");
         assert_eq!(apply_carriage_returns("done\r"), "done");
         assert_eq!(apply_carriage_returns("plain"), "plain");
+    }
+
+    #[test]
+    fn one_stripper_for_csi_osc_dcs_apc() {
+        // CSI (colour, cursor), OSC (title by BEL, link by ST), DCS and APC
+        // strings by ST, SOS and PM: none of their text survives.
+        let raw = "a\x1b[1;31mb\x1b[2Kc\x1b]0;title\x07d\x1b]8;;http://x\x1b\\e\
+                   \x1bPq#0;2;0;0;0\x1b\\f\x1b_Gf=100;AAAA\x1b\\g\x1bXsos\x1b\\h\x1b^pm\x1b\\i\x1b[0m";
+        assert_eq!(strip_ansi(raw), "abcdefghi");
+        let pieces = escape_pieces(raw);
+        let text: String = pieces
+            .iter()
+            .filter_map(|p| match p {
+                EscapePiece::Text(t) => Some(t.as_ref()),
+                EscapePiece::Sgr(_) => None,
+            })
+            .collect();
+        assert_eq!(text, strip_ansi(raw));
+        let sgr: Vec<&str> = pieces
+            .iter()
+            .filter_map(|p| match p {
+                EscapePiece::Sgr(s) => Some(*s),
+                EscapePiece::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(sgr, ["1;31", "0"]);
+        // Multi-byte text around sequences is kept whole.
+        assert_eq!(strip_ansi("é\x1bPdcs\x1b\\ü"), "éü");
     }
 
     #[test]

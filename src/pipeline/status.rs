@@ -8,6 +8,7 @@ use super::lock::{self, FreezeInfo, LockInfo, LockStatus};
 use super::package::{self, Context, HashCheck};
 use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
+use crate::pipeline::common::column_sha;
 
 /// A feature branch with its package state.
 #[derive(Debug, Clone, Serialize)]
@@ -178,7 +179,7 @@ pub fn render_text(st: &Status) -> String {
                 s,
                 "live: {} {} (BUILD_ID {}, {:?}, {} by {} at {})",
                 l.tag.as_deref().unwrap_or("untagged"),
-                short(&l.commit),
+                column_sha(&l.commit),
                 l.build_id,
                 l.health,
                 l.action,
@@ -215,7 +216,7 @@ pub fn render_text(st: &Status) -> String {
             s,
             "  {:<32} {} {:>9}  {:<12}  {}  ({}, {})",
             middle_ellipsis(&b.name, 32),
-            short(&b.head),
+            column_sha(&b.head),
             ab,
             badge(&bs.package),
             b.subject,
@@ -230,7 +231,7 @@ pub fn render_text(st: &Status) -> String {
             s,
             "  {:<22} {}  {}  {}{}",
             t.name,
-            short(&t.commit),
+            column_sha(&t.commit),
             if t.annotated {
                 "annotated  "
             } else {
@@ -268,8 +269,4 @@ pub fn middle_ellipsis(s: &str, width: usize) -> String {
 /// The package state as a text badge, e.g. `[ready]`.
 fn badge(state: &str) -> String {
     format!("[{state}]")
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(8)]
 }

@@ -1046,6 +1046,17 @@ pub enum VerifyError {
     Job(#[from] JobError),
 }
 
+impl VerifyError {
+    /// The exit code a command ends with on this error (SPEC §6).
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        match self {
+            VerifyError::NoUrl | VerifyError::BadUrl(_) | VerifyError::State(_) => exit::BAD_INPUT,
+            _ => exit::STEP_FAILED,
+        }
+    }
+}
+
 /// The baseline metrics as committed at `commit` (`None` if unreadable).
 fn baseline_at(repo: &Repo, cfg: &Config, commit: &str) -> Option<Vec<Metric>> {
     let oid = git2::Oid::from_str(commit).ok()?;
