@@ -394,7 +394,15 @@ pub fn verify(
             guardrail::pipeline::config::Dur(opts.request_timeout),
         );
     }
-    let report = verify::verify_and_record(repo, cfg, url, Expect::default(), answers, |_| {})?;
+    let report = verify::verify_and_record(
+        repo,
+        cfg,
+        url,
+        Expect::default(),
+        answers,
+        |_| {},
+        |report, build_id| alerts::live_verify(repo, cfg, report, build_id),
+    )?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -32,6 +32,7 @@ use git2::{FileMode, Oid, Repository, Signature, Time};
 use serde::Serialize;
 use serde_json::json;
 
+use super::alerts;
 use super::audit::{entry_hash_ok, highest_checkpoint, NewEntry};
 use super::backup::{self, Source};
 use super::baseline;
@@ -1631,6 +1632,7 @@ pub fn run_headless_with(
         Expect::default(),
         Answers::Closed,
         |_| {},
+        |report, build_id| alerts::live_verify(&repo, &cfg, report, build_id),
     ) {
         Ok(v) => {
             for l in check_lines(&v) {

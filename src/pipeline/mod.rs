@@ -10,6 +10,7 @@ pub mod buildid;
 pub mod checkout;
 pub mod common;
 pub mod config;
+pub mod deploy;
 pub mod drift;
 pub mod drill;
 pub mod evidence;

@@ -757,3 +757,18 @@ impl MainIndex {
         Ok((ahead, behind))
     }
 }
+
+impl super::protect::RepoDirs for Repo {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+    fn git_dir(&self) -> &Path {
+        self.git.path()
+    }
+    fn common_dir(&self) -> &Path {
+        self.git.commondir()
+    }
+    fn state_dir(&self) -> &Path {
+        &self.state.path
+    }
+}

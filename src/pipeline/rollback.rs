@@ -59,9 +59,10 @@ use super::audit::NewEntry;
 use super::backup::{self, BackupCheck, BackupError};
 use super::checkout;
 use super::config::{self, Config};
+pub use super::deploy::default_target;
+use super::deploy::{self, is_bad, is_live, pick_default, Event, Step, StepState};
 use super::jobs::Job;
 use super::lock::{self, LockError, LockInfo};
-use super::playbook::{self, Event, Step, StepState};
 use super::record::record;
 use super::release::{self, ReleaseKind, ReleaseLogEntry, RolloutEntry, RolloutSource};
 use super::repo::{ProdTag, Repo};
@@ -358,37 +359,6 @@ fn human_size(n: u64) -> String {
     } else {
         format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
     }
-}
-
-fn is_live(t: &ProdTag, live: Option<&LiveRecord>) -> bool {
-    match live {
-        None => false,
-        // A deploy failed part-way: nothing is known to be live.
-        Some(l) if l.health == LiveHealth::Unknown => false,
-        Some(l) => match &l.tag {
-            Some(name) => *name == t.name,
-            None => l.commit == t.commit,
-        },
-    }
-}
-
-fn is_bad(t: &ProdTag, live: Option<&LiveRecord>) -> bool {
-    live.is_some_and(|l| l.bad_tags.contains(&t.name))
-}
-
-fn pick_default(tags: &[ProdTag], live: Option<&LiveRecord>) -> Option<ProdTag> {
-    tags.iter()
-        .rev()
-        .find(|t| !is_live(t, live) && !is_bad(t, live))
-        .cloned()
-}
-
-/// The default rollback target: the newest prod tag that is not live (by
-/// tag name, or by commit when the live record has no tag) and not in
-/// `live.bad_tags`.
-pub fn default_target(repo: &Repo, cfg: &Config, live: Option<&LiveRecord>) -> Option<ProdTag> {
-    let tags = repo.prod_tags(cfg).ok()?;
-    pick_default(&tags, live)
 }
 
 /// The [`backup::content_hash`] of every blob under `dir` in `commit`'s
@@ -771,7 +741,7 @@ fn from_of(live: Option<&LiveRecord>) -> Option<String> {
 /// Copies `src` (a file or a directory) to `dst`, replacing what is there.
 fn replace_path(src: &Path, dst: &Path) -> std::io::Result<()> {
     if src.is_dir() {
-        playbook::copy_publish(src, dst)
+        deploy::copy_publish(src, dst)
     } else {
         if dst.is_dir() {
             std::fs::remove_dir_all(dst)?;
@@ -843,7 +813,7 @@ pub fn rollback(
         RollbackError::Step(StepFailed(why))
     };
     // Under the lock: no dead job's script may publish after us.
-    if let Err(StepFailed(why)) = playbook::end_dead_jobs(repo, cfg, ev) {
+    if let Err(StepFailed(why)) = deploy::end_dead_jobs(repo, cfg, ev) {
         return Err(fail(why));
     }
     // The plan again, now that nothing else can change production: what
@@ -1049,7 +1019,7 @@ pub fn rollback(
         ev(e)
     };
     let deployed: Result<String, String> = if rollback_script.is_empty() {
-        playbook::publish_with_answers(
+        deploy::publish_with_answers(
             repo,
             cfg,
             &deploy_root,
@@ -1079,7 +1049,7 @@ pub fn rollback(
             deploy_log,
         );
         spec.args = vec![tag.clone()];
-        match playbook::run_script(spec, &mut note_script) {
+        match deploy::run_script(spec, &mut note_script) {
             Ok(o) if o.success() => Ok(format!("{rollback_script} {tag}: {o}")),
             Ok(o) => Err(format!("{rollback_script} {tag}: {o}")),
             Err(e) => Err(e.to_string()),
@@ -1140,7 +1110,7 @@ pub fn rollback(
     ev(Event::Step(Step::Verify, StepState::Running));
     let expect = Expect {
         build_id: Some(build_id.clone()),
-        baseline: playbook::package_baseline(repo, cfg, &commit),
+        baseline: deploy::package_baseline(repo, cfg, &commit),
         manifest: Some(manifest),
     };
     let mut vctx = ctx("verify");
@@ -1151,7 +1121,7 @@ pub fn rollback(
         opts.deadline = std::time::Duration::ZERO;
     }
     let report: VerifyReport =
-        playbook::run_verify_with(cfg, &deploy_root, &vctx, expect, opts, verify_log, ev);
+        deploy::run_verify_with(cfg, &deploy_root, &vctx, expect, opts, verify_log, ev);
     let verified = report.ok;
     let seconds_to_verdict = started.elapsed().as_secs_f64();
     let seconds_to_verified = (verified && deploy_ok).then_some(seconds_to_verdict);

@@ -1081,6 +1081,10 @@ fn same_url(a: &str, b: &str) -> bool {
 ///
 /// Defaults taken from the live record when `expect` leaves them out: the
 /// BUILD_ID, and the baseline metrics as committed at the live commit.
+///
+/// `on_recorded` gets the report and the expected BUILD_ID once the result
+/// is in the audit chain: the caller fires its alert there
+/// ([`super::alerts::live_verify`]), so verification knows nothing of alerts.
 pub fn verify_and_record(
     repo: &Repo,
     cfg: &Config,
@@ -1088,6 +1092,7 @@ pub fn verify_and_record(
     mut expect: Expect,
     answers: Answers,
     on_update: impl FnMut(&CheckStatus) + Send,
+    on_recorded: impl FnOnce(&VerifyReport, Option<&str>),
 ) -> Result<VerifyReport, VerifyError> {
     let url = url_override.unwrap_or(&cfg.live.url).trim().to_string();
     if url.is_empty() {
@@ -1198,7 +1203,7 @@ pub fn verify_and_record(
         NewEntry::new(&user.name, "verify", &url, result).with_details(details),
     )?;
     report.audit_seq = Some(rec.seq);
-    super::alerts::live_verify(repo, cfg, &report, expect.build_id.as_deref());
+    on_recorded(&report, expect.build_id.as_deref());
     if let Some(mut j) = job {
         let summary = match &report.script {
             Some(s) => format!("live checks {result}; verify script {}", s.summary),
