@@ -51,16 +51,16 @@ use super::verify::{self, CheckState, Expect, VerifyReport};
 
 /// The files of the sandbox, embedded in the binary.
 pub mod assets {
-    pub const MOSAIC_UI: &str = include_str!("../../assets/drill/mosaic_ui/index.html");
-    pub const FRONTEND: &str = include_str!("../../assets/drill/frontend/index.html");
-    pub const BASELINE: &str = include_str!("../../assets/drill/deployment/deploy_baseline.env");
-    pub const GATE_SCRIPT: &str = include_str!("../../assets/drill/scripts/run_deploy_gate.sh");
+    pub const MOSAIC_UI: &str = include_str!("../../../assets/drill/mosaic_ui/index.html");
+    pub const FRONTEND: &str = include_str!("../../../assets/drill/frontend/index.html");
+    pub const BASELINE: &str = include_str!("../../../assets/drill/deployment/deploy_baseline.env");
+    pub const GATE_SCRIPT: &str = include_str!("../../../assets/drill/scripts/run_deploy_gate.sh");
     pub const VERIFY_SCRIPT: &str =
-        include_str!("../../assets/drill/scripts/verify_live_deployment.sh");
+        include_str!("../../../assets/drill/scripts/verify_live_deployment.sh");
     /// `guardrail.toml` with `@USER@`, `@URL@` and `@PUBLISH_DIR@` to fill in.
-    pub const CONFIG_TEMPLATE: &str = include_str!("../../assets/drill/guardrail.toml");
+    pub const CONFIG_TEMPLATE: &str = include_str!("../../../assets/drill/guardrail.toml");
     /// A 1×1 PNG: the screenshots of the handoff packages.
-    pub const PNG: &[u8] = include_bytes!("../../assets/drill/evidence/screenshot.png");
+    pub const PNG: &[u8] = include_bytes!("../../../assets/drill/evidence/screenshot.png");
 }
 
 /// The scenario's steps, in order: the headless run prints them and the
