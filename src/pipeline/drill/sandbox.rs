@@ -307,9 +307,81 @@ pub fn build(dir: Option<&Path>, user: &str) -> Result<Sandbox, DrillError> {
     Ok(sb)
 }
 
+/// One release on main: (date, commit, files, the branch it came from).
+type Release = (NaiveDate, Oid, Files, &'static str);
+
+/// The golden build as the third prod tag left it.
+struct Golden {
+    tag: String,
+    commit: Oid,
+    build_id: String,
+    time: DateTime<Utc>,
+    branch: &'static str,
+}
+
+/// 10:00 UTC on `d`: when the seeded history's commits were made.
+fn at10(d: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&d.and_hms_opt(10, 0, 0).expect("10:00"))
+}
+
+fn team(t: DateTime<Utc>) -> Result<Signature<'static>, git2::Error> {
+    sig("Mosaic team", "team@mosaic.invalid", t)
+}
+
+/// Fills the sandbox, phase by phase: (1) the repository and its drill
+/// token, (2) main's history, (3) the three prod tags with their evidence,
+/// (4) the feature branches and their packages, (5) production serving the
+/// golden build.
 pub(super) fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
     let now = Utc::now();
     let today = now.date_naive();
+    let (cfg_text, cfg, git) = init_repository(sb, now)?;
+    let releases = commit_main_history(git, &cfg, &cfg_text, today)?;
+    let main_head = releases.last().expect("three commits").1;
+    let repo = Repo::open(&sb.repo_dir).map_err(setup)?;
+    audit_log(&repo).init(&sb.user).map_err(setup)?;
+
+    // The three prod tags, each with its gate, tag (with checkpoint),
+    // backup, release log and audit entries, as the playbook records them.
+    let prefix = cfg.project.tag_prefix.clone();
+    let mut golden = None;
+    for release in &releases {
+        let g = seed_release(&repo, &cfg, &prefix, release)?;
+        sb.tags.push(g.tag.clone());
+        golden = Some(g);
+    }
+    let golden = golden.expect("three tags");
+    sb.golden = golden.tag.clone();
+    sb.next_tag = next_free_tag(&prefix, today, &sb.tags);
+
+    // The feature branches and their packages.
+    let golden_tree = repo
+        .git
+        .find_commit(golden.commit)
+        .and_then(|c| c.tree())
+        .map_err(setup)?;
+    let base = FeatureBase {
+        sb,
+        repo: &repo,
+        cfg: &cfg,
+        cfg_text: &cfg_text,
+        now,
+        main_head,
+        golden_tree: &golden_tree,
+        golden_tag: &golden.tag,
+    };
+    for f in &feature_specs()? {
+        seed_feature(&base, f)?;
+    }
+    serve_golden(sb, &repo, &cfg, golden)
+}
+
+/// Phase 1: the configuration with a new drill token, the repository (main
+/// checked out, no remote) and the state directory's drill marker.
+fn init_repository(
+    sb: &Sandbox,
+    now: DateTime<Utc>,
+) -> Result<(String, Config, Repository), DrillError> {
     // The random token that proves this sandbox a drill: in the committed
     // configuration and in the state directory's marker, matched on use.
     let token: String = {
@@ -322,7 +394,6 @@ pub(super) fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
         toml_str(&token)
     );
     let cfg = Config::from_str(&cfg_text, "guardrail.toml (drill)").map_err(setup)?;
-    let prefix = cfg.project.tag_prefix.clone();
 
     // The repository, main checked out, no remote.
     let mut opts = git2::RepositoryInitOptions::new();
@@ -348,11 +419,17 @@ pub(super) fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
         ),
     )
     .map_err(setup)?;
+    Ok((cfg_text, cfg, git))
+}
 
+/// Phase 2: main's three releases, main checked out.
+fn commit_main_history(
+    git: Repository,
+    cfg: &Config,
+    cfg_text: &str,
+    today: NaiveDate,
+) -> Result<Vec<Release>, DrillError> {
     let day = |n: i64| today - chrono::Duration::days(n);
-    let at10 = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(10, 0, 0).expect("10:00"));
-    let team = |t: DateTime<Utc>| sig("Mosaic team", "team@mosaic.invalid", t);
-
     // main: three releases.
     let history: [(NaiveDate, String, &str, &str); 3] = [
         (
@@ -377,7 +454,7 @@ pub(super) fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
     let mut parent = None;
     let mut releases = Vec::new();
     for (date, page, subject, branch) in &history {
-        let files = base_files(&cfg_text, page);
+        let files = base_files(cfg_text, page);
         let c = commit(
             &git,
             parent,
@@ -402,121 +479,127 @@ pub(super) fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
     git.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
         .map_err(setup)?;
     drop(git);
+    Ok(releases)
+}
 
-    let repo = Repo::open(&sb.repo_dir).map_err(setup)?;
-    audit_log(&repo).init(&sb.user).map_err(setup)?;
+/// Phase 3: one prod tag for `release`, with its gate, tag (with
+/// checkpoint), backup, release log and audit entries.
+fn seed_release(
+    repo: &Repo,
+    cfg: &Config,
+    prefix: &str,
+    (date, c, files, branch): &Release,
+) -> Result<Golden, DrillError> {
+    let tag = prod_tag_name(prefix, *date, 1);
+    let t = at10(*date);
+    let build_id = scripts::build_id(&c.to_string(), t + chrono::Duration::minutes(20));
+    let log = gate_log(branch, &c.to_string(), "codex", files);
+    let log_sha = sha256_hex(log.as_bytes());
+    let gate = record(
+        repo,
+        cfg,
+        NewEntry::new("codex", "gate", branch, "PASS").with_details(json!({
+            "commit": c.to_string(),
+            "gate_log_sha256": log_sha,
+            "exit_code": 0,
+            "seeded": "drill history",
+        })),
+    )
+    .map_err(setup)?;
+    let checkpoint = audit_log(repo).head().map_err(setup)?;
+    let message = release::tag_message(
+        &tag,
+        &ReleaseMessage {
+            branch: branch.to_string(),
+            build_id: build_id.clone(),
+            released_by: "codex".into(),
+            gate_audit_hash: gate.hash.clone(),
+        },
+        checkpoint.as_ref(),
+    );
+    let target = repo
+        .git
+        .find_object(*c, Some(git2::ObjectType::Commit))
+        .map_err(setup)?;
+    let tagger = sig(
+        "codex",
+        "codex@mosaic.invalid",
+        t + chrono::Duration::minutes(25),
+    )
+    .map_err(setup)?;
+    repo.git
+        .tag(&tag, &target, &tagger, &message, false)
+        .map_err(setup)?;
+    // The backup holds the bundle as deployed: with its BUILD_ID.
+    let work = tempfile::Builder::new()
+        .prefix("drill-backup-")
+        .tempdir_in(&repo.state.path)
+        .map_err(setup)?;
+    let tree_dir = work.path().join("tree");
+    backup::restore_from_tree(repo, *c, &cfg.project.archive, &tree_dir).map_err(setup)?;
+    crate::pipeline::buildid::stamp_files(
+        &tree_dir.join(&cfg.project.bundle_dir),
+        &cfg.live.stamp,
+        &build_id,
+    )
+    .map_err(setup)?;
+    let info = backup::write_backup(repo, cfg, &tag, Source::Dir(tree_dir)).map_err(setup)?;
+    let log_lines: Vec<String> = log.lines().map(str::to_string).collect();
+    let release_log = release::write_release_log(
+        repo,
+        cfg,
+        &ReleaseLogEntry {
+            kind: ReleaseKind::Deploy,
+            time: t + chrono::Duration::minutes(25),
+            initiated_by: "codex".into(),
+            branch: Some(branch.to_string()),
+            commit: c.to_string(),
+            tag: tag.clone(),
+            backup: Some(info.path.display().to_string()),
+            build_id: build_id.clone(),
+            gate: Some(GateEvidence {
+                verdict: "PASS".into(),
+                audit_seq: Some(gate.seq),
+                audit_hash: Some(gate.hash.clone()),
+                log_sha256: Some(log_sha.clone()),
+                log_tail: log_lines,
+            }),
+            checks: cfg
+                .live
+                .check
+                .iter()
+                .map(|c| (c.name.clone(), "ok".to_string(), None))
+                .collect(),
+        },
+    )
+    .map_err(setup)?;
+    record(
+        repo,
+        cfg,
+        NewEntry::new("codex", "release", branch, "OK").with_details(json!({
+            "tag": tag,
+            "commit": c.to_string(),
+            "build_id": build_id,
+            "backup": info.path.display().to_string(),
+            "manifest_sha256": info.manifest_sha256,
+            "release_log": release_log.display().to_string(),
+            "checkpoint": checkpoint.map(|c| c.to_string()),
+            "seeded": "drill history",
+        })),
+    )
+    .map_err(setup)?;
+    Ok(Golden {
+        tag,
+        commit: *c,
+        build_id,
+        time: t + chrono::Duration::minutes(25),
+        branch,
+    })
+}
 
-    // The three prod tags, each with its gate, tag (with checkpoint),
-    // backup, release log and audit entries, as the playbook records them.
-    let mut golden = None;
-    for (date, c, files, branch) in &releases {
-        let tag = prod_tag_name(&prefix, *date, 1);
-        let t = at10(*date);
-        let build_id = scripts::build_id(&c.to_string(), t + chrono::Duration::minutes(20));
-        let log = gate_log(branch, &c.to_string(), "codex", files);
-        let log_sha = sha256_hex(log.as_bytes());
-        let gate = record(
-            &repo,
-            &cfg,
-            NewEntry::new("codex", "gate", branch, "PASS").with_details(json!({
-                "commit": c.to_string(),
-                "gate_log_sha256": log_sha,
-                "exit_code": 0,
-                "seeded": "drill history",
-            })),
-        )
-        .map_err(setup)?;
-        let checkpoint = audit_log(&repo).head().map_err(setup)?;
-        let message = release::tag_message(
-            &tag,
-            &ReleaseMessage {
-                branch: branch.to_string(),
-                build_id: build_id.clone(),
-                released_by: "codex".into(),
-                gate_audit_hash: gate.hash.clone(),
-            },
-            checkpoint.as_ref(),
-        );
-        let target = repo
-            .git
-            .find_object(*c, Some(git2::ObjectType::Commit))
-            .map_err(setup)?;
-        let tagger = sig(
-            "codex",
-            "codex@mosaic.invalid",
-            t + chrono::Duration::minutes(25),
-        )
-        .map_err(setup)?;
-        repo.git
-            .tag(&tag, &target, &tagger, &message, false)
-            .map_err(setup)?;
-        // The backup holds the bundle as deployed: with its BUILD_ID.
-        let work = tempfile::Builder::new()
-            .prefix("drill-backup-")
-            .tempdir_in(&repo.state.path)
-            .map_err(setup)?;
-        let tree_dir = work.path().join("tree");
-        backup::restore_from_tree(&repo, *c, &cfg.project.archive, &tree_dir).map_err(setup)?;
-        crate::pipeline::buildid::stamp_files(
-            &tree_dir.join(&cfg.project.bundle_dir),
-            &cfg.live.stamp,
-            &build_id,
-        )
-        .map_err(setup)?;
-        let info = backup::write_backup(&repo, &cfg, &tag, Source::Dir(tree_dir)).map_err(setup)?;
-        let log_lines: Vec<String> = log.lines().map(str::to_string).collect();
-        let release_log = release::write_release_log(
-            &repo,
-            &cfg,
-            &ReleaseLogEntry {
-                kind: ReleaseKind::Deploy,
-                time: t + chrono::Duration::minutes(25),
-                initiated_by: "codex".into(),
-                branch: Some(branch.to_string()),
-                commit: c.to_string(),
-                tag: tag.clone(),
-                backup: Some(info.path.display().to_string()),
-                build_id: build_id.clone(),
-                gate: Some(GateEvidence {
-                    verdict: "PASS".into(),
-                    audit_seq: Some(gate.seq),
-                    audit_hash: Some(gate.hash.clone()),
-                    log_sha256: Some(log_sha.clone()),
-                    log_tail: log_lines,
-                }),
-                checks: cfg
-                    .live
-                    .check
-                    .iter()
-                    .map(|c| (c.name.clone(), "ok".to_string(), None))
-                    .collect(),
-            },
-        )
-        .map_err(setup)?;
-        record(
-            &repo,
-            &cfg,
-            NewEntry::new("codex", "release", branch, "OK").with_details(json!({
-                "tag": tag,
-                "commit": c.to_string(),
-                "build_id": build_id,
-                "backup": info.path.display().to_string(),
-                "manifest_sha256": info.manifest_sha256,
-                "release_log": release_log.display().to_string(),
-                "checkpoint": checkpoint.map(|c| c.to_string()),
-                "seeded": "drill history",
-            })),
-        )
-        .map_err(setup)?;
-        sb.tags.push(tag.clone());
-        golden = Some((tag, *c, build_id, t + chrono::Duration::minutes(25)));
-    }
-    let (golden_tag, golden_commit, golden_build, golden_time) = golden.expect("three tags");
-    sb.golden = golden_tag.clone();
-    sb.next_tag = next_free_tag(&prefix, today, &sb.tags);
-
-    // The feature branches and their packages.
-    let features = [
+/// The four feature branches of the scenario.
+fn feature_specs() -> Result<[FeatureSpec; 4], DrillError> {
+    Ok([
         FeatureSpec {
             branch: READY_BRANCH,
             agent: "agent-ps101",
@@ -565,170 +648,196 @@ pub(super) fn populate(sb: &mut Sandbox) -> Result<(), DrillError> {
             after_gate: None,
             hours_ago: 3,
         },
-    ];
-    let golden_tree = repo
+    ])
+}
+
+/// What every feature branch is built on.
+struct FeatureBase<'a> {
+    sb: &'a Sandbox,
+    repo: &'a Repo,
+    cfg: &'a Config,
+    cfg_text: &'a str,
+    now: DateTime<Utc>,
+    main_head: Oid,
+    golden_tree: &'a git2::Tree<'a>,
+    golden_tag: &'a str,
+}
+
+/// Phase 4: one feature branch: its code commit, its gate (recorded), its
+/// handoff package, a commit after the gate where the scenario wants one,
+/// and the acknowledged baseline change where it rebaselines.
+fn seed_feature(base: &FeatureBase<'_>, f: &FeatureSpec) -> Result<(), DrillError> {
+    let FeatureBase {
+        sb,
+        repo,
+        cfg,
+        cfg_text,
+        now,
+        main_head,
+        golden_tree,
+        golden_tag,
+    } = *base;
+    let t = now - chrono::Duration::hours(f.hours_ago);
+    let email = format!("{}@agents.invalid", f.agent);
+    let author = sig(f.agent, &email, t).map_err(setup)?;
+    let mut files = base_files(cfg_text, &f.page);
+    if !f.rebaseline {
+        files.insert(
+            "deployment/deploy_baseline.env".into(),
+            (baseline_for(&pages::golden()).into_bytes(), false),
+        );
+    }
+    let code = commit(&repo.git, Some(main_head), &files, f.subject, &author).map_err(setup)?;
+    let code_s = code.to_string();
+
+    // Gate (recorded in this box's chain, as `guardrail handoff` would).
+    let log = gate_log(f.branch, &code_s, f.agent, &files);
+    let log_sha = sha256_hex(log.as_bytes());
+    let gate = record(
+        repo,
+        cfg,
+        NewEntry::new(f.agent, "gate", f.branch, "PASS").with_details(json!({
+            "commit": code_s,
+            "gate_log_sha256": log_sha,
+            "exit_code": 0,
+            "seeded": "drill package",
+        })),
+    )
+    .map_err(setup)?;
+
+    // Snapshot: the console's own baseline check and the watched diff.
+    let code_tree = repo
         .git
-        .find_commit(golden_commit)
+        .find_commit(code)
         .and_then(|c| c.tree())
         .map_err(setup)?;
-    for f in &features {
-        let t = now - chrono::Duration::hours(f.hours_ago);
-        let email = format!("{}@agents.invalid", f.agent);
-        let author = sig(f.agent, &email, t).map_err(setup)?;
-        let mut files = base_files(&cfg_text, &f.page);
-        if !f.rebaseline {
-            files.insert(
-                "deployment/deploy_baseline.env".into(),
-                (baseline_for(&pages::golden()).into_bytes(), false),
+    let report = baseline::check_tree(
+        &repo.git,
+        &code_tree,
+        &cfg.baseline.file,
+        &cfg.baseline.files,
+    )
+    .map_err(setup)?;
+    let diffs = baseline::diff_watched(&repo.git, golden_tree, &code_tree, &cfg.project.watch)
+        .map_err(setup)?;
+    let snapshot =
+        baseline::render_snapshot_md(&report, &diffs, Some(golden_tag), f.branch, &code_s);
+
+    let manifest = HandoffManifest {
+        branch: f.branch.to_string(),
+        commit: code_s.clone(),
+        created: t + chrono::Duration::minutes(10),
+        author: f.agent.to_string(),
+        proposed_tag: sb.next_tag.clone(),
+        proposed_bundle: format!("{}/{}.zip", cfg.project.backups_dir, sb.next_tag),
+        summary: f.summary.to_string(),
+        gate: GateSection {
+            result: GateResult::Pass,
+            exit_code: 0,
+            log: "gate.log".into(),
+            sha256: log_sha.clone(),
+        },
+        snapshot: SnapshotSection::default(),
+    };
+    let pkg = handoff::package_dir(f.branch);
+    let mut with_pkg = files.clone();
+    let mut put = |name: &str, bytes: Vec<u8>| {
+        with_pkg.insert(format!("{pkg}/{name}"), (bytes, false));
+    };
+    put("handoff.toml", manifest.render().into_bytes());
+    put("gate.log", log.into_bytes());
+    put("snapshot.md", snapshot.into_bytes());
+    put("audit.json", gate.to_line().into_bytes());
+    if f.evidence {
+        for i in 1..=10 {
+            put(
+                &format!("evidence/ps101-step-{i:02}.png"),
+                assets::PNG.to_vec(),
             );
         }
-        let code = commit(&repo.git, Some(main_head), &files, f.subject, &author).map_err(setup)?;
-        let code_s = code.to_string();
-
-        // Gate (recorded in this box's chain, as `guardrail handoff` would).
-        let log = gate_log(f.branch, &code_s, f.agent, &files);
-        let log_sha = sha256_hex(log.as_bytes());
-        let gate = record(
-            &repo,
-            &cfg,
-            NewEntry::new(f.agent, "gate", f.branch, "PASS").with_details(json!({
-                "commit": code_s,
-                "gate_log_sha256": log_sha,
-                "exit_code": 0,
-                "seeded": "drill package",
-            })),
-        )
-        .map_err(setup)?;
-
-        // Snapshot: the console's own baseline check and the watched diff.
-        let code_tree = repo
-            .git
-            .find_commit(code)
-            .and_then(|c| c.tree())
-            .map_err(setup)?;
-        let report = baseline::check_tree(
-            &repo.git,
-            &code_tree,
-            &cfg.baseline.file,
-            &cfg.baseline.files,
-        )
-        .map_err(setup)?;
-        let diffs = baseline::diff_watched(&repo.git, &golden_tree, &code_tree, &cfg.project.watch)
-            .map_err(setup)?;
-        let snapshot =
-            baseline::render_snapshot_md(&report, &diffs, Some(&golden_tag), f.branch, &code_s);
-
-        let manifest = HandoffManifest {
-            branch: f.branch.to_string(),
-            commit: code_s.clone(),
-            created: t + chrono::Duration::minutes(10),
-            author: f.agent.to_string(),
-            proposed_tag: sb.next_tag.clone(),
-            proposed_bundle: format!("{}/{}.zip", cfg.project.backups_dir, sb.next_tag),
-            summary: f.summary.to_string(),
-            gate: GateSection {
-                result: GateResult::Pass,
-                exit_code: 0,
-                log: "gate.log".into(),
-                sha256: log_sha.clone(),
-            },
-            snapshot: SnapshotSection::default(),
-        };
-        let pkg = handoff::package_dir(f.branch);
-        let mut with_pkg = files.clone();
-        let mut put = |name: &str, bytes: Vec<u8>| {
-            with_pkg.insert(format!("{pkg}/{name}"), (bytes, false));
-        };
-        put("handoff.toml", manifest.render().into_bytes());
-        put("gate.log", log.into_bytes());
-        put("snapshot.md", snapshot.into_bytes());
-        put("audit.json", gate.to_line().into_bytes());
-        if f.evidence {
-            for i in 1..=10 {
-                put(
-                    &format!("evidence/ps101-step-{i:02}.png"),
-                    assets::PNG.to_vec(),
-                );
-            }
-            put("evidence/auth-modal.png", assets::PNG.to_vec());
-        }
-        let pkg_author = sig(f.agent, &email, t + chrono::Duration::minutes(10)).map_err(setup)?;
-        let mut head = commit(
-            &repo.git,
-            Some(code),
-            &with_pkg,
-            &format!("Handoff package for {}", f.branch),
-            &pkg_author,
-        )
-        .map_err(setup)?;
-        if let Some((subject, page)) = &f.after_gate {
-            let mut later = with_pkg.clone();
-            later.insert(
-                "mosaic_ui/index.html".into(),
-                (page.clone().into_bytes(), false),
-            );
-            let late = sig(f.agent, &email, t + chrono::Duration::minutes(40)).map_err(setup)?;
-            head = commit(&repo.git, Some(head), &later, subject, &late).map_err(setup)?;
-        }
-        repo.git
-            .reference(
-                &format!("refs/heads/{}", f.branch),
-                head,
-                true,
-                "drill: feature branch",
-            )
-            .map_err(setup)?;
-        if f.rebaseline {
-            // The new baseline guards the release: the release manager has
-            // acknowledged it already (the drill is about the rollback).
-            let head_commit = repo.git.find_commit(head).map_err(setup)?;
-            let files =
-                crate::pipeline::guard::changes(&repo, &cfg, &head_commit).map_err(setup)?;
-            record(
-                &repo,
-                &cfg,
-                NewEntry::new(&sb.user, crate::pipeline::guard::ACTION, f.branch, "OK")
-                    .with_details(json!({
-                        "commit": head.to_string(),
-                        "files": files,
-                        "seeded": "drill package",
-                    })),
-            )
-            .map_err(setup)?;
-        }
+        put("evidence/auth-modal.png", assets::PNG.to_vec());
     }
+    let pkg_author = sig(f.agent, &email, t + chrono::Duration::minutes(10)).map_err(setup)?;
+    let mut head = commit(
+        &repo.git,
+        Some(code),
+        &with_pkg,
+        &format!("Handoff package for {}", f.branch),
+        &pkg_author,
+    )
+    .map_err(setup)?;
+    if let Some((subject, page)) = &f.after_gate {
+        let mut later = with_pkg.clone();
+        later.insert(
+            "mosaic_ui/index.html".into(),
+            (page.clone().into_bytes(), false),
+        );
+        let late = sig(f.agent, &email, t + chrono::Duration::minutes(40)).map_err(setup)?;
+        head = commit(&repo.git, Some(head), &later, subject, &late).map_err(setup)?;
+    }
+    repo.git
+        .reference(
+            &format!("refs/heads/{}", f.branch),
+            head,
+            true,
+            "drill: feature branch",
+        )
+        .map_err(setup)?;
+    if f.rebaseline {
+        // The new baseline guards the release: the release manager has
+        // acknowledged it already (the drill is about the rollback).
+        let head_commit = repo.git.find_commit(head).map_err(setup)?;
+        let files = crate::pipeline::guard::changes(repo, cfg, &head_commit).map_err(setup)?;
+        record(
+            repo,
+            cfg,
+            NewEntry::new(&sb.user, crate::pipeline::guard::ACTION, f.branch, "OK").with_details(
+                json!({
+                    "commit": head.to_string(),
+                    "files": files,
+                    "seeded": "drill package",
+                }),
+            ),
+        )
+        .map_err(setup)?;
+    }
+    Ok(())
+}
 
+/// Phase 5: production serves the golden build, restored from its backup,
+/// and the live record and the audit chain say so.
+fn serve_golden(sb: &Sandbox, repo: &Repo, cfg: &Config, golden: Golden) -> Result<(), DrillError> {
     // Production serves the golden build, restored from its backup.
     let work = tempfile::Builder::new()
         .prefix("drill-restore-")
         .tempdir_in(&repo.state.path)
         .map_err(setup)?;
     let restored = work.path().join("bundle");
-    backup::restore(&cfg.backup_path(&repo.root, &golden_tag), &restored).map_err(setup)?;
+    backup::restore(&cfg.backup_path(&repo.root, &golden.tag), &restored).map_err(setup)?;
     playbook::copy_publish(&restored.join(&cfg.project.bundle_dir), &sb.site_dir).map_err(setup)?;
     drop(work);
     repo.state
         .write_live(&LiveRecord {
-            tag: Some(golden_tag.clone()),
-            commit: golden_commit.to_string(),
-            build_id: golden_build,
-            branch: Some(releases[2].3.to_string()),
+            tag: Some(golden.tag.clone()),
+            commit: golden.commit.to_string(),
+            build_id: golden.build_id,
+            branch: Some(golden.branch.to_string()),
             action: "deploy".into(),
             actor: "codex".into(),
-            time: golden_time.to_rfc3339_opts(SecondsFormat::Secs, true),
+            time: golden.time.to_rfc3339_opts(SecondsFormat::Secs, true),
             health: LiveHealth::Ok,
             bad_tags: Vec::new(),
             failure: None,
         })
         .map_err(setup)?;
     record(
-        &repo,
-        &cfg,
+        repo,
+        cfg,
         NewEntry::new(&sb.user, "drill", "sandbox", "READY").with_details(json!({
             "sandbox": sb.dir.display().to_string(),
             "url": sb.url,
             "publish_dir": sb.site_dir.display().to_string(),
-            "golden": golden_tag,
+            "golden": golden.tag,
         })),
     )
     .map_err(setup)?;
