@@ -95,20 +95,26 @@ pub fn run_headless(sb: &Sandbox, out: &mut dyn Write) -> Result<DrillReport, Dr
     )
 }
 
+/// One line of the drill's report: (step, as intended, outcome).
+type StepLine = (String, bool, String);
+
+fn printing(e: io::Error) -> DrillError {
+    DrillError::Step(format!("could not print: {e}"))
+}
+
 /// The scenario without a terminal: each step printed with its outcome;
-/// `DRILL_REPORT.md` written into the sandbox.
+/// `DRILL_REPORT.md` written into the sandbox. The steps are the numbered
+/// phases below, each printing its part and adding its line to `steps`.
 pub fn run_headless_with(
     sb: &Sandbox,
     gate_answers: Answers,
     out: &mut dyn Write,
 ) -> Result<DrillReport, DrillError> {
-    let io = |e: io::Error| DrillError::Step(format!("could not print: {e}"));
     let repo = sb.repo()?;
     let cfg = repo.config().map_err(step_err)?;
     sb.check_contained(&repo, &cfg)?;
     let started = Utc::now();
-    let mut steps: Vec<(String, bool, String)> = Vec::new();
-    let n = STEPS.len();
+    let mut steps: Vec<StepLine> = Vec::new();
 
     writeln!(
         out,
@@ -118,11 +124,38 @@ pub fn run_headless_with(
         sb.golden,
         sb.user
     )
-    .map_err(io)?;
+    .map_err(printing)?;
 
+    review_ready_package(sb, &repo, &cfg, out, &mut steps)?;
+    let (failed_verify, failed_at) =
+        playbook_on_bad_branch(sb, &repo, &cfg, gate_answers, out, &mut steps)?;
+    what_failed(failed_verify.as_ref(), out, &mut steps)?;
+    let (seconds, rollout_entry) = roll_back(sb, &repo, &cfg, failed_at, out, &mut steps)?;
+    verify_again(&repo, &cfg, out, &mut steps)?;
+    let last_section = the_records(sb, &repo, &cfg, out, &mut steps)?;
+    finish(
+        sb,
+        steps,
+        seconds,
+        started,
+        rollout_entry.as_ref(),
+        &last_section,
+        out,
+    )
+}
+
+/// Step 1: review a ready package (and say how every branch stands).
+fn review_ready_package(
+    sb: &Sandbox,
+    repo: &Repo,
+    cfg: &Config,
+    out: &mut dyn Write,
+    steps: &mut Vec<StepLine>,
+) -> Result<(), DrillError> {
+    let n = STEPS.len();
     // 1. Review a ready package.
-    writeln!(out, "[1/{n}] {}: {}", STEPS[0], sb.ready_branch).map_err(io)?;
-    let ctx = Context::load(&repo, &cfg).map_err(step_err)?;
+    writeln!(out, "[1/{n}] {}: {}", STEPS[0], sb.ready_branch).map_err(printing)?;
+    let ctx = Context::load(repo, cfg).map_err(step_err)?;
     let mut states = Vec::new();
     for b in [
         &sb.ready_branch,
@@ -130,11 +163,11 @@ pub fn run_headless_with(
         &sb.stale_branch,
         &sb.bad_branch,
     ] {
-        let info = repo.find_branch(&cfg, b).map_err(step_err)?;
-        let a = package::assess(&repo, &cfg, &info, &ctx, entry_hash_ok).map_err(step_err)?;
+        let info = repo.find_branch(cfg, b).map_err(step_err)?;
+        let a = package::assess(repo, cfg, &info, &ctx, entry_hash_ok).map_err(step_err)?;
         states.push(format!("{b} {}", a.state.as_str()));
         if *b == sb.ready_branch {
-            write!(out, "{}", indent(&package::render_check_text(&a), "    ")).map_err(io)?;
+            write!(out, "{}", indent(&package::render_check_text(&a), "    ")).map_err(printing)?;
             let ok = a.ready();
             let note = if ok {
                 format!("{b} is ready: every checklist item ✅")
@@ -144,9 +177,22 @@ pub fn run_headless_with(
             steps.push((STEPS[0].into(), ok, note));
         }
     }
-    writeln!(out, "    branches: {}", states.join(", ")).map_err(io)?;
+    writeln!(out, "    branches: {}", states.join(", ")).map_err(printing)?;
     report_step(out, steps.last())?;
+    Ok(())
+}
 
+/// Step 2: the playbook on the bad branch; the failed verification it ends
+/// with and when it ended.
+fn playbook_on_bad_branch(
+    sb: &Sandbox,
+    repo: &Repo,
+    cfg: &Config,
+    gate_answers: Answers,
+    out: &mut dyn Write,
+    steps: &mut Vec<StepLine>,
+) -> Result<(Option<VerifyReport>, Instant), DrillError> {
+    let n = STEPS.len();
     // 2. The playbook on the bad branch.
     writeln!(
         out,
@@ -158,16 +204,16 @@ pub fn run_headless_with(
             _ => "none".into(),
         }
     )
-    .map_err(io)?;
+    .map_err(printing)?;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut sink = playbook_sink(seen.clone());
     let mut failed_verify: Option<VerifyReport> = None;
-    match Playbook::new(&repo, &cfg, &sb.bad_branch, gate_answers) {
+    match Playbook::new(repo, cfg, &sb.bad_branch, gate_answers) {
         Ok(mut pb) => {
             let mut err = None;
             while pb.next_step().is_some() {
-                let r = pb.run_next(&repo, &mut sink);
-                drain(&seen, out).map_err(io)?;
+                let r = pb.run_next(repo, &mut sink);
+                drain(&seen, out).map_err(printing)?;
                 if let Err(e) = r {
                     err = Some(e);
                     break;
@@ -216,13 +262,22 @@ pub fn run_headless_with(
         .unwrap_or_else(|p| p.into_inner())
         .verify_ended
         .unwrap_or_else(Instant::now);
+    Ok((failed_verify, failed_at))
+}
 
+/// Step 3: what failed, check by check.
+fn what_failed(
+    failed_verify: Option<&VerifyReport>,
+    out: &mut dyn Write,
+    steps: &mut Vec<StepLine>,
+) -> Result<(), DrillError> {
+    let n = STEPS.len();
     // 3. What failed.
-    writeln!(out, "\n[3/{n}] {}", STEPS[2]).map_err(io)?;
-    match &failed_verify {
+    writeln!(out, "\n[3/{n}] {}", STEPS[2]).map_err(printing)?;
+    match failed_verify {
         Some(v) => {
             for l in check_lines(v) {
-                writeln!(out, "    {l}").map_err(io)?;
+                writeln!(out, "    {l}").map_err(printing)?;
             }
             let failing: Vec<&str> = v.failures().map(|c| c.name.as_str()).collect();
             let ok = !failing.is_empty();
@@ -241,9 +296,22 @@ pub fn run_headless_with(
         None => steps.push((STEPS[2].into(), false, "no live verification ran".into())),
     }
     report_step(out, steps.last())?;
+    Ok(())
+}
 
+/// Step 4: roll back to the golden build; the seconds from the failed
+/// verification to the verified restore, and the restore.
+fn roll_back(
+    sb: &Sandbox,
+    repo: &Repo,
+    cfg: &Config,
+    failed_at: Instant,
+    out: &mut dyn Write,
+    steps: &mut Vec<StepLine>,
+) -> Result<(f64, Option<Restored>), DrillError> {
+    let n = STEPS.len();
     // 4. Roll back.
-    writeln!(out, "\n[4/{n}] {} to the golden build", STEPS[3]).map_err(io)?;
+    writeln!(out, "\n[4/{n}] {} to the golden build", STEPS[3]).map_err(printing)?;
     let rb_seen = Arc::new(Mutex::new(Seen::default()));
     let rb_lines = rb_seen.clone();
     let mut rb_sink = move |e: Event| {
@@ -262,13 +330,13 @@ pub fn run_headless_with(
     );
     let mut seconds = f64::NAN;
     let mut rollout_entry = None;
-    match restore_golden(&repo, &cfg, &reason, &mut rb_sink) {
+    match restore_golden(repo, cfg, &reason, &mut rb_sink) {
         Ok(r) => {
             let restored_at = Instant::now();
             seconds = restored_at.duration_since(failed_at).as_secs_f64();
-            drain(&rb_seen, out).map_err(io)?;
+            drain(&rb_seen, out).map_err(printing)?;
             for l in check_lines(&r.verify) {
-                writeln!(out, "    {l}").map_err(io)?;
+                writeln!(out, "    {l}").map_err(printing)?;
             }
             let ok = r.verify.ok && r.tag == sb.golden;
             steps.push((
@@ -289,26 +357,36 @@ pub fn run_headless_with(
             rollout_entry = Some(r);
         }
         Err(e) => {
-            drain(&rb_seen, out).map_err(io)?;
+            drain(&rb_seen, out).map_err(printing)?;
             steps.push((STEPS[3].into(), false, e.to_string()));
         }
     }
     report_step(out, steps.last())?;
+    Ok((seconds, rollout_entry))
+}
 
+/// Step 5: verify again, as `guardrail verify` does.
+fn verify_again(
+    repo: &Repo,
+    cfg: &Config,
+    out: &mut dyn Write,
+    steps: &mut Vec<StepLine>,
+) -> Result<(), DrillError> {
+    let n = STEPS.len();
     // 5. Verify again, as `guardrail verify` does.
-    writeln!(out, "\n[5/{n}] {}", STEPS[4]).map_err(io)?;
+    writeln!(out, "\n[5/{n}] {}", STEPS[4]).map_err(printing)?;
     match verify::verify_and_record(
-        &repo,
-        &cfg,
+        repo,
+        cfg,
         None,
         Expect::default(),
         Answers::Closed,
         |_| {},
-        |report, build_id| alerts::live_verify(&repo, &cfg, report, build_id),
+        |report, build_id| alerts::live_verify(repo, cfg, report, build_id),
     ) {
         Ok(v) => {
             for l in check_lines(&v) {
-                writeln!(out, "    {l}").map_err(io)?;
+                writeln!(out, "    {l}").map_err(printing)?;
             }
             steps.push((
                 STEPS[4].into(),
@@ -323,17 +401,29 @@ pub fn run_headless_with(
         Err(e) => steps.push((STEPS[4].into(), false, e.to_string())),
     }
     report_step(out, steps.last())?;
+    Ok(())
+}
 
+/// Step 6: the records (rollout log, release logs, audit chain); the
+/// rollout log's last section.
+fn the_records(
+    sb: &Sandbox,
+    repo: &Repo,
+    cfg: &Config,
+    out: &mut dyn Write,
+    steps: &mut Vec<StepLine>,
+) -> Result<String, DrillError> {
+    let n = STEPS.len();
     // 6. The records.
-    writeln!(out, "\n[6/{n}] {}", STEPS[5]).map_err(io)?;
+    writeln!(out, "\n[6/{n}] {}", STEPS[5]).map_err(printing)?;
     let rollout_path = config::resolve(&repo.root, &cfg.project.rollout_log);
     let rollout = std::fs::read_to_string(&rollout_path).unwrap_or_default();
     let last_section = rollout
         .rfind("\n## ")
         .map(|i| rollout[i + 1..].to_string())
         .unwrap_or_default();
-    writeln!(out, "    {}:", rel(&repo.root, &rollout_path)).map_err(io)?;
-    write!(out, "{}", indent(&last_section, "      ")).map_err(io)?;
+    writeln!(out, "    {}:", rel(&repo.root, &rollout_path)).map_err(printing)?;
+    write!(out, "{}", indent(&last_section, "      ")).map_err(printing)?;
     let log_dir = config::resolve(&repo.root, &cfg.project.release_log_dir);
     let mut logs: Vec<String> = std::fs::read_dir(&log_dir)
         .map(|rd| {
@@ -350,25 +440,25 @@ pub fn run_headless_with(
         rel(&repo.root, &log_dir),
         logs.join(", ")
     )
-    .map_err(io)?;
-    let tags = repo.prod_tags(&cfg).map_err(step_err)?;
+    .map_err(printing)?;
+    let tags = repo.prod_tags(cfg).map_err(step_err)?;
     let checkpoint = highest_checkpoint(
         tags.iter()
             .rev()
             .map(|t| (t.name.as_str(), t.message.as_deref())),
     )
     .map(|(_, c)| c);
-    let chain = audit_log(&repo)
+    let chain = audit_log(repo)
         .verify(checkpoint.as_ref())
         .map_err(step_err)?;
-    writeln!(out, "    audit chain: {chain}").map_err(io)?;
-    for r in audit_log(&repo).tail(5).map_err(step_err)? {
+    writeln!(out, "    audit chain: {chain}").map_err(printing)?;
+    for r in audit_log(repo).tail(5).map_err(step_err)? {
         writeln!(
             out,
             "      #{:<3} {:<9} {:<8} {} by {}",
             r.seq, r.action, r.result, r.target, r.actor
         )
-        .map_err(io)?;
+        .map_err(printing)?;
     }
     let logged = !last_section.is_empty() && last_section.contains(&sb.golden);
     let ok = chain.is_intact() && logged;
@@ -390,14 +480,28 @@ pub fn run_headless_with(
         ),
     ));
     report_step(out, steps.last())?;
+    Ok(last_section)
+}
 
+/// The verdict: the report written beside the sandbox and its last lines
+/// printed.
+fn finish(
+    sb: &Sandbox,
+    steps: Vec<StepLine>,
+    seconds: f64,
+    started: DateTime<Utc>,
+    rollout_entry: Option<&Restored>,
+    last_section: &str,
+    out: &mut dyn Write,
+) -> Result<DrillReport, DrillError> {
+    let n = STEPS.len();
     let passed = steps.len() == n && steps.iter().all(|s| s.1);
     let report = DrillReport {
         passed,
         seconds_failure_to_restore: if seconds.is_finite() { seconds } else { 0.0 },
         steps,
     };
-    let doc = render_report(sb, &report, started, rollout_entry.as_ref(), &last_section);
+    let doc = render_report(sb, &report, started, rollout_entry, last_section);
     std::fs::write(sb.report_path(), doc).map_err(|e| {
         DrillError::Step(format!(
             "{} could not be written: {e}",
@@ -410,7 +514,7 @@ pub fn run_headless_with(
             "\nDrill PASSED: {:.1}s from the failed verification to the verified restore.",
             report.seconds_failure_to_restore
         )
-        .map_err(io)?;
+        .map_err(printing)?;
     } else {
         let failed: Vec<&str> = report
             .steps
@@ -418,8 +522,8 @@ pub fn run_headless_with(
             .filter(|s| !s.1)
             .map(|s| s.0.as_str())
             .collect();
-        writeln!(out, "\nDrill FAILED at: {}.", failed.join(", ")).map_err(io)?;
+        writeln!(out, "\nDrill FAILED at: {}.", failed.join(", ")).map_err(printing)?;
     }
-    writeln!(out, "Report: {}", sb.report_path().display()).map_err(io)?;
+    writeln!(out, "Report: {}", sb.report_path().display()).map_err(printing)?;
     Ok(report)
 }
