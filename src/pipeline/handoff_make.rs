@@ -211,31 +211,7 @@ pub fn make_with(
     let target = plan_target(repo, &branch, opts.commit)?;
 
     // 2. The snapshot of the same commit (read from git objects).
-    let ctx = package::Context::load(repo, cfg)?;
-    let (snapshot_md, snapshot_within) = match package::snapshot(repo, cfg, &branch, &ctx) {
-        Ok(s) => (
-            baseline::render_snapshot_md(
-                &s.baseline,
-                &s.diffs,
-                s.golden.as_ref().map(|g| g.tag.as_str()),
-                &branch.name,
-                &branch.head,
-            ),
-            Some(s.within),
-        ),
-        Err(PackageError::Baseline(e)) => {
-            notes.push(format!("the baseline could not be checked: {e}"));
-            (
-                format!(
-                    "# Baseline snapshot: {}\n\n- **Branch:** `{}`\n- **Commit:** `{}`\n\n\
-                     The baseline could not be checked: {e}\n",
-                    branch.name, branch.name, branch.head
-                ),
-                None,
-            )
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (snapshot_md, snapshot_within) = snapshot_text(repo, cfg, &branch, &mut notes)?;
 
     // 3. The gate, on the same commit.
     let report = gate::run_proposing(
@@ -247,96 +223,13 @@ pub fn make_with(
         on_start,
         on_event,
     )?;
-    let result = match report.verdict {
-        Verdict::Pass => GateResult::Pass,
-        Verdict::Fail => GateResult::Fail,
-        Verdict::TimedOut | Verdict::Cancelled => {
-            let why = if report.notes.is_empty() {
-                report.verdict.as_str().to_lowercase()
-            } else {
-                report
-                    .notes
-                    .iter()
-                    .map(|n| n.trim_start_matches("guardrail: "))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            return Err(MakeError::GateEnded {
-                branch: branch.name.clone(),
-                why,
-                log: report.log.clone(),
-            });
-        }
-    };
-    let log = std::fs::read(&report.log)
-        .map_err(|e| MakeError::Write(format!("cannot read the gate log {}: {e}", report.log)))?;
-    let log_sha = sha256_hex(&log);
-    if log_sha != report.log_sha256 {
-        return Err(MakeError::Write(format!(
-            "the gate log {} changed after the gate recorded it (sha256 {} recorded, {} now)",
-            report.log,
-            short_sha(&report.log_sha256),
-            short_sha(&log_sha)
-        )));
-    }
-    if report.exit_code.is_none() && result == GateResult::Fail {
-        notes.push("the gate ended without an exit code (killed by a signal)".into());
-    }
+    let (result, log, log_sha) = gate_evidence(&branch, &report, &mut notes)?;
 
     // 4. Where to write, and what was there.
-    let (root, location, _keep) = match &target {
-        Target::WorkingTree { path, .. } => (path.clone(), Location::WorkingTree, None),
-        Target::Worktree { .. } => {
-            let co = checkout::handoff_worktree(repo, &branch.name, &report.commit)?;
-            (co.path.clone(), Location::Worktree, Some(co))
-        }
-    };
-    // The branch must still be where the gate ran.
-    if let Target::WorkingTree { path, .. } = &target {
-        let now = worktree_head(path)?;
-        if now != report.commit {
-            return Err(MakeError::Write(format!(
-                "{} moved to {} in {} while the gate ran on {}; run guardrail handoff again",
-                branch.name,
-                short_sha(&now),
-                path.display(),
-                short_sha(&report.commit)
-            )));
-        }
-        if let Ok(dirty) = dirty_outside_handoff(path, &cfg.project.protocol_audit_log) {
-            if !dirty.is_empty() {
-                notes.push(format!(
-                    "{} has uncommitted changes ({}); the gate ran on the committed head {}",
-                    path.display(),
-                    list_some(&dirty, 3),
-                    short_sha(&report.commit)
-                ));
-            }
-        }
-    }
+    let (root, location, _keep) = package_root(repo, cfg, &target, &branch, &report, &mut notes)?;
     let rel = package_dir(&branch.name);
     let dir = root.join(&rel);
-    let old = std::fs::read_to_string(dir.join("handoff.toml")).ok();
-    let old_commit = old.as_deref().map(|t| {
-        HandoffManifest::parse(t, "handoff.toml")
-            .map(|m| m.commit)
-            .unwrap_or_default()
-    });
-    let (replaced, refreshed) = match old_commit {
-        None => (None, false),
-        Some(c) if c.is_empty() => (Some("unknown (unreadable handoff.toml)".to_string()), false),
-        Some(c) if c == report.commit => (None, true),
-        // The package commit itself, or any commit of the same code.
-        Some(c) if same_code(repo, &c, &report.commit) => {
-            notes.push(format!(
-                "the earlier package was made on {}, which has the same code as {}",
-                short_sha(&c),
-                short_sha(&report.commit)
-            ));
-            (None, true)
-        }
-        Some(c) => (Some(c), false),
-    };
+    let (replaced, refreshed) = earlier_package(repo, &dir, &report.commit, &mut notes);
 
     // 5. The package, staged beside the old one and swapped in whole.
     let created = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_else(Utc::now);
@@ -363,43 +256,21 @@ pub fn make_with(
     std::fs::create_dir_all(&parent).map_err(io_err(parent.display()))?;
     let tag_id = format!("{}-{}", std::process::id(), rand::random::<u32>() % 0x10000);
     let staging = parent.join(format!(".{}.new-{tag_id}", slug(&branch.name)));
-    let result_of = (|| -> Result<(), MakeError> {
-        std::fs::create_dir_all(&staging).map_err(io_err(staging.display()))?;
-        let put = |name: &str, bytes: &[u8]| -> Result<(), MakeError> {
-            let p = staging.join(name);
-            std::fs::write(&p, bytes).map_err(io_err(format!("{rel}/{name}")))
-        };
-        put("handoff.toml", manifest.render().as_bytes())?;
-        put("gate.log", &log)?;
-        put("snapshot.md", snapshot_md.as_bytes())?;
-        put("audit.json", report.audit.to_line().as_bytes())?;
-        let ev_dir = staging.join("evidence");
-        match &evidence {
-            Some(files) => {
-                for (name, src) in files {
-                    let dst = ev_dir.join(name);
-                    if let Some(p) = dst.parent() {
-                        std::fs::create_dir_all(p).map_err(io_err(p.display()))?;
-                    }
-                    std::fs::copy(src, &dst).map_err(io_err(format!("{rel}/evidence/{name}")))?;
-                }
-            }
-            None if refreshed && dir.join("evidence").is_dir() => {
-                copy_tree(&dir.join("evidence"), &ev_dir)?;
-                notes.push("kept the evidence of the package being refreshed".into());
-            }
-            None => {
-                if replaced.is_some() && dir.join("evidence").is_dir() {
-                    notes.push(
-                        "the evidence of the replaced package showed other code and is not \
-                         carried over; pass --evidence DIR"
-                            .into(),
-                    );
-                }
-            }
-        }
-        Ok(())
-    })();
+    let result_of = write_staged(
+        &Staged {
+            staging: &staging,
+            dir: &dir,
+            rel: &rel,
+            manifest: &manifest,
+            log: &log,
+            snapshot_md: &snapshot_md,
+            report: &report,
+            evidence: evidence.as_deref(),
+            refreshed,
+            replaced: replaced.is_some(),
+        },
+        &mut notes,
+    );
     if let Err(e) = result_of {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
@@ -442,6 +313,229 @@ pub fn make_with(
         notes,
         gate: report,
     })
+}
+
+/// Phase 2: the snapshot of the branch head (read from git objects) as
+/// Markdown, and whether every metric is within tolerance (`None`: the
+/// baseline could not be checked, which is a note, not an error).
+fn snapshot_text(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &BranchInfo,
+    notes: &mut Vec<String>,
+) -> Result<(String, Option<bool>), MakeError> {
+    let ctx = package::Context::load(repo, cfg)?;
+    Ok(match package::snapshot(repo, cfg, branch, &ctx) {
+        Ok(s) => (
+            baseline::render_snapshot_md(
+                &s.baseline,
+                &s.diffs,
+                s.golden.as_ref().map(|g| g.tag.as_str()),
+                &branch.name,
+                &branch.head,
+            ),
+            Some(s.within),
+        ),
+        Err(PackageError::Baseline(e)) => {
+            notes.push(format!("the baseline could not be checked: {e}"));
+            (
+                format!(
+                    "# Baseline snapshot: {}\n\n- **Branch:** `{}`\n- **Commit:** `{}`\n\n\
+                 The baseline could not be checked: {e}\n",
+                    branch.name, branch.name, branch.head
+                ),
+                None,
+            )
+        }
+        Err(e) => return Err(e.into()),
+    })
+}
+
+/// Phase 3 (after the gate ran): its result for the manifest, and its log
+/// with the log's hash, checked against what the gate recorded. A gate that
+/// timed out or was cancelled makes no package.
+fn gate_evidence(
+    branch: &BranchInfo,
+    report: &GateReport,
+    notes: &mut Vec<String>,
+) -> Result<(GateResult, Vec<u8>, String), MakeError> {
+    let result = match report.verdict {
+        Verdict::Pass => GateResult::Pass,
+        Verdict::Fail => GateResult::Fail,
+        Verdict::TimedOut | Verdict::Cancelled => {
+            let why = if report.notes.is_empty() {
+                report.verdict.as_str().to_lowercase()
+            } else {
+                report
+                    .notes
+                    .iter()
+                    .map(|n| n.trim_start_matches("guardrail: "))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            return Err(MakeError::GateEnded {
+                branch: branch.name.clone(),
+                why,
+                log: report.log.clone(),
+            });
+        }
+    };
+    let log = std::fs::read(&report.log)
+        .map_err(|e| MakeError::Write(format!("cannot read the gate log {}: {e}", report.log)))?;
+    let log_sha = sha256_hex(&log);
+    if log_sha != report.log_sha256 {
+        return Err(MakeError::Write(format!(
+            "the gate log {} changed after the gate recorded it (sha256 {} recorded, {} now)",
+            report.log,
+            short_sha(&report.log_sha256),
+            short_sha(&log_sha)
+        )));
+    }
+    if report.exit_code.is_none() && result == GateResult::Fail {
+        notes.push("the gate ended without an exit code (killed by a signal)".into());
+    }
+    Ok((result, log, log_sha))
+}
+
+/// Phase 4: the directory the package goes into (the working tree, or
+/// guardrail's worktree on the gated commit), checking that a checked-out
+/// branch did not move while the gate ran.
+fn package_root(
+    repo: &Repo,
+    cfg: &Config,
+    target: &Target,
+    branch: &BranchInfo,
+    report: &GateReport,
+    notes: &mut Vec<String>,
+) -> Result<(PathBuf, Location, Option<checkout::Checkout>), MakeError> {
+    let (root, location, _keep) = match target {
+        Target::WorkingTree { path, .. } => (path.clone(), Location::WorkingTree, None),
+        Target::Worktree { .. } => {
+            let co = checkout::handoff_worktree(repo, &branch.name, &report.commit)?;
+            (co.path.clone(), Location::Worktree, Some(co))
+        }
+    };
+    // The branch must still be where the gate ran.
+    if let Target::WorkingTree { path, .. } = target {
+        let now = worktree_head(path)?;
+        if now != report.commit {
+            return Err(MakeError::Write(format!(
+                "{} moved to {} in {} while the gate ran on {}; run guardrail handoff again",
+                branch.name,
+                short_sha(&now),
+                path.display(),
+                short_sha(&report.commit)
+            )));
+        }
+        if let Ok(dirty) = dirty_outside_handoff(path, &cfg.project.protocol_audit_log) {
+            if !dirty.is_empty() {
+                notes.push(format!(
+                    "{} has uncommitted changes ({}); the gate ran on the committed head {}",
+                    path.display(),
+                    list_some(&dirty, 3),
+                    short_sha(&report.commit)
+                ));
+            }
+        }
+    }
+    Ok((root, location, _keep))
+}
+
+/// Phase 4: the package already in `dir`: the commit of one it replaces
+/// (other code), or whether it is refreshed (the same code).
+fn earlier_package(
+    repo: &Repo,
+    dir: &Path,
+    commit: &str,
+    notes: &mut Vec<String>,
+) -> (Option<String>, bool) {
+    let old = std::fs::read_to_string(dir.join("handoff.toml")).ok();
+    let old_commit = old.as_deref().map(|t| {
+        HandoffManifest::parse(t, "handoff.toml")
+            .map(|m| m.commit)
+            .unwrap_or_default()
+    });
+    match old_commit {
+        None => (None, false),
+        Some(c) if c.is_empty() => (Some("unknown (unreadable handoff.toml)".to_string()), false),
+        Some(c) if c == commit => (None, true),
+        // The package commit itself, or any commit of the same code.
+        Some(c) if same_code(repo, &c, commit) => {
+            notes.push(format!(
+                "the earlier package was made on {}, which has the same code as {}",
+                short_sha(&c),
+                short_sha(commit)
+            ));
+            (None, true)
+        }
+        Some(c) => (Some(c), false),
+    }
+}
+
+/// What phase 5 writes into the staging directory.
+struct Staged<'a> {
+    staging: &'a Path,
+    dir: &'a Path,
+    rel: &'a str,
+    manifest: &'a HandoffManifest,
+    log: &'a [u8],
+    snapshot_md: &'a str,
+    report: &'a GateReport,
+    evidence: Option<&'a [(String, PathBuf)]>,
+    refreshed: bool,
+    replaced: bool,
+}
+
+/// Phase 5: the package's files (manifest, gate log, snapshot, audit line,
+/// evidence) written into the staging directory.
+fn write_staged(st: &Staged<'_>, notes: &mut Vec<String>) -> Result<(), MakeError> {
+    let Staged {
+        staging,
+        dir,
+        rel,
+        manifest,
+        log,
+        snapshot_md,
+        report,
+        evidence,
+        refreshed,
+        replaced,
+    } = *st;
+    std::fs::create_dir_all(staging).map_err(io_err(staging.display()))?;
+    let put = |name: &str, bytes: &[u8]| -> Result<(), MakeError> {
+        let p = staging.join(name);
+        std::fs::write(&p, bytes).map_err(io_err(format!("{rel}/{name}")))
+    };
+    put("handoff.toml", manifest.render().as_bytes())?;
+    put("gate.log", log)?;
+    put("snapshot.md", snapshot_md.as_bytes())?;
+    put("audit.json", report.audit.to_line().as_bytes())?;
+    let ev_dir = staging.join("evidence");
+    match evidence {
+        Some(files) => {
+            for (name, src) in files {
+                let dst = ev_dir.join(name);
+                if let Some(p) = dst.parent() {
+                    std::fs::create_dir_all(p).map_err(io_err(p.display()))?;
+                }
+                std::fs::copy(src, &dst).map_err(io_err(format!("{rel}/evidence/{name}")))?;
+            }
+        }
+        None if refreshed && dir.join("evidence").is_dir() => {
+            copy_tree(&dir.join("evidence"), &ev_dir)?;
+            notes.push("kept the evidence of the package being refreshed".into());
+        }
+        None => {
+            if replaced && dir.join("evidence").is_dir() {
+                notes.push(
+                    "the evidence of the replaced package showed other code and is not \
+                     carried over; pass --evidence DIR"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The branch asked for, or the one checked out.
