@@ -275,7 +275,7 @@ pub fn audit_show(repo: &Repo, n: usize, as_json: bool) -> anyhow::Result<u8> {
 }
 
 pub fn lock_status(repo: &Repo, as_json: bool) -> anyhow::Result<u8> {
-    let st = lock::status(&repo.state.path);
+    let st = team::lock_status(&repo.state.path);
     if as_json {
         println!(
             "{}",
@@ -404,7 +404,15 @@ pub fn verify(
             guardrail::pipeline::config::Dur(opts.request_timeout),
         );
     }
-    let report = verify::verify_and_record(repo, cfg, url, Expect::default(), answers, |_| {})?;
+    let report = verify::verify_and_record(
+        repo,
+        cfg,
+        url,
+        Expect::default(),
+        answers,
+        |_| {},
+        |report, build_id| alerts::live_verify(repo, cfg, report, build_id),
+    )?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -63,8 +63,8 @@ use guardrail::pipeline::config::{ConfigError, UserConfig};
 use guardrail::pipeline::drill::DrillError;
 use guardrail::pipeline::package::{self, PackageError};
 use guardrail::pipeline::repo::{Repo, RepoError};
+use guardrail::pipeline::status;
 use guardrail::pipeline::verify::VerifyError;
-use guardrail::pipeline::{status, Refused, StepFailed};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -320,12 +320,7 @@ enum LockCmd {
 }
 
 /// Exit codes shared by all commands (SPEC §6).
-mod exit {
-    pub const NOT_OK: u8 = 1;
-    pub const BAD_INPUT: u8 = 2;
-    pub const REFUSED: u8 = 3;
-    pub const STEP_FAILED: u8 = 4;
-}
+use guardrail::pipeline::common::exit;
 
 /// The longest a finished command waits for alerts still being sent (each
 /// is bounded by `[alerts] timeout` on its own).
@@ -380,38 +375,45 @@ fn sentence(e: &anyhow::Error) -> String {
     s
 }
 
+/// The exit code for `e`: the one its pipeline error type says (each has an
+/// `exit_code` method); bad input (2) for anything else.
 fn classify(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<Refused>().is_some() {
-        return exit::REFUSED;
-    }
-    if e.downcast_ref::<StepFailed>().is_some() {
-        return exit::STEP_FAILED;
-    }
-    if let Some(v) = e.downcast_ref::<VerifyError>() {
-        return match v {
-            VerifyError::NoUrl | VerifyError::BadUrl(_) | VerifyError::State(_) => exit::BAD_INPUT,
-            _ => exit::STEP_FAILED,
+    use guardrail::pipeline::*;
+    macro_rules! said_by {
+        ($($t:ty),* $(,)?) => {
+            $(
+                if let Some(err) = e.downcast_ref::<$t>() {
+                    return err.exit_code();
+                }
+            )*
         };
     }
-    if let Some(d) = e.downcast_ref::<DrillError>() {
-        return match d {
-            DrillError::NotEmpty(_) => exit::BAD_INPUT,
-            DrillError::Refused(_) => exit::REFUSED,
-            DrillError::Setup(_) | DrillError::Step(_) => exit::STEP_FAILED,
-        };
-    }
-    if let Some(d) = e.downcast_ref::<guardrail::pipeline::drift::DriftError>() {
-        return match d {
-            guardrail::pipeline::drift::DriftError::Repo(_) => exit::BAD_INPUT,
-            guardrail::pipeline::drift::DriftError::Git(_) => exit::STEP_FAILED,
-        };
-    }
-    if e.downcast_ref::<RepoError>().is_some()
-        || e.downcast_ref::<ConfigError>().is_some()
-        || e.downcast_ref::<PackageError>().is_some()
-    {
-        return exit::BAD_INPUT;
-    }
+    said_by!(
+        Refused,
+        StepFailed,
+        VerifyError,
+        DrillError,
+        drift::DriftError,
+        RepoError,
+        ConfigError,
+        PackageError,
+        audit::AuditError,
+        backup::BackupError,
+        baseline::BaselineError,
+        checkout::CheckoutError,
+        gate::GateError,
+        guard::GuardError,
+        handoff::HandoffError,
+        handoff_make::MakeError,
+        jobs::JobError,
+        lock::LockError,
+        playbook::PlaybookError,
+        record::RecordError,
+        release::ReleaseError,
+        rollback::RollbackError,
+        runner::RunError,
+        state::StateError,
+    );
     exit::BAD_INPUT
 }
 

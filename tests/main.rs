@@ -31,6 +31,7 @@ mod handoff_cmd;
 mod harness;
 mod incident;
 mod jobs;
+mod layers;
 mod lock;
 mod package;
 mod parsers_prop;

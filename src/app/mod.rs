@@ -101,7 +101,7 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
     };
     let mut app = App::new(base, opts_readonly, user_cfg.ui.theme);
     app.live = repo.state.read_live().ok().flatten();
-    app.lock = crate::pipeline::lock::status(&repo.state.path);
+    app.lock = crate::pipeline::team::lock_status(&repo.state.path);
     let (jobs, aborted) = crate::pipeline::jobs::clean_up_dead_jobs(repo, &app.cfg);
     if !aborted.is_empty() {
         app.message = Some(aborted.join("; "));
@@ -845,7 +845,7 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
 fn read_state(state: &crate::pipeline::state::StateDir) -> Msg {
     // Unreadable (caught mid-write, say): the header keeps what it had.
     let live = state.read_live().ok().map(|l| l.map(Box::new));
-    Msg::State(live, crate::pipeline::lock::status(&state.path))
+    Msg::State(live, crate::pipeline::team::lock_status(&state.path))
 }
 
 /// The header's live record and lock, read again within a third of a
@@ -876,11 +876,11 @@ fn spawn_state_watcher(state: crate::pipeline::state::StateDir, tx: mpsc::Unboun
         let mut last = signature();
         // A lock freed by the kernel (its holder ended or died) changes no
         // file: while the lock is held, it is probed on each tick too.
-        let mut held = crate::pipeline::lock::status(dir).held.is_some();
+        let mut held = crate::pipeline::team::lock_status(dir).held.is_some();
         loop {
             std::thread::sleep(Duration::from_millis(300));
             let now = signature();
-            let freed = held && crate::pipeline::lock::status(dir).held.is_none();
+            let freed = held && crate::pipeline::team::lock_status(dir).held.is_none();
             if now != last || freed {
                 last = now;
                 let msg = read_state(&state);

@@ -30,7 +30,6 @@ use super::config::Config;
 use super::record::record;
 use super::repo::{login_name, Repo};
 use super::verify::VerifyReport;
-use sha2::Digest;
 
 /// Used when `[alerts] timeout` is zero.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -730,9 +729,7 @@ pub fn live_verify(repo: &Repo, cfg: &Config, report: &VerifyReport, build_id: O
         .map(|c| format!("{}: {}", c.name, c.last_error.clone().unwrap_or_default()))
         .collect();
     let names: Vec<&str> = report.failures().map(|c| c.name.as_str()).collect();
-    let fp = hex::encode(sha2::Sha256::digest(
-        json!([report.url, build_id, names]).to_string().as_bytes(),
-    ));
+    let fp = super::common::sha256_hex(json!([report.url, build_id, names]).to_string().as_bytes());
     let mut details = verify_details(report, &failing);
     details["build_id"] = json!(build_id);
     let ev = Event::new(

@@ -29,6 +29,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::common::{self, IoError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -47,25 +48,24 @@ pub const GENESIS_PREV: &str = "000000000000000000000000000000000000000000000000
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// An I/O operation on one of the audit files failed.
-    #[error("could not {what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The last whole line of the log is not a record, so nothing can be
     /// chained onto it.
     #[error("the last line of {path} is not a valid audit record ({reason}); run `guardrail audit verify`")]
     BadTail { path: PathBuf, reason: String },
 }
 
-fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> AuditError + 'a {
-    move |source| AuditError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
+impl AuditError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
     }
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> AuditError + 'a {
+    common::io_err(what, path)
 }
 
 /// What a caller records; `seq`, `time`, `prev` and `hash` are filled in.
@@ -390,10 +390,7 @@ pub struct AuditLog {
     dir: PathBuf,
 }
 
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use crate::pipeline::common::sha256_hex;
 
 /// `value` with every object's keys sorted (byte order), recursively.
 pub fn canonicalize(value: &Value) -> Value {

@@ -31,6 +31,14 @@ pub enum CheckoutError {
     Git2(#[from] git2::Error),
 }
 
+impl CheckoutError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 /// A tree checked out at one commit. In-place checkouts put the previous
 /// HEAD back when dropped.
 #[derive(Debug)]

@@ -36,6 +36,14 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 /// A duration written as `500ms`, `30s`, `15m`, `2h` or `1d`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Dur(pub Duration);

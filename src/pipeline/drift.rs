@@ -24,10 +24,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::common::sha256_hex;
 use git2::Oid;
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::alerts::{self, Event, Kind};
 use super::baseline::{self, DiffStatus, FileDiff};
@@ -45,6 +45,17 @@ pub enum DriftError {
     Repo(#[from] RepoError),
     #[error("git: {0}")]
     Git(#[from] git2::Error),
+}
+
+impl DriftError {
+    /// The exit code a command ends with on this error (SPEC §6).
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        match self {
+            DriftError::Repo(_) => exit::BAD_INPUT,
+            DriftError::Git(_) => exit::STEP_FAILED,
+        }
+    }
 }
 
 /// One watched file that differs from the golden build.
@@ -389,7 +400,7 @@ fn repo_part(r: &DriftReport) -> String {
         "working": files(&r.working),
         "baseline": r.baseline_changes,
     });
-    hex::encode(Sha256::digest(doc.to_string().as_bytes()))
+    sha256_hex(doc.to_string().as_bytes())
 }
 
 /// The live part (`""` when the live site was not compared or is as
@@ -405,7 +416,7 @@ fn live_part(r: &DriftReport) -> Option<String> {
         l.build_id_matches,
         l.content_matches
     ]);
-    Some(hex::encode(Sha256::digest(doc.to_string().as_bytes())))
+    Some(sha256_hex(doc.to_string().as_bytes()))
 }
 
 fn join_parts(repo: &str, live: &str) -> String {

@@ -32,6 +32,14 @@ pub enum GateError {
     Prepare(String),
 }
 
+impl GateError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 /// How a gate run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Verdict {

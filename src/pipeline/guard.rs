@@ -234,3 +234,11 @@ pub enum GuardError {
     #[error(transparent)]
     Record(#[from] RecordError),
 }
+
+impl GuardError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}

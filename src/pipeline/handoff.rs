@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use super::common::sha256_hex;
+use super::common::short_sha;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::baseline::BaselineReport;
 use super::evidence::{check_requirements, Requirement};
@@ -40,6 +41,14 @@ pub enum HandoffError {
     /// Reading git objects failed.
     #[error("cannot read {what}: {message}")]
     Git { what: String, message: String },
+}
+
+impl HandoffError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
 }
 
 fn manifest_message(file: &str, line: Option<usize>, key: Option<&str>, message: &str) -> String {
@@ -660,15 +669,6 @@ impl PackageState {
             PackageState::None => "none",
         }
     }
-}
-
-fn short_sha(s: &str) -> &str {
-    s.get(..7).unwrap_or(s)
-}
-
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// "a, b, c and 4 more".

@@ -48,6 +48,7 @@ use super::handoff::{
 use super::package::{self, PackageError};
 use super::repo::{next_free_tag, BranchInfo, HeadState, Repo, RepoError};
 use super::runner::{Answers, RunEvent, RunHandle};
+use crate::pipeline::common::short_sha;
 
 /// What `guardrail handoff` was asked to do.
 #[derive(Debug, Clone)]
@@ -138,6 +139,14 @@ pub enum MakeError {
 }
 
 impl MakeError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
+impl MakeError {
     /// Whether the fault is in what was asked (exit 2) rather than in a step
     /// that could not run (exit 4).
     pub fn is_bad_input(&self) -> bool {
@@ -156,10 +165,6 @@ impl From<CheckoutError> for MakeError {
 
 fn io_err(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> MakeError {
     move |e| MakeError::Write(format!("cannot write {what}: {e}"))
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 /// [`make_with`] without a start callback.
@@ -206,31 +211,7 @@ pub fn make_with(
     let target = plan_target(repo, &branch, opts.commit)?;
 
     // 2. The snapshot of the same commit (read from git objects).
-    let ctx = package::Context::load(repo, cfg)?;
-    let (snapshot_md, snapshot_within) = match package::snapshot(repo, cfg, &branch, &ctx) {
-        Ok(s) => (
-            baseline::render_snapshot_md(
-                &s.baseline,
-                &s.diffs,
-                s.golden.as_ref().map(|g| g.tag.as_str()),
-                &branch.name,
-                &branch.head,
-            ),
-            Some(s.within),
-        ),
-        Err(PackageError::Baseline(e)) => {
-            notes.push(format!("the baseline could not be checked: {e}"));
-            (
-                format!(
-                    "# Baseline snapshot: {}\n\n- **Branch:** `{}`\n- **Commit:** `{}`\n\n\
-                     The baseline could not be checked: {e}\n",
-                    branch.name, branch.name, branch.head
-                ),
-                None,
-            )
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (snapshot_md, snapshot_within) = snapshot_text(repo, cfg, &branch, &mut notes)?;
 
     // 3. The gate, on the same commit.
     let report = gate::run_proposing(
@@ -242,96 +223,13 @@ pub fn make_with(
         on_start,
         on_event,
     )?;
-    let result = match report.verdict {
-        Verdict::Pass => GateResult::Pass,
-        Verdict::Fail => GateResult::Fail,
-        Verdict::TimedOut | Verdict::Cancelled => {
-            let why = if report.notes.is_empty() {
-                report.verdict.as_str().to_lowercase()
-            } else {
-                report
-                    .notes
-                    .iter()
-                    .map(|n| n.trim_start_matches("guardrail: "))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            return Err(MakeError::GateEnded {
-                branch: branch.name.clone(),
-                why,
-                log: report.log.clone(),
-            });
-        }
-    };
-    let log = std::fs::read(&report.log)
-        .map_err(|e| MakeError::Write(format!("cannot read the gate log {}: {e}", report.log)))?;
-    let log_sha = sha256_hex(&log);
-    if log_sha != report.log_sha256 {
-        return Err(MakeError::Write(format!(
-            "the gate log {} changed after the gate recorded it (sha256 {} recorded, {} now)",
-            report.log,
-            short(&report.log_sha256),
-            short(&log_sha)
-        )));
-    }
-    if report.exit_code.is_none() && result == GateResult::Fail {
-        notes.push("the gate ended without an exit code (killed by a signal)".into());
-    }
+    let (result, log, log_sha) = gate_evidence(&branch, &report, &mut notes)?;
 
     // 4. Where to write, and what was there.
-    let (root, location, _keep) = match &target {
-        Target::WorkingTree { path, .. } => (path.clone(), Location::WorkingTree, None),
-        Target::Worktree { .. } => {
-            let co = checkout::handoff_worktree(repo, &branch.name, &report.commit)?;
-            (co.path.clone(), Location::Worktree, Some(co))
-        }
-    };
-    // The branch must still be where the gate ran.
-    if let Target::WorkingTree { path, .. } = &target {
-        let now = worktree_head(path)?;
-        if now != report.commit {
-            return Err(MakeError::Write(format!(
-                "{} moved to {} in {} while the gate ran on {}; run guardrail handoff again",
-                branch.name,
-                short(&now),
-                path.display(),
-                short(&report.commit)
-            )));
-        }
-        if let Ok(dirty) = dirty_outside_handoff(path, &cfg.project.protocol_audit_log) {
-            if !dirty.is_empty() {
-                notes.push(format!(
-                    "{} has uncommitted changes ({}); the gate ran on the committed head {}",
-                    path.display(),
-                    list_some(&dirty, 3),
-                    short(&report.commit)
-                ));
-            }
-        }
-    }
+    let (root, location, _keep) = package_root(repo, cfg, &target, &branch, &report, &mut notes)?;
     let rel = package_dir(&branch.name);
     let dir = root.join(&rel);
-    let old = std::fs::read_to_string(dir.join("handoff.toml")).ok();
-    let old_commit = old.as_deref().map(|t| {
-        HandoffManifest::parse(t, "handoff.toml")
-            .map(|m| m.commit)
-            .unwrap_or_default()
-    });
-    let (replaced, refreshed) = match old_commit {
-        None => (None, false),
-        Some(c) if c.is_empty() => (Some("unknown (unreadable handoff.toml)".to_string()), false),
-        Some(c) if c == report.commit => (None, true),
-        // The package commit itself, or any commit of the same code.
-        Some(c) if same_code(repo, &c, &report.commit) => {
-            notes.push(format!(
-                "the earlier package was made on {}, which has the same code as {}",
-                short(&c),
-                short(&report.commit)
-            ));
-            (None, true)
-        }
-        Some(c) => (Some(c), false),
-    };
+    let (replaced, refreshed) = earlier_package(repo, &dir, &report.commit, &mut notes);
 
     // 5. The package, staged beside the old one and swapped in whole.
     let created = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_else(Utc::now);
@@ -359,43 +257,21 @@ pub fn make_with(
     let salt = getrandom::u32().unwrap_or_else(|_| Utc::now().timestamp_subsec_nanos());
     let tag_id = format!("{}-{}", std::process::id(), salt % 0x10000);
     let staging = parent.join(format!(".{}.new-{tag_id}", slug(&branch.name)));
-    let result_of = (|| -> Result<(), MakeError> {
-        std::fs::create_dir_all(&staging).map_err(io_err(staging.display()))?;
-        let put = |name: &str, bytes: &[u8]| -> Result<(), MakeError> {
-            let p = staging.join(name);
-            std::fs::write(&p, bytes).map_err(io_err(format!("{rel}/{name}")))
-        };
-        put("handoff.toml", manifest.render().as_bytes())?;
-        put("gate.log", &log)?;
-        put("snapshot.md", snapshot_md.as_bytes())?;
-        put("audit.json", report.audit.to_line().as_bytes())?;
-        let ev_dir = staging.join("evidence");
-        match &evidence {
-            Some(files) => {
-                for (name, src) in files {
-                    let dst = ev_dir.join(name);
-                    if let Some(p) = dst.parent() {
-                        std::fs::create_dir_all(p).map_err(io_err(p.display()))?;
-                    }
-                    std::fs::copy(src, &dst).map_err(io_err(format!("{rel}/evidence/{name}")))?;
-                }
-            }
-            None if refreshed && dir.join("evidence").is_dir() => {
-                copy_tree(&dir.join("evidence"), &ev_dir)?;
-                notes.push("kept the evidence of the package being refreshed".into());
-            }
-            None => {
-                if replaced.is_some() && dir.join("evidence").is_dir() {
-                    notes.push(
-                        "the evidence of the replaced package showed other code and is not \
-                         carried over; pass --evidence DIR"
-                            .into(),
-                    );
-                }
-            }
-        }
-        Ok(())
-    })();
+    let result_of = write_staged(
+        &Staged {
+            staging: &staging,
+            dir: &dir,
+            rel: &rel,
+            manifest: &manifest,
+            log: &log,
+            snapshot_md: &snapshot_md,
+            report: &report,
+            evidence: evidence.as_deref(),
+            refreshed,
+            replaced: replaced.is_some(),
+        },
+        &mut notes,
+    );
     if let Err(e) = result_of {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
@@ -440,6 +316,229 @@ pub fn make_with(
     })
 }
 
+/// Phase 2: the snapshot of the branch head (read from git objects) as
+/// Markdown, and whether every metric is within tolerance (`None`: the
+/// baseline could not be checked, which is a note, not an error).
+fn snapshot_text(
+    repo: &Repo,
+    cfg: &Config,
+    branch: &BranchInfo,
+    notes: &mut Vec<String>,
+) -> Result<(String, Option<bool>), MakeError> {
+    let ctx = package::Context::load(repo, cfg)?;
+    Ok(match package::snapshot(repo, cfg, branch, &ctx) {
+        Ok(s) => (
+            baseline::render_snapshot_md(
+                &s.baseline,
+                &s.diffs,
+                s.golden.as_ref().map(|g| g.tag.as_str()),
+                &branch.name,
+                &branch.head,
+            ),
+            Some(s.within),
+        ),
+        Err(PackageError::Baseline(e)) => {
+            notes.push(format!("the baseline could not be checked: {e}"));
+            (
+                format!(
+                    "# Baseline snapshot: {}\n\n- **Branch:** `{}`\n- **Commit:** `{}`\n\n\
+                 The baseline could not be checked: {e}\n",
+                    branch.name, branch.name, branch.head
+                ),
+                None,
+            )
+        }
+        Err(e) => return Err(e.into()),
+    })
+}
+
+/// Phase 3 (after the gate ran): its result for the manifest, and its log
+/// with the log's hash, checked against what the gate recorded. A gate that
+/// timed out or was cancelled makes no package.
+fn gate_evidence(
+    branch: &BranchInfo,
+    report: &GateReport,
+    notes: &mut Vec<String>,
+) -> Result<(GateResult, Vec<u8>, String), MakeError> {
+    let result = match report.verdict {
+        Verdict::Pass => GateResult::Pass,
+        Verdict::Fail => GateResult::Fail,
+        Verdict::TimedOut | Verdict::Cancelled => {
+            let why = if report.notes.is_empty() {
+                report.verdict.as_str().to_lowercase()
+            } else {
+                report
+                    .notes
+                    .iter()
+                    .map(|n| n.trim_start_matches("guardrail: "))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            return Err(MakeError::GateEnded {
+                branch: branch.name.clone(),
+                why,
+                log: report.log.clone(),
+            });
+        }
+    };
+    let log = std::fs::read(&report.log)
+        .map_err(|e| MakeError::Write(format!("cannot read the gate log {}: {e}", report.log)))?;
+    let log_sha = sha256_hex(&log);
+    if log_sha != report.log_sha256 {
+        return Err(MakeError::Write(format!(
+            "the gate log {} changed after the gate recorded it (sha256 {} recorded, {} now)",
+            report.log,
+            short_sha(&report.log_sha256),
+            short_sha(&log_sha)
+        )));
+    }
+    if report.exit_code.is_none() && result == GateResult::Fail {
+        notes.push("the gate ended without an exit code (killed by a signal)".into());
+    }
+    Ok((result, log, log_sha))
+}
+
+/// Phase 4: the directory the package goes into (the working tree, or
+/// guardrail's worktree on the gated commit), checking that a checked-out
+/// branch did not move while the gate ran.
+fn package_root(
+    repo: &Repo,
+    cfg: &Config,
+    target: &Target,
+    branch: &BranchInfo,
+    report: &GateReport,
+    notes: &mut Vec<String>,
+) -> Result<(PathBuf, Location, Option<checkout::Checkout>), MakeError> {
+    let (root, location, _keep) = match target {
+        Target::WorkingTree { path, .. } => (path.clone(), Location::WorkingTree, None),
+        Target::Worktree { .. } => {
+            let co = checkout::handoff_worktree(repo, &branch.name, &report.commit)?;
+            (co.path.clone(), Location::Worktree, Some(co))
+        }
+    };
+    // The branch must still be where the gate ran.
+    if let Target::WorkingTree { path, .. } = target {
+        let now = worktree_head(path)?;
+        if now != report.commit {
+            return Err(MakeError::Write(format!(
+                "{} moved to {} in {} while the gate ran on {}; run guardrail handoff again",
+                branch.name,
+                short_sha(&now),
+                path.display(),
+                short_sha(&report.commit)
+            )));
+        }
+        if let Ok(dirty) = dirty_outside_handoff(path, &cfg.project.protocol_audit_log) {
+            if !dirty.is_empty() {
+                notes.push(format!(
+                    "{} has uncommitted changes ({}); the gate ran on the committed head {}",
+                    path.display(),
+                    list_some(&dirty, 3),
+                    short_sha(&report.commit)
+                ));
+            }
+        }
+    }
+    Ok((root, location, _keep))
+}
+
+/// Phase 4: the package already in `dir`: the commit of one it replaces
+/// (other code), or whether it is refreshed (the same code).
+fn earlier_package(
+    repo: &Repo,
+    dir: &Path,
+    commit: &str,
+    notes: &mut Vec<String>,
+) -> (Option<String>, bool) {
+    let old = std::fs::read_to_string(dir.join("handoff.toml")).ok();
+    let old_commit = old.as_deref().map(|t| {
+        HandoffManifest::parse(t, "handoff.toml")
+            .map(|m| m.commit)
+            .unwrap_or_default()
+    });
+    match old_commit {
+        None => (None, false),
+        Some(c) if c.is_empty() => (Some("unknown (unreadable handoff.toml)".to_string()), false),
+        Some(c) if c == commit => (None, true),
+        // The package commit itself, or any commit of the same code.
+        Some(c) if same_code(repo, &c, commit) => {
+            notes.push(format!(
+                "the earlier package was made on {}, which has the same code as {}",
+                short_sha(&c),
+                short_sha(commit)
+            ));
+            (None, true)
+        }
+        Some(c) => (Some(c), false),
+    }
+}
+
+/// What phase 5 writes into the staging directory.
+struct Staged<'a> {
+    staging: &'a Path,
+    dir: &'a Path,
+    rel: &'a str,
+    manifest: &'a HandoffManifest,
+    log: &'a [u8],
+    snapshot_md: &'a str,
+    report: &'a GateReport,
+    evidence: Option<&'a [(String, PathBuf)]>,
+    refreshed: bool,
+    replaced: bool,
+}
+
+/// Phase 5: the package's files (manifest, gate log, snapshot, audit line,
+/// evidence) written into the staging directory.
+fn write_staged(st: &Staged<'_>, notes: &mut Vec<String>) -> Result<(), MakeError> {
+    let Staged {
+        staging,
+        dir,
+        rel,
+        manifest,
+        log,
+        snapshot_md,
+        report,
+        evidence,
+        refreshed,
+        replaced,
+    } = *st;
+    std::fs::create_dir_all(staging).map_err(io_err(staging.display()))?;
+    let put = |name: &str, bytes: &[u8]| -> Result<(), MakeError> {
+        let p = staging.join(name);
+        std::fs::write(&p, bytes).map_err(io_err(format!("{rel}/{name}")))
+    };
+    put("handoff.toml", manifest.render().as_bytes())?;
+    put("gate.log", log)?;
+    put("snapshot.md", snapshot_md.as_bytes())?;
+    put("audit.json", report.audit.to_line().as_bytes())?;
+    let ev_dir = staging.join("evidence");
+    match evidence {
+        Some(files) => {
+            for (name, src) in files {
+                let dst = ev_dir.join(name);
+                if let Some(p) = dst.parent() {
+                    std::fs::create_dir_all(p).map_err(io_err(p.display()))?;
+                }
+                std::fs::copy(src, &dst).map_err(io_err(format!("{rel}/evidence/{name}")))?;
+            }
+        }
+        None if refreshed && dir.join("evidence").is_dir() => {
+            copy_tree(&dir.join("evidence"), &ev_dir)?;
+            notes.push("kept the evidence of the package being refreshed".into());
+        }
+        None => {
+            if replaced && dir.join("evidence").is_dir() {
+                notes.push(
+                    "the evidence of the replaced package showed other code and is not \
+                     carried over; pass --evidence DIR"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The branch asked for, or the one checked out.
 fn resolve_branch(repo: &Repo, cfg: &Config, name: Option<&str>) -> Result<BranchInfo, MakeError> {
     let main = &cfg.project.main_branch;
@@ -450,7 +549,7 @@ fn resolve_branch(repo: &Repo, cfg: &Config, name: Option<&str>) -> Result<Branc
             HeadState::Detached { commit } => {
                 return Err(MakeError::BadInput(format!(
                     "HEAD is detached at {} in {}; name the branch with --branch",
-                    short(&commit),
+                    short_sha(&commit),
                     repo.root.display()
                 )))
             }
@@ -689,8 +788,8 @@ fn plan_target(repo: &Repo, branch: &BranchInfo, commit: bool) -> Result<Target,
                  bring the working tree up to date first",
                 branch.name,
                 path.display(),
-                short(&at),
-                short(&branch.head),
+                short_sha(&at),
+                short_sha(&branch.head),
                 branch.sources.join(", ")
             )));
         }
@@ -703,8 +802,8 @@ fn plan_target(repo: &Repo, branch: &BranchInfo, commit: bool) -> Result<Target,
                     "the local branch {} ({}) is not an ancestor of its newest head {}; \
                      committing the package would not be a fast-forward",
                     branch.name,
-                    short(l),
-                    short(&branch.head)
+                    short_sha(l),
+                    short_sha(&branch.head)
                 )));
             }
         }
@@ -860,7 +959,7 @@ pub fn commit_message(branch: &str, result: GateResult, commit: &str) -> String 
     format!(
         "Handoff package for {branch} (gate {} on {})",
         result.as_str(),
-        short(commit)
+        short_sha(commit)
     )
 }
 
@@ -891,8 +990,8 @@ fn commit_package(
             if parent.trim() != gated {
                 return Err(MakeError::Write(format!(
                     "the package commit {} on {branch} does not follow the gated commit {}",
-                    short(&new),
-                    short(gated)
+                    short_sha(&new),
+                    short_sha(gated)
                 )));
             }
         }
@@ -909,7 +1008,7 @@ fn commit_package(
                 MakeError::Write(format!(
                     "{branch} moved while its package was made, so the package commit {} \
                          was not put on it ({e})",
-                    short(&new)
+                    short_sha(&new)
                 ))
             })?;
         }
@@ -940,7 +1039,7 @@ fn check_committed(root: &Path, new: &str, rel: &str) -> Result<(), MakeError> {
     }
     Err(MakeError::Write(format!(
         "the package commit {} left out {} of the files written: {}",
-        short(new),
+        short_sha(new),
         missing.len(),
         list_some(&missing, 5)
     )))

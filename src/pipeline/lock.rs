@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
+use super::common::{self, IoError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -136,21 +137,20 @@ pub enum LockError {
     #[error("deploys are not frozen")]
     NotFrozen,
     /// File system trouble in the state directory.
-    #[error("could not {what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl LockError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LockError + 'a {
-    move |source| LockError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+    common::io_err(what, path)
 }
 
 /// The held deploy lock; released (by the kernel) when dropped or when the
@@ -229,11 +229,9 @@ fn write_json_0644<T: Serialize>(path: &Path, value: &T) -> Result<PathBuf, Lock
         .map_err(io_err("write", tmp.path()))?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
         .map_err(io_err("set permissions on", tmp.path()))?;
-    let (_, tmp_path) = tmp.keep().map_err(|e| LockError::Io {
-        what: "keep",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
+    let (_, tmp_path) = tmp
+        .keep()
+        .map_err(|e| LockError::Io(IoError::new("keep", path.to_path_buf(), e.error)))?;
     Ok(tmp_path)
 }
 
@@ -321,17 +319,10 @@ pub fn acquire(state_dir: &Path, info: LockInfo) -> Result<DeployLock, LockError
     })
 }
 
-/// Whether the deploy lock is held (probed with `flock`, so a dead holder
-/// never shows) and whether deploys are frozen.
+/// Whether this box's deploy lock is held (probed with `flock`, so a dead
+/// holder never shows) and whether deploys are frozen here. With the team
+/// lock as this box last saw it: `team::lock_status`.
 pub fn status(state_dir: &Path) -> LockStatus {
-    let mut st = status_local(state_dir);
-    // Team mode: the team lock as this box last saw it (SPEC §10).
-    super::team::merge_cached(state_dir, &mut st);
-    st
-}
-
-/// [`status`] of this box alone, without the team lock.
-pub fn status_local(state_dir: &Path) -> LockStatus {
     LockStatus {
         held: probe_held(state_dir),
         frozen: freeze_status(state_dir),

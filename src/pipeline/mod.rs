@@ -8,7 +8,9 @@ pub mod backup;
 pub mod baseline;
 pub mod buildid;
 pub mod checkout;
+pub mod common;
 pub mod config;
+pub mod deploy;
 pub mod drift;
 pub mod drill;
 pub mod evidence;
@@ -42,8 +44,22 @@ pub mod watch;
 #[error("{0}")]
 pub struct Refused(pub String);
 
+impl Refused {
+    /// Exit 3 (SPEC §6).
+    pub fn exit_code(&self) -> u8 {
+        common::exit::REFUSED
+    }
+}
+
 /// A step could not run (script missing or not executable, timeout,
 /// cancelled): exit 4.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StepFailed(pub String);
+
+impl StepFailed {
+    /// Exit 4 (SPEC §6).
+    pub fn exit_code(&self) -> u8 {
+        common::exit::STEP_FAILED
+    }
+}

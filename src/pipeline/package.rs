@@ -32,6 +32,7 @@ use super::handoff::{
     ItemState, LegacyManifest, PackageState,
 };
 use super::repo::{BranchInfo, Repo, RepoError};
+use crate::pipeline::common::short_sha;
 
 /// Something that stopped an assessment: git objects that cannot be read.
 /// What is wrong *in* a package is never an error; it is a checklist line.
@@ -47,6 +48,14 @@ pub enum PackageError {
     Baseline(#[from] BaselineError),
     #[error("cannot read {what}: {message}")]
     Git { what: String, message: String },
+}
+
+impl PackageError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
 }
 
 fn git_err(what: impl Into<String>) -> impl FnOnce(git2::Error) -> PackageError {
@@ -842,10 +851,6 @@ fn mark(state: ItemState) -> &'static str {
     }
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 fn item_lines(s: &mut String, items: &[ChecklistItem], indent: &str) {
     for i in items {
         match &i.reason {
@@ -863,7 +868,7 @@ fn item_lines(s: &mut String, items: &[ChecklistItem], indent: &str) {
 /// its reason when not ✅), then the legacy manifests, then the state.
 pub fn render_check_text(a: &Assessment) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{} at {}", a.branch, short(&a.head));
+    let _ = writeln!(s, "{} at {}", a.branch, short_sha(&a.head));
     if a.has_package {
         let _ = writeln!(s, "package {}/", a.package_dir);
         item_lines(&mut s, &a.items, "  ");
@@ -883,7 +888,7 @@ pub fn render_check_text(a: &Assessment) -> String {
             what.push(format!("written {t}"));
         }
         if let Some(c) = &v.manifest.commit {
-            what.push(format!("commit {}", short(c)));
+            what.push(format!("commit {}", short_sha(c)));
         }
         let what = if what.is_empty() {
             String::new()
@@ -905,7 +910,7 @@ pub fn render_check_text(a: &Assessment) -> String {
 /// command line colours them on a terminal).
 pub fn render_snapshot_text(snap: &Snapshot, paint: &dyn Fn(&str) -> String) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{} at {}", snap.branch, short(&snap.head));
+    let _ = writeln!(s, "{} at {}", snap.branch, short_sha(&snap.head));
     let verdict = if snap.within {
         "within tolerance"
     } else {
@@ -947,7 +952,7 @@ pub fn render_snapshot_text(snap: &Snapshot, paint: &dyn Fn(&str) -> String) -> 
                 s,
                 "watched files against the golden build {} ({}):",
                 g.tag,
-                short(&g.commit)
+                short_sha(&g.commit)
             );
             if snap.diffs.is_empty() {
                 let _ = writeln!(s, "  (no watched files configured)");

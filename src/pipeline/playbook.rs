@@ -25,84 +25,22 @@ use super::config::{self, Config, OnFailure};
 use super::gate::{self, GateReport, Verdict};
 use super::handoff::PackageState;
 use super::jobs::Job;
-use super::lock::{self, DeployLock, LockError, LockInfo};
+use super::lock::{DeployLock, LockError, LockInfo};
 use super::package::{self, Context};
 use super::record::record;
 use super::release::{self, GateEvidence, ReleaseKind, ReleaseLogEntry, ReleaseMessage};
 use super::repo::{next_free_tag, BranchInfo, Repo};
-use super::runner::{self, Answers, RunEvent, RunHandle};
+use super::runner::Answers;
 use super::scripts::{self, ScriptContext};
 use super::state::{LiveHealth, LiveRecord};
-use super::verify::{self, CheckStatus, Expect, VerifyOptions, VerifyReport};
+use super::verify::{Expect, VerifyOptions, VerifyReport};
 use super::{Refused, StepFailed};
 
-/// The steps, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Step {
-    Evidence,
-    Checkout,
-    Gate,
-    Deploy,
-    Verify,
-    Release,
-}
-
-impl Step {
-    pub const ALL: [Step; 6] = [
-        Step::Evidence,
-        Step::Checkout,
-        Step::Gate,
-        Step::Deploy,
-        Step::Verify,
-        Step::Release,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Step::Evidence => "Verify evidence",
-            Step::Checkout => "Check out",
-            Step::Gate => "Re-run the gate",
-            Step::Deploy => "Deploy",
-            Step::Verify => "Verify live",
-            Step::Release => "Tag, archive, log",
-        }
-    }
-
-    /// What the step does and why, in the protocol's words.
-    pub fn why(self) -> &'static str {
-        match self {
-            Step::Evidence => "Verify evidence from the agent package (gate log, snapshot, video). If an agent cannot supply gate evidence or fallback details, the work stays in branch state.",
-            Step::Checkout => "Checkout release branch: the branch head goes into a clean checkout, and the deploy lock is taken so no one else deploys meanwhile.",
-            Step::Gate => "Re-run ./scripts/run_deploy_gate.sh on the checkout: PASS is required before any deploy.",
-            Step::Deploy => "Execute the deploy script (or publish the bundle) with a new BUILD_ID; the backup of this build is written first.",
-            Step::Verify => "If ./scripts/verify_live_deployment.sh or any live check reports ❌, stop and roll back immediately.",
-            Step::Release => "On success: create the new prod tag, archive the deploy artefact to backups/, append the release entry to deploy_logs/ with gate output and BUILD_ID.",
-        }
-    }
-}
-
-/// Where a step stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", content = "note", rename_all = "lowercase")]
-pub enum StepState {
-    Waiting,
-    Running,
-    Done(String),
-    Failed(String),
-}
-
-/// What the playbook reports while it runs.
-#[derive(Debug, Clone)]
-pub enum Event {
-    Step(Step, StepState),
-    /// A script's output (gate, deploy, verify script).
-    Output(String),
-    Prompt(String),
-    /// The running script's handle (answers, cancel).
-    Script(RunHandle),
-    Check(CheckStatus),
-}
+use super::deploy::forward;
+pub use super::deploy::{
+    copy_publish, end_dead_jobs, package_baseline, publish, publish_with_answers, run_script,
+    run_verify, run_verify_with, Event, Step, StepState,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlaybookError {
@@ -116,6 +54,14 @@ pub enum PlaybookError {
     UnknownBranch(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl PlaybookError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
 }
 
 fn other(e: impl std::fmt::Display) -> PlaybookError {
@@ -382,7 +328,7 @@ impl Playbook {
                 format!("{} is not a release manager (release_managers in guardrail.toml on the main branch)", user.name),
             ));
         }
-        let st = lock::status(&repo.state.path);
+        let st = super::team::lock_status(&repo.state.path);
         if let Some(h) = st.held {
             return Err(self.refuse(repo, format!("the deploy lock is held by {h}")));
         }
@@ -446,7 +392,7 @@ impl Playbook {
         ev: &mut (dyn FnMut(Event) + Send),
     ) -> Result<String, PlaybookError> {
         let info = LockInfo::new(&self.actor, "deploy", &self.branch.name);
-        match super::team::acquire(repo, &self.cfg, info) {
+        match super::deploy::take_lock(repo, &self.cfg, info) {
             Ok(l) => self.lock = Some(l),
             Err(e @ (LockError::Held(_) | LockError::Frozen(_) | LockError::Team(_))) => {
                 return Err(self.refuse(repo, e.to_string()))
@@ -734,7 +680,7 @@ impl Playbook {
                 // The same target `guardrail rollback` picks: the newest prod
                 // tag that is not live and not marked bad.
                 out.auto_rollback =
-                    super::rollback::default_target(repo, &self.cfg, live.as_ref()).map(|t| t.name)
+                    super::deploy::default_target(repo, &self.cfg, live.as_ref()).map(|t| t.name)
             }
             OnFailure::Never => {}
         }
@@ -784,7 +730,7 @@ impl Playbook {
             OnFailure::Ask => out.offer_rollback = true,
             OnFailure::Auto => {
                 out.auto_rollback =
-                    super::rollback::default_target(repo, &self.cfg, live.as_ref()).map(|t| t.name)
+                    super::deploy::default_target(repo, &self.cfg, live.as_ref()).map(|t| t.name)
             }
             OnFailure::Never => {}
         }
@@ -947,218 +893,4 @@ impl Playbook {
             log_path.display()
         ))
     }
-}
-
-/// Ends what dead jobs left (their scripts' process groups, their
-/// temporary files) and says so as output; an error when a dead job's
-/// processes could not be ended (they could still publish). Called with the
-/// deploy lock held, before anything is changed.
-pub fn end_dead_jobs(
-    repo: &Repo,
-    cfg: &Config,
-    ev: &mut (dyn FnMut(Event) + Send),
-) -> Result<(), StepFailed> {
-    let (_, notes) = super::jobs::clean_up_dead_jobs(repo, cfg);
-    for n in notes {
-        ev(Event::Output(format!("guardrail: {n}\n")));
-    }
-    let left = super::jobs::any_leftover_processes(&repo.state.path);
-    if let Some((j, pids)) = left.first() {
-        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-        return Err(StepFailed(format!(
-            "processes {} of the dead job {} ({} of {}) are still running and could still publish; nothing was run",
-            pids.join(", "),
-            j.id,
-            j.kind,
-            j.target
-        )));
-    }
-    Ok(())
-}
-
-/// Forwards runner events as playbook events.
-fn forward(tx: std::sync::mpsc::Sender<Event>) -> impl FnMut(RunEvent) + Send + 'static {
-    move |e| {
-        let _ = tx.send(match e {
-            RunEvent::Output(s) => Event::Output(s),
-            RunEvent::Prompt(p) => Event::Prompt(p),
-            RunEvent::Finished(o) => Event::Output(format!("guardrail: script ended: {o}\n")),
-        });
-    }
-}
-
-/// Publishes the checkout: the deploy script when the checkout has it,
-/// else the built-in copy of `bundle_dir` to `[live] publish_dir`.
-pub fn publish(
-    repo: &Repo,
-    cfg: &Config,
-    co: &Path,
-    ctx: &ScriptContext,
-    log: PathBuf,
-    ev: &mut (dyn FnMut(Event) + Send),
-) -> Result<String, String> {
-    publish_with_answers(repo, cfg, co, ctx, Answers::Closed, log, ev)
-}
-
-/// Runs a script to its end, passing its output, prompts and handle (for
-/// answers and cancel) on as events.
-pub fn run_script(
-    spec: runner::RunSpec,
-    ev: &mut (dyn FnMut(Event) + Send),
-) -> Result<runner::Outcome, runner::RunError> {
-    let (tx, rx) = std::sync::mpsc::channel::<Event>();
-    let tx2 = tx.clone();
-    let (handle, join) = runner::spawn(spec, forward(tx))?;
-    let _ = tx2.send(Event::Script(handle));
-    drop(tx2);
-    for e in rx {
-        ev(e);
-    }
-    Ok(join.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-}
-
-/// [`publish`] with answers for the deploy script's prompts.
-pub fn publish_with_answers(
-    repo: &Repo,
-    cfg: &Config,
-    co: &Path,
-    ctx: &ScriptContext,
-    answers: Answers,
-    log: PathBuf,
-    ev: &mut (dyn FnMut(Event) + Send),
-) -> Result<String, String> {
-    let script = cfg.scripts.deploy.trim();
-    if !script.is_empty() && config::resolve(co, script).exists() {
-        let before = super::script_effects::before(co);
-        let spec = scripts::spec(cfg, script, co, ctx, answers, log.clone());
-        let outcome = run_script(spec, ev);
-        return super::script_effects::deploy_result(script, co, &before, &log, outcome);
-    }
-    let target = cfg.live.publish_dir.trim();
-    if target.is_empty() {
-        return Err(format!(
-            "there is no deploy script ({script}) in the checkout and no [live] publish_dir to copy {} to",
-            cfg.project.bundle_dir
-        ));
-    }
-    let target = config::resolve(&repo.root, target);
-    // Checked again just before the swap: a link may have moved meanwhile.
-    super::protect::check_publish_dir(repo, cfg).map_err(|e| e.to_string())?;
-    copy_publish(&ctx.bundle_dir, &target)
-        .map_err(|e| format!("publishing to {} failed: {e}", target.display()))?;
-    ev(Event::Output(format!(
-        "guardrail: published {} to {}\n",
-        ctx.bundle_dir.display(),
-        target.display()
-    )));
-    Ok(format!(
-        "published {} to {}",
-        cfg.project.bundle_dir,
-        target.display()
-    ))
-}
-
-/// Replaces `target` with a copy of `src`: copied next to it, then swapped
-/// in with renames, so the site never serves a half-copied tree.
-pub fn copy_publish(src: &Path, target: &Path) -> std::io::Result<()> {
-    super::protect::Protected::system()
-        .check("the directory to replace", target)
-        .map_err(std::io::Error::other)?;
-    let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "site".into());
-    let staging = parent.join(format!(".{name}.incoming-{}", std::process::id()));
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    copy_tree(src, &staging)?;
-    let had = target.exists();
-    if had {
-        std::fs::rename(target, &old)?;
-    }
-    std::fs::rename(&staging, target)?;
-    if had {
-        let _ = std::fs::remove_dir_all(&old);
-    }
-    Ok(())
-}
-
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dst)?;
-    for e in std::fs::read_dir(src)? {
-        let e = e?;
-        let to = dst.join(e.file_name());
-        let ft = e.file_type()?;
-        if ft.is_dir() {
-            copy_tree(&e.path(), &to)?;
-        } else if ft.is_file() {
-            std::fs::copy(e.path(), &to)?;
-        }
-    }
-    Ok(())
-}
-
-/// The baseline metrics committed at `commit`, for the line-count checks.
-pub fn package_baseline(
-    repo: &Repo,
-    cfg: &Config,
-    commit: &str,
-) -> Option<Vec<super::baseline::Metric>> {
-    let oid = git2::Oid::from_str(commit).ok()?;
-    let tree = repo.git.find_commit(oid).ok()?.tree().ok()?;
-    let entry = tree.get_path(Path::new(&cfg.baseline.file)).ok()?;
-    let blob = repo.git.find_blob(entry.id()).ok()?;
-    super::baseline::parse_bytes(blob.content(), &cfg.baseline.file)
-        .ok()?
-        .metrics()
-        .ok()
-}
-
-/// Live checks plus the checkout's verify script, reported as events.
-pub fn run_verify(
-    _repo: &Repo,
-    cfg: &Config,
-    co: &Path,
-    ctx: &ScriptContext,
-    expect: Expect,
-    log: PathBuf,
-    ev: &mut (dyn FnMut(Event) + Send),
-) -> VerifyReport {
-    let opts = VerifyOptions::from_config(&cfg.live);
-    run_verify_with(cfg, co, ctx, expect, opts, log, ev)
-}
-
-/// [`run_verify`] with its deadlines given (zero: one attempt per check,
-/// after a deploy that failed).
-pub fn run_verify_with(
-    cfg: &Config,
-    co: &Path,
-    ctx: &ScriptContext,
-    expect: Expect,
-    opts: VerifyOptions,
-    log: PathBuf,
-    ev: &mut (dyn FnMut(Event) + Send),
-) -> VerifyReport {
-    let script = verify::prepare_script(cfg, co, ctx, Answers::Closed, log);
-    let (tx, rx) = std::sync::mpsc::channel::<CheckStatus>();
-    std::thread::scope(|s| {
-        let h = s.spawn(move || {
-            verify::run_with_script(
-                &cfg.live.url,
-                &cfg.live.check,
-                &expect,
-                opts,
-                Some(script),
-                move |c| {
-                    let _ = tx.send(c.clone());
-                },
-            )
-        });
-        for c in rx {
-            ev(Event::Check(c));
-        }
-        h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
 }

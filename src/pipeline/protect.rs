@@ -9,7 +9,19 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::config::{self, Config};
-use super::repo::Repo;
+
+/// The directories of a repository that guardrail keeps clear of (the
+/// repository type implements it, so this module does not depend on it).
+pub trait RepoDirs {
+    /// The working tree.
+    fn root(&self) -> &Path;
+    /// The git directory.
+    fn git_dir(&self) -> &Path;
+    /// The common git directory (of a worktree's main repository).
+    fn common_dir(&self) -> &Path;
+    /// guardrail's state directory.
+    fn state_dir(&self) -> &Path;
+}
 
 /// A directory guardrail would destroy by replacing `key`'s directory.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +55,13 @@ impl Protected {
 
     /// The repository's working tree, its git directory (and the common
     /// one of a worktree), `backups_dir`, the state directory, `$HOME`, `/`.
-    pub fn of_repo(repo: &Repo, cfg: &Config) -> Protected {
+    pub fn of_repo(repo: &impl RepoDirs, cfg: &Config) -> Protected {
         Protected::for_paths(
-            &repo.root,
-            repo.git.path(),
-            repo.git.commondir(),
-            &repo.state.path,
-            &config::resolve(&repo.root, &cfg.project.backups_dir),
+            repo.root(),
+            repo.git_dir(),
+            repo.common_dir(),
+            repo.state_dir(),
+            &config::resolve(repo.root(), &cfg.project.backups_dir),
         )
     }
 
@@ -102,12 +114,13 @@ impl Protected {
 /// Checks `[live] publish_dir` (if set) against the repository's protected
 /// directories: when the configuration is loaded and again just before the
 /// built-in publish swaps it.
-pub fn check_publish_dir(repo: &Repo, cfg: &Config) -> Result<(), GuardError> {
+pub fn check_publish_dir(repo: &impl RepoDirs, cfg: &Config) -> Result<(), GuardError> {
     let publish = cfg.live.publish_dir.trim();
     if publish.is_empty() {
         return Ok(());
     }
-    Protected::of_repo(repo, cfg).check("[live] publish_dir", &config::resolve(&repo.root, publish))
+    Protected::of_repo(repo, cfg)
+        .check("[live] publish_dir", &config::resolve(repo.root(), publish))
 }
 
 /// `p` with symbolic links resolved: the nearest existing ancestor is

@@ -22,6 +22,14 @@ pub enum RecordError {
     State(#[from] super::state::StateError),
 }
 
+impl RecordError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 /// The audit chain of this repository.
 pub fn audit_log(repo: &Repo) -> AuditLog {
     AuditLog::open(&repo.state.path)

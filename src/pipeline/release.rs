@@ -23,9 +23,11 @@ use chrono::{DateTime, Local, NaiveDate, SecondsFormat, Utc};
 use git2::{ErrorCode, ObjectType, Oid, Signature};
 
 use super::audit::{AuditError, Checkpoint};
+use super::common::{self, IoError};
 use super::config::{self, Config, TimeZone};
 use super::record;
 use super::repo::{login_name, Repo};
+use super::runner;
 
 /// How many gate log lines a release log entry quotes.
 pub const GATE_LOG_LINES: usize = 40;
@@ -47,21 +49,20 @@ pub enum ReleaseError {
     /// Git could not write the tag, for a reason found on the disk.
     #[error("could not create the tag `{tag}`: {cause}")]
     CannotWrite { tag: String, cause: String },
-    #[error("could not {what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl ReleaseError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ReleaseError + 'a {
-    move |source| ReleaseError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+    common::io_err(what, path)
 }
 
 // ---------------------------------------------------------------------------
@@ -297,43 +298,13 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
-/// `s` without ANSI escape sequences (CSI and OSC) and other control
-/// characters but tab.
+/// `s` without ANSI escape sequences ([`runner::strip_ansi`]) and other
+/// control characters but tab.
 fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            match chars.peek() {
-                Some('[') => {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                Some(']') => {
-                    chars.next();
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' {
-                            break;
-                        }
-                        if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {
-                    chars.next();
-                }
-            }
-        } else if c == '\t' || !c.is_control() {
-            out.push(c);
-        }
-    }
-    out
+    runner::strip_ansi(s)
+        .chars()
+        .filter(|&c| c == '\t' || !c.is_control())
+        .collect()
 }
 
 /// The code fence for `lines`: three backticks, or more than the longest
@@ -518,11 +489,11 @@ pub fn write_release_log(
         }
         return Ok(path);
     }
-    Err(ReleaseError::Io {
-        what: "find a free release log name in",
-        path: dir,
-        source: io::Error::new(io::ErrorKind::AlreadyExists, "1000 names taken"),
-    })
+    Err(ReleaseError::Io(IoError::new(
+        "find a free release log name in",
+        dir,
+        io::Error::new(io::ErrorKind::AlreadyExists, "1000 names taken"),
+    )))
 }
 
 /// The last `n` lines of a log file, read backwards from its end (memory

@@ -36,6 +36,14 @@ pub enum RepoError {
     Guard(#[from] super::protect::GuardError),
 }
 
+impl RepoError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 /// Authority as committed (see [`Repo::config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authority {
@@ -836,5 +844,19 @@ pub unsafe fn limit_git_commit_cache() {
     // SAFETY: as above.
     unsafe {
         let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
+    }
+}
+impl super::protect::RepoDirs for Repo {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+    fn git_dir(&self) -> &Path {
+        self.git.path()
+    }
+    fn common_dir(&self) -> &Path {
+        self.git.commondir()
+    }
+    fn state_dir(&self) -> &Path {
+        &self.state.path
     }
 }

@@ -59,9 +59,10 @@ use super::audit::NewEntry;
 use super::backup::{self, BackupCheck, BackupError};
 use super::checkout;
 use super::config::{self, Config};
+pub use super::deploy::default_target;
+use super::deploy::{self, is_bad, is_live, pick_default, Event, Step, StepState};
 use super::jobs::Job;
 use super::lock::{LockError, LockInfo};
-use super::playbook::{self, Event, Step, StepState};
 use super::record::record;
 use super::release::{self, ReleaseKind, ReleaseLogEntry, RolloutEntry, RolloutSource};
 use super::repo::{ProdTag, Repo};
@@ -70,6 +71,7 @@ use super::scripts::{self, ScriptContext};
 use super::state::{LiveHealth, LiveRecord};
 use super::verify::{CheckState, Expect, VerifyOptions, VerifyReport};
 use super::{Refused, StepFailed};
+use crate::pipeline::common::column_sha;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
@@ -106,6 +108,14 @@ pub enum RollbackError {
     Other(String),
 }
 
+impl RollbackError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 fn other(e: impl std::fmt::Display) -> RollbackError {
     RollbackError::Other(e.to_string())
 }
@@ -134,7 +144,7 @@ impl PlanSource {
                 check.summary()
             ),
             PlanSource::Tree { commit } => {
-                format!("the tag's git tree at {} (no rebuild)", short(commit))
+                format!("the tag's git tree at {} (no rebuild)", column_sha(commit))
             }
         }
     }
@@ -242,14 +252,14 @@ impl Plan {
         s.push_str(&format!(
             "{verb} plan\n  target:  {} (commit {})\n",
             t.name,
-            short(&t.commit)
+            column_sha(&t.commit)
         ));
         let live = match &self.live {
             Some(l) => format!(
                 "{} (BUILD_ID {}, health {})",
                 l.tag
                     .clone()
-                    .unwrap_or_else(|| format!("untagged build {}", short(&l.commit))),
+                    .unwrap_or_else(|| format!("untagged build {}", column_sha(&l.commit))),
                 l.build_id,
                 health_word(l.health)
             ),
@@ -332,10 +342,6 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(8)]
-}
-
 fn health_word(h: LiveHealth) -> &'static str {
     match h {
         LiveHealth::Ok => "ok",
@@ -353,37 +359,6 @@ fn human_size(n: u64) -> String {
     } else {
         format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
     }
-}
-
-fn is_live(t: &ProdTag, live: Option<&LiveRecord>) -> bool {
-    match live {
-        None => false,
-        // A deploy failed part-way: nothing is known to be live.
-        Some(l) if l.health == LiveHealth::Unknown => false,
-        Some(l) => match &l.tag {
-            Some(name) => *name == t.name,
-            None => l.commit == t.commit,
-        },
-    }
-}
-
-fn is_bad(t: &ProdTag, live: Option<&LiveRecord>) -> bool {
-    live.is_some_and(|l| l.bad_tags.contains(&t.name))
-}
-
-fn pick_default(tags: &[ProdTag], live: Option<&LiveRecord>) -> Option<ProdTag> {
-    tags.iter()
-        .rev()
-        .find(|t| !is_live(t, live) && !is_bad(t, live))
-        .cloned()
-}
-
-/// The default rollback target: the newest prod tag that is not live (by
-/// tag name, or by commit when the live record has no tag) and not in
-/// `live.bad_tags`.
-pub fn default_target(repo: &Repo, cfg: &Config, live: Option<&LiveRecord>) -> Option<ProdTag> {
-    let tags = repo.prod_tags(cfg).ok()?;
-    pick_default(&tags, live)
 }
 
 /// The [`backup::content_hash`] of every blob under `dir` in `commit`'s
@@ -617,7 +592,7 @@ pub fn plan(
     } else if let Some(l) = &live {
         tree_files(repo, &l.commit, &bundle_dir).ok().map(|m| {
             (
-                format!("the tree of the live commit {}", short(&l.commit)),
+                format!("the tree of the live commit {}", column_sha(&l.commit)),
                 m,
             )
         })
@@ -706,8 +681,8 @@ pub fn plan_changes(confirmed: &Plan, now: &Plan) -> Vec<String> {
         out.push(format!(
             "{} now points at {} instead of {}",
             now.target.name,
-            short(&now.target.commit),
-            short(&confirmed.target.commit)
+            column_sha(&now.target.commit),
+            column_sha(&confirmed.target.commit)
         ));
     }
     let live_of = |l: &Option<LiveRecord>| {
@@ -726,7 +701,7 @@ pub fn plan_changes(confirmed: &Plan, now: &Plan) -> Vec<String> {
                 "{} (BUILD_ID {}, {})",
                 l.tag
                     .clone()
-                    .unwrap_or_else(|| format!("untagged build {}", short(&l.commit))),
+                    .unwrap_or_else(|| format!("untagged build {}", column_sha(&l.commit))),
                 l.build_id,
                 health_word(l.health)
             ),
@@ -759,14 +734,14 @@ pub fn plan_changes(confirmed: &Plan, now: &Plan) -> Vec<String> {
 fn from_of(live: Option<&LiveRecord>) -> Option<String> {
     live.map(|l| match &l.tag {
         Some(t) => t.clone(),
-        None => format!("untagged build {} ({})", short(&l.commit), l.build_id),
+        None => format!("untagged build {} ({})", column_sha(&l.commit), l.build_id),
     })
 }
 
 /// Copies `src` (a file or a directory) to `dst`, replacing what is there.
 fn replace_path(src: &Path, dst: &Path) -> std::io::Result<()> {
     if src.is_dir() {
-        playbook::copy_publish(src, dst)
+        deploy::copy_publish(src, dst)
     } else {
         if dst.is_dir() {
             std::fs::remove_dir_all(dst)?;
@@ -825,7 +800,7 @@ pub fn rollback(
         return Err(RollbackError::NoUrl);
     }
     let rollback_script = cfg.scripts.rollback.trim().to_string();
-    let _lock = match super::team::acquire(repo, cfg, LockInfo::new(&actor, "rollback", &tag)) {
+    let _lock = match super::deploy::take_lock(repo, cfg, LockInfo::new(&actor, "rollback", &tag)) {
         Ok(l) => l,
         Err(e @ (LockError::Held(_) | LockError::Frozen(_) | LockError::Team(_))) => {
             return Err(refuse(e.to_string()))
@@ -840,7 +815,7 @@ pub fn rollback(
         RollbackError::Step(StepFailed(why))
     };
     // Under the lock: no dead job's script may publish after us.
-    if let Err(StepFailed(why)) = playbook::end_dead_jobs(repo, cfg, ev) {
+    if let Err(StepFailed(why)) = deploy::end_dead_jobs(repo, cfg, ev) {
         return Err(fail(why));
     }
     // The plan again, now that nothing else can change production: what
@@ -1046,7 +1021,7 @@ pub fn rollback(
         ev(e)
     };
     let deployed: Result<String, String> = if rollback_script.is_empty() {
-        playbook::publish_with_answers(
+        deploy::publish_with_answers(
             repo,
             cfg,
             &deploy_root,
@@ -1076,7 +1051,7 @@ pub fn rollback(
             deploy_log,
         );
         spec.args = vec![tag.clone()];
-        match playbook::run_script(spec, &mut note_script) {
+        match deploy::run_script(spec, &mut note_script) {
             Ok(o) if o.success() => Ok(format!("{rollback_script} {tag}: {o}")),
             Ok(o) => Err(format!("{rollback_script} {tag}: {o}")),
             Err(e) => Err(e.to_string()),
@@ -1137,7 +1112,7 @@ pub fn rollback(
     ev(Event::Step(Step::Verify, StepState::Running));
     let expect = Expect {
         build_id: Some(build_id.clone()),
-        baseline: playbook::package_baseline(repo, cfg, &commit),
+        baseline: deploy::package_baseline(repo, cfg, &commit),
         manifest: Some(manifest),
     };
     let mut vctx = ctx("verify");
@@ -1148,7 +1123,7 @@ pub fn rollback(
         opts.deadline = std::time::Duration::ZERO;
     }
     let report: VerifyReport =
-        playbook::run_verify_with(cfg, &deploy_root, &vctx, expect, opts, verify_log, ev);
+        deploy::run_verify_with(cfg, &deploy_root, &vctx, expect, opts, verify_log, ev);
     let verified = report.ok;
     let seconds_to_verdict = started.elapsed().as_secs_f64();
     let seconds_to_verified = (verified && deploy_ok).then_some(seconds_to_verdict);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
+use super::common::sha256_hex;
 
 /// The transport every push URL is rewritten to: git finds no helper for
 /// it and refuses the push with `remote helper 'guardrail-push-refused'`.
@@ -111,9 +111,7 @@ fn status_paths(dir: &Path) -> Vec<String> {
 }
 
 fn content_hash(path: &Path) -> Option<String> {
-    std::fs::read(path)
-        .ok()
-        .map(|b| hex::encode(Sha256::digest(&b)))
+    std::fs::read(path).ok().map(|b| sha256_hex(&b))
 }
 
 /// Looks at the checkout at `dir` before a script runs.

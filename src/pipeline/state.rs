@@ -18,6 +18,14 @@ pub enum StateError {
     BadRecord { path: String, message: String },
 }
 
+impl StateError {
+    /// The exit code a command ends with on this error (SPEC §6): bad input.
+    pub fn exit_code(&self) -> u8 {
+        use crate::pipeline::common::exit;
+        exit::BAD_INPUT
+    }
+}
+
 /// The state directory of a repository.
 #[derive(Debug, Clone)]
 pub struct StateDir {

@@ -4,11 +4,12 @@
 use serde::Serialize;
 
 use super::config::Config;
-use super::lock::{self, FreezeInfo, LockInfo, LockStatus};
+use super::lock::{FreezeInfo, LockInfo, LockStatus};
 use super::main_index::IndexReport;
 use super::package::{self, Context, HashCheck};
 use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
+use crate::pipeline::common::column_sha;
 
 /// A feature branch with its package state.
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +138,7 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
         user: repo.user(cfg),
         golden: prod_tags.last().map(|t| t.name.clone()),
         live,
-        lock: lock::status(&repo.state.path).into(),
+        lock: super::team::lock_status(&repo.state.path).into(),
         drift: match super::drift::check_with_tags(repo, cfg, false, &prod_tags) {
             Ok(d) => Some(DriftView {
                 drift: d.drift,
@@ -184,7 +185,7 @@ pub fn render_text(st: &Status) -> String {
                 s,
                 "live: {} {} (BUILD_ID {}, {:?}, {} by {} at {})",
                 l.tag.as_deref().unwrap_or("untagged"),
-                short(&l.commit),
+                column_sha(&l.commit),
                 l.build_id,
                 l.health,
                 l.action,
@@ -221,7 +222,7 @@ pub fn render_text(st: &Status) -> String {
             s,
             "  {:<32} {} {:>9}  {:<12}  {}  ({}, {})",
             middle_ellipsis(&b.name, 32),
-            short(&b.head),
+            column_sha(&b.head),
             ab,
             badge(&bs.package),
             b.subject,
@@ -236,7 +237,7 @@ pub fn render_text(st: &Status) -> String {
             s,
             "  {:<22} {}  {}  {}{}",
             t.name,
-            short(&t.commit),
+            column_sha(&t.commit),
             if t.annotated {
                 "annotated  "
             } else {
@@ -274,8 +275,4 @@ pub fn middle_ellipsis(s: &str, width: usize) -> String {
 /// The package state as a text badge, e.g. `[ready]`.
 fn badge(state: &str) -> String {
     format!("[{state}]")
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(8)]
 }

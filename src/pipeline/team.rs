@@ -757,16 +757,23 @@ impl Drop for TeamGuard {
 
 /// The deploy lock for a job (SPEC §7, §10): the local kernel lock, then, in
 /// team mode, the team lock (renewed while the job runs, released with the
-/// local lock). A takeover of an expired team lock is recorded. With the
-/// remote unreachable the job is refused unless `--offline`.
-pub fn acquire(repo: &Repo, cfg: &Config, info: LockInfo) -> Result<DeployLock, LockError> {
+/// local lock). With the remote unreachable the job is refused unless
+/// `--offline`. When an expired team lock was taken over, the entry that
+/// records it comes back with the lock, for the caller to record
+/// (`deploy::take_lock` does): recording goes through the team chain, so
+/// this module cannot call it.
+pub fn acquire(
+    repo: &Repo,
+    cfg: &Config,
+    info: LockInfo,
+) -> Result<(DeployLock, Option<NewEntry>), LockError> {
     let mut local = lock::acquire(&repo.state.path, info.clone())?;
     let Some(remote) = Remote::of(repo, cfg) else {
-        return Ok(local);
+        return Ok((local, None));
     };
     if cfg.team.offline {
         local.attach(Box::new(TeamGuard::offline(remote, &repo.state.path)));
-        return Ok(local);
+        return Ok((local, None));
     }
     let (held, taken_over) = match acquire_job(&remote, &info, cfg.team.lease.0) {
         Ok(v) => v,
@@ -794,27 +801,23 @@ pub fn acquire(repo: &Repo, cfg: &Config, info: LockInfo) -> Result<DeployLock, 
         }
         Err(e) => return Err(LockError::Team(e.to_string())),
     };
-    if let Some(old) = taken_over {
-        let _ = super::record::record(
-            repo,
-            cfg,
-            NewEntry::new(&info.owner, "lock-takeover", LOCK_REF, "OK").with_details(json!({
-                "from": format!("{}@{}", old.owner, old.host),
-                "action": old.action,
-                "target": old.target,
-                "pid": old.pid,
-                "lease_until": old.lease_until.to_rfc3339(),
-                "for": info.action,
-            })),
-        );
-    }
+    let takeover = taken_over.map(|old| {
+        NewEntry::new(&info.owner, "lock-takeover", LOCK_REF, "OK").with_details(json!({
+            "from": format!("{}@{}", old.owner, old.host),
+            "action": old.action,
+            "target": old.target,
+            "pid": old.pid,
+            "lease_until": old.lease_until.to_rfc3339(),
+            "for": info.action,
+        }))
+    });
     local.attach(Box::new(TeamGuard::start(
         remote,
         held,
         cfg.team.lease.0,
         &repo.state.path,
     )));
-    Ok(local)
+    Ok((local, takeover))
 }
 
 /// Freeze deploys team-wide (`lock acquire` in team mode).
@@ -1053,17 +1056,13 @@ pub fn append(
         .create(true)
         .append(true)
         .open(&path)
-        .map_err(|source| AuditError::Io {
-            what: "open",
-            path: path.clone(),
-            source,
+        .map_err(|source| {
+            AuditError::Io(super::common::IoError::new("open", path.clone(), source))
         })?;
     f.write_all(rec.to_line().as_bytes())
         .and_then(|_| f.sync_data())
-        .map_err(|source| AuditError::Io {
-            what: "write",
-            path: path.clone(),
-            source,
+        .map_err(|source| {
+            AuditError::Io(super::common::IoError::new("write", path.clone(), source))
         })?;
     drop(team_lock);
     Ok(rec)
@@ -1143,7 +1142,7 @@ pub fn refresh(remote: &Remote, state_dir: &Path) -> Result<(), TeamError> {
             Err(e) => return Err(io_err("remove", &path)(e)),
         },
     }
-    if lock::status_local(state_dir).held.is_none() {
+    if lock::status(state_dir).held.is_none() {
         pull_live(remote, state_dir)?;
     }
     Ok(())
@@ -1158,6 +1157,15 @@ pub fn spawn_refresher(remote: Remote, state_dir: PathBuf, every: Duration) {
             let _ = refresh(&remote, &state_dir);
             thread::sleep(every);
         });
+}
+
+/// Whether deploys are locked or frozen, here or (team mode, SPEC §10) by
+/// the team lock as this box last saw it: what every screen and command
+/// shows.
+pub fn lock_status(state_dir: &Path) -> lock::LockStatus {
+    let mut st = lock::status(state_dir);
+    merge_cached(state_dir, &mut st);
+    st
 }
 
 /// The team lock as this box last saw it: a job whose lease has not run out

@@ -4,56 +4,31 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
+use crate::pipeline::runner::{escape_pieces, EscapePiece};
+
 /// One line of script output (after `\r` handling) as styled spans.
 pub fn line(text: &str, mono: bool) -> Line<'static> {
     let mut spans = Vec::new();
     let mut style = Style::default();
     let mut cur = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            if c == '\t' {
-                cur.push_str("    ");
-            } else if !c.is_control() {
-                cur.push(c);
-            }
-            continue;
-        }
-        match chars.peek() {
-            Some('[') => {
-                chars.next();
-                let mut params = String::new();
-                let mut fin = None;
-                for p in chars.by_ref() {
-                    if ('\x40'..='\x7e').contains(&p) {
-                        fin = Some(p);
-                        break;
-                    }
-                    params.push(p);
-                }
-                if fin == Some('m') {
-                    if !cur.is_empty() {
-                        spans.push(Span::styled(std::mem::take(&mut cur), style));
-                    }
-                    if !mono {
-                        style = sgr(style, &params);
+    for piece in escape_pieces(text) {
+        match piece {
+            EscapePiece::Text(t) => {
+                for c in t.chars() {
+                    if c == '\t' {
+                        cur.push_str("    ");
+                    } else if !c.is_control() {
+                        cur.push(c);
                     }
                 }
             }
-            Some(']') => {
-                // OSC: skip to BEL or ST.
-                chars.next();
-                while let Some(p) = chars.next() {
-                    if p == '\x07' || (p == '\x1b' && chars.peek() == Some(&'\\')) {
-                        if p == '\x1b' {
-                            chars.next();
-                        }
-                        break;
-                    }
+            EscapePiece::Sgr(params) => {
+                if !cur.is_empty() {
+                    spans.push(Span::styled(std::mem::take(&mut cur), style));
                 }
-            }
-            _ => {
-                chars.next();
+                if !mono {
+                    style = sgr(style, params);
+                }
             }
         }
     }
@@ -155,5 +130,17 @@ mod tests {
         assert_eq!(l.spans[0].style.fg, Some(Color::Indexed(196)));
         let l = line("\x1b[31mred", true);
         assert_eq!(l.spans[0].style, Style::default());
+    }
+
+    #[test]
+    fn the_pane_drops_what_the_log_drops() {
+        // DCS (sixel) and APC (kitty graphics) strings: their text must not
+        // show in the pane, as it does not in the log.
+        let raw = "a\x1bPq#0;2;0;0;0\x1b\\b\x1b_Gf=100;AAAA\x1b\\c\x1b[32md";
+        let l = line(raw, false);
+        let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, crate::pipeline::runner::strip_ansi(raw));
+        assert_eq!(text, "abcd");
+        assert_eq!(l.spans.last().unwrap().style.fg, Some(Color::Green));
     }
 }

@@ -17,6 +17,7 @@ use ratatui::Frame;
 
 use crate::app::keys;
 use crate::app::{App, Pane, Screen};
+use crate::pipeline::common::column_sha;
 use crate::pipeline::handoff::PackageState;
 use crate::pipeline::repo::HeadState;
 use theme::Theme;
@@ -231,7 +232,7 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
         HeadState::Detached { commit } => segments.push((
             Keep::Vital,
             vec![Span::styled(
-                format!("detached HEAD at {}", &commit[..commit.len().min(8)]),
+                format!("detached HEAD at {}", column_sha(commit)),
                 t.warn,
             )],
         )),
@@ -336,10 +337,6 @@ pub(crate) fn block<'a>(title: String, focused: bool, t: &Theme) -> Block<'a> {
         ))
 }
 
-fn short(s: &str) -> String {
-    s.chars().take(8).collect()
-}
-
 fn date(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
@@ -399,7 +396,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                     format!("{what} running; L shows it")
                 };
                 let mut cells = vec![badge, Cell::from(name).style(t.warn)];
-                cells.push(Cell::from(short(&b.r.head)).style(t.dim));
+                cells.push(Cell::from(column_sha(&b.r.head)).style(t.dim));
                 cells.push(Cell::from(""));
                 // The time column is wide enough for the short form.
                 cells.push(Cell::from(format!("{mark} {what} · L")).style(t.warn));
@@ -418,7 +415,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                     let mut cells = vec![
                         badge,
                         Cell::from(name),
-                        Cell::from(short(&info.head)).style(t.dim),
+                        Cell::from(column_sha(&info.head)).style(t.dim),
                         Cell::from(ab),
                         Cell::from(date(info.time)).style(t.dim),
                     ];
@@ -432,7 +429,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                     let mut cells = vec![
                         badge,
                         Cell::from(name),
-                        Cell::from(short(&b.r.head)).style(t.dim),
+                        Cell::from(column_sha(&b.r.head)).style(t.dim),
                         Cell::from("…").style(t.dim),
                         Cell::from(""),
                     ];
@@ -547,7 +544,7 @@ fn tags(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 },
             ];
             if wide {
-                cells.push(Cell::from(short(&tag.commit)).style(t.dim));
+                cells.push(Cell::from(column_sha(&tag.commit)).style(t.dim));
             }
             Row::new(cells)
         })
