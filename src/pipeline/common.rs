@@ -73,6 +73,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The first `max` of `items`, comma-separated, and how many more there are
+/// (`a, b, c and 4 more`).
+pub fn list_some(items: &[String], max: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        s.push_str(&format!(" and {} more", items.len() - max));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -433,7 +433,7 @@ fn package_root(
                 notes.push(format!(
                     "{} has uncommitted changes ({}); the gate ran on the committed head {}",
                     path.display(),
-                    list_some(&dirty, 3),
+                    super::common::list_some(&dirty, 3),
                     short_sha(&report.commit)
                 ));
             }
@@ -662,7 +662,7 @@ fn collect_evidence(
         notes.push(format!(
             "skipped hidden files in {}: {}",
             dir.display(),
-            list_some(&skipped, 3)
+            super::common::list_some(&skipped, 3)
         ));
     }
     Ok(out)
@@ -745,19 +745,6 @@ fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
     }
     buf.truncate(n);
     Ok(buf)
-}
-
-fn list_some(items: &[String], max: usize) -> String {
-    let mut s = items
-        .iter()
-        .take(max)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > max {
-        s.push_str(&format!(" and {} more", items.len() - max));
-    }
-    s
 }
 
 // ---------------------------------------------------------------------------
@@ -1041,7 +1028,7 @@ fn check_committed(root: &Path, new: &str, rel: &str) -> Result<(), MakeError> {
         "the package commit {} left out {} of the files written: {}",
         short_sha(new),
         missing.len(),
-        list_some(&missing, 5)
+        super::common::list_some(&missing, 5)
     )))
 }
 

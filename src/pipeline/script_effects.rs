@@ -127,19 +127,6 @@ pub fn before(dir: &Path) -> Before {
     Before { head, changed }
 }
 
-fn list_some(items: &[String], max: usize) -> String {
-    let mut s = items
-        .iter()
-        .take(max)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > max {
-        s.push_str(&format!(" and {} more", items.len() - max));
-    }
-    s
-}
-
 /// What `script` did to the checkout at `dir` since [`before`]: commits
 /// made (HEAD moved) and files it changed, added or removed. Empty when it
 /// left the checkout as it found it.
@@ -192,7 +179,7 @@ pub fn after(dir: &Path, script: &str, was: &Before) -> Vec<String> {
         changed.sort();
         notes.push(format!(
             "{script} left the checkout changed: {}",
-            list_some(&changed, 5)
+            super::common::list_some(&changed, 5)
         ));
     }
     notes
