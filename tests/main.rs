@@ -43,4 +43,5 @@ mod rollback;
 mod rollback_dialog;
 mod runner;
 mod safety;
+mod screens;
 mod verify;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
+use super::keys::Action;
 use super::log::LogBuffer;
 use crate::pipeline::runner::{RunEvent, RunHandle};
 
@@ -193,10 +194,10 @@ impl JobView {
 
     /// Keys while the input line or the search line has focus. Returns
     /// whether the key was used.
-    pub fn on_text_key(&mut self, k: KeyEvent) -> bool {
+    pub fn on_text_key(&mut self, k: KeyEvent, action: Option<Action>) -> bool {
         if let Some(q) = self.search_typing.as_mut() {
-            match k.code {
-                KeyCode::Enter => {
+            match (action, k.code) {
+                (Some(Action::Submit), _) => {
                     let q = self.search_typing.take().unwrap_or_default();
                     if !q.is_empty() {
                         self.search = Some(q);
@@ -204,11 +205,11 @@ impl JobView {
                         self.search_next(false);
                     }
                 }
-                KeyCode::Esc => self.search_typing = None,
-                KeyCode::Backspace => {
+                (Some(Action::Cancel), _) => self.search_typing = None,
+                (Some(Action::DeleteChar), _) => {
                     q.pop();
                 }
-                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => q.push(c),
+                (_, KeyCode::Char(c)) if !k.modifiers.contains(KeyModifiers::CONTROL) => q.push(c),
                 _ => {}
             }
             return true;
@@ -217,13 +218,13 @@ impl JobView {
             return false;
         }
         // Ctrl-c quits from the input line too (asking first).
-        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        if action == Some(Action::Quit) {
             return false;
         }
         let asked = std::mem::take(&mut self.empty_asked);
-        match k.code {
-            KeyCode::Esc => self.input_focus = false,
-            KeyCode::Enter => {
+        match action {
+            Some(Action::Cancel) => self.input_focus = false,
+            Some(Action::Submit) => {
                 let answer = self.input.lines().join("");
                 if answer.is_empty() && !asked {
                     // A stray Enter must not answer '' (a real gate aborts).

@@ -941,7 +941,7 @@ fn spawn_rollback(
 }
 
 /// The audit chain's verdict and its last entries, and the rollout log.
-fn read_records(root: &std::path::Path) -> state::RecordsView {
+pub fn read_records(root: &std::path::Path) -> state::RecordsView {
     let mut view = state::RecordsView::default();
     let Ok(repo) = Repo::open(root) else {
         view.verdict = format!("{} is not a repository any more", root.display());
