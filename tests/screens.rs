@@ -406,3 +406,48 @@ fn log_drift_and_records_screens_at_two_sizes() {
         }
     }
 }
+
+#[test]
+fn a_worker_that_panics_is_an_error_line_and_the_console_goes_on() {
+    let f = mosaic_repo();
+    let mut t = f
+        .console_command(&[], 120, 30)
+        .env("GUARDRAIL_FAULT", "panic-in-tags")
+        .spawn();
+    t.wait_for("the tags worker failed", secs(15))
+        .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+    // The panic was not on the UI thread: the terminal is still the
+    // console's (raw mode), and it still answers keys.
+    let termios = t.termios().expect("termios of the pty");
+    assert!(!termios.icanon(), "a worker's panic restored the terminal");
+    t.send("?");
+    t.wait_for("show every key", secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+    t.send("q");
+    t.send("q");
+    assert!(t.wait_exit(secs(10)).is_some(), "the console did not end");
+    assert_terminal_restored(&t);
+}
+
+#[test]
+fn a_log_search_runs_on_a_worker_and_its_answer_moves_the_pane() {
+    let w = world();
+    let mut a = build(&w, "log", (100, 30));
+    ch(&mut a, '/');
+    for c in "fail the".chars() {
+        ch(&mut a, c);
+    }
+    press(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    // Enter asks a worker; nothing was searched on this thread.
+    let ask = match a.requests.pop() {
+        Some(guardrail::app::Request::Search(ask)) => ask,
+        other => panic!("{other:?}"),
+    };
+    assert!(screen(&a).contains("searching for"));
+    let hit = guardrail::app::log::search(&ask.source, &ask.needle, ask.from, ask.back);
+    assert_eq!(hit, Some(69));
+    a.update(Msg::SearchDone(ask.needle.clone(), hit));
+    let text = screen(&a);
+    assert!(text.contains("step 70: FAIL the PS101 check"), "{text}");
+    assert!(!text.contains("searching for"), "{text}");
+}

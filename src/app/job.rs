@@ -46,6 +46,8 @@ pub struct JobView {
     /// Rows of log the pane showed last (for paging).
     pub page: usize,
     pub message: Option<String>,
+    /// A search asked for, not yet handed to a worker.
+    pub pending_search: Option<super::log::SearchAsk>,
 }
 
 fn new_input() -> TextArea<'static> {
@@ -75,6 +77,7 @@ impl JobView {
             empty_asked: false,
             page: 20,
             message: None,
+            pending_search: None,
         }
     }
 
@@ -182,13 +185,30 @@ impl JobView {
             (Some(h), true) => h + self.log.len().max(1) - 1,
             (None, _) => self.first_shown(self.page),
         };
-        match self.log.find(&q, from % self.log.len().max(1), back) {
+        // The search runs on a worker (the log file may hold a million
+        // lines); its answer comes back as `Msg::SearchDone`.
+        self.message = Some(format!("searching for “{q}”…"));
+        self.pending_search = Some(super::log::SearchAsk {
+            source: self.log.search_source(),
+            needle: q,
+            from: from % self.log.len().max(1),
+            back,
+        });
+    }
+
+    /// A search's answer from its worker (an answer to an older search is
+    /// dropped).
+    pub fn search_done(&mut self, needle: &str, hit: Option<usize>) {
+        if self.search.as_deref() != Some(needle) {
+            return;
+        }
+        match hit {
             Some(i) => {
                 self.hit = Some(i);
                 self.show_line(i);
                 self.message = None;
             }
-            None => self.message = Some(format!("“{q}” not found")),
+            None => self.message = Some(format!("“{needle}” not found")),
         }
     }
 

@@ -85,6 +85,8 @@ pub enum Request {
     },
     /// Read the audit chain and the rollout log.
     Records,
+    /// Search a job's log (on a worker).
+    Search(Box<super::log::SearchAsk>),
     /// A preview of one evidence file.
     Preview {
         branch: String,
@@ -193,6 +195,10 @@ pub enum Msg {
     Tags(Vec<ProdTag>),
     /// A fresh read of the refs (after Refresh).
     Refs(Vec<BranchRef>),
+    /// Ctrl-R's branches, read on a worker: the readers start again.
+    Refreshed(Vec<BranchRef>),
+    /// A log search's answer: the needle and the line it found.
+    SearchDone(String, Option<usize>),
     /// The live record and the lock as the state files say now (read when
     /// a job starts or ends and when those files change). The live record
     /// is `None` when it could not be read (the header keeps what it had),
@@ -228,6 +234,8 @@ impl Msg {
                         | PlayMsg::RollbackEnded(..)
                         | PlayMsg::Ended(..)
                 )
+                | Msg::SearchDone(..)
+                | Msg::Refreshed(..)
         )
     }
 }
@@ -309,6 +317,8 @@ pub struct App {
     pub dirty: bool,
     /// The user asked for a re-read of the repository.
     pub refresh_requested: bool,
+    /// The re-read branches arrived: the readers start again.
+    pub refreshed: bool,
     pub screen: Screen,
     /// The running or last job.
     pub job: Option<JobView>,
@@ -372,6 +382,7 @@ impl App {
             quit: false,
             dirty: true,
             refresh_requested: false,
+            refreshed: false,
             screen: Screen::Main,
             job: None,
             requests: Vec::new(),
@@ -770,6 +781,9 @@ impl App {
     /// Applies one message, then lets the drill's coach look.
     pub fn update(&mut self, msg: Msg) {
         self.apply(msg);
+        if let Some(ask) = self.job.as_mut().and_then(|j| j.pending_search.take()) {
+            self.requests.push(Request::Search(Box::new(ask)));
+        }
         self.coach_observe();
     }
 
@@ -806,6 +820,17 @@ impl App {
                 self.dirty = true;
             }
             Msg::Refs(r) => self.set_refs(r),
+            Msg::Refreshed(r) => {
+                self.set_refs(r);
+                self.refreshed = true;
+                self.dirty = true;
+            }
+            Msg::SearchDone(needle, hit) => {
+                if let Some(job) = self.job.as_mut() {
+                    job.search_done(&needle, hit);
+                }
+                self.dirty = true;
+            }
             Msg::State(live, lock) => {
                 if let Some(live) = live {
                     let before = self.live.take();

@@ -49,10 +49,15 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
             .filter(|b| b.scope == scope && !(app.readonly && b.mutates))
             .filter(|b| !shown.contains(&(*b as *const Binding)))
             .collect();
-        if rows.is_empty() || here.contains(&scope) {
+        if rows.is_empty() {
             continue;
         }
-        lines.push(Line::from(Span::styled(scope.title().to_string(), t.bold)));
+        let title = if here.contains(&scope) {
+            format!("{} (not now)", scope.title())
+        } else {
+            scope.title().to_string()
+        };
+        lines.push(Line::from(Span::styled(title, t.bold)));
         lines.extend(rows.into_iter().map(row));
         lines.push(Line::raw(""));
     }
