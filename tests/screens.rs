@@ -93,6 +93,7 @@ const STATES: &[&str] = &[
     "playbook",
     "log",
     "search",
+    "handoff-evidence",
     "drift",
     "records",
     "rollback",
@@ -165,6 +166,8 @@ fn build(w: &World, state: &str, size: (u16, u16)) -> App {
             }
         }
         "help" => ch(&mut a, '?'),
+        // The input line, asking for the handoff's evidence directory.
+        "handoff-evidence" => ch(&mut a, 'h'),
         _ => unreachable!("{state}"),
     }
     a.message = None;
@@ -450,4 +453,77 @@ fn a_log_search_runs_on_a_worker_and_its_answer_moves_the_pane() {
     let text = screen(&a);
     assert!(text.contains("step 70: FAIL the PS101 check"), "{text}");
     assert!(!text.contains("searching for"), "{text}");
+}
+
+#[test]
+fn h_on_a_branch_makes_its_handoff_package_as_the_command_does() {
+    let f = crate::console::repo_with_console_gate();
+    let shots = f.tempdir().join("shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join("auth-modal.png"), PNG_1X1).unwrap();
+    std::fs::write(shots.join("ps101-step-01.png"), PNG_1X1).unwrap();
+    let mut t = f.console(&[], 160, 40);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.wait_for("h handoff", secs(5))
+        .unwrap_or_else(|e| panic!("the footer offers no handoff: {e}\n{}", t.screen_text()));
+    t.send("h");
+    // The evidence directory is asked in the input line, before anything runs.
+    t.wait_for("Evidence directory", secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+    t.send(format!("{}\r", shots.display()));
+    // Then the gate runs in the log pane and asks in the input line.
+    for q in [
+        "PS101 10-step flow walked end-to-end against this build?",
+        "Auth modal opens and closes?",
+        "BUILD_ID footer present?",
+        "Baseline line counts within tolerance?",
+        "Screenshots attached to the handoff?",
+    ] {
+        t.wait_for(&format!("answer: {q} [yes/no/n/a]:"), secs(15))
+            .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+        t.send("yes\r");
+    }
+    t.wait_for("gate PASS (audit #", secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+    t.wait_for("with 2 evidence files", secs(5))
+        .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+    t.send("q");
+    t.wait_for("Prod tags", secs(5)).unwrap();
+    t.send("q");
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+    // What the command records: the gate's audit entry, and the package
+    // (manifest, gate log, snapshot, the two evidence files).
+    let recs = json(&f.guardrail(&["audit", "show", "-n", "1", "--json"]));
+    assert_eq!(recs[0]["action"], "gate", "{recs}");
+    assert_eq!(recs[0]["result"], "PASS", "{recs}");
+    // Written where the command writes it without `--commit`: guardrail's
+    // worktree of the branch (main is checked out here).
+    fn find(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                find(&p, out);
+            } else if p.ends_with(".handoff/feature-auth-modal/handoff.toml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    find(f.path(), &mut found);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let pkg = found[0].parent().unwrap();
+    let m = guardrail::pipeline::handoff::HandoffManifest::parse(
+        &std::fs::read_to_string(&found[0]).unwrap(),
+        "handoff.toml",
+    )
+    .unwrap();
+    assert_eq!(m.branch, mosaic::AUTH_MODAL);
+    assert_eq!(m.gate.result.as_str(), "PASS");
+    let mut ev: Vec<String> = std::fs::read_dir(pkg.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    ev.sort();
+    assert_eq!(ev, ["auth-modal.png", "ps101-step-01.png"]);
 }

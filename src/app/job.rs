@@ -48,6 +48,11 @@ pub struct JobView {
     pub message: Option<String>,
     /// A search asked for, not yet handed to a worker.
     pub pending_search: Option<super::log::SearchAsk>,
+    /// `h`: the console asks, in the input line, for the evidence
+    /// directory of this branch's handoff before anything runs.
+    pub evidence_ask: Option<String>,
+    /// The directory typed (empty: none), not yet handed to a worker.
+    pub evidence_answer: Option<String>,
 }
 
 fn new_input() -> TextArea<'static> {
@@ -78,6 +83,8 @@ impl JobView {
             page: 20,
             message: None,
             pending_search: None,
+            evidence_ask: None,
+            evidence_answer: None,
         }
     }
 
@@ -241,6 +248,34 @@ impl JobView {
         if action == Some(Action::Quit) {
             return false;
         }
+        // The handoff's own question (nothing runs yet): Enter takes the
+        // directory (empty: no evidence), Esc gives the handoff up.
+        if self.evidence_ask.is_some() {
+            match action {
+                Some(Action::Cancel) => {
+                    self.evidence_ask = None;
+                    self.input_focus = false;
+                    self.prompt = None;
+                    self.finished(JobEnd {
+                        ok: false,
+                        summary: "the handoff was not started".into(),
+                    });
+                }
+                Some(Action::Submit) => {
+                    self.evidence_answer = Some(self.input.lines().join("").trim().to_string());
+                    self.evidence_ask = None;
+                    self.input = new_input();
+                    self.prompt = None;
+                    self.message = None;
+                }
+                // A tab is no part of a directory typed here.
+                _ if matches!(k.code, KeyCode::Tab | KeyCode::BackTab) => {}
+                _ => {
+                    self.input.input(k);
+                }
+            }
+            return true;
+        }
         let asked = std::mem::take(&mut self.empty_asked);
         match action {
             Some(Action::Cancel) => self.input_focus = false,
@@ -270,6 +305,8 @@ impl JobView {
                     None => self.message = Some("the script is not running".into()),
                 }
             }
+            // Tab is not a key of the input line (nor shown as one).
+            _ if matches!(k.code, KeyCode::Tab | KeyCode::BackTab) => {}
             _ => {
                 self.message = None;
                 self.input.input(k);

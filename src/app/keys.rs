@@ -43,6 +43,8 @@ pub enum Action {
     Explain,
     /// Open the release playbook for the selected branch.
     Deploy,
+    /// Make the selected branch's handoff package (`guardrail handoff`).
+    Handoff,
     /// Playbook: run the next step.
     RunStep,
     /// Playbook: run every remaining step.
@@ -590,6 +592,16 @@ pub static BINDINGS: &[Binding] = &[
         action: Action::Deploy,
         help: "open the release playbook of the selected branch",
         hint: "deploy",
+        scope: Scope::Branches,
+        mutates: true,
+        footer: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('h'), NONE)],
+        label: "h",
+        action: Action::Handoff,
+        help: "make the branch's handoff package as `guardrail handoff` does: asks for the evidence directory, then runs the gate in the log pane",
+        hint: "handoff",
         scope: Scope::Branches,
         mutates: true,
         footer: true,

@@ -516,7 +516,10 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             // on.
             if matches!(
                 req,
-                Request::Gate { .. } | Request::Playbook { .. } | Request::Rollback { .. }
+                Request::Gate { .. }
+                    | Request::Handoff { .. }
+                    | Request::Playbook { .. }
+                    | Request::Rollback { .. }
             ) {
                 pacer.busy();
             }
@@ -711,6 +714,25 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
                 }
                 let _ = tx.send(Msg::Assessed(branch, r.map(Arc::new)));
             });
+        }
+        Request::Handoff { branch, evidence } => {
+            let run = workers.run.clone();
+            let ended = workers.run.clone();
+            // A relative directory is the repository's, as the console has
+            // no other working directory to offer.
+            let evidence = evidence.map(|d| root.join(d));
+            let started = std::thread::Builder::new()
+                .name("gr-handoff".into())
+                .spawn(move || {
+                    let end = run_handoff(&root, &branch, evidence, &run);
+                    let _ = run.blocking_send(Msg::Run(RunMsg::Done(end)));
+                });
+            if let Err(e) = started {
+                let _ = ended.try_send(Msg::Run(RunMsg::Done(job::JobEnd {
+                    ok: false,
+                    summary: format!("the handoff could not start: {e}"),
+                })));
+            }
         }
         Request::Gate { branch } => {
             let run = workers.run.clone();
@@ -1163,6 +1185,73 @@ fn spawn_playbook(
         }
     });
     cmd_tx
+}
+
+/// `h`: the branch's handoff package, made by the pipeline function
+/// `guardrail handoff` runs (`handoff_make::make`, with the gate's handle
+/// for the input line): the gate's output in the log pane, its prompts in
+/// the input line, the package written as the command writes it (not
+/// committed, as without `--commit`).
+fn run_handoff(
+    root: &std::path::Path,
+    branch: &str,
+    evidence: Option<PathBuf>,
+    run: &mpsc::Sender<Msg>,
+) -> job::JobEnd {
+    use crate::pipeline::handoff_make::{self, MakeOptions};
+    use crate::pipeline::runner::Answers;
+    let fail = |summary: String| job::JobEnd { ok: false, summary };
+    let repo = match Repo::open(root) {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let cfg = match repo.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let opts = MakeOptions {
+        branch: Some(branch.to_string()),
+        tag: None,
+        evidence,
+        commit: false,
+        summary: None,
+        answers: Answers::Interactive,
+    };
+    let started = run.clone();
+    let events = run.clone();
+    let made = handoff_make::make_with(
+        &repo,
+        &cfg,
+        opts,
+        move |h, log| {
+            let _ = started.blocking_send(Msg::Run(RunMsg::Started(h, log.to_path_buf())));
+        },
+        move |ev| {
+            let _ = events.blocking_send(Msg::Run(RunMsg::Event(ev)));
+        },
+    );
+    match made {
+        Ok(m) => {
+            let evidence = m
+                .files
+                .iter()
+                .filter(|f| f.starts_with("evidence/"))
+                .count();
+            job::JobEnd {
+                ok: m.verdict == crate::pipeline::gate::Verdict::Pass,
+                summary: format!(
+                    "gate {} (audit #{}); wrote {}/ with {evidence} evidence file{} in {}; proposed {}",
+                    m.verdict.as_str(),
+                    m.gate.audit_seq,
+                    m.package_dir,
+                    if evidence == 1 { "" } else { "s" },
+                    m.worktree,
+                    m.proposed_tag
+                ),
+            }
+        }
+        Err(e) => fail(e.to_string()),
+    }
 }
 
 fn run_gate(root: &std::path::Path, branch: &str, run: &mpsc::Sender<Msg>) -> job::JobEnd {

@@ -55,6 +55,12 @@ pub enum Request {
     Gate {
         branch: String,
     },
+    /// Make a branch's handoff package (`guardrail handoff`).
+    Handoff {
+        branch: String,
+        /// The evidence directory typed (relative: to the repository).
+        evidence: Option<std::path::PathBuf>,
+    },
     /// Follow another process's running job (output, prompt, answers).
     Attach {
         dir: std::path::PathBuf,
@@ -649,6 +655,13 @@ impl App {
                 ),
             });
         }
+        if let Some(branch) = job.title.strip_prefix("handoff ") {
+            return Some((
+                "handoff".to_string(),
+                Some(branch.to_string()),
+                job.prompt.is_some(),
+            ));
+        }
         let branch = job.title.strip_prefix("gate ").map(str::to_string);
         Some(("gate".to_string(), branch, job.prompt.is_some()))
     }
@@ -783,6 +796,17 @@ impl App {
         self.apply(msg);
         if let Some(ask) = self.job.as_mut().and_then(|j| j.pending_search.take()) {
             self.requests.push(Request::Search(Box::new(ask)));
+        }
+        if let Some(dir) = self.job.as_mut().and_then(|j| j.evidence_answer.take()) {
+            let branch = self
+                .job
+                .as_ref()
+                .and_then(|j| j.title.strip_prefix("handoff "))
+                .unwrap_or_default()
+                .to_string();
+            let evidence = (!dir.is_empty()).then(|| std::path::PathBuf::from(dir));
+            self.requests.push(Request::ReadState);
+            self.requests.push(Request::Handoff { branch, evidence });
         }
         self.coach_observe();
     }
@@ -1111,6 +1135,31 @@ impl App {
                     self.job = Some(JobView::new(format!("gate {branch}")));
                     self.requests.push(Request::ReadState);
                     self.requests.push(Request::Gate { branch });
+                    self.screen = Screen::Log;
+                }
+            }
+            Action::Handoff => {
+                if self.playbook_waiting() {
+                    self.message = Some(self.waiting_playbook_note("h"));
+                } else if self.job_running() {
+                    let title = self
+                        .job
+                        .as_ref()
+                        .map(|j| j.title.clone())
+                        .unwrap_or_default();
+                    self.message = Some(format!("{title} is still running (L shows it)"));
+                } else if let Some(b) = self.selected_branch() {
+                    let branch = b.r.name.clone();
+                    self.close_unstarted_playbook();
+                    self.message = None;
+                    let mut job = JobView::new(format!("handoff {branch}"));
+                    job.prompt = Some(
+                        "Evidence directory (screenshots, screencasts; Enter: none, Esc: do not start): "
+                            .into(),
+                    );
+                    job.input_focus = true;
+                    job.evidence_ask = Some(branch);
+                    self.job = Some(job);
                     self.screen = Screen::Log;
                 }
             }
