@@ -527,3 +527,32 @@ fn h_on_a_branch_makes_its_handoff_package_as_the_command_does() {
     ev.sort();
     assert_eq!(ev, ["auth-modal.png", "ps101-step-01.png"]);
 }
+
+#[test]
+fn the_rollback_dialogs_keys_are_rebound_from_the_users_file() {
+    let f = mosaic_repo();
+    let dir = f.home().join(".config/guardrail");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), "[keys]\npick_tag = \"T\"\n").unwrap();
+    let mut t = f.console(&[], 160, 40);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.send("R");
+    // The dialog's line and the footer show the user's key…
+    t.wait_for("T another tag", secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+    assert!(!t.screen_text().contains("t another tag"));
+    // …the old key does nothing, the new one opens the tag picker.
+    t.send("t");
+    std::thread::sleep(millis(300));
+    assert!(!t.screen_text().contains("Roll back to which prod tag?"));
+    t.send("T");
+    t.wait_for("Roll back to which prod tag?", secs(5))
+        .unwrap_or_else(|e| panic!("{e}\n{}", t.screen_text()));
+    t.send_esc();
+    t.send_esc();
+    t.wait_for_gone("Roll back to which prod tag?", secs(5))
+        .unwrap();
+    t.send("q");
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+}
