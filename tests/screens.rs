@@ -449,10 +449,24 @@ fn a_log_search_runs_on_a_worker_and_its_answer_moves_the_pane() {
     assert!(screen(&a).contains("searching for"));
     let hit = guardrail::app::log::search(&ask.source, &ask.needle, ask.from, ask.back);
     assert_eq!(hit, Some(69));
-    a.update(Msg::SearchDone(ask.needle.clone(), hit));
+    a.update(Msg::SearchDone(ask.seq, hit));
     let text = screen(&a);
     assert!(text.contains("step 70: FAIL the PS101 check"), "{text}");
     assert!(!text.contains("searching for"), "{text}");
+
+    // An answer that comes after the user moved on does not move the pane.
+    ch(&mut a, 'n');
+    let ask = match a.requests.pop() {
+        Some(guardrail::app::Request::Search(ask)) => ask,
+        other => panic!("{other:?}"),
+    };
+    press(&mut a, KeyCode::End, KeyModifiers::NONE);
+    let hit = guardrail::app::log::search(&ask.source, &ask.needle, ask.from, ask.back);
+    a.update(Msg::SearchDone(ask.seq, hit));
+    assert!(
+        a.job.as_ref().unwrap().follow,
+        "a late answer stopped following"
+    );
 }
 
 #[test]

@@ -48,6 +48,9 @@ pub struct JobView {
     pub message: Option<String>,
     /// A search asked for, not yet handed to a worker.
     pub pending_search: Option<super::log::SearchAsk>,
+    /// Searches asked so far, and the one whose answer is awaited.
+    pub search_seq: u64,
+    pub search_wait: Option<u64>,
     /// `h`: the console asks, in the input line, for the evidence
     /// directory of this branch's handoff before anything runs.
     pub evidence_ask: Option<String>,
@@ -83,6 +86,8 @@ impl JobView {
             page: 20,
             message: None,
             pending_search: None,
+            search_seq: 0,
+            search_wait: None,
             evidence_ask: None,
             evidence_answer: None,
         }
@@ -147,6 +152,7 @@ impl JobView {
     }
 
     pub fn scroll(&mut self, delta: isize) {
+        self.moved_on();
         let h = self.page.max(1);
         let first = self.first_shown(h) as isize;
         let n = self.log.len();
@@ -156,12 +162,22 @@ impl JobView {
         self.follow = t >= max_top;
     }
 
+    /// The user moved the pane: a search answer still to come must not
+    /// move it back (nor its "searching…" stay).
+    fn moved_on(&mut self) {
+        if self.search_wait.take().is_some() {
+            self.message = None;
+        }
+    }
+
     pub fn to_top(&mut self) {
+        self.moved_on();
         self.follow = false;
         self.top = 0;
     }
 
     pub fn to_end(&mut self) {
+        self.moved_on();
         self.follow = true;
     }
 
@@ -195,7 +211,10 @@ impl JobView {
         // The search runs on a worker (the log file may hold a million
         // lines); its answer comes back as `Msg::SearchDone`.
         self.message = Some(format!("searching for “{q}”…"));
+        self.search_seq += 1;
+        self.search_wait = Some(self.search_seq);
         self.pending_search = Some(super::log::SearchAsk {
+            seq: self.search_seq,
             source: self.log.search_source(),
             needle: q,
             from: from % self.log.len().max(1),
@@ -203,12 +222,14 @@ impl JobView {
         });
     }
 
-    /// A search's answer from its worker (an answer to an older search is
-    /// dropped).
-    pub fn search_done(&mut self, needle: &str, hit: Option<usize>) {
-        if self.search.as_deref() != Some(needle) {
+    /// A search's answer from its worker: only the answer to the last
+    /// search, and only while the user has not scrolled since asking.
+    pub fn search_done(&mut self, seq: u64, hit: Option<usize>) {
+        if self.search_wait != Some(seq) {
             return;
         }
+        self.search_wait = None;
+        let needle = self.search.clone().unwrap_or_default();
         match hit {
             Some(i) => {
                 self.hit = Some(i);

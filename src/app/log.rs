@@ -402,6 +402,8 @@ pub struct SearchSource {
 /// A search for a worker to run.
 #[derive(Debug, Clone)]
 pub struct SearchAsk {
+    /// Which search of the job this is (only the last one's answer counts).
+    pub seq: u64,
     pub source: SearchSource,
     pub needle: String,
     pub from: usize,

@@ -639,7 +639,7 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             let done = tx.clone();
             spawn_worker("search", &tx, move || {
                 let hit = log::search(&ask.source, &ask.needle, ask.from, ask.back);
-                let _ = done.send(Msg::SearchDone(ask.needle, hit));
+                let _ = done.send(Msg::SearchDone(ask.seq, hit));
             });
         }
         Request::PlanRollback { target } => {

@@ -203,8 +203,8 @@ pub enum Msg {
     Refs(Vec<BranchRef>),
     /// Ctrl-R's branches, read on a worker: the readers start again.
     Refreshed(Vec<BranchRef>),
-    /// A log search's answer: the needle and the line it found.
-    SearchDone(String, Option<usize>),
+    /// A log search's answer: which search, and the line it found.
+    SearchDone(u64, Option<usize>),
     /// The live record and the lock as the state files say now (read when
     /// a job starts or ends and when those files change). The live record
     /// is `None` when it could not be read (the header keeps what it had),
@@ -849,9 +849,9 @@ impl App {
                 self.refreshed = true;
                 self.dirty = true;
             }
-            Msg::SearchDone(needle, hit) => {
+            Msg::SearchDone(seq, hit) => {
                 if let Some(job) = self.job.as_mut() {
-                    job.search_done(&needle, hit);
+                    job.search_done(seq, hit);
                 }
                 self.dirty = true;
             }
