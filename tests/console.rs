@@ -60,7 +60,7 @@ fn help_overlay_lists_every_key() {
         .map(|l| l.to_string() + "\n")
         .collect();
     for b in guardrail::app::keys::BINDINGS {
-        assert!(all.contains(b.label), "help misses {}", b.label);
+        assert!(all.contains(b.help), "help misses {} ({})", b.label, b.help);
     }
     for _ in 0..40 {
         a.update(key(KeyCode::Down));

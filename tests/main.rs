@@ -45,4 +45,5 @@ mod rollback_dialog;
 mod runner;
 mod safety;
 mod team;
+mod screens;
 mod verify;

@@ -16,7 +16,7 @@ const GATE: &str = "#!/bin/bash\nprintf 'PS101 10-step flow walked end-to-end ag
 
 /// A ready package on feature/auth-modal with a gate that asks once, and a
 /// live site served from `<tmp>/site`.
-fn release_repo() -> (Fixture, HttpServer) {
+pub(crate) fn release_repo() -> (Fixture, HttpServer) {
     let f = mosaic_repo();
     let site = f.tempdir().join("site");
     std::fs::create_dir_all(&site).unwrap();

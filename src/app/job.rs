@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
+use super::keys::Action;
 use super::log::LogBuffer;
 use crate::pipeline::runner::{RunEvent, RunHandle};
 
@@ -45,6 +46,16 @@ pub struct JobView {
     /// Rows of log the pane showed last (for paging).
     pub page: usize,
     pub message: Option<String>,
+    /// A search asked for, not yet handed to a worker.
+    pub pending_search: Option<super::log::SearchAsk>,
+    /// Searches asked so far, and the one whose answer is awaited.
+    pub search_seq: u64,
+    pub search_wait: Option<u64>,
+    /// `h`: the console asks, in the input line, for the evidence
+    /// directory of this branch's handoff before anything runs.
+    pub evidence_ask: Option<String>,
+    /// The directory typed (empty: none), not yet handed to a worker.
+    pub evidence_answer: Option<String>,
 }
 
 fn new_input() -> TextArea<'static> {
@@ -74,6 +85,11 @@ impl JobView {
             empty_asked: false,
             page: 20,
             message: None,
+            pending_search: None,
+            search_seq: 0,
+            search_wait: None,
+            evidence_ask: None,
+            evidence_answer: None,
         }
     }
 
@@ -136,6 +152,7 @@ impl JobView {
     }
 
     pub fn scroll(&mut self, delta: isize) {
+        self.moved_on();
         let h = self.page.max(1);
         let first = self.first_shown(h) as isize;
         let n = self.log.len();
@@ -145,12 +162,22 @@ impl JobView {
         self.follow = t >= max_top;
     }
 
+    /// The user moved the pane: a search answer still to come must not
+    /// move it back (nor its "searching…" stay).
+    fn moved_on(&mut self) {
+        if self.search_wait.take().is_some() {
+            self.message = None;
+        }
+    }
+
     pub fn to_top(&mut self) {
+        self.moved_on();
         self.follow = false;
         self.top = 0;
     }
 
     pub fn to_end(&mut self) {
+        self.moved_on();
         self.follow = true;
     }
 
@@ -181,22 +208,44 @@ impl JobView {
             (Some(h), true) => h + self.log.len().max(1) - 1,
             (None, _) => self.first_shown(self.page),
         };
-        match self.log.find(&q, from % self.log.len().max(1), back) {
+        // The search runs on a worker (the log file may hold a million
+        // lines); its answer comes back as `Msg::SearchDone`.
+        self.message = Some(format!("searching for “{q}”…"));
+        self.search_seq += 1;
+        self.search_wait = Some(self.search_seq);
+        self.pending_search = Some(super::log::SearchAsk {
+            seq: self.search_seq,
+            source: self.log.search_source(),
+            needle: q,
+            from: from % self.log.len().max(1),
+            back,
+        });
+    }
+
+    /// A search's answer from its worker: only the answer to the last
+    /// search, and only while the user has not scrolled since asking.
+    pub fn search_done(&mut self, seq: u64, hit: Option<usize>) {
+        if self.search_wait != Some(seq) {
+            return;
+        }
+        self.search_wait = None;
+        let needle = self.search.clone().unwrap_or_default();
+        match hit {
             Some(i) => {
                 self.hit = Some(i);
                 self.show_line(i);
                 self.message = None;
             }
-            None => self.message = Some(format!("“{q}” not found")),
+            None => self.message = Some(format!("“{needle}” not found")),
         }
     }
 
     /// Keys while the input line or the search line has focus. Returns
     /// whether the key was used.
-    pub fn on_text_key(&mut self, k: KeyEvent) -> bool {
+    pub fn on_text_key(&mut self, k: KeyEvent, action: Option<Action>) -> bool {
         if let Some(q) = self.search_typing.as_mut() {
-            match k.code {
-                KeyCode::Enter => {
+            match (action, k.code) {
+                (Some(Action::Submit), _) => {
                     let q = self.search_typing.take().unwrap_or_default();
                     if !q.is_empty() {
                         self.search = Some(q);
@@ -204,11 +253,11 @@ impl JobView {
                         self.search_next(false);
                     }
                 }
-                KeyCode::Esc => self.search_typing = None,
-                KeyCode::Backspace => {
+                (Some(Action::Cancel), _) => self.search_typing = None,
+                (Some(Action::DeleteChar), _) => {
                     q.pop();
                 }
-                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => q.push(c),
+                (_, KeyCode::Char(c)) if !k.modifiers.contains(KeyModifiers::CONTROL) => q.push(c),
                 _ => {}
             }
             return true;
@@ -217,13 +266,41 @@ impl JobView {
             return false;
         }
         // Ctrl-c quits from the input line too (asking first).
-        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        if action == Some(Action::Quit) {
             return false;
         }
+        // The handoff's own question (nothing runs yet): Enter takes the
+        // directory (empty: no evidence), Esc gives the handoff up.
+        if self.evidence_ask.is_some() {
+            match action {
+                Some(Action::Cancel) => {
+                    self.evidence_ask = None;
+                    self.input_focus = false;
+                    self.prompt = None;
+                    self.finished(JobEnd {
+                        ok: false,
+                        summary: "the handoff was not started".into(),
+                    });
+                }
+                Some(Action::Submit) => {
+                    self.evidence_answer = Some(self.input.lines().join("").trim().to_string());
+                    self.evidence_ask = None;
+                    self.input = new_input();
+                    self.prompt = None;
+                    self.message = None;
+                }
+                // A tab is no part of a directory typed here.
+                _ if matches!(k.code, KeyCode::Tab | KeyCode::BackTab) => {}
+                _ => {
+                    self.input.input(k);
+                }
+            }
+            return true;
+        }
         let asked = std::mem::take(&mut self.empty_asked);
-        match k.code {
-            KeyCode::Esc => self.input_focus = false,
-            KeyCode::Enter => {
+        match action {
+            Some(Action::Cancel) => self.input_focus = false,
+            Some(Action::Submit) => {
                 let answer = self.input.lines().join("");
                 if answer.is_empty() && !asked {
                     // A stray Enter must not answer '' (a real gate aborts).
@@ -249,6 +326,8 @@ impl JobView {
                     None => self.message = Some("the script is not running".into()),
                 }
             }
+            // Tab is not a key of the input line (nor shown as one).
+            _ if matches!(k.code, KeyCode::Tab | KeyCode::BackTab) => {}
             _ => {
                 self.message = None;
                 self.input.input(k);

@@ -386,6 +386,102 @@ impl LogBuffer {
     }
 }
 
+/// What a search needs of a log, taken on the UI thread in one go (the
+/// lines in memory are copied; older lines are named by the log file), and
+/// searched on a worker: the file is read once, front to back, however many
+/// lines it has.
+#[derive(Debug, Clone)]
+pub struct SearchSource {
+    /// The job's log file, for lines `0..first`.
+    pub disk: Option<PathBuf>,
+    /// Line number of `memory[0]`.
+    pub first: usize,
+    pub memory: Vec<String>,
+}
+
+/// A search for a worker to run.
+#[derive(Debug, Clone)]
+pub struct SearchAsk {
+    /// Which search of the job this is (only the last one's answer counts).
+    pub seq: u64,
+    pub source: SearchSource,
+    pub needle: String,
+    pub from: usize,
+    pub back: bool,
+}
+
+impl LogBuffer {
+    /// The lines a search looks through, as they are now.
+    pub fn search_source(&self) -> SearchSource {
+        let memory = (self.first..self.len())
+            .filter_map(|i| self.line(i))
+            .collect();
+        SearchSource {
+            disk: self.disk.borrow().as_ref().map(|d| d.path.clone()),
+            first: self.first,
+            memory,
+        }
+    }
+}
+
+/// The line a search lands on: the next line at or after `from` containing
+/// `needle` (case-insensitive), wrapping; with `back` the previous one at
+/// or before `from`. Lines before `src.first` are read from the log file in
+/// one pass (never one `open()` per line).
+pub fn search(src: &SearchSource, needle: &str, from: usize, back: bool) -> Option<usize> {
+    use std::io::BufRead;
+    if needle.is_empty() {
+        return None;
+    }
+    let needle = needle.to_lowercase();
+    // The first match overall, the first at or after `from`, the last
+    // before or at `from`, the last overall.
+    let mut first_any = None;
+    let mut first_after = None;
+    let mut last_before = None;
+    let mut last_any = None;
+    let mut see = |i: usize, line: &str| {
+        if !crate::pipeline::runner::strip_ansi(line)
+            .to_lowercase()
+            .contains(&needle)
+        {
+            return;
+        }
+        first_any.get_or_insert(i);
+        if i >= from {
+            first_after.get_or_insert(i);
+        }
+        if i <= from {
+            last_before = Some(i);
+        }
+        last_any = Some(i);
+    };
+    if src.first > 0 {
+        if let Some(f) = src.disk.as_ref().and_then(|p| File::open(p).ok()) {
+            let mut r = std::io::BufReader::with_capacity(256 * 1024, f);
+            let mut buf = Vec::new();
+            for i in 0..src.first {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                let body = &body[..body.len().min(LINE_CAP)];
+                see(i, &String::from_utf8_lossy(body));
+            }
+        }
+    }
+    for (k, line) in src.memory.iter().enumerate() {
+        see(src.first + k, line);
+    }
+    if back {
+        last_before.or(last_any)
+    } else {
+        first_after.or(first_any)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,5 +673,42 @@ mod tests {
         assert!(buf.mem_bytes <= MEM_CAP, "{}", buf.mem_bytes);
         assert_eq!(buf.len(), 2 * MEM_CAP / LINE_CAP);
         assert_eq!(buf.line(buf.len() - 1).unwrap().len(), LINE_CAP - 1);
+    }
+
+    #[test]
+    fn a_search_reads_old_lines_from_the_file_in_one_pass_and_wraps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output.log");
+        let mut all = String::new();
+        for i in 0..5000 {
+            all.push_str(&format!(
+                "line {i}{}\n",
+                if i == 10 { " NEEDLE" } else { "" }
+            ));
+        }
+        std::fs::write(&path, &all).unwrap();
+        let src = SearchSource {
+            disk: Some(path),
+            first: 4990,
+            memory: (4990..5000)
+                .map(|i| {
+                    format!(
+                        "line {i}{}",
+                        if i == 4995 {
+                            " \x1b[31mneedle\x1b[0m"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect(),
+        };
+        assert_eq!(search(&src, "needle", 0, false), Some(10));
+        assert_eq!(search(&src, "needle", 11, false), Some(4995));
+        // Wraps past the end to the first match.
+        assert_eq!(search(&src, "needle", 4996, false), Some(10));
+        assert_eq!(search(&src, "needle", 4994, true), Some(10));
+        assert_eq!(search(&src, "needle", 5, true), Some(4995));
+        assert_eq!(search(&src, "absent", 0, false), None);
     }
 }

@@ -59,11 +59,24 @@ pub fn restore_terminal() {
     let _ = out.flush();
 }
 
-/// On a panic the terminal is restored first, then one plain message says
-/// what happened (the full report with `GUARDRAIL_DEBUG=1`).
+/// The thread that draws (the one that installed the panic hook).
+static UI_THREAD: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+
+/// On a panic of the UI thread the terminal is restored first, then one
+/// plain message says what happened (the full report with
+/// `GUARDRAIL_DEBUG=1`). A panic in any other thread leaves the terminal
+/// alone: the loop goes on drawing, and a worker's panic comes back to it
+/// as `Msg::Error` (see [`guarded`]).
 fn install_panic_hook() {
+    let _ = UI_THREAD.set(std::thread::current().id());
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if UI_THREAD
+            .get()
+            .is_some_and(|ui| *ui != std::thread::current().id())
+        {
+            return;
+        }
         restore_terminal();
         if std::env::var_os("GUARDRAIL_DEBUG").is_some() {
             previous(info);
@@ -215,7 +228,13 @@ fn package_state(
 /// would inherit its priority): the drift watcher hands its reports to an
 /// alerts thread at the normal priority. Results arrive as messages
 /// whenever they are ready.
-fn spawn_background(name: &str, niced: bool, work: impl FnOnce() + Send + 'static) {
+fn spawn_background(
+    name: &'static str,
+    niced: bool,
+    tx: &mpsc::UnboundedSender<Msg>,
+    work: impl FnOnce() + Send + 'static,
+) {
+    let tx = tx.clone();
     // A thread that cannot start leaves its pane as first drawn; the
     // console goes on without it.
     let _ = std::thread::Builder::new()
@@ -224,8 +243,42 @@ fn spawn_background(name: &str, niced: bool, work: impl FnOnce() + Send + 'stati
             if niced {
                 crate::pipeline::jobs::lower_thread_priority();
             }
-            work()
+            guarded(name, &tx, work)
         });
+}
+
+/// A worker at the normal priority (see [`spawn_background`]).
+fn spawn_worker(
+    name: &'static str,
+    tx: &mpsc::UnboundedSender<Msg>,
+    work: impl FnOnce() + Send + 'static,
+) {
+    spawn_background(name, false, tx, work)
+}
+
+/// Runs a worker's `work`; a panic in it comes back to the loop as
+/// `Msg::Error` (the terminal stays as it is: only a panic on the UI
+/// thread restores it), and the console goes on without that worker.
+fn guarded(name: &str, tx: &mpsc::UnboundedSender<Msg>, work: impl FnOnce()) {
+    if fault(&format!("panic-in-{name}")) {
+        let _ = std::panic::catch_unwind(|| panic!("injected fault: the {name} worker panics"))
+            .map_err(|p| report_panic(name, tx, &*p));
+        return;
+    }
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        report_panic(name, tx, &*p);
+    }
+}
+
+fn report_panic(name: &str, tx: &mpsc::UnboundedSender<Msg>, p: &(dyn std::any::Any + Send)) {
+    let what = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    let _ = tx.send(Msg::Error(format!(
+        "the {name} worker failed ({what}); the console goes on without it"
+    )));
 }
 
 /// Lets the background readers give way while a job's output streams in:
@@ -287,7 +340,7 @@ fn spawn_details_reader(
     pacer: Pacer,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    spawn_background("details", true, move || {
+    spawn_background("details", true, &tx.clone(), move || {
         let Ok(repo) = Repo::open(&root) else { return };
         let Ok(main) = repo.main_index_paced(&main_branch, &mut || pacer.wait()) else {
             return;
@@ -331,7 +384,7 @@ fn spawn_details_reader(
 }
 
 fn spawn_tags_reader(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Msg>) {
-    spawn_background("tags", true, move || {
+    spawn_background("tags", true, &tx.clone(), move || {
         pacer.wait();
         let msg = Repo::open(&root).map_err(|e| e.to_string()).and_then(|r| {
             let cfg = r.config().map_err(|e| e.to_string())?;
@@ -471,7 +524,10 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
             // on.
             if matches!(
                 req,
-                Request::Gate { .. } | Request::Playbook { .. } | Request::Rollback { .. }
+                Request::Gate { .. }
+                    | Request::Handoff { .. }
+                    | Request::Playbook { .. }
+                    | Request::Rollback { .. }
             ) {
                 pacer.busy();
             }
@@ -487,22 +543,25 @@ async fn event_loop(repo: &Repo, app: &mut App, mut sig: Signals) -> anyhow::Res
                 },
             );
         }
+        // Ctrl-R: the refs are listed on a worker, not on this loop.
         if app.refresh_requested {
             app.refresh_requested = false;
-            match repo
-                .reopen()
-                .and_then(|r| r.branch_refs(&app.cfg.project.main_branch))
-            {
-                Ok(refs) => {
-                    app.update(Msg::Refs(refs));
-                    start_readers(app, &priority);
-                    // Packages are judged again against what is there now
-                    // (tags, legacy manifests, audit hashes).
-                    assessor = Some(spawn_assessor(repo.root.clone(), pacer.clone(), tx.clone()));
-                    app.forget_assessments();
-                }
-                Err(e) => app.update(Msg::Error(e.to_string())),
-            }
+            let (root, main) = (repo.root.clone(), app.cfg.project.main_branch.clone());
+            let done = tx.clone();
+            spawn_worker("refresh", &tx, move || {
+                let _ = done.send(match Repo::open(&root).and_then(|r| r.branch_refs(&main)) {
+                    Ok(refs) => Msg::Refreshed(refs),
+                    Err(e) => Msg::Error(e.to_string()),
+                });
+            });
+        }
+        if app.refreshed {
+            app.refreshed = false;
+            start_readers(app, &priority);
+            // Packages are judged again against what is there now
+            // (tags, legacy manifests, audit hashes).
+            assessor = Some(spawn_assessor(repo.root.clone(), pacer.clone(), tx.clone()));
+            app.forget_assessments();
         }
     }
     Ok(())
@@ -584,8 +643,15 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             let _ = sender.send((branch, head));
         }
         Request::Attach { dir } => spawn_attach(dir, tx),
+        Request::Search(ask) => {
+            let done = tx.clone();
+            spawn_worker("search", &tx, move || {
+                let hit = log::search(&ask.source, &ask.needle, ask.from, ask.back);
+                let _ = done.send(Msg::SearchDone(ask.seq, hit));
+            });
+        }
         Request::PlanRollback { target } => {
-            std::thread::spawn(move || {
+            spawn_worker("plan", &tx.clone(), move || {
                 let r = Repo::open(&root)
                     .map_err(|e| e.to_string())
                     .and_then(|repo| {
@@ -607,7 +673,7 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
         }
         Request::Rollback { plan, reason } => spawn_rollback(root, plan, reason, tx),
         Request::Preview { branch, head, name } => {
-            std::thread::spawn(move || {
+            spawn_worker("preview", &tx.clone(), move || {
                 let r = Repo::open(&root)
                     .map_err(|e| e.to_string())
                     .and_then(|repo| {
@@ -620,7 +686,7 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             });
         }
         Request::Records => {
-            std::thread::spawn(move || {
+            spawn_worker("records", &tx.clone(), move || {
                 let _ = tx.send(Msg::Records(Box::new(read_records(&root))));
             });
         }
@@ -644,18 +710,37 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
         Request::ClosePlaybook => *workers.play = None,
         Request::ReadState => {
             let state = repo.state.clone();
-            std::thread::spawn(move || {
+            spawn_worker("state", &tx.clone(), move || {
                 let _ = tx.send(read_state(&state));
             });
         }
         Request::AcceptGuard { branch, head } => {
-            std::thread::spawn(move || {
+            spawn_worker("guard", &tx.clone(), move || {
                 let r = accept_guard(&root, &branch, &head);
                 if let Err(e) = &r {
                     let _ = tx.send(Msg::Error(e.clone()));
                 }
                 let _ = tx.send(Msg::Assessed(branch, r.map(Arc::new)));
             });
+        }
+        Request::Handoff { branch, evidence } => {
+            let run = workers.run.clone();
+            let ended = workers.run.clone();
+            // A relative directory is the repository's, as the console has
+            // no other working directory to offer.
+            let evidence = evidence.map(|d| root.join(d));
+            let started = std::thread::Builder::new()
+                .name("gr-handoff".into())
+                .spawn(move || {
+                    let end = run_handoff(&root, &branch, evidence, &run);
+                    let _ = run.blocking_send(Msg::Run(RunMsg::Done(end)));
+                });
+            if let Err(e) = started {
+                let _ = ended.try_send(Msg::Run(RunMsg::Done(job::JobEnd {
+                    ok: false,
+                    summary: format!("the handoff could not start: {e}"),
+                })));
+            }
         }
         Request::Gate { branch } => {
             let run = workers.run.clone();
@@ -773,7 +858,7 @@ fn spawn_live_poll(
         baseline: None,
         manifest: None,
     };
-    spawn_background("live-poll", true, move || {
+    spawn_background("live-poll", true, &tx.clone(), move || {
         let report = verify::run(&url, &checks, &expect, opts, |_| {});
         let failing: Vec<String> = report.failures().map(|c| c.name.clone()).collect();
         busy.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -803,7 +888,7 @@ fn spawn_drift_watcher(root: PathBuf, pacer: Pacer, tx: mpsc::UnboundedSender<Ms
                 let _ = drift::notify(&repo, &cfg, &report);
             }
         });
-    spawn_background("drift", true, move || {
+    spawn_background("drift", true, &tx.clone(), move || {
         let Ok(repo) = Repo::open(&root) else { return };
         let Ok(cfg) = repo.config() else { return };
         let paths = crate::pipeline::watch::drift_paths(&root, repo.git.commondir(), &cfg);
@@ -854,7 +939,7 @@ fn read_state(state: &crate::pipeline::state::StateDir) -> Msg {
 /// thread of its own, off the render path — a few `stat`s each time.
 fn spawn_state_watcher(state: crate::pipeline::state::StateDir, tx: mpsc::UnboundedSender<Msg>) {
     use std::time::SystemTime;
-    spawn_background("state", false, move || {
+    spawn_background("state", false, &tx.clone(), move || {
         let dir = &state.path;
         let paths = [
             state.live_path(),
@@ -903,7 +988,7 @@ fn spawn_rollback(
     reason: String,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    std::thread::spawn(move || {
+    spawn_worker("rollback", &tx.clone(), move || {
         let events = tx.clone();
         let mut ev = move |e| {
             let _ = events.send(Msg::Play(PlayMsg::Event(e)));
@@ -947,7 +1032,7 @@ fn spawn_rollback(
 }
 
 /// The audit chain's verdict and its last entries, and the rollout log.
-fn read_records(root: &std::path::Path) -> state::RecordsView {
+pub fn read_records(root: &std::path::Path) -> state::RecordsView {
     let mut view = state::RecordsView::default();
     let Ok(repo) = Repo::open(root) else {
         view.verdict = format!("{} is not a repository any more", root.display());
@@ -995,7 +1080,7 @@ fn read_records(root: &std::path::Path) -> state::RecordsView {
 fn spawn_attach(dir: PathBuf, tx: mpsc::UnboundedSender<Msg>) {
     use crate::pipeline::jobs::{self, JobState};
     use crate::pipeline::runner::RunEvent;
-    std::thread::spawn(move || {
+    spawn_worker("attach", &tx.clone(), move || {
         use std::io::{Read, Seek, SeekFrom};
         let log = dir.join("output.log");
         let id = dir
@@ -1065,7 +1150,7 @@ fn spawn_playbook(
     use crate::pipeline::playbook::Playbook;
     use crate::pipeline::runner::Answers;
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<playbook::PlayCmd>();
-    std::thread::spawn(move || {
+    spawn_worker("playbook", &tx.clone(), move || {
         let send = |m: PlayMsg| {
             let _ = tx.send(Msg::Play(m));
         };
@@ -1106,6 +1191,73 @@ fn spawn_playbook(
         }
     });
     cmd_tx
+}
+
+/// `h`: the branch's handoff package, made by the pipeline function
+/// `guardrail handoff` runs (`handoff_make::make`, with the gate's handle
+/// for the input line): the gate's output in the log pane, its prompts in
+/// the input line, the package written as the command writes it (not
+/// committed, as without `--commit`).
+fn run_handoff(
+    root: &std::path::Path,
+    branch: &str,
+    evidence: Option<PathBuf>,
+    run: &mpsc::Sender<Msg>,
+) -> job::JobEnd {
+    use crate::pipeline::handoff_make::{self, MakeOptions};
+    use crate::pipeline::runner::Answers;
+    let fail = |summary: String| job::JobEnd { ok: false, summary };
+    let repo = match Repo::open(root) {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let cfg = match repo.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let opts = MakeOptions {
+        branch: Some(branch.to_string()),
+        tag: None,
+        evidence,
+        commit: false,
+        summary: None,
+        answers: Answers::Interactive,
+    };
+    let started = run.clone();
+    let events = run.clone();
+    let made = handoff_make::make_with(
+        &repo,
+        &cfg,
+        opts,
+        move |h, log| {
+            let _ = started.blocking_send(Msg::Run(RunMsg::Started(h, log.to_path_buf())));
+        },
+        move |ev| {
+            let _ = events.blocking_send(Msg::Run(RunMsg::Event(ev)));
+        },
+    );
+    match made {
+        Ok(m) => {
+            let evidence = m
+                .files
+                .iter()
+                .filter(|f| f.starts_with("evidence/"))
+                .count();
+            job::JobEnd {
+                ok: m.verdict == crate::pipeline::gate::Verdict::Pass,
+                summary: format!(
+                    "gate {} (audit #{}); wrote {}/ with {evidence} evidence file{} in {}; proposed {}",
+                    m.verdict.as_str(),
+                    m.gate.audit_seq,
+                    m.package_dir,
+                    if evidence == 1 { "" } else { "s" },
+                    m.worktree,
+                    m.proposed_tag
+                ),
+            }
+        }
+        Err(e) => fail(e.to_string()),
+    }
 }
 
 fn run_gate(root: &std::path::Path, branch: &str, run: &mpsc::Sender<Msg>) -> job::JobEnd {

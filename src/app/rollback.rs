@@ -3,8 +3,11 @@
 //! (only when the backup is refused) chooses the tag's tree instead, `r`
 //! edits the reason, and every other key — `R` included — does nothing but
 //! cancel on Esc, so no key rolls back by accident.
+//! The keys are rows of the key table (scopes `Rollback`, `RollbackPick`,
+//! `Reason`): written once, shown from there, and rebindable.
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::keys::{self, Action, Scope};
 use super::state::ListCursor;
 use crate::pipeline::repo::ProdTag;
 use crate::pipeline::rollback::Plan;
@@ -60,59 +63,77 @@ impl RollbackDialog {
         }
     }
 
-    /// The keys that work in the dialog now, decision first: the dialog's
-    /// last line and the footer both show these.
-    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
+    /// Which part of the key table the dialog answers to now.
+    pub fn scope(&self) -> Scope {
         if self.editing_reason {
-            return vec![("Enter", "done"), ("Backspace", "delete")];
-        }
-        if self.picking.is_some() {
-            return vec![("Enter", "pick"), ("Esc", "back"), ("j/k", "move")];
-        }
-        match &self.plan {
-            Some(p) => {
-                let mut v = vec![("y", "roll back"), ("Esc", "cancel")];
-                if p.refused_backup.is_some() && !self.tree_ok {
-                    v.push(("f", "from the tag's tree"));
-                }
-                v.push(("t", "another tag"));
-                v.push(("r", "edit the reason"));
-                v.push((
-                    "p",
-                    if self.show_paths {
-                        "hide paths"
-                    } else {
-                        "paths"
-                    },
-                ));
-                v
-            }
-            None if self.error.is_some() => vec![("Esc", "close"), ("t", "pick a tag")],
-            None => vec![("Esc", "cancel")],
+            Scope::Reason
+        } else if self.picking.is_some() {
+            Scope::RollbackPick
+        } else {
+            Scope::Rollback
         }
     }
 
-    /// Handles one key; `tags` are the prod tags, oldest first.
-    pub fn on_key(&mut self, k: KeyEvent, tags: &[ProdTag]) -> DialogOutcome {
+    /// Whether an action of the dialog's key table works now.
+    pub fn available(&self, a: Action) -> bool {
+        let plan = self.plan.as_ref();
+        match a {
+            Action::Confirm | Action::EditReason | Action::TogglePaths => plan.is_some(),
+            Action::TreeFallback => {
+                plan.is_some_and(|p| p.refused_backup.is_some()) && !self.tree_ok
+            }
+            Action::PickTag => plan.is_some() || self.error.is_some(),
+            _ => true,
+        }
+    }
+
+    /// The keys that work in the dialog now, decision first, from the key
+    /// table (so rebound keys show as rebound): the dialog's last line and
+    /// the footer both show these.
+    pub fn keys(&self) -> Vec<(String, &'static str)> {
+        keys::active(&[self.scope()], false)
+            .filter(|b| b.footer && self.available(b.action))
+            .map(|b| {
+                let hint = match b.action {
+                    Action::TogglePaths if self.show_paths => "hide paths",
+                    Action::Cancel if self.plan.is_none() && self.error.is_some() => "close",
+                    _ => b.hint,
+                };
+                (keys::label(b), hint)
+            })
+            .collect()
+    }
+
+    /// Handles one key: `action` is what the key table says it means in
+    /// [`RollbackDialog::scope`]; `tags` are the prod tags, oldest first.
+    pub fn on_key(
+        &mut self,
+        k: KeyEvent,
+        action: Option<Action>,
+        tags: &[ProdTag],
+    ) -> DialogOutcome {
         if self.editing_reason {
-            match k.code {
-                KeyCode::Enter | KeyCode::Esc => self.editing_reason = false,
-                KeyCode::Backspace => {
+            match action {
+                Some(Action::Submit) => self.editing_reason = false,
+                Some(Action::DeleteChar) => {
                     self.reason.pop();
                 }
-                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                    self.reason.push(c)
+                _ => {
+                    if let KeyCode::Char(c) = k.code {
+                        if !k.modifiers.contains(KeyModifiers::CONTROL) {
+                            self.reason.push(c)
+                        }
+                    }
                 }
-                _ => {}
             }
             return DialogOutcome::Stay;
         }
         if let Some(cur) = self.picking.as_mut() {
             let n = tags.len();
-            match k.code {
-                KeyCode::Char('j') | KeyCode::Down => cur.step(1, n, 10),
-                KeyCode::Char('k') | KeyCode::Up => cur.step(-1, n, 10),
-                KeyCode::Enter => {
+            match action {
+                Some(Action::Down) => cur.step(1, n, 10),
+                Some(Action::Up) => cur.step(-1, n, 10),
+                Some(Action::Submit) => {
                     let pick = tags.iter().rev().nth(cur.selected).map(|t| t.name.clone());
                     self.picking = None;
                     if let Some(t) = pick {
@@ -123,14 +144,17 @@ impl RollbackDialog {
                         return DialogOutcome::Replan(t);
                     }
                 }
-                KeyCode::Esc => self.picking = None,
+                Some(Action::Cancel) => self.picking = None,
                 _ => {}
             }
             return DialogOutcome::Stay;
         }
-        match k.code {
-            KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => DialogOutcome::Close,
-            KeyCode::Char('y') => match &self.plan {
+        let Some(a) = action.filter(|a| self.available(*a)) else {
+            return DialogOutcome::Stay;
+        };
+        match a {
+            Action::Cancel => DialogOutcome::Close,
+            Action::Confirm => match &self.plan {
                 Some(_) if self.loading => {
                     self.message = Some(
                         "the live record changed: the plan is being made again; y once it shows"
@@ -138,10 +162,7 @@ impl RollbackDialog {
                     );
                     DialogOutcome::Stay
                 }
-                None => {
-                    self.message = Some("the plan is not ready yet".into());
-                    DialogOutcome::Stay
-                }
+                None => DialogOutcome::Stay,
                 Some(p) if p.refused_backup.is_some() && !self.tree_ok => {
                     self.message = Some(
                         "the backup is refused: press f to deploy from the tag's git tree instead, or Esc".into(),
@@ -150,18 +171,12 @@ impl RollbackDialog {
                 }
                 Some(_) => DialogOutcome::Confirm,
             },
-            KeyCode::Char('f') => {
-                if self
-                    .plan
-                    .as_ref()
-                    .is_some_and(|p| p.refused_backup.is_some())
-                {
-                    self.tree_ok = true;
-                    self.message = Some("the tag's git tree will be deployed; y confirms".into());
-                }
+            Action::TreeFallback => {
+                self.tree_ok = true;
+                self.message = Some("the tag's git tree will be deployed; y confirms".into());
                 DialogOutcome::Stay
             }
-            KeyCode::Char('t') => {
+            Action::PickTag => {
                 let current = self.plan.as_ref().map(|p| p.target.name.clone());
                 let idx = tags
                     .iter()
@@ -173,11 +188,11 @@ impl RollbackDialog {
                 self.picking = Some(cur);
                 DialogOutcome::Stay
             }
-            KeyCode::Char('r') => {
+            Action::EditReason => {
                 self.editing_reason = true;
                 DialogOutcome::Stay
             }
-            KeyCode::Char('p') => {
+            Action::TogglePaths => {
                 self.show_paths = !self.show_paths;
                 DialogOutcome::Stay
             }

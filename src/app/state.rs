@@ -55,6 +55,12 @@ pub enum Request {
     Gate {
         branch: String,
     },
+    /// Make a branch's handoff package (`guardrail handoff`).
+    Handoff {
+        branch: String,
+        /// The evidence directory typed (relative: to the repository).
+        evidence: Option<std::path::PathBuf>,
+    },
     /// Follow another process's running job (output, prompt, answers).
     Attach {
         dir: std::path::PathBuf,
@@ -85,6 +91,8 @@ pub enum Request {
     },
     /// Read the audit chain and the rollout log.
     Records,
+    /// Search a job's log (on a worker).
+    Search(Box<super::log::SearchAsk>),
     /// A preview of one evidence file.
     Preview {
         branch: String,
@@ -148,6 +156,10 @@ pub struct RecordsView {
     pub entries: Vec<String>,
     pub rollout_log: String,
     pub scroll: u16,
+    /// Tab: the rollout log has the keyboard (else the audit chain).
+    pub log_focus: bool,
+    /// The rollout log's first line shown; `u16::MAX` = its last lines.
+    pub log_scroll: u16,
 }
 
 /// A message from the world into the app.
@@ -189,6 +201,10 @@ pub enum Msg {
     Tags(Vec<ProdTag>),
     /// A fresh read of the refs (after Refresh).
     Refs(Vec<BranchRef>),
+    /// Ctrl-R's branches, read on a worker: the readers start again.
+    Refreshed(Vec<BranchRef>),
+    /// A log search's answer: which search, and the line it found.
+    SearchDone(u64, Option<usize>),
     /// The live record and the lock as the state files say now (read when
     /// a job starts or ends and when those files change). The live record
     /// is `None` when it could not be read (the header keeps what it had),
@@ -224,6 +240,8 @@ impl Msg {
                         | PlayMsg::RollbackEnded(..)
                         | PlayMsg::Ended(..)
                 )
+                | Msg::SearchDone(..)
+                | Msg::Refreshed(..)
         )
     }
 }
@@ -305,6 +323,8 @@ pub struct App {
     pub dirty: bool,
     /// The user asked for a re-read of the repository.
     pub refresh_requested: bool,
+    /// The re-read branches arrived: the readers start again.
+    pub refreshed: bool,
     pub screen: Screen,
     /// The running or last job.
     pub job: Option<JobView>,
@@ -368,6 +388,7 @@ impl App {
             quit: false,
             dirty: true,
             refresh_requested: false,
+            refreshed: false,
             screen: Screen::Main,
             job: None,
             requests: Vec::new(),
@@ -634,17 +655,133 @@ impl App {
                 ),
             });
         }
+        if let Some(branch) = job.title.strip_prefix("handoff ") {
+            return Some((
+                "handoff".to_string(),
+                Some(branch.to_string()),
+                job.prompt.is_some(),
+            ));
+        }
         let branch = job.title.strip_prefix("gate ").map(str::to_string);
         Some(("gate".to_string(), branch, job.prompt.is_some()))
     }
 
-    /// The scopes whose keys work right now, the first winning.
+    /// The scopes whose keys work right now, the first winning: the
+    /// footer shows them, the `?` overlay lists them first, and a key is
+    /// looked up in them and nowhere else. A modal on top (the help, a
+    /// dialog, a question, a line being typed) has the keys alone.
     pub fn scopes(&self) -> Vec<Scope> {
+        if self.help {
+            return vec![Scope::HelpOverlay];
+        }
+        self.screen_scopes()
+    }
+
+    /// The keys that work now, in table order: the footer shows these (the
+    /// ones marked for it) and the `?` overlay lists them first. A key the
+    /// table has for this place but that would do nothing now is left out.
+    pub fn shown_keys(&self) -> Vec<&'static keys::Binding> {
+        let scopes = self.scopes();
+        keys::active(&scopes, self.readonly)
+            .filter(|b| self.works(b.action))
+            .collect()
+    }
+
+    /// The keys of what is under the `?` overlay that work now.
+    pub fn screen_keys(&self) -> Vec<&'static keys::Binding> {
+        let scopes = self.screen_scopes();
+        keys::active(&scopes, self.readonly)
+            .filter(|b| self.works(b.action))
+            .collect()
+    }
+
+    /// Whether an action of the active scopes does something now.
+    pub fn works(&self, a: Action) -> bool {
+        if let Some(d) = &self.rollback {
+            return d.available(a);
+        }
+        let scrolling = matches!(
+            a,
+            Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Home
+                | Action::End
+        );
+        match (self.screen, a) {
+            (_, Action::ClearFilter) => !self.filter.is_empty() || self.message.is_some(),
+            // Already there.
+            (Screen::Log | Screen::Playbook, Action::ShowLog) => false,
+            (Screen::Drift, Action::Drift) => false,
+            // A report that fits its pane does not scroll.
+            (Screen::Drift | Screen::Records, _) if scrolling => self.scrollable(),
+            (Screen::Playbook, Action::Up | Action::Down | Action::Follow) => {
+                self.job.as_ref().is_some_and(|j| !j.log.is_empty())
+            }
+            (Screen::Playbook, Action::Answer) => self.job.as_ref().is_some_and(|j| {
+                j.prompt.is_some() && (j.handle.is_some() || j.attached.is_some())
+            }),
+            (Screen::Playbook, Action::CancelJob) => {
+                self.playbook_waiting()
+                    || self.playbook.as_ref().is_some_and(|p| p.busy)
+                        && self.job.as_ref().is_some_and(|j| j.handle.is_some())
+            }
+            _ => true,
+        }
+    }
+
+    /// The drift report, or the records screen's focused pane, is longer
+    /// than its pane.
+    fn scrollable(&self) -> bool {
+        let area = crate::views::body_area(self);
+        match self.screen {
+            Screen::Drift => self
+                .drift
+                .as_ref()
+                .is_some_and(|d| crate::views::dialogs::drift_max_scroll(d, area) > 0),
+            Screen::Records => self.records.as_ref().is_some_and(|r| {
+                let (audit, log) = crate::views::dialogs::records_max_scroll(r, area);
+                if r.log_focus {
+                    log > 0
+                } else {
+                    audit > 0
+                }
+            }),
+            _ => false,
+        }
+    }
+
+    /// The scopes under the `?` overlay (what the overlay explains).
+    pub fn screen_scopes(&self) -> Vec<Scope> {
+        if let Some(d) = &self.rollback {
+            return vec![d.scope()];
+        }
+        if self.confirm_quit
+            || self.confirm_abandon
+            || self.job.as_ref().is_some_and(|j| j.confirm_cancel)
+        {
+            return vec![Scope::Confirm];
+        }
+        if matches!(self.screen, Screen::Log | Screen::Playbook) {
+            if let Some(job) = &self.job {
+                if job.search_typing.is_some() {
+                    return vec![Scope::Search];
+                }
+                if job.input_focus {
+                    return vec![Scope::Input];
+                }
+            }
+        }
+        if self.filtering {
+            return vec![Scope::Filter];
+        }
         match self.screen {
             Screen::Log => return vec![Scope::Log, Scope::Global],
             Screen::Review => return vec![Scope::Review, Scope::Global],
             Screen::Playbook => return vec![Scope::Playbook, Scope::Global],
-            Screen::Records | Screen::Drift => return vec![Scope::Log, Scope::Global],
+            Screen::Records => return vec![Scope::Records, Scope::Global],
+            Screen::Drift => return vec![Scope::Drift, Scope::Global],
             Screen::Main => {}
         }
         let mut s = vec![Scope::Global, Scope::List];
@@ -657,6 +794,20 @@ impl App {
     /// Applies one message, then lets the drill's coach look.
     pub fn update(&mut self, msg: Msg) {
         self.apply(msg);
+        if let Some(ask) = self.job.as_mut().and_then(|j| j.pending_search.take()) {
+            self.requests.push(Request::Search(Box::new(ask)));
+        }
+        if let Some(dir) = self.job.as_mut().and_then(|j| j.evidence_answer.take()) {
+            let branch = self
+                .job
+                .as_ref()
+                .and_then(|j| j.title.strip_prefix("handoff "))
+                .unwrap_or_default()
+                .to_string();
+            let evidence = (!dir.is_empty()).then(|| std::path::PathBuf::from(dir));
+            self.requests.push(Request::ReadState);
+            self.requests.push(Request::Handoff { branch, evidence });
+        }
         self.coach_observe();
     }
 
@@ -693,6 +844,17 @@ impl App {
                 self.dirty = true;
             }
             Msg::Refs(r) => self.set_refs(r),
+            Msg::Refreshed(r) => {
+                self.set_refs(r);
+                self.refreshed = true;
+                self.dirty = true;
+            }
+            Msg::SearchDone(seq, hit) => {
+                if let Some(job) = self.job.as_mut() {
+                    job.search_done(seq, hit);
+                }
+                self.dirty = true;
+            }
             Msg::State(live, lock) => {
                 if let Some(live) = live {
                     let before = self.live.take();
@@ -791,101 +953,104 @@ impl App {
             return;
         }
         self.dirty = true;
-        if self.help {
-            // The overlay swallows keys; these close it.
-            match k.code {
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
-                    self.help = false;
-                    self.help_scroll = 0;
-                }
-                KeyCode::Char('j') | KeyCode::Down => {
-                    self.help_scroll = (self.help_scroll + 1).min(keys::BINDINGS.len() as u16 + 12)
-                }
-                KeyCode::Char('k') | KeyCode::Up => {
-                    self.help_scroll = self.help_scroll.saturating_sub(1)
-                }
-                KeyCode::PageDown => {
-                    self.help_scroll = (self.help_scroll + 10).min(keys::BINDINGS.len() as u16 + 12)
-                }
-                KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
-                _ => {}
-            }
-            return;
-        }
-        // The rollback dialog swallows every key.
-        if let Some(d) = self.rollback.as_mut() {
-            let tags = self.tags.clone().unwrap_or_default();
-            match d.on_key(k, &tags) {
-                super::rollback::DialogOutcome::Stay => {}
-                super::rollback::DialogOutcome::Close => self.rollback = None,
-                super::rollback::DialogOutcome::Replan(t) => self
-                    .requests
-                    .push(Request::PlanRollback { target: Some(t) }),
-                super::rollback::DialogOutcome::Confirm => self.start_rollback(),
-            }
-            return;
-        }
-        // A question swallows every key; only `y` says yes, anything else no.
-        if self.confirm_quit {
-            self.confirm_quit = false;
-            if k.code == KeyCode::Char('y') {
-                self.quit_with_job();
-            }
-            return;
-        }
-        if self.confirm_abandon {
-            self.confirm_abandon = false;
-            if k.code == KeyCode::Char('y') && self.playbook_waiting() {
-                self.abandon_playbook();
-                self.message = Some("abandoning the deploy (recorded)".into());
-            }
-            return;
-        }
-        if let Some(job) = self.job.as_mut().filter(|j| j.confirm_cancel) {
-            job.confirm_cancel = false;
-            if k.code == KeyCode::Char('y') {
-                if let Some(h) = &job.handle {
-                    h.cancel();
-                    job.message = Some("cancelling: TERM to the process group, then KILL".into());
+        // One lookup in the scopes of what is on top: what the footer and
+        // the `?` overlay show is what the key does.
+        let scopes = self.scopes();
+        let action = keys::lookup(&k, &scopes, self.readonly).map(|b| b.action);
+        match scopes.first().copied() {
+            Some(Scope::HelpOverlay) => {
+                let most = keys::BINDINGS.len() as u16 + 24;
+                match action {
+                    Some(Action::Cancel) => {
+                        self.help = false;
+                        self.help_scroll = 0;
+                    }
+                    Some(Action::Down) => self.help_scroll = (self.help_scroll + 1).min(most),
+                    Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                    Some(Action::PageDown) => self.help_scroll = (self.help_scroll + 10).min(most),
+                    Some(Action::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
+                    _ => {}
                 }
             }
-            return;
-        }
-        if matches!(self.screen, Screen::Log | Screen::Playbook) {
-            if let Some(job) = self.job.as_mut() {
-                if job.on_text_key(k) {
+            Some(Scope::Rollback | Scope::RollbackPick | Scope::Reason) => {
+                let tags = self.tags.clone().unwrap_or_default();
+                let Some(d) = self.rollback.as_mut() else {
                     return;
+                };
+                match d.on_key(k, action, &tags) {
+                    super::rollback::DialogOutcome::Stay => {}
+                    super::rollback::DialogOutcome::Close => self.rollback = None,
+                    super::rollback::DialogOutcome::Replan(t) => self
+                        .requests
+                        .push(Request::PlanRollback { target: Some(t) }),
+                    super::rollback::DialogOutcome::Confirm => self.start_rollback(),
                 }
             }
-        }
-        if self.filtering {
-            match k.code {
-                KeyCode::Enter => self.filtering = false,
-                KeyCode::Esc => {
+            // A question swallows every key; only `y` says yes, anything
+            // else no.
+            Some(Scope::Confirm) => {
+                let yes = action == Some(Action::Confirm);
+                if self.confirm_quit {
+                    self.confirm_quit = false;
+                    if yes {
+                        self.quit_with_job();
+                    }
+                } else if self.confirm_abandon {
+                    self.confirm_abandon = false;
+                    if yes && self.playbook_waiting() {
+                        self.abandon_playbook();
+                        self.message = Some("abandoning the deploy (recorded)".into());
+                    }
+                } else if let Some(job) = self.job.as_mut().filter(|j| j.confirm_cancel) {
+                    job.confirm_cancel = false;
+                    if yes {
+                        if let Some(h) = &job.handle {
+                            h.cancel();
+                            job.message =
+                                Some("cancelling: TERM to the process group, then KILL".into());
+                        }
+                    }
+                }
+            }
+            Some(Scope::Search | Scope::Input) => {
+                let used = self
+                    .job
+                    .as_mut()
+                    .is_some_and(|job| job.on_text_key(k, action));
+                if !used {
+                    if let Some(a) = action {
+                        self.act(a);
+                    }
+                }
+            }
+            Some(Scope::Filter) => match action {
+                Some(Action::Submit) => self.filtering = false,
+                Some(Action::Cancel) => {
                     self.filtering = false;
                     self.filter.clear();
                     self.apply_filter();
                 }
-                KeyCode::Backspace => {
+                Some(Action::DeleteChar) => {
                     self.filter.pop();
                     self.apply_filter();
                 }
-                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                    self.quit = true;
+                Some(Action::Quit) => self.quit = true,
+                _ => {
+                    if let KeyCode::Char(c) = k.code {
+                        if !k.modifiers.contains(KeyModifiers::CONTROL) {
+                            self.filter.push(c);
+                            self.branch_cur = ListCursor::default();
+                            self.apply_filter();
+                        }
+                    }
                 }
-                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                    self.filter.push(c);
-                    self.branch_cur = ListCursor::default();
-                    self.apply_filter();
+            },
+            _ => {
+                if let Some(a) = action {
+                    self.act(a);
                 }
-                _ => {}
             }
-            return;
         }
-        let Some(b) = keys::lookup(&k, &self.scopes(), self.readonly) else {
-            return;
-        };
-        self.act(b.action);
     }
 
     /// Performs one action of the key table.
@@ -932,32 +1097,10 @@ impl App {
                 }
             }
         }
-        if self.screen == Screen::Drift {
-            match a {
-                Action::Up => self.drift_scroll = self.drift_scroll.saturating_sub(1),
-                Action::Down => self.drift_scroll += 1,
-                Action::PageUp => self.drift_scroll = self.drift_scroll.saturating_sub(h as u16),
-                Action::PageDown => self.drift_scroll += h as u16,
-                Action::Home => self.drift_scroll = 0,
-                Action::Back => self.screen = Screen::Main,
-                _ => {}
-            }
-            return;
-        }
-        if self.screen == Screen::Records {
-            if let Some(r) = self.records.as_mut() {
-                match a {
-                    Action::Up => r.scroll = r.scroll.saturating_sub(1),
-                    Action::Down => r.scroll += 1,
-                    Action::PageUp => r.scroll = r.scroll.saturating_sub(h as u16),
-                    Action::PageDown => r.scroll += h as u16,
-                    Action::Home => r.scroll = 0,
-                    _ => {}
-                }
-            }
-            if a == Action::Back {
-                self.screen = Screen::Main;
-            }
+        // The drift and records screens' own keys; the rest (`?`, `R`,
+        // `L`, …) are global.
+        if matches!(self.screen, Screen::Drift | Screen::Records) && self.scroll_act(a, h as u16) {
+            self.clamp_scrolls();
             return;
         }
         if self.screen == Screen::Playbook && self.playbook_act(a) {
@@ -992,6 +1135,31 @@ impl App {
                     self.job = Some(JobView::new(format!("gate {branch}")));
                     self.requests.push(Request::ReadState);
                     self.requests.push(Request::Gate { branch });
+                    self.screen = Screen::Log;
+                }
+            }
+            Action::Handoff => {
+                if self.playbook_waiting() {
+                    self.message = Some(self.waiting_playbook_note("h"));
+                } else if self.job_running() {
+                    let title = self
+                        .job
+                        .as_ref()
+                        .map(|j| j.title.clone())
+                        .unwrap_or_default();
+                    self.message = Some(format!("{title} is still running (L shows it)"));
+                } else if let Some(b) = self.selected_branch() {
+                    let branch = b.r.name.clone();
+                    self.close_unstarted_playbook();
+                    self.message = None;
+                    let mut job = JobView::new(format!("handoff {branch}"));
+                    job.prompt = Some(
+                        "Evidence directory (screenshots, screencasts; Enter: none, Esc: do not start): "
+                            .into(),
+                    );
+                    job.input_focus = true;
+                    job.evidence_ask = Some(branch);
+                    self.job = Some(job);
                     self.screen = Screen::Log;
                 }
             }
@@ -1042,6 +1210,15 @@ impl App {
             | Action::FirstFailure
             | Action::Answer
             | Action::CancelJob => {}
+            // Keys of the dialogs and typed lines (see `on_key`).
+            Action::Submit
+            | Action::Cancel
+            | Action::DeleteChar
+            | Action::Confirm
+            | Action::TreeFallback
+            | Action::PickTag
+            | Action::EditReason
+            | Action::TogglePaths => {}
             Action::Help => self.help = true,
             Action::FocusNext | Action::FocusPrev => {
                 let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
@@ -1074,6 +1251,53 @@ impl App {
                 self.refresh_requested = true;
                 self.requests.push(Request::ReadState);
             }
+        }
+    }
+
+    /// Scrolling keys of the drift and records screens (Tab on the
+    /// records screen gives the keyboard to the other pane); false when
+    /// the action is not one of them.
+    fn scroll_act(&mut self, a: Action, page: u16) -> bool {
+        let s = match (self.screen, self.records.as_mut()) {
+            (Screen::Drift, _) => &mut self.drift_scroll,
+            (Screen::Records, Some(r)) => {
+                if matches!(a, Action::FocusNext | Action::FocusPrev) {
+                    r.log_focus = !r.log_focus;
+                    return true;
+                }
+                if r.log_focus {
+                    &mut r.log_scroll
+                } else {
+                    &mut r.scroll
+                }
+            }
+            _ => return false,
+        };
+        match a {
+            Action::Up => *s = s.saturating_sub(1),
+            Action::Down => *s = s.saturating_add(1),
+            Action::PageUp => *s = s.saturating_sub(page),
+            Action::PageDown => *s = s.saturating_add(page),
+            Action::Home => *s = 0,
+            Action::End => *s = u16::MAX,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Keeps the drift and records scrolls where the last line sits at the
+    /// bottom, so Up after End moves at once.
+    fn clamp_scrolls(&mut self) {
+        let area = crate::views::body_area(self);
+        if let Some(d) = &self.drift {
+            self.drift_scroll = self
+                .drift_scroll
+                .min(crate::views::dialogs::drift_max_scroll(d, area));
+        }
+        if let Some(r) = self.records.as_mut() {
+            let (audit, log) = crate::views::dialogs::records_max_scroll(r, area);
+            r.scroll = r.scroll.min(audit);
+            r.log_scroll = r.log_scroll.min(log);
         }
     }
 

@@ -263,7 +263,38 @@ fn plan_lines(
     }
 }
 
-/// The audit chain (verdict and entries) beside the rollout log.
+/// The audit pane and the rollout log pane of the records screen.
+fn records_areas(area: Rect) -> [Rect; 2] {
+    if area.width >= 110 {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    }
+}
+
+/// Rows `text` takes wrapped into `width` columns.
+fn wrapped_rows(text: &str, width: u16) -> usize {
+    let w = width.max(1) as usize;
+    text.lines()
+        .map(|l| l.chars().count().div_ceil(w).max(1))
+        .sum()
+}
+
+/// The furthest the audit pane and the rollout log scroll in `area`: the
+/// last lines at the bottom of the pane.
+pub fn records_max_scroll(r: &RecordsView, area: Rect) -> (u16, u16) {
+    let [left, right] = records_areas(area);
+    let audit = (r.entries.len() + 1).saturating_sub(left.height.saturating_sub(2) as usize);
+    let log = wrapped_rows(&r.rollout_log, right.width.saturating_sub(2))
+        .saturating_sub(right.height.saturating_sub(2) as usize);
+    (
+        audit.min(u16::MAX as usize) as u16,
+        log.min(u16::MAX as usize) as u16,
+    )
+}
+
+/// The audit chain (verdict and entries) beside the rollout log; Tab
+/// gives the keyboard to one or the other.
 pub fn records(f: &mut Frame, r: Option<&RecordsView>, t: &Theme, area: Rect) {
     let Some(r) = r else {
         f.render_widget(
@@ -274,28 +305,28 @@ pub fn records(f: &mut Frame, r: Option<&RecordsView>, t: &Theme, area: Rect) {
         );
         return;
     };
-    let [left, right] = if area.width >= 110 {
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
-    } else {
-        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
-    };
+    let [left, right] = records_areas(area);
+    let (max_audit, max_log) = records_max_scroll(r, area);
     let mut lines = vec![Line::styled(
         format!("{} {}", if r.intact { "✅" } else { "❌" }, r.verdict),
         if r.intact { t.ok } else { t.bad },
     )];
     lines.extend(r.entries.iter().rev().map(|e| Line::raw(e.clone())));
     f.render_widget(
-        Paragraph::new(lines).scroll((r.scroll, 0)).block(block(
-            " Audit chain (newest first) ".into(),
-            true,
-            t,
-        )),
+        Paragraph::new(lines)
+            .scroll((r.scroll.min(max_audit), 0))
+            .block(block(
+                " Audit chain (newest first) ".into(),
+                !r.log_focus,
+                t,
+            )),
         left,
     );
     f.render_widget(
         Paragraph::new(r.rollout_log.clone())
             .wrap(Wrap { trim: false })
-            .block(block(" Rollout log ".into(), false, t)),
+            .scroll((r.log_scroll.min(max_log), 0))
+            .block(block(" Rollout log ".into(), r.log_focus, t)),
         right,
     );
 }
@@ -385,6 +416,32 @@ pub fn drift(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         );
         return;
     };
+    let lines = drift_lines(d, t);
+    let max = drift_max_scroll(d, area);
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((app.drift_scroll.min(max), 0))
+            .block(block(
+                format!(
+                    " Drift against {} ",
+                    d.golden.clone().unwrap_or_else(|| "—".into())
+                ),
+                true,
+                t,
+            )),
+        area,
+    );
+}
+
+/// The furthest the drift report scrolls in `area`: its last line at the
+/// bottom.
+pub fn drift_max_scroll(d: &crate::pipeline::drift::DriftReport, area: Rect) -> u16 {
+    let n = drift_lines(d, &Theme::new(true)).len();
+    n.saturating_sub(area.height.saturating_sub(2) as usize)
+        .min(u16::MAX as usize) as u16
+}
+
+fn drift_lines(d: &crate::pipeline::drift::DriftReport, t: &Theme) -> Vec<Line<'static>> {
     let mut lines = vec![Line::styled(
         crate::pipeline::drift::summary(d),
         if d.drift { t.bad } else { t.ok },
@@ -438,17 +495,5 @@ pub fn drift(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     for n in &d.notes {
         lines.push(Line::styled(n.clone(), t.dim));
     }
-    f.render_widget(
-        Paragraph::new(lines)
-            .scroll((app.drift_scroll, 0))
-            .block(block(
-                format!(
-                    " Drift against {} ",
-                    d.golden.clone().unwrap_or_else(|| "—".into())
-                ),
-                true,
-                t,
-            )),
-        area,
-    );
+    lines
 }

@@ -5,38 +5,60 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::theme::Theme;
-use crate::app::keys::{Scope, BINDINGS};
+use crate::app::keys::{self, Binding, Scope, BINDINGS};
 use crate::app::App;
 
-const GROUPS: [(Scope, &str); 4] = [
-    (Scope::Global, "Everywhere"),
-    (Scope::List, "In a list"),
-    (Scope::Branches, "Branch list"),
-    (Scope::Log, "Log pane"),
-];
-
-/// The overlay's lines: the active scopes' groups first.
+/// The overlay's lines, from the key table: first the keys that work where
+/// you are (as dispatch finds them: a key shadowed by the screen's own is
+/// left out), then this overlay's own keys, then every other screen's and
+/// dialog's.
 pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
-    let active = app.scopes();
-    let mut order: Vec<(Scope, &str)> = GROUPS
-        .iter()
-        .copied()
-        .filter(|(s, _)| active.contains(s))
-        .collect();
-    order.sort_by_key(|(s, _)| active.iter().position(|a| a == s));
-    order.extend(GROUPS.iter().copied().filter(|(s, _)| !active.contains(s)));
+    let here = app.screen_scopes();
     let mut lines = Vec::new();
-    for (scope, title) in order {
-        lines.push(Line::from(Span::styled(title.to_string(), t.bold)));
-        for b in BINDINGS.iter().filter(|b| b.scope == scope) {
-            if app.readonly && b.mutates {
-                continue;
-            }
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {:<7}", crate::app::keys::label(b)), t.key),
-                Span::raw(format!(" {}", b.help)),
-            ]));
+    let row = |b: &Binding| {
+        Line::from(vec![
+            Span::styled(format!("  {:<7}", keys::label(b)), t.key),
+            Span::raw(format!(" {}", b.help)),
+        ])
+    };
+    let mut shown: Vec<*const Binding> = Vec::new();
+    for scope in &here {
+        let rows: Vec<&Binding> = app
+            .screen_keys()
+            .into_iter()
+            .filter(|b| b.scope == *scope)
+            .collect();
+        if rows.is_empty() {
+            continue;
         }
+        lines.push(Line::from(Span::styled(
+            format!("{} (here)", scope.title()),
+            t.bold,
+        )));
+        for b in rows {
+            shown.push(b);
+            lines.push(row(b));
+        }
+        lines.push(Line::raw(""));
+    }
+    for scope in std::iter::once(Scope::HelpOverlay)
+        .chain(Scope::ALL.into_iter().filter(|s| *s != Scope::HelpOverlay))
+    {
+        let rows: Vec<&Binding> = BINDINGS
+            .iter()
+            .filter(|b| b.scope == scope && !(app.readonly && b.mutates))
+            .filter(|b| !shown.contains(&(*b as *const Binding)))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let title = if here.contains(&scope) {
+            format!("{} (not now)", scope.title())
+        } else {
+            scope.title().to_string()
+        };
+        lines.push(Line::from(Span::styled(title, t.bold)));
+        lines.extend(rows.into_iter().map(row));
         lines.push(Line::raw(""));
     }
     lines.push(Line::from(Span::styled(

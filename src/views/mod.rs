@@ -35,6 +35,30 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
 }
 
+/// The body's area (between header and footer, beside the coach) on a
+/// terminal of `app.size`: the screens' scroll limits are worked out on it.
+pub fn body_area(app: &App) -> Rect {
+    let full = Rect::new(0, 0, app.size.0, app.size.1);
+    let [_, body, _] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(full);
+    match &app.coach {
+        Some(_) if body.width >= 120 => {
+            let [b, _] =
+                Layout::horizontal([Constraint::Min(60), Constraint::Length(44)]).areas(body);
+            b
+        }
+        Some(_) => {
+            let [b, _] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(body);
+            b
+        }
+        None => body,
+    }
+}
+
 fn draw_screen(f: &mut Frame, app: &App) {
     let t = Theme::new(app.mono).adapted(app.colors);
     let [header, body, footer] = Layout::vertical([
@@ -271,16 +295,21 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
 }
 
 fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
-    if app.filtering {
-        return Paragraph::new(Line::from(vec![
+    if app.filtering && !app.help {
+        let mut spans = vec![
             Span::styled(" filter: ", t.key),
             Span::raw(app.filter.clone()),
             Span::styled("▏", t.bold),
-            Span::styled("   Enter keep · Esc clear", t.dim),
-        ]));
+            Span::raw("  "),
+        ];
+        for b in app.shown_keys().into_iter().filter(|b| b.footer) {
+            spans.push(Span::styled(format!(" {} ", keys::label(b)), t.key));
+            spans.push(Span::styled(format!("{} ", b.hint), t.dim));
+        }
+        return Paragraph::new(Line::from(spans));
     }
     // The rollback dialog swallows every key: the footer shows its own.
-    if let Some(d) = &app.rollback {
+    if let (Some(d), false) = (&app.rollback, app.help) {
         let mut spans = vec![Span::styled(" rollback: ", t.bold)];
         for (k, what) in d.keys() {
             spans.push(Span::styled(format!(" {k} "), t.key));
@@ -298,9 +327,7 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
         spans.push(Span::raw(" "));
     }
     // Hints in table order while they fit; `?` and quit always stay.
-    let hints: Vec<_> = keys::active(&app.scopes(), app.readonly)
-        .filter(|b| b.footer)
-        .collect();
+    let hints: Vec<_> = app.shown_keys().into_iter().filter(|b| b.footer).collect();
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let essential: usize = hints
         .iter()
