@@ -44,6 +44,6 @@ mod rollback;
 mod rollback_dialog;
 mod runner;
 mod safety;
-mod team;
 mod screens;
+mod team;
 mod verify;
