@@ -46,4 +46,5 @@ mod runner;
 mod safety;
 mod screens;
 mod team;
+mod themes;
 mod verify;

@@ -112,7 +112,7 @@ pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> a
         main_missing,
         refs,
     };
-    let mut app = App::new(base, opts_readonly, user_cfg.ui.theme);
+    let mut app = App::new(base, opts_readonly, user_cfg.ui.theme.clone());
     app.live = repo.state.read_live().ok().flatten();
     app.lock = crate::pipeline::team::lock_status(&repo.state.path);
     let (jobs, aborted) = crate::pipeline::jobs::clean_up_dead_jobs(repo, &app.cfg);

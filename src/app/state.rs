@@ -6,7 +6,7 @@ use super::job::{JobEnd, JobView};
 use super::keys::{self, Action, Scope};
 use super::playbook::PlaybookView;
 use super::review::{Assessed, Review, ReviewPane};
-use crate::pipeline::config::{Config, Theme};
+use crate::pipeline::config::{Config, Theme, ThemeSetting};
 use crate::pipeline::handoff::PackageState;
 use crate::pipeline::lock::LockStatus;
 use crate::pipeline::repo::{BranchInfo, BranchRef, HeadState, ProdTag, User};
@@ -299,6 +299,8 @@ pub struct App {
     /// How many colours the terminal shows: read once from `COLORTERM` and
     /// `TERM` at start, never per frame.
     pub colors: crate::views::theme::ColorMode,
+    /// The user's `[ui] theme`: built-in name and colour overrides.
+    pub theme: ThemeSetting,
     pub head: HeadState,
     pub main_missing: bool,
     pub branches: Vec<BranchRow>,
@@ -351,7 +353,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(base: Base, readonly: bool, theme: Theme) -> App {
+    pub fn new(base: Base, readonly: bool, theme: ThemeSetting) -> App {
         let Base {
             project,
             cfg,
@@ -367,6 +369,7 @@ impl App {
             user,
             readonly,
             mono: no_color || theme == Theme::Mono,
+            theme,
             colors: crate::views::theme::ColorMode::from_env(),
             head,
             main_missing,

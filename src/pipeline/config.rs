@@ -363,25 +363,273 @@ pub struct UserConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Ui {
-    pub theme: Theme,
+    /// `theme = "light"`, or a `[ui.theme]` table: `name` (the built-in
+    /// theme to start from) and a colour per style.
+    pub theme: ThemeSetting,
     pub mouse: bool,
 }
 
 impl Default for Ui {
     fn default() -> Self {
         Ui {
-            theme: Theme::Default,
+            theme: ThemeSetting::default(),
             mouse: true,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Theme {
     #[default]
     Default,
     Mono,
+    Light,
+    HighContrast,
+}
+
+impl Theme {
+    /// The names written in the user's file.
+    pub const NAMES: &'static str = "default, mono, light, high-contrast";
+
+    pub fn from_name(s: &str) -> Option<Theme> {
+        Some(match s {
+            "default" => Theme::Default,
+            "mono" => Theme::Mono,
+            "light" => Theme::Light,
+            "high-contrast" => Theme::HighContrast,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Theme::Default => "default",
+            Theme::Mono => "mono",
+            Theme::Light => "light",
+            Theme::HighContrast => "high-contrast",
+        }
+    }
+}
+
+/// The styles of a theme whose colours `[ui.theme]` may set.
+pub const THEME_STYLES: [&str; 13] = [
+    "title",
+    "header",
+    "bold",
+    "dim",
+    "key",
+    "ok",
+    "warn",
+    "bad",
+    "border",
+    "focus_border",
+    "selected",
+    "selected_unfocused",
+    "column_header",
+];
+
+/// A colour written in `[ui.theme]`: one of the 16 ANSI names, a palette
+/// index 0–255, or `#rrggbb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThemeColour {
+    /// ANSI colour 0–15 (black, red, …, white).
+    Ansi(u8),
+    Indexed(u8),
+    Rgb(u8, u8, u8),
+}
+
+const ANSI_NAMES: [&str; 16] = [
+    "black",
+    "red",
+    "green",
+    "yellow",
+    "blue",
+    "magenta",
+    "cyan",
+    "gray",
+    "darkgray",
+    "lightred",
+    "lightgreen",
+    "lightyellow",
+    "lightblue",
+    "lightmagenta",
+    "lightcyan",
+    "white",
+];
+
+impl ThemeColour {
+    pub fn parse(s: &str) -> Result<ThemeColour, String> {
+        let t = s.trim().to_ascii_lowercase().replace(['_', '-', ' '], "");
+        let t = t.replace("grey", "gray");
+        if let Some(i) = ANSI_NAMES.iter().position(|n| *n == t) {
+            return Ok(ThemeColour::Ansi(i as u8));
+        }
+        if let Some(hex) = t.strip_prefix('#') {
+            if hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                let v = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
+                return Ok(ThemeColour::Rgb(v(0), v(2), v(4)));
+            }
+        } else if let Ok(i) = t.parse::<u8>() {
+            return Ok(ThemeColour::Indexed(i));
+        }
+        Err(format!(
+            "`{s}` is not a colour (use a name such as red or lightblue, a palette index 0-255, or #rrggbb)"
+        ))
+    }
+}
+
+/// The colours `[ui.theme]` gives one style: a string sets the foreground,
+/// an inline table `{ fg = …, bg = … }` either or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StyleColours {
+    pub fg: Option<ThemeColour>,
+    pub bg: Option<ThemeColour>,
+}
+
+/// `[ui] theme`: a built-in theme and the colours the user set over it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThemeSetting {
+    pub name: Theme,
+    /// `name` and style names → the value as written in `[ui.theme]`
+    /// (checked by [`UserConfig::from_text`]).
+    pub raw: toml::Table,
+    /// Style name → its colours, filled from `raw` once checked.
+    pub colours: BTreeMap<String, StyleColours>,
+}
+
+impl PartialEq<Theme> for ThemeSetting {
+    fn eq(&self, other: &Theme) -> bool {
+        self.name == *other
+    }
+}
+
+impl<'de> Deserialize<'de> for ThemeSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor};
+        #[derive(Clone, Copy)]
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ThemeSetting;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(
+                    f,
+                    "a theme name ({}) or a table of style colours",
+                    Theme::NAMES
+                )
+            }
+            fn visit_str<E: Error>(self, s: &str) -> Result<ThemeSetting, E> {
+                let name = Theme::from_name(s).ok_or_else(|| {
+                    E::custom(format!("unknown theme `{s}` (use {})", Theme::NAMES))
+                })?;
+                Ok(ThemeSetting {
+                    name,
+                    ..ThemeSetting::default()
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<ThemeSetting, A::Error> {
+                let mut out = ThemeSetting::default();
+                while let Some(k) = m.next_key::<String>()? {
+                    // `name` too is checked by `check`, where the error
+                    // can name its line.
+                    let v: toml::Value = m.next_value()?;
+                    out.raw.insert(k, v);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for ThemeSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.raw.is_empty() {
+            return s.serialize_str(self.name.name());
+        }
+        let mut t = self.raw.clone();
+        t.insert("name".into(), self.name.name().into());
+        t.serialize(s)
+    }
+}
+
+impl ThemeSetting {
+    /// Checks each colour of `raw` into `colours`; an error names the
+    /// style and its value.
+    fn check(&mut self) -> Result<(), (String, String)> {
+        for (k, v) in &self.raw {
+            if k == "name" {
+                self.name = v.as_str().and_then(Theme::from_name).ok_or_else(|| {
+                    (
+                        k.clone(),
+                        format!(
+                            "unknown theme `{}` (use {})",
+                            v.as_str().map(str::to_string).unwrap_or(v.to_string()),
+                            Theme::NAMES
+                        ),
+                    )
+                })?;
+                continue;
+            }
+            if !THEME_STYLES.contains(&k.as_str()) {
+                return Err((
+                    k.clone(),
+                    format!("unknown style `{k}` (use {})", THEME_STYLES.join(", ")),
+                ));
+            }
+            let colour = |v: &toml::Value| match v.as_str() {
+                Some(s) => ThemeColour::parse(s),
+                None => Err(format!("`{v}` is not a colour (write it as a string)")),
+            };
+            let c = match v {
+                toml::Value::Table(t) => {
+                    let mut c = StyleColours::default();
+                    for (part, v) in t {
+                        let slot = match part.as_str() {
+                            "fg" => &mut c.fg,
+                            "bg" => &mut c.bg,
+                            _ => {
+                                return Err((
+                                    format!("{k}.{part}"),
+                                    format!("unknown key `{part}` (use fg and bg)"),
+                                ))
+                            }
+                        };
+                        *slot = Some(colour(v).map_err(|m| (format!("{k}.{part}"), m))?);
+                    }
+                    c
+                }
+                v => StyleColours {
+                    fg: Some(colour(v).map_err(|m| (k.clone(), m))?),
+                    bg: None,
+                },
+            };
+            self.colours.insert(k.clone(), c);
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line where `style` of `[ui.theme]` is written (or, for an
+/// inline `theme = { … }`, the line of `theme` under `[ui]`); 0 if not found.
+fn theme_line(text: &str, style: &str) -> usize {
+    let mut section = String::new();
+    let mut fallback = 0;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if let Some(h) = l.strip_prefix('[') {
+            section = h.trim_end_matches(']').trim().to_string();
+            continue;
+        }
+        let key = l.split('=').next().unwrap_or("").trim();
+        if section == "ui.theme" && key == style {
+            return i + 1;
+        }
+        if section == "ui" && key == "theme" {
+            fallback = i + 1;
+        }
+    }
+    fallback
 }
 
 impl Config {
@@ -495,6 +743,15 @@ impl UserConfig {
                     message: e.message().to_string(),
                 })?
         };
+        user.ui
+            .theme
+            .check()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                file: file.to_string(),
+                line: theme_line(text, key.split('.').next().unwrap_or("")),
+                key: format!("ui.theme.{key}"),
+                message,
+            })?;
         user.warnings = warnings;
         Ok(user)
     }

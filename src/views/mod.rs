@@ -60,7 +60,7 @@ pub fn body_area(app: &App) -> Rect {
 }
 
 fn draw_screen(f: &mut Frame, app: &App) {
-    let t = Theme::new(app.mono).adapted(app.colors);
+    let t = Theme::from_setting(app.mono, &app.theme).adapted(app.colors);
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),

@@ -2,6 +2,19 @@
 //! used at all: selection and focus are shown by reverse video and bold.
 use ratatui::style::{Color, Modifier, Style};
 
+#[cfg(doc)]
+use crate::pipeline::config::THEME_STYLES;
+use crate::pipeline::config::{Theme as Name, ThemeColour, ThemeSetting};
+
+/// A colour of `[ui.theme]` as ratatui's colour.
+fn colour(c: ThemeColour) -> Color {
+    match c {
+        ThemeColour::Ansi(i) => ansi16(i),
+        ThemeColour::Indexed(i) => Color::Indexed(i),
+        ThemeColour::Rgb(r, g, b) => Color::Rgb(r, g, b),
+    }
+}
+
 pub struct Theme {
     pub title: Style,
     pub header: Style,
@@ -60,6 +73,98 @@ impl Theme {
                 .fg(Color::Indexed(250))
                 .add_modifier(Modifier::UNDERLINED),
         }
+    }
+
+    /// The theme the user chose: `mono` (or NO_COLOR) wins; otherwise the
+    /// built-in theme `setting.name` with each colour of `[ui.theme]` over it.
+    pub fn from_setting(mono: bool, setting: &ThemeSetting) -> Theme {
+        if mono {
+            return Theme::new(true);
+        }
+        let mut t = match setting.name {
+            Name::Default | Name::Mono => Theme::new(false),
+            Name::Light => Theme::light(),
+            Name::HighContrast => Theme::high_contrast(),
+        };
+        for (style, c) in &setting.colours {
+            if let Some(s) = t.style_mut(style) {
+                if let Some(fg) = c.fg {
+                    s.fg = Some(colour(fg));
+                }
+                if let Some(bg) = c.bg {
+                    s.bg = Some(colour(bg));
+                }
+            }
+        }
+        t
+    }
+
+    /// For a terminal with a light background: dark text, darker accents.
+    pub fn light() -> Theme {
+        let reverse = Style::default().add_modifier(Modifier::REVERSED);
+        Theme {
+            title: Style::default()
+                .fg(Color::White)
+                .bg(Color::Blue)
+                .add_modifier(Modifier::BOLD),
+            header: Style::default().bg(Color::Indexed(254)),
+            bold: Style::default().add_modifier(Modifier::BOLD),
+            dim: Style::default().fg(Color::Indexed(242)),
+            key: Style::default().fg(Color::White).bg(Color::Indexed(240)),
+            ok: Style::default().fg(Color::Indexed(28)),
+            warn: Style::default().fg(Color::Indexed(130)),
+            bad: Style::default()
+                .fg(Color::Indexed(160))
+                .add_modifier(Modifier::BOLD),
+            border: Style::default().fg(Color::Indexed(248)),
+            focus_border: Style::default().fg(Color::Blue),
+            selected: reverse.add_modifier(Modifier::BOLD).fg(Color::Blue),
+            selected_unfocused: Style::default().add_modifier(Modifier::UNDERLINED),
+            column_header: Style::default()
+                .fg(Color::Indexed(238))
+                .add_modifier(Modifier::UNDERLINED),
+        }
+    }
+
+    /// Only the brightest ANSI colours, nothing dimmed, everything that
+    /// matters bold.
+    pub fn high_contrast() -> Theme {
+        let bold = Style::default().add_modifier(Modifier::BOLD);
+        Theme {
+            title: bold.fg(Color::Black).bg(Color::White),
+            header: bold,
+            bold,
+            dim: Style::default().fg(Color::White),
+            key: bold.fg(Color::Black).bg(Color::LightYellow),
+            ok: bold.fg(Color::LightGreen),
+            warn: bold.fg(Color::LightYellow),
+            bad: bold.fg(Color::LightRed).add_modifier(Modifier::UNDERLINED),
+            border: Style::default().fg(Color::White),
+            focus_border: bold.fg(Color::LightYellow),
+            selected: bold.fg(Color::Black).bg(Color::LightYellow),
+            selected_unfocused: bold.add_modifier(Modifier::UNDERLINED),
+            column_header: bold.fg(Color::White).add_modifier(Modifier::UNDERLINED),
+        }
+    }
+
+    /// The style named `name` (as in [`THEME_STYLES`]).
+    fn style_mut(&mut self, name: &str) -> Option<&mut Style> {
+        Some(match name {
+            "title" => &mut self.title,
+            "header" => &mut self.header,
+            "bold" => &mut self.bold,
+            "dim" => &mut self.dim,
+            "key" => &mut self.key,
+            "ok" => &mut self.ok,
+            "warn" => &mut self.warn,
+            "bad" => &mut self.bad,
+            "border" => &mut self.border,
+            "focus_border" => &mut self.focus_border,
+            "selected" => &mut self.selected,
+            "selected_unfocused" => &mut self.selected_unfocused,
+            "column_header" => &mut self.column_header,
+            _ => return None,
+        })
     }
 
     /// The same theme with each colour as `mode` can show it (the palette
