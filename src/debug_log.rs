@@ -71,16 +71,26 @@ struct SizeRotating {
     path: PathBuf,
     file: File,
     size: u64,
+    cap: u64,
 }
 
 impl SizeRotating {
     fn open(path: PathBuf) -> io::Result<SizeRotating> {
+        SizeRotating::open_capped(path, ROTATE_AT)
+    }
+
+    fn open_capped(path: PathBuf, cap: u64) -> io::Result<SizeRotating> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
         let file = append(&path)?;
         let size = file.metadata()?.len();
-        Ok(SizeRotating { path, file, size })
+        Ok(SizeRotating {
+            path,
+            file,
+            size,
+            cap,
+        })
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -99,7 +109,7 @@ fn append(path: &Path) -> io::Result<File> {
 
 impl Write for SizeRotating {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.size >= ROTATE_AT {
+        if self.size >= self.cap {
             // A failed rotation keeps writing to the current file.
             let _ = self.rotate();
         }
@@ -110,5 +120,33 @@ impl Write for SizeRotating {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_moves_to_dot_1_past_its_cap_and_one_old_file_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/guardrail/guardrail.log");
+        let mut w = SizeRotating::open_capped(path.clone(), 10).unwrap();
+        w.write_all(b"first line\n").unwrap(); // 11 bytes: past the cap
+        w.write_all(b"second\n").unwrap();
+        let old = dir.path().join("state/guardrail/guardrail.log.1");
+        assert_eq!(fs::read_to_string(&old).unwrap(), "first line\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second\n");
+        w.write_all(b"third line\n").unwrap();
+        w.write_all(b"fourth\n").unwrap();
+        assert_eq!(fs::read_to_string(&old).unwrap(), "second\nthird line\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "fourth\n");
+        // Reopened, it appends and counts what is there.
+        drop(w);
+        let mut w = SizeRotating::open_capped(path.clone(), 10).unwrap();
+        w.write_all(b"fifth\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "fourth\nfifth\n");
+        w.write_all(b"sixth\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "sixth\n");
     }
 }
