@@ -58,6 +58,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 mod cli;
 mod completions;
+mod debug_log;
 
 use guardrail::pipeline::config::{ConfigError, UserConfig};
 use guardrail::pipeline::drill::DrillError;
@@ -79,6 +80,10 @@ struct Cli {
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Write a debug log at this level (error, warn, info, debug, trace) to
+    /// `$XDG_STATE_HOME/guardrail/guardrail.log`; also `GUARDRAIL_LOG=debug`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
     /// Console only: hide every action that changes anything.
     #[arg(long)]
     readonly: bool,
@@ -353,6 +358,16 @@ fn main() -> ExitCode {
     // SAFETY: before any other thread exists.
     unsafe { limit_memory() };
     let cli = Cli::parse();
+    // Off by default; the guard flushes the log's writer thread at the end.
+    let _log_guard = match debug_log::level_asked(cli.log_level.as_deref())
+        .and_then(|l| l.map(debug_log::init).transpose())
+    {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("guardrail: {}", sentence(&e));
+            return ExitCode::from(2);
+        }
+    };
     let code = match run(cli) {
         Ok(code) => ExitCode::from(code),
         // Output to a closed pipe is nobody's error: end quietly.

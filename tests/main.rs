@@ -19,6 +19,7 @@ mod closed_pipe;
 mod completions;
 mod config;
 mod console;
+mod debug_log;
 mod deploy;
 mod drift;
 mod drill;

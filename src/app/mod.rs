@@ -265,8 +265,14 @@ fn guarded(name: &str, tx: &mpsc::UnboundedSender<Msg>, work: impl FnOnce()) {
             .map_err(|p| report_panic(name, tx, &*p));
         return;
     }
-    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
-        report_panic(name, tx, &*p);
+    tracing::debug!(worker = %name, "worker started");
+    let t0 = std::time::Instant::now();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(()) => tracing::debug!(worker = %name, elapsed = ?t0.elapsed(), "worker ended"),
+        Err(p) => {
+            tracing::debug!(worker = %name, elapsed = ?t0.elapsed(), "worker failed: it panicked");
+            report_panic(name, tx, &*p);
+        }
     }
 }
 

@@ -60,6 +60,7 @@ pub const ENV_REMOVE: &[&str] = &[
     "GIT_TRACE2_PERF",
     "XDG_CONFIG_DIRS",
     "NO_COLOR",
+    "GUARDRAIL_LOG",
 ];
 
 /// Environment for running git or the guardrail binary isolated from the

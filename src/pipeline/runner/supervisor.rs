@@ -137,14 +137,27 @@ pub fn spawn(
             Answers::Closed => Stdio::null(),
             _ => Stdio::piped(),
         });
-    let mut child = spawn_retrying(&mut cmd).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound if program.exists() => RunError::BadInterpreter(program.clone()),
-        io::ErrorKind::NotFound => RunError::NotFound(program.clone()),
-        io::ErrorKind::PermissionDenied => RunError::NotExecutable(program.clone()),
-        _ => spawn_err(e),
-    })?;
+    let mut child = spawn_retrying(&mut cmd)
+        .inspect_err(
+            |e| tracing::debug!(program = %program.display(), error = %e, "script could not start"),
+        )
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound if program.exists() => {
+                RunError::BadInterpreter(program.clone())
+            }
+            io::ErrorKind::NotFound => RunError::NotFound(program.clone()),
+            io::ErrorKind::PermissionDenied => RunError::NotExecutable(program.clone()),
+            _ => spawn_err(e),
+        })?;
     // Close our copies of the pipe's write end, or we would never see EOF.
     drop(cmd);
+    // The debug log gets the command and pid, never the output; a secret
+    // passed as an argument is masked like in the output.
+    tracing::debug!(
+        command = %mask_secrets(&command_line(&program, &spec.args), &secrets),
+        pid = child.id(),
+        "script started"
+    );
 
     let stdin = child.stdin.take();
     let shared = Arc::new(Shared {
@@ -473,7 +486,31 @@ impl Supervisor {
             notes: self.notes.clone(),
             log_error,
         };
+        tracing::debug!(
+            pid = self.shared.pid,
+            exit = ?outcome.exit_code,
+            signal = ?outcome.signal,
+            timed_out = outcome.timed_out,
+            idle_killed = outcome.idle_killed,
+            cancelled = outcome.cancelled,
+            elapsed = ?outcome.duration,
+            "script exited"
+        );
         (self.on_event)(RunEvent::Finished(outcome.clone()));
         outcome
     }
+}
+
+/// `program arg…` for the debug log (arguments with spaces quoted).
+fn command_line(program: &std::path::Path, args: &[String]) -> String {
+    let mut s = program.display().to_string();
+    for a in args {
+        if a.is_empty() || a.contains(char::is_whitespace) {
+            s.push_str(&format!(" {a:?}"));
+        } else {
+            s.push(' ');
+            s.push_str(a);
+        }
+    }
+    s
 }

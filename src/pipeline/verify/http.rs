@@ -75,6 +75,22 @@ pub(super) fn describe(e: &reqwest::Error, url: &str) -> String {
 }
 
 pub(super) async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Result<Answer, String> {
+    let t0 = std::time::Instant::now();
+    let r = fetch_unlogged(client, url).await;
+    // The debug log: URL (user-info masked), status, time; never the body.
+    let shown = crate::pipeline::runner::mask_url_userinfo(url.as_str());
+    match &r {
+        Ok(a) => {
+            tracing::debug!(url = %shown, status = a.status.as_u16(), elapsed = ?t0.elapsed(), "HTTP GET")
+        }
+        Err(e) => {
+            tracing::debug!(url = %shown, error = %crate::pipeline::runner::mask_url_userinfo(e), elapsed = ?t0.elapsed(), "HTTP GET failed")
+        }
+    }
+    r
+}
+
+async fn fetch_unlogged(client: &reqwest::Client, url: &reqwest::Url) -> Result<Answer, String> {
     let mut resp = client
         .get(url.clone())
         .send()
