@@ -34,6 +34,7 @@ mod incident;
 mod jobs;
 mod layers;
 mod lock;
+mod mouse;
 mod package;
 mod parsers_prop;
 mod playbook_console;

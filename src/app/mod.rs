@@ -6,6 +6,7 @@ pub mod coach;
 pub mod job;
 pub mod keys;
 pub mod log;
+pub mod mouse;
 pub mod playbook;
 pub mod review;
 pub mod rollback;
@@ -1321,7 +1322,11 @@ fn draw<W: Write>(terminal: &mut Terminal<CrosstermBackend<W>>, app: &mut App) -
         panic!("injected fault: panic while drawing (GUARDRAIL_FAULT=panic-on-draw)");
     }
     queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
-    let r = terminal.draw(|f| crate::views::draw(f, app)).map(|_| ());
+    let mut hits = Default::default();
+    let r = terminal
+        .draw(|f| hits = crate::views::draw_hits(f, app))
+        .map(|_| ());
+    app.mouse.hits = hits;
     execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
     r?;
     app.dirty = false;

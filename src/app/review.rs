@@ -138,6 +138,16 @@ use super::keys::Action;
 use super::state::{App, Request, Screen};
 
 impl App {
+    /// The selected branch's review (`Enter`, or a double-click on it).
+    pub(crate) fn open_review(&mut self) {
+        if self.selected_branch().is_some() {
+            self.screen = Screen::Review;
+            self.review.focus = ReviewPane::Branches;
+            self.review.reset_panes();
+            self.want_assessment();
+        }
+    }
+
     /// The review screen folds its three panes into tabs below this width.
     pub fn review_folded(&self) -> bool {
         self.size.0 < 160

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use super::job::{JobEnd, JobView};
 use super::keys::{self, Action, Scope};
 use super::playbook::PlaybookView;
-use super::review::{Assessed, Review, ReviewPane};
+use super::review::{Assessed, Review};
 use crate::pipeline::config::{Config, Theme, ThemeSetting};
 use crate::pipeline::handoff::PackageState;
 use crate::pipeline::lock::LockStatus;
@@ -338,6 +338,8 @@ pub struct App {
     /// Asked "abandon the deploy waiting between its steps?".
     pub confirm_abandon: bool,
     pub review: Review,
+    /// The last frame's rows and tabs, and the last click.
+    pub mouse: super::mouse::Mouse,
     pub playbook: Option<PlaybookView>,
     /// The terminal is gone: nothing is read or drawn any more.
     pub detached: bool,
@@ -399,6 +401,7 @@ impl App {
             quit_when_idle: false,
             confirm_abandon: false,
             review: Review::default(),
+            mouse: Default::default(),
             playbook: None,
             detached: false,
             rollback: None,
@@ -1181,14 +1184,7 @@ impl App {
                 }
             }
             Action::Back => self.screen = Screen::Main,
-            Action::Review => {
-                if self.selected_branch().is_some() {
-                    self.screen = Screen::Review;
-                    self.review.focus = ReviewPane::Branches;
-                    self.review.reset_panes();
-                    self.want_assessment();
-                }
-            }
+            Action::Review => self.open_review(),
             Action::Deploy => self.open_playbook(),
             Action::Rollback => self.open_rollback(),
             Action::Drift => {
@@ -1349,7 +1345,7 @@ impl App {
         let delta = match m.kind {
             MouseEventKind::ScrollDown => 3,
             MouseEventKind::ScrollUp => -3,
-            _ => return,
+            _ => return self.on_click(m),
         };
         // The wheel scrolls the pane under the pointer when side by side.
         let pane = if self.folded() || m.column < self.size.0 * 6 / 10 {

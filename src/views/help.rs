@@ -62,7 +62,7 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
         lines.push(Line::raw(""));
     }
     lines.push(Line::from(Span::styled(
-        "Mouse: the wheel scrolls the list under it.",
+        "Mouse: the wheel scrolls the list under it; a click selects a row, a pane or a tab; a double-click on a branch opens its review.",
         t.dim,
     )));
     lines.push(Line::from(Span::styled(

@@ -16,6 +16,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use ratatui::Frame;
 
 use crate::app::keys;
+use crate::app::mouse::{tab_areas, Hits, ListHit, TabTarget};
 use crate::app::{App, Pane, Screen};
 use crate::pipeline::common::column_sha;
 use crate::pipeline::handoff::PackageState;
@@ -24,7 +25,13 @@ use theme::Theme;
 
 /// Draws the whole screen, each colour as the terminal can show it.
 pub fn draw(f: &mut Frame, app: &App) {
-    draw_screen(f, app);
+    draw_hits(f, app);
+}
+
+/// Draws a frame; returns where its rows and tabs went (for clicks).
+pub fn draw_hits(f: &mut Frame, app: &App) -> Hits {
+    let mut hits = Hits::default();
+    draw_screen(f, app, &mut hits);
     // Whatever drew them (theme, preview, a script's own colour codes in a
     // log), colours the terminal does not have become the nearest it has.
     if app.colors != theme::ColorMode::TrueColor {
@@ -33,6 +40,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             c.bg = app.colors.adapt(c.bg);
         }
     }
+    hits
 }
 
 /// The body's area (between header and footer, beside the coach) on a
@@ -59,7 +67,7 @@ pub fn body_area(app: &App) -> Rect {
     }
 }
 
-fn draw_screen(f: &mut Frame, app: &App) {
+fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
     let t = Theme::from_setting(app.mono, &app.theme).adapted(app.colors);
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
@@ -93,7 +101,7 @@ fn draw_screen(f: &mut Frame, app: &App) {
     } else if app.screen == Screen::Records {
         dialogs::records(f, app.records.as_ref(), &t, body);
     } else if app.screen == Screen::Review {
-        review::draw(f, app, &t, body);
+        review::draw(f, app, &t, body, hits);
     } else if app.folded() {
         let [tabs, pane] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
@@ -101,6 +109,10 @@ fn draw_screen(f: &mut Frame, app: &App) {
             .iter()
             .map(|p| Line::from(format!(" {} ", p.title())))
             .collect();
+        let widths: Vec<usize> = titles.iter().map(Line::width).collect();
+        for (r, p) in tab_areas(tabs, &widths).into_iter().zip(Pane::ALL) {
+            hits.tabs.push((r, TabTarget::Main(p)));
+        }
         let sel = Pane::ALL.iter().position(|p| *p == app.focus).unwrap_or(0);
         f.render_widget(
             Tabs::new(titles)
@@ -110,13 +122,13 @@ fn draw_screen(f: &mut Frame, app: &App) {
                 .divider("│"),
             tabs,
         );
-        draw_pane(f, app, &t, app.focus, pane);
+        draw_pane(f, app, &t, app.focus, pane, hits);
     } else {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
                 .areas(body);
-        draw_pane(f, app, &t, Pane::Branches, left);
-        draw_pane(f, app, &t, Pane::Tags, right);
+        draw_pane(f, app, &t, Pane::Branches, left, hits);
+        draw_pane(f, app, &t, Pane::Tags, right, hits);
     }
     f.render_widget(footer_line(app, &t, footer.width), footer);
     if app.help {
@@ -144,7 +156,24 @@ fn draw_screen(f: &mut Frame, app: &App) {
     }
 }
 
-fn draw_pane(f: &mut Frame, app: &App, t: &Theme, pane: Pane, area: Rect) {
+fn draw_pane(f: &mut Frame, app: &App, t: &Theme, pane: Pane, area: Rect, hits: &mut Hits) {
+    // The rows below the border and the column header.
+    let (offset, len) = match pane {
+        Pane::Branches => (app.branch_cur.offset, app.visible.len()),
+        Pane::Tags => (app.tag_cur.offset, app.tags.as_ref().map_or(0, Vec::len)),
+    };
+    let rows = Rect {
+        x: area.x + 1,
+        y: area.y + 2,
+        width: area.width.saturating_sub(2),
+        height: area.height.saturating_sub(3),
+    };
+    hits.lists.push(ListHit {
+        pane,
+        rows,
+        offset,
+        len,
+    });
     match pane {
         Pane::Branches => branches(f, app, t, area),
         Pane::Tags => tags(f, app, t, area),

@@ -11,12 +11,13 @@ use ratatui::Frame;
 
 use super::theme::Theme;
 use super::{block, package_badge};
+use crate::app::mouse::{tab_areas, Hits, TabTarget};
 use crate::app::review::{Assessed, ReviewPane};
 use crate::app::App;
 use crate::pipeline::handoff::{ChecklistItem, ItemState};
 use crate::pipeline::package::Assessment;
 
-pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
+pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect, hits: &mut Hits) {
     let [left, right] =
         Layout::horizontal([Constraint::Length(34), Constraint::Min(20)]).areas(area);
     branch_list(f, app, t, left);
@@ -40,6 +41,10 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             .iter()
             .map(|p| Line::from(format!(" {} ", p.title())))
             .collect();
+        let widths: Vec<usize> = titles.iter().map(Line::width).collect();
+        for (r, p) in tab_areas(tabs, &widths).into_iter().zip(ReviewPane::RIGHT) {
+            hits.tabs.push((r, TabTarget::Review(p)));
+        }
         let sel = ReviewPane::RIGHT
             .iter()
             .position(|p| *p == app.review.tab)

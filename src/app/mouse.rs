@@ -1,0 +1,137 @@
+//! Clicks: what the last frame drew where (recorded by the views, decided
+//! here). A click selects a row and focuses its pane, or selects a tab; a
+//! second click on the same branch row soon after opens its review, as
+//! `Enter` does. The wheel is handled with the keys' list movement.
+use std::time::{Duration, Instant};
+
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+
+use super::keys::Scope;
+use super::review::ReviewPane;
+use super::state::{App, Pane};
+
+/// Two clicks on one row within this are a double-click.
+const DOUBLE: Duration = Duration::from_millis(500);
+
+/// Where a tab of a tab bar was drawn, and what it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TabTarget {
+    Main(Pane),
+    Review(ReviewPane),
+}
+
+/// A list's rows as drawn: the first row's area line by line, and which
+/// item the top row shows.
+#[derive(Debug, Clone, Copy)]
+pub struct ListHit {
+    pub pane: Pane,
+    pub rows: Rect,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// What the last frame drew where; the views fill it, nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct Hits {
+    pub lists: Vec<ListHit>,
+    pub tabs: Vec<(Rect, TabTarget)>,
+}
+
+/// Where the tabs of a ratatui `Tabs` bar (one-space padding each side, a
+/// one-column divider) fall in `area`.
+pub fn tab_areas(area: Rect, titles: &[usize]) -> Vec<Rect> {
+    let mut x = area.x;
+    let mut out = Vec::new();
+    for w in titles {
+        if x >= area.right() {
+            break;
+        }
+        let end = (x + *w as u16 + 2).min(area.right());
+        out.push(Rect::new(x, area.y, end - x, 1));
+        x = end + 1;
+    }
+    out
+}
+
+/// The mouse's state across events: the last frame's map and last click.
+#[derive(Debug, Default)]
+pub struct Mouse {
+    pub hits: Hits,
+    last: Option<(Instant, Pane, usize)>,
+}
+
+fn inside(r: Rect, col: u16, row: u16) -> bool {
+    col >= r.x && col < r.right() && row >= r.y && row < r.bottom()
+}
+
+impl App {
+    /// A left click: a row, a tab, or nothing. Questions, dialogs and the
+    /// help overlay take no clicks.
+    pub(crate) fn on_click(&mut self, m: MouseEvent) {
+        if m.kind != MouseEventKind::Down(MouseButton::Left) {
+            return;
+        }
+        let here = matches!(
+            self.scopes().first(),
+            Some(Scope::Global | Scope::List | Scope::Branches | Scope::Review)
+        );
+        if !here {
+            return;
+        }
+        let (col, row) = (m.column, m.row);
+        if let Some(&(_, target)) = self
+            .mouse
+            .hits
+            .tabs
+            .iter()
+            .find(|(r, _)| inside(*r, col, row))
+        {
+            self.mouse.last = None;
+            self.dirty = true;
+            match target {
+                TabTarget::Main(p) => self.focus = p,
+                TabTarget::Review(p) => {
+                    self.review.tab = p;
+                    self.review.focus = p;
+                }
+            }
+            return;
+        }
+        let Some(hit) = self
+            .mouse
+            .hits
+            .lists
+            .iter()
+            .copied()
+            .find(|l| inside(l.rows, col, row))
+        else {
+            return;
+        };
+        let idx = hit.offset + (row - hit.rows.y) as usize;
+        if idx >= hit.len {
+            return;
+        }
+        self.dirty = true;
+        let h = self.list_height();
+        self.focus = hit.pane;
+        match hit.pane {
+            Pane::Branches => self.branch_cur.to(idx, self.visible.len(), h),
+            Pane::Tags => {
+                let len = self.tags.as_ref().map_or(0, Vec::len);
+                self.tag_cur.to(idx, len, h);
+            }
+        }
+        let now = Instant::now();
+        let double = self
+            .mouse
+            .last
+            .is_some_and(|(t, p, i)| p == hit.pane && i == idx && now.duration_since(t) < DOUBLE);
+        if double && hit.pane == Pane::Branches {
+            self.mouse.last = None;
+            self.open_review();
+        } else {
+            self.mouse.last = Some((now, hit.pane, idx));
+        }
+    }
+}
