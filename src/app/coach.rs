@@ -166,7 +166,8 @@ impl Coach {
         s.push_str(&format!("- **Production:** {}\n", self.info.url));
         if let Some(t) = self.seconds_to_restore() {
             s.push_str(&format!(
-                "- **From the failed verification to the verified restore:** {t:.1} s\n"
+                "- **From the failed verification to the verified restore:** {} s\n",
+                crate::pipeline::common::seconds(t)
             ));
         }
         s.push_str("\n## Steps\n\n");

@@ -181,9 +181,9 @@ impl App {
                     Ok(o) if o.verified => (
                         true,
                         format!(
-                            "production serves {} again, verified in {:.1}s",
+                            "production serves {} again, verified in {}s",
                             o.target,
-                            o.seconds_to_verified.unwrap_or(o.seconds)
+                            crate::pipeline::common::seconds(o.seconds_to_verified.unwrap_or(o.seconds))
                         ),
                     ),
                     Ok(o) if !o.deploy_ok => (

@@ -88,6 +88,19 @@ pub fn list_some(items: &[String], max: usize) -> String {
     s
 }
 
+/// Seconds for a person to read: one decimal from a second up (`12.3`),
+/// two below (`0.04`), and `<0.01` under that, so a fast restore never
+/// reads as `0.0` (as if nothing had been timed).
+pub fn seconds(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.1}")
+    } else if s >= 0.01 {
+        format!("{s:.2}")
+    } else {
+        "<0.01".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +117,14 @@ mod tests {
         );
         let e = IoError::new("read", "/x/y", io::Error::other("boom"));
         assert_eq!(e.to_string(), "could not read /x/y: boom");
+    }
+
+    #[test]
+    fn seconds_never_read_as_zero() {
+        assert_eq!(super::seconds(12.34), "12.3");
+        assert_eq!(super::seconds(1.0), "1.0");
+        assert_eq!(super::seconds(0.038), "0.04");
+        assert_eq!(super::seconds(0.004), "<0.01");
+        assert_eq!(super::seconds(0.0), "<0.01");
     }
 }

@@ -371,7 +371,8 @@ impl ReleaseLogEntry {
             let _ = writeln!(s, "- **Reason:** {}", one_line(reason));
             let _ = writeln!(
                 s,
-                "- **Seconds from confirm to verified:** {seconds_to_verified:.1}"
+                "- **Seconds from confirm to verified:** {}",
+                super::common::seconds(*seconds_to_verified)
             );
         }
 
@@ -603,7 +604,7 @@ impl RolloutEntry {
             one_line(&self.verification)
         );
         let secs = match self.seconds_to_verified {
-            Some(t) => format!("{t:.1}"),
+            Some(t) => super::common::seconds(t),
             None => "not verified".into(),
         };
         let _ = writeln!(s, "- **Seconds from confirm to verified:** {secs}");

@@ -1266,8 +1266,8 @@ pub fn rollback(
         format!("{f}; production state unknown; {tag} is not marked bad")
     } else if verified {
         format!(
-            "rolled back to {tag}: verified in {:.1}s",
-            seconds_to_verified.unwrap_or_default()
+            "rolled back to {tag}: verified in {}s",
+            super::common::seconds(seconds_to_verified.unwrap_or_default())
         )
     } else {
         format!("rolled back to {tag}: verification FAILED ({verification})")

@@ -349,8 +349,8 @@ pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
                 };
                 Line::styled(
                     format!(
-                        " drill passed ✅ — failure to verified restore {:.1}s{skipped}; report in {}",
-                        c.seconds_to_restore().unwrap_or(0.0),
+                        " drill passed ✅ — failure to verified restore {}s{skipped}; report in {}",
+                        crate::pipeline::common::seconds(c.seconds_to_restore().unwrap_or(0.0)),
                         c.info.report.display()
                     ),
                     t.ok,
@@ -387,7 +387,10 @@ pub fn coach(f: &mut Frame, c: &Coach, t: &Theme, area: Rect, compact: bool) {
         None => {
             lines.push(Line::styled("Drill passed ✅", t.ok));
             if let Some(s) = c.seconds_to_restore() {
-                lines.push(Line::raw(format!("failure → verified restore: {s:.1}s")));
+                lines.push(Line::raw(format!(
+                    "failure → verified restore: {}s",
+                    crate::pipeline::common::seconds(s)
+                )));
             }
             lines.push(Line::styled(
                 format!("report: {}", c.info.report.display()),

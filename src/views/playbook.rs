@@ -101,10 +101,10 @@ fn steps(f: &mut Frame, pb: &PlaybookView, t: &Theme, area: Rect) {
         match &r.outcome {
             Some(o) if o.verified => lines.push(Line::styled(
                 format!(
-                    "✅ production serves {} again (from {}), verified {:.1}s after confirming",
+                    "✅ production serves {} again (from {}), verified {}s after confirming",
                     o.target,
                     o.source,
-                    o.seconds_to_verified.unwrap_or(o.seconds)
+                    crate::pipeline::common::seconds(o.seconds_to_verified.unwrap_or(o.seconds))
                 ),
                 t.ok,
             )),

@@ -93,8 +93,8 @@ pub fn render_report(
     }
     let _ = writeln!(
         s,
-        "- **Seconds from failed verification to verified restore:** {:.1}\n",
-        r.seconds_failure_to_restore
+        "- **Seconds from failed verification to verified restore:** {}\n",
+        crate::pipeline::common::seconds(r.seconds_failure_to_restore)
     );
     let _ = writeln!(s, "| # | step | result | outcome |");
     let _ = writeln!(s, "| --- | --- | --- | --- |");

@@ -343,10 +343,10 @@ fn roll_back(
                 STEPS[3].into(),
                 ok,
                 format!(
-                    "rolled back to {} from {} in {:.1}s ({})",
+                    "rolled back to {} from {} in {}s ({})",
                     r.tag,
                     r.source,
-                    r.seconds,
+                    crate::pipeline::common::seconds(r.seconds),
                     if r.verify.ok {
                         "verified".to_string()
                     } else {
@@ -511,8 +511,8 @@ fn finish(
     if passed {
         writeln!(
             out,
-            "\nDrill PASSED: {:.1}s from the failed verification to the verified restore.",
-            report.seconds_failure_to_restore
+            "\nDrill PASSED: {}s from the failed verification to the verified restore.",
+            crate::pipeline::common::seconds(report.seconds_failure_to_restore)
         )
         .map_err(printing)?;
     } else {
