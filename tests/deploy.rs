@@ -343,6 +343,19 @@ fn a_failed_deploy_script_releases_nothing_and_leaves_live_unknown() {
     let out = run(f, &["verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert_eq!(live_record(f)["health"], "unknown");
+    // Nor can checks that pass without seeing the BUILD_ID (content only:
+    // they pass against the old site just as well) make it "ok".
+    let with_build_check = std::fs::read_to_string(f.path().join("guardrail.toml")).unwrap();
+    let content_only = with_build_check.replace(
+        "[[live.check]]\nname = \"build id\"\npath = \"/\"\nbuild_id = true\n",
+        "",
+    );
+    assert_ne!(content_only, with_build_check);
+    std::fs::write(f.path().join("guardrail.toml"), &content_only).unwrap();
+    let out = run(f, &["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(live_record(f)["health"], "unknown");
+    std::fs::write(f.path().join("guardrail.toml"), &with_build_check).unwrap();
     let st = stdout(&run(f, &["status"]));
     assert!(st.contains("live is unknown: deploy of"), "{st}");
     // The default rollback target is the released tag (not "live").

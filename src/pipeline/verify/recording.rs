@@ -187,9 +187,18 @@ pub fn verify_and_record(
     // The live record's health, if it still describes what was verified.
     if url_override.is_none_or(|u| same_url(u, &cfg.live.url)) {
         if let Some(mut rec) = repo.state.read_live()? {
-            // After a failed deploy, checks that fail say nothing about a
-            // build that may never have been published: it stays unknown.
-            let still_unknown = rec.health == LiveHealth::Unknown && !report.ok;
+            // After a failed deploy nobody knows which build is served.
+            // Only a passing check that saw the record's BUILD_ID on the
+            // page ends that: failing checks say nothing about a build that
+            // may never have been published, and content-only checks pass
+            // against the old site just as well.
+            let build_seen = cfg.live.check.iter().filter(|c| c.build_id).any(|c| {
+                report
+                    .checks
+                    .iter()
+                    .any(|s| s.name == c.name && s.state == CheckState::Ok)
+            });
+            let still_unknown = rec.health == LiveHealth::Unknown && !(report.ok && build_seen);
             if expect.build_id.as_deref() == Some(rec.build_id.as_str()) && !still_unknown {
                 rec.health = if report.ok {
                     LiveHealth::Ok
