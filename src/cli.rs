@@ -13,7 +13,7 @@ use guardrail::pipeline::team;
 use guardrail::pipeline::Refused;
 
 use guardrail::pipeline::gate::{self, GateError, Verdict};
-use guardrail::pipeline::handoff_make;
+use guardrail::pipeline::handoff::make as handoff_make;
 use guardrail::pipeline::playbook::{Event, Playbook, PlaybookError, Step, StepState};
 use guardrail::pipeline::rollback::{self as rb, RollbackError, RollbackOutcome};
 use guardrail::pipeline::runner::{Answers, RunEvent};
@@ -918,7 +918,7 @@ pub fn accept_guard_changes(
     branch: &str,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    use guardrail::pipeline::guard;
+    use guardrail::pipeline::handoff::guard;
     let b = repo
         .find_branch_head(cfg, branch)
         .map_err(|_| anyhow::anyhow!("unknown branch `{branch}`"))?;

@@ -62,7 +62,7 @@ mod debug_log;
 
 use guardrail::pipeline::config::{ConfigError, UserConfig};
 use guardrail::pipeline::drill::DrillError;
-use guardrail::pipeline::package::{self, PackageError};
+use guardrail::pipeline::handoff::package::{self, PackageError};
 use guardrail::pipeline::repo::{Repo, RepoError};
 use guardrail::pipeline::status;
 use guardrail::pipeline::verify::VerifyError;
@@ -417,9 +417,9 @@ fn classify(e: &anyhow::Error) -> u8 {
         baseline::BaselineError,
         checkout::CheckoutError,
         gate::GateError,
-        guard::GuardError,
+        handoff::guard::GuardError,
         handoff::HandoffError,
-        handoff_make::MakeError,
+        handoff::make::MakeError,
         jobs::JobError,
         lock::LockError,
         playbook::PlaybookError,
@@ -532,7 +532,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }) => {
             let (repo, cfg) = open(&dir)?;
             let answers = answers.read()?;
-            let opts = guardrail::pipeline::handoff_make::MakeOptions {
+            let opts = guardrail::pipeline::handoff::make::MakeOptions {
                 branch,
                 tag,
                 evidence,

@@ -7,8 +7,8 @@ use common::*;
 use std::time::Instant;
 
 use guardrail::pipeline::audit::entry_hash_ok;
+use guardrail::pipeline::handoff::package::{self, Context};
 use guardrail::pipeline::handoff::{sha256_hex, GateResult, PackageState};
-use guardrail::pipeline::package::{self, Context};
 use guardrail::pipeline::repo::Repo;
 
 fn check_json(f: &Fixture, branch: &str) -> (Option<i32>, serde_json::Value) {

@@ -7,7 +7,7 @@ use common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use guardrail::app::{App, Msg, Request, Screen};
 use guardrail::pipeline::audit::entry_hash_ok;
-use guardrail::pipeline::package::{self, Context};
+use guardrail::pipeline::handoff::package::{self, Context};
 use guardrail::pipeline::repo::Repo;
 use guardrail::views::theme::ColorMode;
 

@@ -31,7 +31,7 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use crate::pipeline::config::UserConfig;
-use crate::pipeline::package;
+use crate::pipeline::handoff::package;
 use crate::pipeline::repo::{BranchRef, Repo};
 pub use state::{App, Msg, Pane, PlayMsg, Request, RunMsg, Screen};
 
@@ -785,7 +785,8 @@ fn accept_guard(
     if !user.release_manager && !repo.is_drill() {
         return Err(format!("{} is not a release manager", user.name));
     }
-    crate::pipeline::guard::accept(&repo, &cfg, &b, &user.name).map_err(|e| e.to_string())?;
+    crate::pipeline::handoff::guard::accept(&repo, &cfg, &b, &user.name)
+        .map_err(|e| e.to_string())?;
     let ctx = package::Context::load(&repo, &cfg).map_err(|e| e.to_string())?;
     let oid = git2::Oid::from_str(head).map_err(|e| e.to_string())?;
     package::assess_head(
@@ -1211,7 +1212,7 @@ fn run_handoff(
     evidence: Option<PathBuf>,
     run: &mpsc::Sender<Msg>,
 ) -> job::JobEnd {
-    use crate::pipeline::handoff_make::{self, MakeOptions};
+    use crate::pipeline::handoff::make::{self as handoff_make, MakeOptions};
     use crate::pipeline::runner::Answers;
     let fail = |summary: String| job::JobEnd { ok: false, summary };
     let repo = match Repo::open(root) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::pipeline::evidence::Thumbnail;
-use crate::pipeline::package::Assessment;
+use crate::pipeline::handoff::package::Assessment;
 
 /// The review screen's panes, left to right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

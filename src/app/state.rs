@@ -191,7 +191,7 @@ pub enum Msg {
     /// A package assessment for the review screen.
     Assessed(
         String,
-        Result<std::sync::Arc<crate::pipeline::package::Assessment>, String>,
+        Result<std::sync::Arc<crate::pipeline::handoff::package::Assessment>, String>,
     ),
     Key(KeyEvent),
     Mouse(MouseEvent),

@@ -23,10 +23,10 @@ use super::backup::{self, BackupInfo, Source};
 use super::checkout::{self, Checkout};
 use super::config::{self, Config, OnFailure};
 use super::gate::{self, GateReport, Verdict};
+use super::handoff::package::{self, Context};
 use super::handoff::PackageState;
 use super::jobs::Job;
 use super::lock::{DeployLock, LockError, LockInfo};
-use super::package::{self, Context};
 use super::record::record;
 use super::release::{self, GateEvidence, ReleaseKind, ReleaseLogEntry, ReleaseMessage};
 use super::repo::{next_free_tag, BranchInfo, Repo};
@@ -348,7 +348,7 @@ impl Playbook {
             if a.guard_pending() {
                 reasons.push(format!(
                     "guard: {}",
-                    super::guard::refusal(&self.branch.name, &a.guard_changes)
+                    super::handoff::guard::refusal(&self.branch.name, &a.guard_changes)
                 ));
             }
             let why = if reasons.is_empty() {

@@ -178,7 +178,7 @@ impl Repo {
     /// committed on that main branch. A working-tree value of those keys
     /// that differs is ignored with a warning (`cfg.warnings`). A
     /// `[live] publish_dir` that would destroy the repository, its backups,
-    /// its state, `$HOME` or `/` is refused ([`super::guard`]).
+    /// its state, `$HOME` or `/` is refused ([`super::protect`]).
     pub fn config(&self) -> Result<Config, RepoError> {
         let mut cfg = Config::load(&self.root)?;
         let authority = self.committed_authority()?;

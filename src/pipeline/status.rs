@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::config::Config;
+use super::handoff::package::{self, Context, HashCheck};
 use super::lock::{FreezeInfo, LockInfo, LockStatus};
 use super::main_index::IndexReport;
-use super::package::{self, Context, HashCheck};
 use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
 use crate::pipeline::common::column_sha;

@@ -14,8 +14,8 @@ use super::{block, package_badge};
 use crate::app::mouse::{tab_areas, Hits, TabTarget};
 use crate::app::review::{Assessed, ReviewPane};
 use crate::app::App;
+use crate::pipeline::handoff::package::Assessment;
 use crate::pipeline::handoff::{ChecklistItem, ItemState};
-use crate::pipeline::package::Assessment;
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect, hits: &mut Hits) {
     let [left, right] =

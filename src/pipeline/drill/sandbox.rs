@@ -788,17 +788,22 @@ fn seed_feature(base: &FeatureBase<'_>, f: &FeatureSpec) -> Result<(), DrillErro
         // The new baseline guards the release: the release manager has
         // acknowledged it already (the drill is about the rollback).
         let head_commit = repo.git.find_commit(head).map_err(setup)?;
-        let files = crate::pipeline::guard::changes(repo, cfg, &head_commit).map_err(setup)?;
+        let files =
+            crate::pipeline::handoff::guard::changes(repo, cfg, &head_commit).map_err(setup)?;
         record(
             repo,
             cfg,
-            NewEntry::new(&sb.user, crate::pipeline::guard::ACTION, f.branch, "OK").with_details(
-                json!({
-                    "commit": head.to_string(),
-                    "files": files,
-                    "seeded": "drill package",
-                }),
-            ),
+            NewEntry::new(
+                &sb.user,
+                crate::pipeline::handoff::guard::ACTION,
+                f.branch,
+                "OK",
+            )
+            .with_details(json!({
+                "commit": head.to_string(),
+                "files": files,
+                "seeded": "drill package",
+            })),
         )
         .map_err(setup)?;
     }

@@ -9,11 +9,11 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::audit::NewEntry;
-use super::config::Config;
-use super::handoff::{ChecklistItem, ItemState};
-use super::record::{record, RecordError};
-use super::repo::{BranchInfo, Repo};
+use super::{ChecklistItem, ItemState};
+use crate::pipeline::audit::NewEntry;
+use crate::pipeline::config::Config;
+use crate::pipeline::record::{record, RecordError};
+use crate::pipeline::repo::{BranchInfo, Repo};
 
 /// The audit action of an acknowledgement.
 pub const ACTION: &str = "guard-accept";

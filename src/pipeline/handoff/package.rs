@@ -10,11 +10,11 @@
 //! gate ran on, the console's own baseline check of the head's tree, the
 //! evidence requirements, the fallback tag and bundle, the audit entry, and
 //! the diff of the watched files from the golden build to the head; and runs
-//! the checklist of [`super::handoff`] over them.
+//! the checklist of [`super`] over them.
 //!
 //! Whether an audit entry's own hash recomputes is the audit chain's rule
 //! (SPEC §8); the caller supplies it as a [`HashCheck`] (the command line
-//! passes [`super::audit::entry_hash_ok`]).
+//! passes [`crate::pipeline::audit::entry_hash_ok`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -23,16 +23,16 @@ use std::path::Path;
 use git2::Oid;
 use serde::{Serialize, Serializer};
 
-use super::baseline::{self, BaselineError, BaselineReport, DiffStatus, FileDiff};
-use super::config::{self, Config};
-use super::evidence::{self, MediaKind, Requirement};
-use super::handoff::{
-    self, checklist, legacy_by_branch, legacy_checklist, package_state, read_package,
+use super::{
+    self as handoff, checklist, legacy_by_branch, legacy_checklist, package_state, read_package,
     tree_equal_ignoring_handoff, ChecklistInputs, ChecklistItem, HandoffError, HandoffManifest,
     ItemState, LegacyManifest, PackageState,
 };
-use super::repo::{BranchInfo, Repo, RepoError};
+use crate::pipeline::baseline::{self, BaselineError, BaselineReport, DiffStatus, FileDiff};
 use crate::pipeline::common::short_sha;
+use crate::pipeline::config::{self, Config};
+use crate::pipeline::evidence::{self, MediaKind, Requirement};
+use crate::pipeline::repo::{BranchInfo, Repo, RepoError};
 
 /// Something that stopped an assessment: git objects that cannot be read.
 /// What is wrong *in* a package is never an error; it is a checklist line.
@@ -468,7 +468,7 @@ fn gate_commit<'r>(repo: &'r Repo, sha: &str) -> Option<git2::Commit<'r>> {
 }
 
 /// Assesses `branch`'s package at its head. `hash_ok` judges whether an
-/// audit record's own hash recomputes (pass [`super::audit::entry_hash_ok`]).
+/// audit record's own hash recomputes (pass [`crate::pipeline::audit::entry_hash_ok`]).
 pub fn assess(
     repo: &Repo,
     cfg: &Config,
@@ -509,7 +509,7 @@ pub fn state_only(
 }
 
 /// [`assess`] for a branch known only by name and head commit (e.g. from
-/// [`super::repo::BranchRef`], before its details are read).
+/// [`crate::pipeline::repo::BranchRef`], before its details are read).
 pub fn assess_head(
     repo: &Repo,
     cfg: &Config,

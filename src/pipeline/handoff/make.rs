@@ -27,7 +27,7 @@
 //! evidence unless `--evidence` is given.
 //!
 //! Evidence files are checked before the gate runs: every file must be an
-//! image or a video by its first bytes ([`super::evidence::sniff`]); the first
+//! image or a video by its first bytes ([`crate::pipeline::evidence::sniff`]); the first
 //! that is not stops everything, named in the error, before anything is run
 //! or written. Hidden files (`.DS_Store`, `.gitkeep`) are skipped, with a note.
 use std::path::{Path, PathBuf};
@@ -36,19 +36,19 @@ use std::process::Command;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::baseline;
-use super::checkout::{self, CheckoutError};
-use super::config::{self, Config};
-use super::evidence::{self, describe_content, expected_kind_for_name};
-use super::gate::{self, GateError, GateReport, Verdict};
-use super::handoff::{
+use super::package::{self, PackageError};
+use super::{
     bundle_path, package_dir, parse_prod_tag, sha256_hex, slug, tree_equal_ignoring_handoff,
     GateResult, GateSection, HandoffManifest, SnapshotSection,
 };
-use super::package::{self, PackageError};
-use super::repo::{next_free_tag, BranchInfo, HeadState, Repo, RepoError};
-use super::runner::{Answers, RunEvent, RunHandle};
+use crate::pipeline::baseline;
+use crate::pipeline::checkout::{self, CheckoutError};
 use crate::pipeline::common::short_sha;
+use crate::pipeline::config::{self, Config};
+use crate::pipeline::evidence::{self, describe_content, expected_kind_for_name};
+use crate::pipeline::gate::{self, GateError, GateReport, Verdict};
+use crate::pipeline::repo::{next_free_tag, BranchInfo, HeadState, Repo, RepoError};
+use crate::pipeline::runner::{Answers, RunEvent, RunHandle};
 
 /// What `guardrail handoff` was asked to do.
 #[derive(Debug, Clone)]
@@ -433,7 +433,7 @@ fn package_root(
                 notes.push(format!(
                     "{} has uncommitted changes ({}); the gate ran on the committed head {}",
                     path.display(),
-                    super::common::list_some(&dirty, 3),
+                    crate::pipeline::common::list_some(&dirty, 3),
                     short_sha(&report.commit)
                 ));
             }
@@ -579,7 +579,7 @@ fn lock_branch(repo: &Repo, branch: &str) -> Result<std::fs::File, MakeError> {
     let path = repo
         .state
         .path
-        .join(format!("handoff-{}.lock", super::handoff::slug(branch)));
+        .join(format!("handoff-{}.lock", super::slug(branch)));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -662,7 +662,7 @@ fn collect_evidence(
         notes.push(format!(
             "skipped hidden files in {}: {}",
             dir.display(),
-            super::common::list_some(&skipped, 3)
+            crate::pipeline::common::list_some(&skipped, 3)
         ));
     }
     Ok(out)
@@ -1028,7 +1028,7 @@ fn check_committed(root: &Path, new: &str, rel: &str) -> Result<(), MakeError> {
         "the package commit {} left out {} of the files written: {}",
         short_sha(new),
         missing.len(),
-        super::common::list_some(&missing, 5)
+        crate::pipeline::common::list_some(&missing, 5)
     )))
 }
 
@@ -1040,7 +1040,7 @@ fn identity_args(dir: &Path) -> Vec<String> {
     {
         return Vec::new();
     }
-    let user = super::repo::login_name();
+    let user = crate::pipeline::repo::login_name();
     vec![
         "-c".into(),
         format!("user.name={user}"),

@@ -1,0 +1,150 @@
+//! Reading a package from git objects: the files under `.handoff/<slug>/`
+//! at a commit, and whether two trees differ only in their packages.
+
+use super::*;
+
+/// The files of a package as committed, read from git objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageFiles {
+    /// The branch the package was read for.
+    pub branch: String,
+    /// `.handoff/<slug>`.
+    pub dir: String,
+    pub manifest_text: Option<String>,
+    pub gate_log: Option<Vec<u8>>,
+    pub snapshot_md: Option<String>,
+    pub audit_json: Option<String>,
+    /// `(path under evidence/, first 64 bytes)`, sorted by path.
+    pub evidence: Vec<(String, Vec<u8>)>,
+}
+
+/// How many leading bytes of an evidence file are kept.
+pub const EVIDENCE_PREFIX: usize = 64;
+
+/// A file name from the manifest that stays inside the package.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name.contains('\\')
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Reads `.handoff/<slug>/` from `commit`'s tree without checking anything
+/// out. `Ok(None)` when the commit carries no package for `branch`.
+pub fn read_package(
+    repo: &git2::Repository,
+    commit: &git2::Commit,
+    branch: &str,
+) -> Result<Option<PackageFiles>, HandoffError> {
+    let dir = package_dir(branch);
+    let short = short_sha(&commit.id().to_string()).to_string();
+    let tree = commit
+        .tree()
+        .map_err(git_err(format!("the tree of commit {short}")))?;
+    let entry = match tree.get_path(Path::new(&dir)) {
+        Ok(e) => e,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(git_err(format!("{dir} in commit {short}"))(e)),
+    };
+    if entry.kind() != Some(git2::ObjectType::Tree) {
+        return Ok(None);
+    }
+    let pkg = repo
+        .find_tree(entry.id())
+        .map_err(git_err(format!("{dir} in commit {short}")))?;
+
+    let read = |name: &str| -> Result<Option<Vec<u8>>, HandoffError> {
+        let e = match pkg.get_path(Path::new(name)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(git_err(format!("{dir}/{name} in commit {short}"))(e)),
+        };
+        if e.kind() != Some(git2::ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = repo
+            .find_blob(e.id())
+            .map_err(git_err(format!("{dir}/{name} in commit {short}")))?;
+        Ok(Some(blob.content().to_vec()))
+    };
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+
+    let manifest_text = read("handoff.toml")?.map(text);
+    let (log_name, snapshot_name) = manifest_text
+        .as_deref()
+        .and_then(|t| HandoffManifest::parse(t, "handoff.toml").ok())
+        .map(|m| (m.gate.log, m.snapshot.file))
+        .filter(|(l, s)| safe_name(l) && safe_name(s))
+        .unwrap_or_else(|| (default_gate_log(), default_snapshot_file()));
+
+    let mut evidence = Vec::new();
+    if let Ok(e) = pkg.get_path(Path::new("evidence")) {
+        if e.kind() == Some(git2::ObjectType::Tree) {
+            let ev = repo
+                .find_tree(e.id())
+                .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
+            let mut blobs = Vec::new();
+            ev.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+                if entry.kind() == Some(git2::ObjectType::Blob) {
+                    let name = entry.name().unwrap_or("?");
+                    blobs.push((format!("{root}{name}"), entry.id()));
+                }
+                git2::TreeWalkResult::Ok
+            })
+            .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
+            for (name, oid) in blobs {
+                let blob = repo
+                    .find_blob(oid)
+                    .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?;
+                let content = blob.content();
+                let keep = content.len().min(EVIDENCE_PREFIX);
+                evidence.push((name, content[..keep].to_vec()));
+            }
+            evidence.sort();
+        }
+    }
+
+    let gate_log = read(&log_name)?;
+    let snapshot_md = read(&snapshot_name)?.map(text);
+    let audit_json = read("audit.json")?.map(text);
+    Ok(Some(PackageFiles {
+        branch: branch.to_string(),
+        dir,
+        manifest_text,
+        gate_log,
+        snapshot_md,
+        audit_json,
+        evidence,
+    }))
+}
+
+/// Compares two commits' trees ignoring everything under `.handoff/`.
+/// Returns whether they are equal and, if not, the paths that differ.
+pub fn tree_equal_ignoring_handoff(
+    repo: &git2::Repository,
+    a: &git2::Commit,
+    b: &git2::Commit,
+) -> Result<(bool, Vec<String>), git2::Error> {
+    let (ta, tb) = (a.tree()?, b.tree()?);
+    if ta.id() == tb.id() {
+        return Ok((true, Vec::new()));
+    }
+    let diff = repo.diff_tree_to_tree(Some(&ta), Some(&tb), None)?;
+    let mut changed: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or_else(|| d.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .filter(|p| p != ".handoff" && !p.starts_with(".handoff/"))
+        .collect();
+    changed.sort();
+    changed.dedup();
+    Ok((changed.is_empty(), changed))
+}
+
+pub use crate::pipeline::tags::{next_free_tag, parse_prod_tag, prod_tag_name};
