@@ -1,5 +1,6 @@
 //! The mouse in the real binary: SGR click sequences through a pty.
 use crate::common;
+use common::live::audit_records;
 use common::*;
 
 /// A left click (press and release) at a 0-based screen cell, as an SGR
@@ -103,6 +104,93 @@ fn mouse_false_leaves_the_mouse_to_the_terminal() {
     let mut t = f.console(&[], 100, 24);
     t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
     assert!(!String::from_utf8_lossy(&t.raw_tail()).contains("\x1b[?1000h"));
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}
+
+/// The column where the footer (the last row) shows ` label `.
+fn footer_col(t: &Pty, label: &str) -> u16 {
+    let rows = t.screen_rows();
+    let line = rows.last().unwrap();
+    let at = line
+        .find(&format!(" {label} "))
+        .unwrap_or_else(|| panic!("{label} not in the footer: {line}\n{}", t.screen_text()));
+    line[..at].chars().count() as u16 + 1
+}
+
+/// A click on the footer's ` label `.
+fn click_footer(t: &mut Pty, label: &str) {
+    let want = format!(" {label} ");
+    t.wait_until(&format!("{label} in the footer"), secs(5), |s| {
+        s.contents()
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains(&want))
+    })
+    .unwrap();
+    let bottom = t.screen_rows().len() as u16 - 1;
+    let col = footer_col(t, label);
+    click(t, col, bottom);
+}
+
+#[test]
+fn a_click_on_a_footer_key_runs_it() {
+    let f = mosaic_repo();
+    let mut t = f.console(&[], 100, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    // `?` in the footer: the help overlay, as the key opens it.
+    click_footer(&mut t, "?");
+    t.wait_for("show every key", secs(5)).unwrap();
+    t.send_esc();
+    t.wait_for_gone("show every key", secs(5)).unwrap();
+    // `/`: the filter line takes the keyboard; its footer's `Esc` (clicked)
+    // clears it again.
+    click_footer(&mut t, "/");
+    t.wait_for("filter:", secs(5)).unwrap();
+    t.send("ps1");
+    t.wait_until("the filter applied", secs(5), |s| {
+        !s.contents().contains(mosaic::AUTH_MODAL)
+    })
+    .unwrap();
+    click_footer(&mut t, "Esc");
+    t.wait_for(mosaic::AUTH_MODAL, secs(5)).unwrap();
+    // `q`: quits, as typed.
+    click_footer(&mut t, "q");
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}
+
+#[test]
+fn a_click_on_the_rollback_key_only_asks() {
+    let f = mosaic_repo();
+    let mut t = f.console(&[], 160, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.wait_for("backup ✓", secs(10)).unwrap();
+    let bottom = t.screen_rows().len() as u16 - 1;
+    click_footer(&mut t, "R");
+    t.wait_for("Roll back production", secs(10)).unwrap();
+    t.wait_for("edit the reason", secs(10)).unwrap();
+    // The dialog's footer shows ` y `: a click there (or anywhere) is no
+    // yes; only a typed `y` rolls back.
+    let y = footer_col(&t, "y");
+    click(&mut t, y, bottom);
+    click(&mut t, y, bottom);
+    click(&mut t, 50, 15);
+    std::thread::sleep(millis(1500));
+    let screen = t.screen_text();
+    assert!(screen.contains("Roll back production"), "{screen}");
+    assert!(!screen.contains("rollback to "), "{screen}");
+    t.send_esc();
+    t.wait_for_gone("Roll back production", secs(5)).unwrap();
+    std::thread::sleep(millis(500));
+    assert!(!t.screen_text().contains("rollback to "));
+    // Nothing was recorded: no rollback ran.
+    let before = audit_records(&f).len();
+    assert!(
+        !audit_records(&f)
+            .iter()
+            .any(|r| r["action"].as_str().is_some_and(|a| a.contains("rollback"))),
+        "a click rolled back: {before} audit records"
+    );
     t.send_q();
     assert_eq!(t.wait_exit(secs(10)), Some(0));
 }

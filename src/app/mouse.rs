@@ -1,14 +1,18 @@
 //! Clicks: what the last frame drew where (recorded by the views, decided
 //! here). A click selects a row and focuses its pane, or selects a tab; a
 //! second click on the same branch row soon after opens its review, as
-//! `Enter` does. The wheel is handled with the keys' list movement.
+//! `Enter` does. A click on a key in the footer runs that key: the same
+//! key event goes through the same dispatch as when typed, so whatever asks
+//! first still asks (`R` opens the rollback dialog; only a typed `y` rolls
+//! back). The wheel is handled with the keys' list movement.
 use std::time::{Duration, Instant};
 
-use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
-use super::keys::Scope;
+use super::keys::{Action, Scope};
 use super::review::ReviewPane;
+use super::state::Msg;
 use super::state::{App, Pane};
 
 /// Two clicks on one row within this are a double-click.
@@ -31,11 +35,22 @@ pub struct ListHit {
     pub len: usize,
 }
 
+/// A key hint of the footer as drawn: its columns, its action and the key
+/// a click on it stands for (the first of the binding's keys, the user's
+/// when rebound).
+#[derive(Debug, Clone, Copy)]
+pub struct FooterKey {
+    pub area: Rect,
+    pub action: Action,
+    pub key: (KeyCode, KeyModifiers),
+}
+
 /// What the last frame drew where; the views fill it, nothing else.
 #[derive(Debug, Clone, Default)]
 pub struct Hits {
     pub lists: Vec<ListHit>,
     pub tabs: Vec<(Rect, TabTarget)>,
+    pub footer: Vec<FooterKey>,
 }
 
 /// Where the tabs of a ratatui `Tabs` bar (one-space padding each side, a
@@ -70,6 +85,9 @@ impl App {
     /// help overlay take no clicks.
     pub(crate) fn on_click(&mut self, m: MouseEvent) {
         if m.kind != MouseEventKind::Down(MouseButton::Left) {
+            return;
+        }
+        if self.on_footer_click(m.column, m.row) {
             return;
         }
         let here = matches!(
@@ -133,5 +151,33 @@ impl App {
         } else {
             self.mouse.last = Some((now, hit.pane, idx));
         }
+    }
+}
+
+impl App {
+    /// A click on a footer key: that key, typed. Not while a question or
+    /// the rollback dialog is up: their `y` is for the keyboard alone, and a
+    /// stray click must not answer them. True when the click was the
+    /// footer's.
+    fn on_footer_click(&mut self, col: u16, row: u16) -> bool {
+        let Some(k) = self
+            .mouse
+            .hits
+            .footer
+            .iter()
+            .find(|k| inside(k.area, col, row))
+            .copied()
+        else {
+            return false;
+        };
+        let asks = matches!(
+            self.scopes().first(),
+            Some(Scope::Confirm | Scope::Rollback | Scope::RollbackPick | Scope::Reason)
+        );
+        if !asks {
+            self.mouse.last = None;
+            self.update(Msg::Key(KeyEvent::new(k.key.0, k.key.1)));
+        }
+        true
     }
 }

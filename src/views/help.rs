@@ -72,7 +72,8 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-pub fn draw(f: &mut Frame, app: &App, t: &Theme) {
+/// Draws the overlay; returns where it went.
+pub fn draw(f: &mut Frame, app: &App, t: &Theme) -> ratatui::layout::Rect {
     let lines = lines(app, t);
     let area = super::dialogs::centered(f, 72, lines.len() as u16 + 2);
     let overflow = lines.len() as u16 + 2 > area.height;
@@ -96,4 +97,5 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme) {
             ),
         area,
     );
+    area
 }
