@@ -13,7 +13,7 @@ use ratatui::layout::Rect;
 use super::keys::{Action, Scope};
 use super::review::ReviewPane;
 use super::state::Msg;
-use super::state::{App, Pane};
+use super::state::{App, Pane, Screen};
 
 /// Two clicks on one row within this are a double-click.
 const DOUBLE: Duration = Duration::from_millis(500);
@@ -23,6 +23,24 @@ const DOUBLE: Duration = Duration::from_millis(500);
 pub enum TabTarget {
     Main(Pane),
     Review(ReviewPane),
+}
+
+/// A pane as drawn, for the clicks that land in it but on no row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaneTarget {
+    /// A pane of the review screen (its branch list, gate log, snapshot,
+    /// evidence): a click focuses it; a double-click on the gate log opens
+    /// the whole log, as `o` does.
+    Review(ReviewPane),
+    /// The log pane's output: a double-click is `Enter` there (the input
+    /// line, when the script waits for an answer).
+    LogOutput,
+    /// The log pane's input line: a click puts the keyboard there, as
+    /// `Enter` does.
+    LogInput,
+    /// The records screen's audit chain (`log: false`) or rollout log: a
+    /// click gives it the keyboard, as `Tab` does.
+    Records { log: bool },
 }
 
 /// A list's rows as drawn: the first row's area line by line, and which
@@ -51,6 +69,8 @@ pub struct Hits {
     pub lists: Vec<ListHit>,
     pub tabs: Vec<(Rect, TabTarget)>,
     pub footer: Vec<FooterKey>,
+    /// Panes, drawn first to last; a click goes to the last one under it.
+    pub panes: Vec<(Rect, PaneTarget)>,
 }
 
 /// Where the tabs of a ratatui `Tabs` bar (one-space padding each side, a
@@ -74,6 +94,7 @@ pub fn tab_areas(area: Rect, titles: &[usize]) -> Vec<Rect> {
 pub struct Mouse {
     pub hits: Hits,
     last: Option<(Instant, Pane, usize)>,
+    last_pane: Option<(Instant, PaneTarget)>,
 }
 
 fn inside(r: Rect, col: u16, row: u16) -> bool {
@@ -92,7 +113,14 @@ impl App {
         }
         let here = matches!(
             self.scopes().first(),
-            Some(Scope::Global | Scope::List | Scope::Branches | Scope::Review)
+            Some(
+                Scope::Global
+                    | Scope::List
+                    | Scope::Branches
+                    | Scope::Review
+                    | Scope::Log
+                    | Scope::Records
+            )
         );
         if !here {
             return;
@@ -106,6 +134,7 @@ impl App {
             .find(|(r, _)| inside(*r, col, row))
         {
             self.mouse.last = None;
+            self.mouse.last_pane = None;
             self.dirty = true;
             match target {
                 TabTarget::Main(p) => self.focus = p,
@@ -124,14 +153,25 @@ impl App {
             .copied()
             .find(|l| inside(l.rows, col, row))
         else {
-            return;
+            return self.on_pane_click(col, row);
         };
         let idx = hit.offset + (row - hit.rows.y) as usize;
         if idx >= hit.len {
-            return;
+            return self.on_pane_click(col, row);
         }
         self.dirty = true;
+        self.mouse.last_pane = None;
         let h = self.list_height();
+        if self.screen == Screen::Review {
+            // The review's own branch list: that branch's package, its
+            // panes from the top, as `j`/`k` there.
+            self.review.focus = ReviewPane::Branches;
+            self.branch_cur.to(idx, self.visible.len(), h);
+            self.review.reset_panes();
+            self.want_assessment();
+            self.mouse.last = None;
+            return;
+        }
         self.focus = hit.pane;
         match hit.pane {
             Pane::Branches => self.branch_cur.to(idx, self.visible.len(), h),
@@ -179,5 +219,85 @@ impl App {
             self.update(Msg::Key(KeyEvent::new(k.key.0, k.key.1)));
         }
         true
+    }
+}
+
+impl App {
+    /// A click in a pane, on no row or tab: focus it; a second click soon
+    /// after on the same pane opens what it shows, as its key does.
+    fn on_pane_click(&mut self, col: u16, row: u16) {
+        let Some(&(_, target)) = self
+            .mouse
+            .hits
+            .panes
+            .iter()
+            .rev()
+            .find(|(r, _)| inside(*r, col, row))
+        else {
+            return;
+        };
+        self.mouse.last = None;
+        self.dirty = true;
+        let now = Instant::now();
+        let double = self
+            .mouse
+            .last_pane
+            .is_some_and(|(t, p)| p == target && now.duration_since(t) < DOUBLE);
+        self.mouse.last_pane = if double { None } else { Some((now, target)) };
+        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+        match target {
+            PaneTarget::Review(p) => {
+                self.review.focus = p;
+                if p != ReviewPane::Branches {
+                    self.review.tab = p;
+                }
+                if double && p == ReviewPane::Gate {
+                    self.act(Action::OpenGateLog);
+                }
+            }
+            PaneTarget::LogOutput if double => self.update(Msg::Key(enter)),
+            PaneTarget::LogOutput => {}
+            PaneTarget::LogInput => {
+                self.mouse.last_pane = None;
+                self.update(Msg::Key(enter));
+            }
+            PaneTarget::Records { log } => {
+                if let Some(r) = self.records.as_mut() {
+                    r.log_focus = log;
+                }
+            }
+        }
+    }
+}
+
+impl App {
+    /// The wheel off the main screen's lists: three `↓` (or `↑`) keys, as
+    /// typed, to what is on top — the help overlay, the log pane, the
+    /// review's focused pane, the playbook's output, the drift and records
+    /// screens. False where the main lists take it (and under a question,
+    /// where a key would answer it).
+    pub(crate) fn on_wheel_elsewhere(&mut self, m: MouseEvent) -> bool {
+        let code = match m.kind {
+            MouseEventKind::ScrollDown => KeyCode::Down,
+            MouseEventKind::ScrollUp => KeyCode::Up,
+            _ => return false,
+        };
+        let elsewhere = matches!(
+            self.scopes().first(),
+            Some(
+                Scope::HelpOverlay
+                    | Scope::Log
+                    | Scope::Review
+                    | Scope::Playbook
+                    | Scope::Drift
+                    | Scope::Records
+            )
+        );
+        if elsewhere {
+            for _ in 0..3 {
+                self.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+            }
+        }
+        elsewhere
     }
 }

@@ -17,7 +17,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use ratatui::Frame;
 
 use crate::app::keys;
-use crate::app::mouse::{tab_areas, FooterKey, Hits, ListHit, TabTarget};
+use crate::app::mouse::{tab_areas, FooterKey, Hits, ListHit, PaneTarget, TabTarget};
 use crate::app::{App, Pane, Screen};
 use crate::pipeline::common::column_sha;
 use crate::pipeline::handoff::PackageState;
@@ -94,13 +94,21 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
         None => body,
     };
     if let (Screen::Log, Some(job)) = (app.screen, app.job.as_ref()) {
-        log::draw(f, job, app.mono, &t, body);
+        let (out, input) = log::draw(f, job, app.mono, &t, body);
+        hits.panes.push((out, PaneTarget::LogOutput));
+        if let Some(input) = input {
+            hits.panes.push((input, PaneTarget::LogInput));
+        }
     } else if let (Screen::Playbook, Some(pb)) = (app.screen, app.playbook.as_ref()) {
         playbook::draw(f, app, pb, &t, body);
     } else if app.screen == Screen::Drift {
         dialogs::drift(f, app, &t, body);
     } else if app.screen == Screen::Records {
         dialogs::records(f, app.records.as_ref(), &t, body);
+        let [audit, rollout] = dialogs::records_areas(body);
+        hits.panes.push((audit, PaneTarget::Records { log: false }));
+        hits.panes
+            .push((rollout, PaneTarget::Records { log: true }));
     } else if app.screen == Screen::Review {
         review::draw(f, app, &t, body, hits);
     } else if app.folded() {
