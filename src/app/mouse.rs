@@ -1,15 +1,19 @@
 //! Clicks: what the last frame drew where (recorded by the views, decided
 //! here). A click selects a row and focuses its pane, or selects a tab; a
 //! second click on the same branch row soon after opens its review, as
-//! `Enter` does. The wheel is handled with the keys' list movement.
+//! `Enter` does. A click on a key in the footer runs that key: the same
+//! key event goes through the same dispatch as when typed, so whatever asks
+//! first still asks (`R` opens the rollback dialog; only a typed `y` rolls
+//! back). The wheel is handled with the keys' list movement.
 use std::time::{Duration, Instant};
 
-use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
-use super::keys::Scope;
+use super::keys::{Action, Scope};
 use super::review::ReviewPane;
-use super::state::{App, Pane};
+use super::state::Msg;
+use super::state::{App, Pane, Screen};
 
 /// Two clicks on one row within this are a double-click.
 const DOUBLE: Duration = Duration::from_millis(500);
@@ -19,6 +23,24 @@ const DOUBLE: Duration = Duration::from_millis(500);
 pub enum TabTarget {
     Main(Pane),
     Review(ReviewPane),
+}
+
+/// A pane as drawn, for the clicks that land in it but on no row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaneTarget {
+    /// A pane of the review screen (its branch list, gate log, snapshot,
+    /// evidence): a click focuses it; a double-click on the gate log opens
+    /// the whole log, as `o` does.
+    Review(ReviewPane),
+    /// The log pane's output: a double-click is `Enter` there (the input
+    /// line, when the script waits for an answer).
+    LogOutput,
+    /// The log pane's input line: a click puts the keyboard there, as
+    /// `Enter` does.
+    LogInput,
+    /// The records screen's audit chain (`log: false`) or rollout log: a
+    /// click gives it the keyboard, as `Tab` does.
+    Records { log: bool },
 }
 
 /// A list's rows as drawn: the first row's area line by line, and which
@@ -31,11 +53,24 @@ pub struct ListHit {
     pub len: usize,
 }
 
+/// A key hint of the footer as drawn: its columns, its action and the key
+/// a click on it stands for (the first of the binding's keys, the user's
+/// when rebound).
+#[derive(Debug, Clone, Copy)]
+pub struct FooterKey {
+    pub area: Rect,
+    pub action: Action,
+    pub key: (KeyCode, KeyModifiers),
+}
+
 /// What the last frame drew where; the views fill it, nothing else.
 #[derive(Debug, Clone, Default)]
 pub struct Hits {
     pub lists: Vec<ListHit>,
     pub tabs: Vec<(Rect, TabTarget)>,
+    pub footer: Vec<FooterKey>,
+    /// Panes, drawn first to last; a click goes to the last one under it.
+    pub panes: Vec<(Rect, PaneTarget)>,
 }
 
 /// Where the tabs of a ratatui `Tabs` bar (one-space padding each side, a
@@ -59,6 +94,7 @@ pub fn tab_areas(area: Rect, titles: &[usize]) -> Vec<Rect> {
 pub struct Mouse {
     pub hits: Hits,
     last: Option<(Instant, Pane, usize)>,
+    last_pane: Option<(Instant, PaneTarget)>,
 }
 
 fn inside(r: Rect, col: u16, row: u16) -> bool {
@@ -72,9 +108,19 @@ impl App {
         if m.kind != MouseEventKind::Down(MouseButton::Left) {
             return;
         }
+        if self.on_footer_click(m.column, m.row) {
+            return;
+        }
         let here = matches!(
             self.scopes().first(),
-            Some(Scope::Global | Scope::List | Scope::Branches | Scope::Review)
+            Some(
+                Scope::Global
+                    | Scope::List
+                    | Scope::Branches
+                    | Scope::Review
+                    | Scope::Log
+                    | Scope::Records
+            )
         );
         if !here {
             return;
@@ -88,6 +134,7 @@ impl App {
             .find(|(r, _)| inside(*r, col, row))
         {
             self.mouse.last = None;
+            self.mouse.last_pane = None;
             self.dirty = true;
             match target {
                 TabTarget::Main(p) => self.focus = p,
@@ -106,14 +153,25 @@ impl App {
             .copied()
             .find(|l| inside(l.rows, col, row))
         else {
-            return;
+            return self.on_pane_click(col, row);
         };
         let idx = hit.offset + (row - hit.rows.y) as usize;
         if idx >= hit.len {
-            return;
+            return self.on_pane_click(col, row);
         }
         self.dirty = true;
+        self.mouse.last_pane = None;
         let h = self.list_height();
+        if self.screen == Screen::Review {
+            // The review's own branch list: that branch's package, its
+            // panes from the top, as `j`/`k` there.
+            self.review.focus = ReviewPane::Branches;
+            self.branch_cur.to(idx, self.visible.len(), h);
+            self.review.reset_panes();
+            self.want_assessment();
+            self.mouse.last = None;
+            return;
+        }
         self.focus = hit.pane;
         match hit.pane {
             Pane::Branches => self.branch_cur.to(idx, self.visible.len(), h),
@@ -133,5 +191,113 @@ impl App {
         } else {
             self.mouse.last = Some((now, hit.pane, idx));
         }
+    }
+}
+
+impl App {
+    /// A click on a footer key: that key, typed. Not while a question or
+    /// the rollback dialog is up: their `y` is for the keyboard alone, and a
+    /// stray click must not answer them. True when the click was the
+    /// footer's.
+    fn on_footer_click(&mut self, col: u16, row: u16) -> bool {
+        let Some(k) = self
+            .mouse
+            .hits
+            .footer
+            .iter()
+            .find(|k| inside(k.area, col, row))
+            .copied()
+        else {
+            return false;
+        };
+        let asks = matches!(
+            self.scopes().first(),
+            Some(Scope::Confirm | Scope::Rollback | Scope::RollbackPick | Scope::Reason)
+        );
+        if !asks {
+            self.mouse.last = None;
+            self.update(Msg::Key(KeyEvent::new(k.key.0, k.key.1)));
+        }
+        true
+    }
+}
+
+impl App {
+    /// A click in a pane, on no row or tab: focus it; a second click soon
+    /// after on the same pane opens what it shows, as its key does.
+    fn on_pane_click(&mut self, col: u16, row: u16) {
+        let Some(&(_, target)) = self
+            .mouse
+            .hits
+            .panes
+            .iter()
+            .rev()
+            .find(|(r, _)| inside(*r, col, row))
+        else {
+            return;
+        };
+        self.mouse.last = None;
+        self.dirty = true;
+        let now = Instant::now();
+        let double = self
+            .mouse
+            .last_pane
+            .is_some_and(|(t, p)| p == target && now.duration_since(t) < DOUBLE);
+        self.mouse.last_pane = if double { None } else { Some((now, target)) };
+        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+        match target {
+            PaneTarget::Review(p) => {
+                self.review.focus = p;
+                if p != ReviewPane::Branches {
+                    self.review.tab = p;
+                }
+                if double && p == ReviewPane::Gate {
+                    self.act(Action::OpenGateLog);
+                }
+            }
+            PaneTarget::LogOutput if double => self.update(Msg::Key(enter)),
+            PaneTarget::LogOutput => {}
+            PaneTarget::LogInput => {
+                self.mouse.last_pane = None;
+                self.update(Msg::Key(enter));
+            }
+            PaneTarget::Records { log } => {
+                if let Some(r) = self.records.as_mut() {
+                    r.log_focus = log;
+                }
+            }
+        }
+    }
+}
+
+impl App {
+    /// The wheel off the main screen's lists: three `↓` (or `↑`) keys, as
+    /// typed, to what is on top — the help overlay, the log pane, the
+    /// review's focused pane, the playbook's output, the drift and records
+    /// screens. False where the main lists take it (and under a question,
+    /// where a key would answer it).
+    pub(crate) fn on_wheel_elsewhere(&mut self, m: MouseEvent) -> bool {
+        let code = match m.kind {
+            MouseEventKind::ScrollDown => KeyCode::Down,
+            MouseEventKind::ScrollUp => KeyCode::Up,
+            _ => return false,
+        };
+        let elsewhere = matches!(
+            self.scopes().first(),
+            Some(
+                Scope::HelpOverlay
+                    | Scope::Log
+                    | Scope::Review
+                    | Scope::Playbook
+                    | Scope::Drift
+                    | Scope::Records
+            )
+        );
+        if elsewhere {
+            for _ in 0..3 {
+                self.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+            }
+        }
+        elsewhere
     }
 }

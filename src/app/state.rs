@@ -1341,6 +1341,9 @@ impl App {
     }
 
     fn on_mouse(&mut self, m: MouseEvent) {
+        if self.on_wheel_elsewhere(m) {
+            return;
+        }
         let h = self.list_height();
         let delta = match m.kind {
             MouseEventKind::ScrollDown => 3,

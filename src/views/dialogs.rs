@@ -264,7 +264,7 @@ fn plan_lines(
 }
 
 /// The audit pane and the rollout log pane of the records screen.
-fn records_areas(area: Rect) -> [Rect; 2] {
+pub(crate) fn records_areas(area: Rect) -> [Rect; 2] {
     if area.width >= 110 {
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
     } else {

@@ -62,7 +62,7 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
         lines.push(Line::raw(""));
     }
     lines.push(Line::from(Span::styled(
-        "Mouse: the wheel scrolls the list under it; a click selects a row, a pane or a tab; a double-click on a branch opens its review.",
+        "Mouse: the wheel scrolls as j/k do (on the main screen, the list under it); a click selects a row, a pane or a tab, and a click on a footer key runs it (a question's y is typed only); a double-click on a branch opens its review, on the gate log opens it (o), on the log pane is Enter.",
         t.dim,
     )));
     lines.push(Line::from(Span::styled(
@@ -72,7 +72,8 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-pub fn draw(f: &mut Frame, app: &App, t: &Theme) {
+/// Draws the overlay; returns where it went.
+pub fn draw(f: &mut Frame, app: &App, t: &Theme) -> ratatui::layout::Rect {
     let lines = lines(app, t);
     let area = super::dialogs::centered(f, 72, lines.len() as u16 + 2);
     let overflow = lines.len() as u16 + 2 > area.height;
@@ -96,4 +97,5 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme) {
             ),
         area,
     );
+    area
 }

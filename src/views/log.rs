@@ -10,7 +10,15 @@ use super::theme::Theme;
 use crate::app::job::JobView;
 use crate::pipeline::runner::apply_carriage_returns;
 
-pub fn draw(f: &mut Frame, job: &JobView, mono: bool, t: &Theme, area: Rect) {
+/// Draws the log pane; returns where its output and its input line (when
+/// shown) went.
+pub fn draw(
+    f: &mut Frame,
+    job: &JobView,
+    mono: bool,
+    t: &Theme,
+    area: Rect,
+) -> (Rect, Option<Rect>) {
     // The input line is the last thing to lose space: on a small terminal
     // the output gives up its rows first.
     let input_h = if job.prompt.is_some() || job.input_focus {
@@ -97,6 +105,7 @@ pub fn draw(f: &mut Frame, job: &JobView, mono: bool, t: &Theme, area: Rect) {
         f.render_widget(Clear, input);
         f.render_widget(&ta, input);
     }
+    (out, (input_h > 0).then_some(input))
 }
 
 /// `line` cut so that `marker` (dim) still fits in `width` columns after it.

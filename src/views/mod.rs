@@ -2,6 +2,7 @@
 //! buffer — which is what the snapshot tests rely on.
 pub mod ansi;
 pub mod dialogs;
+pub mod footer;
 pub mod help;
 pub mod log;
 pub mod playbook;
@@ -16,7 +17,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use ratatui::Frame;
 
 use crate::app::keys;
-use crate::app::mouse::{tab_areas, Hits, ListHit, TabTarget};
+use crate::app::mouse::{tab_areas, FooterKey, Hits, ListHit, PaneTarget, TabTarget};
 use crate::app::{App, Pane, Screen};
 use crate::pipeline::common::column_sha;
 use crate::pipeline::handoff::PackageState;
@@ -93,13 +94,21 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
         None => body,
     };
     if let (Screen::Log, Some(job)) = (app.screen, app.job.as_ref()) {
-        log::draw(f, job, app.mono, &t, body);
+        let (out, input) = log::draw(f, job, app.mono, &t, body);
+        hits.panes.push((out, PaneTarget::LogOutput));
+        if let Some(input) = input {
+            hits.panes.push((input, PaneTarget::LogInput));
+        }
     } else if let (Screen::Playbook, Some(pb)) = (app.screen, app.playbook.as_ref()) {
         playbook::draw(f, app, pb, &t, body);
     } else if app.screen == Screen::Drift {
         dialogs::drift(f, app, &t, body);
     } else if app.screen == Screen::Records {
         dialogs::records(f, app.records.as_ref(), &t, body);
+        let [audit, rollout] = dialogs::records_areas(body);
+        hits.panes.push((audit, PaneTarget::Records { log: false }));
+        hits.panes
+            .push((rollout, PaneTarget::Records { log: true }));
     } else if app.screen == Screen::Review {
         review::draw(f, app, &t, body, hits);
     } else if app.folded() {
@@ -130,9 +139,11 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
         draw_pane(f, app, &t, Pane::Branches, left, hits);
         draw_pane(f, app, &t, Pane::Tags, right, hits);
     }
-    f.render_widget(footer_line(app, &t, footer.width), footer);
+    f.render_widget(footer_line(app, &t, footer, hits), footer);
     if app.help {
-        help::draw(f, app, &t);
+        // Where the overlay covers the footer, its keys are not there to click.
+        let over = help::draw(f, app, &t);
+        hits.footer.retain(|k| !k.area.intersects(over));
     }
     if let Some(d) = &app.rollback {
         dialogs::rollback(f, app, d, &t);
@@ -323,22 +334,12 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
     Paragraph::new(Line::from(spans)).style(t.header)
 }
 
-fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
-    if app.filtering && !app.help {
-        let mut spans = vec![
-            Span::styled(" filter: ", t.key),
-            Span::raw(app.filter.clone()),
-            Span::styled("▏", t.bold),
-            Span::raw("  "),
-        ];
-        for b in app.shown_keys().into_iter().filter(|b| b.footer) {
-            spans.push(Span::styled(format!(" {} ", keys::label(b)), t.key));
-            spans.push(Span::styled(format!("{} ", b.hint), t.dim));
-        }
-        return Paragraph::new(Line::from(spans));
-    }
-    // The rollback dialog swallows every key: the footer shows its own.
-    if let (Some(d), false) = (&app.rollback, app.help) {
+/// The footer: the keys that work now, each recorded where it was drawn
+/// (a click on it runs it, see `app::mouse`).
+fn footer_line(app: &App, t: &Theme, area: Rect, hits: &mut Hits) -> Paragraph<'static> {
+    // The rollback dialog swallows every key: the footer shows its own
+    // (not clickable: its `y` is the keyboard's alone).
+    if let (Some(d), false) = (&app.rollback, app.help || app.filtering) {
         let mut spans = vec![Span::styled(" rollback: ", t.bold)];
         for (k, what) in d.keys() {
             spans.push(Span::styled(format!(" {k} "), t.key));
@@ -347,34 +348,37 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
         return Paragraph::new(Line::from(spans));
     }
     let mut spans = Vec::new();
-    if let Some(m) = &app.message {
-        spans.push(Span::styled(format!(" {m} "), t.warn));
-        spans.push(Span::raw(" "));
-    }
-    if !app.filter.is_empty() {
-        spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
-        spans.push(Span::raw(" "));
+    if app.filtering && !app.help {
+        spans.extend([
+            Span::styled(" filter: ", t.key),
+            Span::raw(app.filter.clone()),
+            Span::styled("▏", t.bold),
+            Span::raw("  "),
+        ]);
+    } else {
+        if let Some(m) = &app.message {
+            spans.push(Span::styled(format!(" {m} "), t.warn));
+            spans.push(Span::raw(" "));
+        }
+        if !app.filter.is_empty() {
+            spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
+            spans.push(Span::raw(" "));
+        }
     }
     // Hints in table order while they fit; `?` and quit always stay.
     let hints: Vec<_> = app.shown_keys().into_iter().filter(|b| b.footer).collect();
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    let essential: usize = hints
-        .iter()
-        .filter(|b| matches!(b.action, keys::Action::Help | keys::Action::Quit))
-        .map(|b| keys::label(b).chars().count() + b.hint.chars().count() + 3)
-        .sum();
-    let mut room = (width as usize).saturating_sub(used + essential);
-    for b in hints {
-        let w = keys::label(b).chars().count() + b.hint.chars().count() + 3;
-        let keep = matches!(b.action, keys::Action::Help | keys::Action::Quit);
-        if !keep {
-            if w > room {
-                continue;
-            }
-            room -= w;
+    for p in footer::layout(&hints, used, area.width) {
+        let (key, hint) = footer::texts(p.binding);
+        spans.push(Span::styled(key, t.key));
+        spans.push(Span::styled(hint, t.dim));
+        if let Some(&k) = keys::keys_of(p.binding).first() {
+            hits.footer.push(FooterKey {
+                area: Rect::new(area.x + p.start, area.y, p.end - p.start, 1),
+                action: p.binding.action,
+                key: k,
+            });
         }
-        spans.push(Span::styled(format!(" {} ", keys::label(b)), t.key));
-        spans.push(Span::styled(format!("{} ", b.hint), t.dim));
     }
     Paragraph::new(Line::from(spans))
 }

@@ -58,7 +58,8 @@ pub fn draw(f: &mut Frame, app: &App, pb: &PlaybookView, t: &Theme, area: Rect) 
     }
     let log_area = right.unwrap_or(log_area);
     if let Some(job) = &app.job {
-        super::log::draw(f, job, app.mono, t, log_area);
+        // No clicks here: `Enter` on this screen runs the next step.
+        let _ = super::log::draw(f, job, app.mono, t, log_area);
     }
 }
 

@@ -11,9 +11,10 @@ use ratatui::Frame;
 
 use super::theme::Theme;
 use super::{block, package_badge};
-use crate::app::mouse::{tab_areas, Hits, TabTarget};
+use crate::app::mouse::{tab_areas, Hits, ListHit, PaneTarget, TabTarget};
 use crate::app::review::{Assessed, ReviewPane};
 use crate::app::App;
+use crate::app::Pane;
 use crate::pipeline::handoff::package::Assessment;
 use crate::pipeline::handoff::{ChecklistItem, ItemState};
 
@@ -21,6 +22,20 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect, hits: &mut Hits) {
     let [left, right] =
         Layout::horizontal([Constraint::Length(34), Constraint::Min(20)]).areas(area);
     branch_list(f, app, t, left);
+    hits.panes
+        .push((left, PaneTarget::Review(ReviewPane::Branches)));
+    // Its rows, inside the border (no column header).
+    hits.lists.push(ListHit {
+        pane: Pane::Branches,
+        rows: Rect {
+            x: left.x + 1,
+            y: left.y + 1,
+            width: left.width.saturating_sub(2),
+            height: left.height.saturating_sub(2),
+        },
+        offset: app.branch_cur.offset,
+        len: app.visible.len(),
+    });
     // The whole branch name, however long (the list cuts it).
     let [title, right] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(right);
     if let Some((name, head)) = app.selected_head() {
@@ -57,6 +72,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect, hits: &mut Hits) {
                 .divider("│"),
             tabs,
         );
+        hits.panes.push((pane, PaneTarget::Review(app.review.tab)));
         pane_by_kind(
             f,
             app,
@@ -74,6 +90,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect, hits: &mut Hits) {
         ])
         .split(right);
         for (i, p) in ReviewPane::RIGHT.iter().enumerate() {
+            hits.panes.push((cols[i], PaneTarget::Review(*p)));
             pane_by_kind(f, app, t, assessed, *p, focus == *p, cols[i]);
         }
     }
