@@ -349,4 +349,22 @@ mod tests {
         };
         assert_eq!(kitty.rows(&big), 16);
     }
+
+    #[test]
+    fn images_in_the_users_file() {
+        use crate::pipeline::config::UserConfig;
+        let read = |v: &str| UserConfig::from_text(&format!("[ui]\nimages = \"{v}\"\n"), "c.toml");
+        assert_eq!(UserConfig::default().ui.images, Images::Auto);
+        for (v, want) in [
+            ("auto", Images::Auto),
+            ("kitty", Images::Kitty),
+            ("sixel", Images::Sixel),
+            ("iterm2", Images::Iterm2),
+            ("halfblocks", Images::Halfblocks),
+        ] {
+            assert_eq!(read(v).unwrap().ui.images, want, "{v}");
+        }
+        let e = read("jpeg").unwrap_err().to_string();
+        assert!(e.contains("c.toml") && e.contains("images"), "{e}");
+    }
 }
