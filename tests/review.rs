@@ -428,6 +428,36 @@ const IMAGE_HINTS: [&str; 5] = [
 /// once `done` holds for that output. The keys still answer afterwards
 /// (nothing else reads the terminal's input).
 fn preview_with_images(images: Option<&str>, done: impl Fn(&str) -> bool) -> String {
+    let (_f, mut t) = open_preview(images);
+    let raw = raw_until(&t, done);
+    // The console still reads every key: q leaves the review, q quits.
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    raw
+}
+
+/// The raw output once `done` holds for it (at most 10 s).
+fn raw_until(t: &Pty, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + secs(10);
+    loop {
+        let raw = String::from_utf8_lossy(&t.raw_tail()).into_owned();
+        if done(&raw) {
+            return raw;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the picture never came: {raw:?}"
+        );
+        std::thread::sleep(millis(20));
+    }
+}
+
+/// The console of [`preview_with_images`] on the preview of auth-modal.png.
+/// The preview's title (the list's line holds " auth-modal.png " too).
+const TITLE: &str = "┌ auth-modal.png ";
+
+fn open_preview(images: Option<&str>) -> (Fixture, Pty) {
     let f = review_repo();
     if let Some(images) = images {
         let dir = f.home().join(".config/guardrail");
@@ -455,24 +485,8 @@ fn preview_with_images(images: Option<&str>, done: impl Fn(&str) -> bool) -> Str
     for _ in 0..6 {
         t.send("j");
     }
-    t.wait_for(" auth-modal.png ", secs(10)).unwrap();
-    let deadline = std::time::Instant::now() + secs(10);
-    let raw = loop {
-        let raw = String::from_utf8_lossy(&t.raw_tail()).into_owned();
-        if done(&raw) {
-            break raw;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the picture never came: {raw:?}"
-        );
-        std::thread::sleep(millis(20));
-    };
-    // The console still reads every key: q leaves the review, q quits.
-    t.send_q();
-    t.send_q();
-    assert_eq!(t.wait_exit(secs(10)), Some(0));
-    raw
+    t.wait_for(TITLE, secs(10)).unwrap();
+    (f, t)
 }
 
 /// The kitty graphics protocol's APC, and sixel's DCS introducer (`ESC P`,
@@ -536,4 +550,44 @@ fn images_auto_without_a_hint_uses_half_blocks_and_never_asks_the_terminal() {
     for query in ["\x1b_Gi=", "\x1b[c", "\x1b[0c", "\x1b[16t", "\x1b[14t"] {
         assert!(!raw.contains(query), "{query:?} in {raw:?}");
     }
+}
+
+#[test]
+fn a_kitty_picture_goes_with_its_selection_and_comes_back_after_a_resize() {
+    const PLACEHOLDER: &str = "\u{10EEEE}";
+    let (_f, mut t) = open_preview(Some("kitty"));
+    raw_until(&t, has_kitty);
+    t.wait_for(PLACEHOLDER, secs(10)).unwrap();
+    // Another item selected: no preview, and no cell still places the
+    // picture (the terminal shows a kitty picture only on its placeholders).
+    t.send("k");
+    t.wait_for_gone(TITLE, secs(10)).unwrap();
+    t.wait_for_gone(PLACEHOLDER, secs(10)).unwrap();
+    // Back on it: placed again.
+    t.send("j");
+    t.wait_for(TITLE, secs(10)).unwrap();
+    t.wait_for(PLACEHOLDER, secs(10)).unwrap();
+    // Another screen and back: gone, then placed again.
+    t.send_q();
+    t.wait_for_gone(TITLE, secs(10)).unwrap();
+    t.wait_for_gone(PLACEHOLDER, secs(10)).unwrap();
+    t.send_enter();
+    t.wait_for("Evidence · ready", secs(10)).unwrap();
+    for _ in 0..3 {
+        t.send_tab();
+    }
+    for _ in 0..6 {
+        t.send("j");
+    }
+    t.wait_for(TITLE, secs(10)).unwrap();
+    t.wait_for(PLACEHOLDER, secs(10)).unwrap();
+    // A smaller terminal: the screen is drawn again, the picture with it.
+    t.resize(170, 45);
+    t.wait_until("the picture after the resize", secs(10), |s| {
+        s.size() == (45, 170) && s.contents().contains(PLACEHOLDER)
+    })
+    .unwrap();
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
 }
