@@ -256,3 +256,32 @@ fn thumbnails_decode_png_and_scale_down() {
     let e = guardrail::pipeline::evidence::thumbnail(gif, 8, 8).unwrap_err();
     assert!(e.contains("PNG and JPEG"), "{e}");
 }
+
+#[test]
+fn a_thin_line_survives_the_thumbnail_scaling() {
+    // 100×100 white with one black row (y = 5) and one black column (x = 5):
+    // scaled to 10×10, a nearest-neighbour pick (rows and columns 0, 10,
+    // 20, …) would lose both; each pixel as the average of its 10×10 keeps
+    // them, a tenth dark.
+    let mut data = vec![255u8; 100 * 100 * 3];
+    for i in 0..100 {
+        for (x, y) in [(i, 5), (5, i)] {
+            data[(y * 100 + x) * 3..][..3].copy_from_slice(&[0, 0, 0]);
+        }
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, 100, 100);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header().unwrap().write_image_data(&data).unwrap();
+    }
+    let th = guardrail::pipeline::evidence::thumbnail(&bytes, 10, 10).unwrap();
+    assert_eq!((th.width, th.height), (10, 10));
+    assert_eq!(th.pixel(3, 3), [255, 255, 255]);
+    // The row's and the column's cells: 10 of 100 pixels black.
+    assert_eq!(th.pixel(3, 0), [230, 230, 230]);
+    assert_eq!(th.pixel(0, 3), [230, 230, 230]);
+    // Where they cross: 19 of 100.
+    assert_eq!(th.pixel(0, 0), [207, 207, 207]);
+}

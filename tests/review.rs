@@ -411,3 +411,183 @@ fn a_scripts_24_bit_colours_are_mapped_to_what_the_terminal_has() {
         assert_eq!((cell.fg, cell.bg), (fg, bg), "{mode:?}");
     }
 }
+
+/// Variables that name a terminal's image protocol (removed unless a test
+/// sets them: the machine running the tests may be inside kitty or tmux).
+const IMAGE_HINTS: [&str; 5] = [
+    "TMUX",
+    "KITTY_WINDOW_ID",
+    "TERM_PROGRAM",
+    "LC_TERMINAL",
+    "COLORTERM",
+];
+
+/// The real binary in a pty (`TERM=xterm-256color`, no image hints) with
+/// `[ui] images = images` (none written if `None`), on the review of
+/// auth-modal with its first evidence image previewed: everything it wrote
+/// once `done` holds for that output. The keys still answer afterwards
+/// (nothing else reads the terminal's input).
+fn preview_with_images(images: Option<&str>, done: impl Fn(&str) -> bool) -> String {
+    let (_f, mut t) = open_preview(images);
+    let raw = raw_until(&t, done);
+    // The console still reads every key: q leaves the review, q quits.
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    raw
+}
+
+/// The raw output once `done` holds for it (at most 10 s).
+fn raw_until(t: &Pty, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + secs(10);
+    loop {
+        let raw = String::from_utf8_lossy(&t.raw_tail()).into_owned();
+        if done(&raw) {
+            return raw;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the picture never came: {raw:?}"
+        );
+        std::thread::sleep(millis(20));
+    }
+}
+
+/// The console of [`preview_with_images`] on the preview of auth-modal.png.
+/// The preview's title (the list's line holds " auth-modal.png " too).
+const TITLE: &str = "┌ auth-modal.png ";
+
+fn open_preview(images: Option<&str>) -> (Fixture, Pty) {
+    let f = review_repo();
+    if let Some(images) = images {
+        let dir = f.home().join(".config/guardrail");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!("[ui]\nimages = \"{images}\"\n"),
+        )
+        .unwrap();
+    }
+    let mut c = f
+        .console_command(&[], 200, 50)
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color");
+    for k in IMAGE_HINTS {
+        c = c.env_remove(k);
+    }
+    let mut t = c.spawn();
+    t.wait_for("✓ ready", secs(15)).unwrap();
+    t.send_enter();
+    t.wait_for("Evidence · ready", secs(10)).unwrap();
+    for _ in 0..3 {
+        t.send_tab();
+    }
+    for _ in 0..6 {
+        t.send("j");
+    }
+    t.wait_for(TITLE, secs(10)).unwrap();
+    (f, t)
+}
+
+/// The kitty graphics protocol's APC, and sixel's DCS introducer (`ESC P`,
+/// parameters, `q`).
+fn has_kitty(raw: &str) -> bool {
+    raw.contains("\x1b_G")
+}
+
+fn has_sixel(raw: &str) -> bool {
+    raw.match_indices("\x1bP").any(|(i, _)| {
+        let rest = &raw[i + 2..];
+        let params = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(rest.len());
+        rest[params..].starts_with('q')
+    })
+}
+
+#[test]
+fn images_kitty_sends_the_picture_with_the_kitty_graphics_protocol() {
+    let raw = preview_with_images(Some("kitty"), has_kitty);
+    assert!(!has_sixel(&raw), "{raw:?}");
+    assert!(!raw.contains('▀'), "{raw:?}");
+    // Placed with unicode placeholders (U+10EEEE), the picture's id as the
+    // 24-bit foreground: not turned into a palette colour.
+    assert!(raw.contains('\u{10EEEE}'), "{raw:?}");
+    assert!(raw.contains("38;2;"), "{raw:?}");
+}
+
+#[test]
+fn images_sixel_sends_the_picture_as_sixels() {
+    let raw = preview_with_images(Some("sixel"), has_sixel);
+    assert!(!has_kitty(&raw), "{raw:?}");
+    assert!(!raw.contains('▀'), "{raw:?}");
+}
+
+#[test]
+fn images_iterm2_sends_the_picture_as_an_inline_file() {
+    let raw = preview_with_images(Some("iterm2"), |r| r.contains("\x1b]1337;File="));
+    assert!(!has_kitty(&raw) && !has_sixel(&raw), "{raw:?}");
+}
+
+#[test]
+fn images_halfblocks_draws_with_half_blocks_in_the_terminals_colours() {
+    let raw = preview_with_images(Some("halfblocks"), |r| r.contains('▀'));
+    assert!(!has_kitty(&raw) && !has_sixel(&raw), "{raw:?}");
+    assert!(
+        raw.contains("38;5;196") && raw.contains("48;5;196"),
+        "{raw:?}"
+    );
+    assert!(!raw.contains("38;2;") && !raw.contains("48;2;"), "{raw:?}");
+}
+
+#[test]
+fn images_auto_without_a_hint_uses_half_blocks_and_never_asks_the_terminal() {
+    let raw = preview_with_images(None, |r| r.contains('▀'));
+    assert!(!has_kitty(&raw) && !has_sixel(&raw), "{raw:?}");
+    assert!(raw.contains("38;5;196"), "{raw:?}");
+    // No query: not kitty's (`_Gi=31,…a=q`), not device attributes, not the
+    // cell size. Nothing waits for an answer, so nothing delays the start.
+    for query in ["\x1b_Gi=", "\x1b[c", "\x1b[0c", "\x1b[16t", "\x1b[14t"] {
+        assert!(!raw.contains(query), "{query:?} in {raw:?}");
+    }
+}
+
+#[test]
+fn a_kitty_picture_goes_with_its_selection_and_comes_back_after_a_resize() {
+    const PLACEHOLDER: &str = "\u{10EEEE}";
+    let (_f, mut t) = open_preview(Some("kitty"));
+    raw_until(&t, has_kitty);
+    t.wait_for(PLACEHOLDER, secs(10)).unwrap();
+    // Another item selected: no preview, and no cell still places the
+    // picture (the terminal shows a kitty picture only on its placeholders).
+    t.send("k");
+    t.wait_for_gone(TITLE, secs(10)).unwrap();
+    t.wait_for_gone(PLACEHOLDER, secs(10)).unwrap();
+    // Back on it: placed again.
+    t.send("j");
+    t.wait_for(TITLE, secs(10)).unwrap();
+    t.wait_for(PLACEHOLDER, secs(10)).unwrap();
+    // Another screen and back: gone, then placed again.
+    t.send_q();
+    t.wait_for_gone(TITLE, secs(10)).unwrap();
+    t.wait_for_gone(PLACEHOLDER, secs(10)).unwrap();
+    t.send_enter();
+    t.wait_for("Evidence · ready", secs(10)).unwrap();
+    for _ in 0..3 {
+        t.send_tab();
+    }
+    for _ in 0..6 {
+        t.send("j");
+    }
+    t.wait_for(TITLE, secs(10)).unwrap();
+    t.wait_for(PLACEHOLDER, secs(10)).unwrap();
+    // A smaller terminal: the screen is drawn again, the picture with it.
+    t.resize(170, 45);
+    t.wait_until("the picture after the resize", secs(10), |s| {
+        s.size() == (45, 170) && s.contents().contains(PLACEHOLDER)
+    })
+    .unwrap();
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}

@@ -165,6 +165,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut app = initial_app(&repo, opts.readonly, &opts.user)?;
     app.coach = opts.drill.map(coach::Coach::new);
     let mouse = opts.user.ui.mouse;
+    // The preview's image protocol, from the environment (never a query).
+    app.review.images = crate::views::image::Pictures::from_setting(opts.user.ui.images, app.mono);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -679,7 +681,12 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             });
         }
         Request::Rollback { plan, reason } => spawn_rollback(root, plan, reason, tx),
-        Request::Preview { branch, head, name } => {
+        Request::Preview {
+            branch,
+            head,
+            name,
+            max,
+        } => {
             spawn_worker("preview", &tx.clone(), move || {
                 let r = Repo::open(&root)
                     .map_err(|e| e.to_string())
@@ -688,7 +695,7 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
                         package::evidence_file(&repo, &branch, oid, &name)
                             .map_err(|e| e.to_string())
                     })
-                    .and_then(|bytes| crate::pipeline::evidence::thumbnail(&bytes, 48, 32));
+                    .and_then(|bytes| crate::pipeline::evidence::thumbnail(&bytes, max.0, max.1));
                 let _ = tx.send(Msg::Preview(branch, name, r));
             });
         }

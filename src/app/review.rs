@@ -59,6 +59,8 @@ pub struct Review {
     pub assessed: HashMap<String, Assessed>,
     /// The selected evidence file's preview: (branch, file, picture or why not).
     pub preview: Option<(String, String, Result<Thumbnail, String>)>,
+    /// How the preview draws its picture: half blocks or an image protocol.
+    pub images: crate::views::image::Pictures,
 }
 
 impl Default for Review {
@@ -72,6 +74,7 @@ impl Default for Review {
             explain: false,
             assessed: HashMap::new(),
             preview: None,
+            images: crate::views::image::Pictures::halfblocks(),
         }
     }
 }
@@ -265,7 +268,13 @@ impl App {
             .as_ref()
             .is_some_and(|(b, n, _)| *b == branch && *n == name);
         if !known {
-            self.requests.push(Request::Preview { branch, head, name });
+            let max = self.review.images.max_pixels();
+            self.requests.push(Request::Preview {
+                branch,
+                head,
+                name,
+                max,
+            });
         }
     }
 

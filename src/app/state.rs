@@ -98,6 +98,9 @@ pub enum Request {
         branch: String,
         head: String,
         name: String,
+        /// The largest picture worth decoding (pixels), for the preview's
+        /// way of drawing (see `views::image::Pictures::max_pixels`).
+        max: (u32, u32),
     },
     /// Write the drill report.
     WriteReport {

@@ -367,6 +367,8 @@ pub struct Ui {
     /// theme to start from) and a colour per style.
     pub theme: ThemeSetting,
     pub mouse: bool,
+    /// How the evidence preview draws a picture (see [`Images`]).
+    pub images: Images,
 }
 
 impl Default for Ui {
@@ -374,8 +376,24 @@ impl Default for Ui {
         Ui {
             theme: ThemeSetting::default(),
             mouse: true,
+            images: Images::default(),
         }
     }
+}
+
+/// `[ui] images`: the terminal image protocol of the evidence preview.
+/// `auto` decides from the environment (never by asking the terminal);
+/// the others force one; `halfblocks` draws with `▀` and colours, which
+/// every terminal shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Images {
+    #[default]
+    Auto,
+    Kitty,
+    Sixel,
+    Iterm2,
+    Halfblocks,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -343,12 +343,30 @@ pub fn thumbnail(bytes: &[u8], max_w: u32, max_h: u32) -> Result<Thumbnail, Stri
     .min(1.0);
     let tw = ((w as f64 * scale).round() as u32).max(1);
     let th = ((h as f64 * scale).round() as u32).max(1);
+    // Each pixel the average of the pixels it stands for, so that a line
+    // one pixel thin (a border, text) still shows, paler, instead of
+    // falling between the pixels a nearest-neighbour scaling picks.
+    let span = |i: u32, to: u32, from: u32| {
+        let a = (i as u64 * from as u64 / to as u64) as u32;
+        let b = ((i as u64 + 1) * from as u64 / to as u64) as u32;
+        (a, b.max(a + 1).min(from))
+    };
     let mut pixels = Vec::with_capacity((tw * th) as usize);
     for y in 0..th {
+        let (y0, y1) = span(y, th, h);
         for x in 0..tw {
-            let sx = (x as u64 * w as u64 / tw as u64) as u32;
-            let sy = (y as u64 * h as u64 / th as u64) as u32;
-            pixels.push(rgb[(sy * w + sx) as usize]);
+            let (x0, x1) = span(x, tw, w);
+            let mut sum = [0u64; 3];
+            for sy in y0..y1 {
+                let row = (sy * w) as usize;
+                for p in &rgb[row + x0 as usize..row + x1 as usize] {
+                    for (s, v) in sum.iter_mut().zip(p) {
+                        *s += *v as u64;
+                    }
+                }
+            }
+            let n = ((y1 - y0) * (x1 - x0)) as u64;
+            pixels.push(sum.map(|v| ((v + n / 2) / n) as u8));
         }
     }
     Ok(Thumbnail {

@@ -4,6 +4,7 @@ pub mod ansi;
 pub mod dialogs;
 pub mod footer;
 pub mod help;
+pub mod image;
 pub mod log;
 pub mod playbook;
 pub mod review;
@@ -36,7 +37,11 @@ pub fn draw_hits(f: &mut Frame, app: &App) -> Hits {
     // Whatever drew them (theme, preview, a script's own colour codes in a
     // log), colours the terminal does not have become the nearest it has.
     if app.colors != theme::ColorMode::TrueColor {
-        for c in f.buffer_mut().content.iter_mut() {
+        // Not the cells of a picture sent with an image protocol: their
+        // colour names the picture (kitty), and they are not text.
+        let text =
+            |c: &&mut ratatui::buffer::Cell| c.diff_option == ratatui::buffer::CellDiffOption::None;
+        for c in f.buffer_mut().content.iter_mut().filter(text) {
             c.fg = app.colors.adapt(c.fg);
             c.bg = app.colors.adapt(c.bg);
         }

@@ -356,18 +356,19 @@ fn checklist_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: 
             rows.push(l);
         }
     }
-    // The selected evidence image, drawn with half blocks (works over SSH).
+    // The selected evidence image, drawn with the terminal's image protocol
+    // or with half blocks (which work everywhere, over SSH too).
     let preview = app.selected_evidence().and_then(|(b, _, n)| {
         app.review
             .preview
             .as_ref()
             .filter(|(pb, pn, _)| *pb == b && *pn == n)
-            .map(|(_, n, r)| (n.clone(), r.clone()))
+            .map(|(b, n, r)| (b.as_str(), n.as_str(), r))
     });
     let area = match preview {
-        Some((name, r)) => {
+        Some((branch, name, r)) => {
             let h = match &r {
-                Ok(th) => th.height.div_ceil(2) as u16 + 2,
+                Ok(th) => app.review.images.rows(th) + 2,
                 Err(_) => 3,
             };
             let [top, bottom] =
@@ -380,12 +381,17 @@ fn checklist_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: 
                 Ok(th) => {
                     let inner = block.inner(bottom);
                     f.render_widget(block, bottom);
-                    f.render_widget(
-                        Paragraph::new(half_blocks(&th, app.mono, app.colors)),
-                        inner,
-                    );
+                    if !app.review.images.draw(f, inner, branch, name, th) {
+                        f.render_widget(
+                            Paragraph::new(half_blocks(th, app.mono, app.colors)),
+                            inner,
+                        );
+                    }
                 }
-                Err(e) => f.render_widget(Paragraph::new(e).style(t.warn).block(block), bottom),
+                Err(e) => f.render_widget(
+                    Paragraph::new(e.as_str()).style(t.warn).block(block),
+                    bottom,
+                ),
             }
             top
         }
