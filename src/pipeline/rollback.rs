@@ -789,7 +789,7 @@ pub fn rollback(
 
     // 1. Restore the bundle into a fresh directory.
     ev(Event::Step(Step::Checkout, StepState::Running));
-    let work = run.work_dir(ev)?;
+    let work = run.work_dir(&mut job, ev)?;
     let restored = run.restore(work.path(), &mut job, ev)?;
     let staged = run.stage(&restored, &mut job, ev)?;
     let build = run.stamp(&restored, &staged, &mut job, ev)?;
@@ -1016,14 +1016,20 @@ impl<'a> Run<'a> {
 
     /// Phase 1a, the work directory: fresh, under the state directory, named
     /// `rollback-<pid>-…` so that a later start removes it if this process dies.
-    fn work_dir(&self, ev: &mut (dyn FnMut(Event) + Send)) -> Result<TempDir, RollbackError> {
+    /// Without one the job ends `FAILED` (not left running, to be taken for
+    /// aborted by the next start).
+    fn work_dir(
+        &self,
+        job: &mut Job,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<TempDir, RollbackError> {
         let state = &self.repo.state.path;
         tempfile::Builder::new()
             .prefix(&format!("rollback-{}-", std::process::id()))
             .tempdir_in(state)
             .map_err(|e| {
                 let why = format!("no temporary directory in {}: {e}", state.display());
-                self.fail(step_failed(Step::Checkout, why, ev))
+                self.job_failed(job, step_failed(Step::Checkout, why, ev))
             })
     }
 
@@ -1689,6 +1695,45 @@ mod tests {
         assert_eq!(pick_default(&tags, Some(&l)).unwrap().name, "c");
         let l = live(Some("a"), "1", &["b", "c"]);
         assert!(pick_default(&tags, Some(&l)).is_none());
+    }
+
+    #[test]
+    fn no_work_directory_ends_the_job_failed() {
+        let tmp = tempfile::tempdir().unwrap();
+        git2::Repository::init(tmp.path().join("repo")).unwrap();
+        let mut repo = Repo::open(&tmp.path().join("repo")).unwrap();
+        // A state directory that cannot hold the work directory.
+        repo.state.path = tmp.path().join("missing/state");
+        let cfg = Config::default();
+        let plan = Plan {
+            target: tag("prod-1", "0123456789abcdef0123456789abcdef01234567"),
+            source: PlanSource::Tree {
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            },
+            live: None,
+            diff: Vec::new(),
+            diff_base: None,
+            refused_backup: None,
+            will_log: Vec::new(),
+            roll_forward: false,
+            notes: Vec::new(),
+        };
+        let run = Run::new(&repo, &cfg, &plan, "test", Instant::now(), "ann");
+        let jobs = tmp.path().join("jobs-state");
+        let mut job = Job::create(&jobs, "rollback", "prod-1", "ann").unwrap();
+        let mut events = Vec::new();
+        let r = run.work_dir(&mut job, &mut |e| events.push(format!("{e:?}")));
+        assert!(
+            matches!(&r, Err(RollbackError::Step(StepFailed(why))) if why.contains("no temporary directory")),
+            "{:?}",
+            r.err()
+        );
+        assert!(events.iter().any(|e| e.contains("Failed")), "{events:?}");
+        // The journal on disk says how it ended, so the next start does not
+        // take it for aborted.
+        let listed = super::super::jobs::list(&jobs);
+        assert_eq!(listed[0].state, super::super::jobs::JobState::Done);
+        assert_eq!(listed[0].result.as_deref(), Some("FAILED"));
     }
 
     #[test]
