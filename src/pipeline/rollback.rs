@@ -504,13 +504,44 @@ pub fn plan(
         }
     };
     let tags = repo.prod_tags(cfg).map_err(other)?;
-    let target = match target {
+    let target = pick_target(&tags, target, live.as_ref(), &mut notes)?;
+    let roll_forward = live
+        .as_ref()
+        .and_then(|l| l.tag.as_ref())
+        .and_then(|lt| tags.iter().position(|t| t.name == *lt))
+        .zip(tags.iter().position(|t| t.name == target.name))
+        .is_some_and(|(l, t)| t > l);
+    let (source, refused_backup) = plan_source(repo, cfg, &target, allow_tree_fallback)?;
+    let (diff, diff_base) = plan_diff(repo, cfg, live.as_ref(), &source, &mut notes);
+    let will_log = plan_records(repo, cfg, &target);
+    Ok(Plan {
+        target,
+        source,
+        live,
+        diff,
+        diff_base,
+        refused_backup,
+        will_log,
+        roll_forward,
+        notes,
+    })
+}
+
+/// Planning, the target: the prod tag named, or [`pick_default`]; notes
+/// when it is live already or was marked bad.
+fn pick_target(
+    tags: &[ProdTag],
+    name: Option<&str>,
+    live: Option<&LiveRecord>,
+    notes: &mut Vec<String>,
+) -> Result<ProdTag, RollbackError> {
+    let target = match name {
         Some(name) => tags
             .iter()
             .find(|t| t.name == name)
             .cloned()
             .ok_or_else(|| RollbackError::UnknownTag(name.to_string()))?,
-        None => pick_default(&tags, live.as_ref()).ok_or_else(|| {
+        None => pick_default(tags, live).ok_or_else(|| {
             RollbackError::NoTarget(if tags.is_empty() {
                 "there are no prod tags".into()
             } else {
@@ -518,25 +549,31 @@ pub fn plan(
             })
         })?,
     };
-    if is_live(&target, live.as_ref()) {
+    if is_live(&target, live) {
         notes.push(format!(
             "{} is what production serves now: this redeploys it",
             target.name
         ));
     }
-    if is_bad(&target, live.as_ref()) {
+    if is_bad(&target, live) {
         notes.push(format!(
             "{} failed verification before (bad_tags)",
             target.name
         ));
     }
-    let roll_forward = live
-        .as_ref()
-        .and_then(|l| l.tag.as_ref())
-        .and_then(|lt| tags.iter().position(|t| t.name == *lt))
-        .zip(tags.iter().position(|t| t.name == target.name))
-        .is_some_and(|(l, t)| t > l);
+    Ok(target)
+}
 
+/// Planning, the source: the target's backup when present and it checks
+/// out, else the tag's tree. A backup that does not check out is refused
+/// (recorded, [`RollbackError::BadBackup`]) unless `allow_tree_fallback`;
+/// then the second value says why it is not used.
+fn plan_source(
+    repo: &Repo,
+    cfg: &Config,
+    target: &ProdTag,
+    allow_tree_fallback: bool,
+) -> Result<(PlanSource, Option<String>), RollbackError> {
     let bundle_dir = cfg.project.bundle_dir.trim_matches('/').to_string();
     let path = cfg.backup_path(&repo.root, &target.name);
     let mut refused_backup = None;
@@ -582,8 +619,20 @@ pub fn plan(
     let source = source.unwrap_or_else(|| PlanSource::Tree {
         commit: target.commit.clone(),
     });
+    Ok((source, refused_backup))
+}
 
-    // What production serves, and what the target holds.
+/// Planning, the diff: what production serves (the publish directory, else
+/// the live commit's tree) against what the target holds, and what it was
+/// compared with; nothing when production is unknown.
+fn plan_diff(
+    repo: &Repo,
+    cfg: &Config,
+    live: Option<&LiveRecord>,
+    source: &PlanSource,
+    notes: &mut Vec<String>,
+) -> (Vec<FileChange>, Option<String>) {
+    let bundle_dir = cfg.project.bundle_dir.trim_matches('/').to_string();
     let publish_dir = cfg.live.publish_dir.trim();
     // A publish directory that would destroy data is never listed (its
     // backups or repository files are no "changes"); the publish refuses it.
@@ -593,7 +642,7 @@ pub fn plan(
             format!("the publish directory {}", dir.display()),
             backup::bundle_manifest(&dir, &bundle_dir),
         ))
-    } else if let Some(l) = &live {
+    } else if let Some(l) = live {
         tree_files(repo, &l.commit, &bundle_dir).ok().map(|m| {
             (
                 format!("the tree of the live commit {}", column_sha(&l.commit)),
@@ -603,21 +652,24 @@ pub fn plan(
     } else {
         None
     };
-    let target_files = match &source {
+    let target_files = match source {
         PlanSource::Backup { path, .. } => zip_files(path, &bundle_dir),
         PlanSource::Tree { commit } => tree_files(repo, commit, &bundle_dir),
     };
-    let (diff, diff_base) = match (prod, target_files) {
+    match (prod, target_files) {
         (Some((base, p)), Ok(t)) => (diff_maps(&p, &t), Some(base)),
         (_, Err(e)) => {
             notes.push(format!("the target's files could not be listed: {e}"));
             (Vec::new(), None)
         }
         (None, Ok(_)) => (Vec::new(), None),
-    };
+    }
+}
 
+/// Planning, the records: where a rollback to `target` will be logged.
+fn plan_records(repo: &Repo, cfg: &Config, target: &ProdTag) -> Vec<String> {
     let rel_log = cfg.project.release_log_dir.trim_end_matches('/');
-    let will_log = vec![
+    vec![
         format!("audit chain: rollback {} OK/FAILED", target.name),
         format!(
             "protocol audit log: {}",
@@ -654,18 +706,7 @@ pub fn plan(
             "live record: {} with health ok, or failed (then {} goes on bad_tags)",
             target.name, target.name
         ),
-    ];
-    Ok(Plan {
-        target,
-        source,
-        live,
-        diff,
-        diff_base,
-        refused_backup,
-        will_log,
-        roll_forward,
-        notes,
-    })
+    ]
 }
 
 /// [`plan`] again for the same target, as confirmed: the tag's tree
