@@ -803,13 +803,15 @@ fn replace_path(src: &Path, dst: &Path) -> std::io::Result<()> {
 /// verified or not; an error means nothing was verified (refused, or a
 /// step could not run).
 ///
-/// The phases, in order: guardrails and the deploy lock ([`Run::lock`]);
-/// under the lock, orphans ended and the plan confirmed again
-/// ([`Run::confirm_under_lock`]); 1. the bundle restored ([`Run::work_dir`],
-/// [`Run::restore`]), staged ([`Run::stage`]) and stamped ([`Run::stamp`]);
-/// 2. deployed ([`Run::deploy`]) and published as unverified
-/// ([`Run::published`]); 3. verified live ([`Run::verify`],
-/// [`Run::put_tree_back`]); 4. recorded everywhere ([`Run::record`]).
+/// The phases, in order (each a method of `Run`):
+///
+/// - before the lock, guardrails, then the deploy lock (`lock`); under it,
+///   orphans ended and the plan made again (`confirm_under_lock`);
+/// - 1, restore: the work directory (`work_dir`), the bytes (`restore`), the
+///   checkout they are copied into (`stage`), the new BUILD_ID (`stamp`);
+/// - 2, deploy (`deploy`), then the live record says unverified (`published`);
+/// - 3, verify live (`verify`), then the working tree put back (`put_tree_back`);
+/// - 4, record: tags marked, rollout and release logs, audit, alert (`record`).
 pub fn rollback(
     repo: &Repo,
     cfg: &Config,
