@@ -56,14 +56,17 @@ use serde_json::{json, Value};
 
 use super::alerts;
 use super::audit::NewEntry;
+use super::audit::Record;
 use super::backup::{self, BackupCheck, BackupError};
 use super::checkout;
 use super::config::{self, Config};
 pub use super::deploy::default_target;
 use super::deploy::{self, is_bad, is_live, pick_default, Event, Step, StepState};
 use super::jobs::Job;
+use super::lock::DeployLock;
 use super::lock::{LockError, LockInfo};
 use super::record::record;
+use super::record::RecordError;
 use super::release::{self, ReleaseKind, ReleaseLogEntry, RolloutEntry, RolloutSource};
 use super::repo::{ProdTag, Repo};
 use super::runner::Answers;
@@ -72,6 +75,7 @@ use super::state::{LiveHealth, LiveRecord};
 use super::verify::{CheckState, Expect, VerifyOptions, VerifyReport};
 use super::{Refused, StepFailed};
 use crate::pipeline::common::column_sha;
+use tempfile::TempDir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
@@ -500,13 +504,44 @@ pub fn plan(
         }
     };
     let tags = repo.prod_tags(cfg).map_err(other)?;
-    let target = match target {
+    let target = pick_target(&tags, target, live.as_ref(), &mut notes)?;
+    let roll_forward = live
+        .as_ref()
+        .and_then(|l| l.tag.as_ref())
+        .and_then(|lt| tags.iter().position(|t| t.name == *lt))
+        .zip(tags.iter().position(|t| t.name == target.name))
+        .is_some_and(|(l, t)| t > l);
+    let (source, refused_backup) = plan_source(repo, cfg, &target, allow_tree_fallback)?;
+    let (diff, diff_base) = plan_diff(repo, cfg, live.as_ref(), &source, &mut notes);
+    let will_log = plan_records(repo, cfg, &target);
+    Ok(Plan {
+        target,
+        source,
+        live,
+        diff,
+        diff_base,
+        refused_backup,
+        will_log,
+        roll_forward,
+        notes,
+    })
+}
+
+/// Planning, the target: the prod tag named, or [`pick_default`]; notes
+/// when it is live already or was marked bad.
+fn pick_target(
+    tags: &[ProdTag],
+    name: Option<&str>,
+    live: Option<&LiveRecord>,
+    notes: &mut Vec<String>,
+) -> Result<ProdTag, RollbackError> {
+    let target = match name {
         Some(name) => tags
             .iter()
             .find(|t| t.name == name)
             .cloned()
             .ok_or_else(|| RollbackError::UnknownTag(name.to_string()))?,
-        None => pick_default(&tags, live.as_ref()).ok_or_else(|| {
+        None => pick_default(tags, live).ok_or_else(|| {
             RollbackError::NoTarget(if tags.is_empty() {
                 "there are no prod tags".into()
             } else {
@@ -514,25 +549,31 @@ pub fn plan(
             })
         })?,
     };
-    if is_live(&target, live.as_ref()) {
+    if is_live(&target, live) {
         notes.push(format!(
             "{} is what production serves now: this redeploys it",
             target.name
         ));
     }
-    if is_bad(&target, live.as_ref()) {
+    if is_bad(&target, live) {
         notes.push(format!(
             "{} failed verification before (bad_tags)",
             target.name
         ));
     }
-    let roll_forward = live
-        .as_ref()
-        .and_then(|l| l.tag.as_ref())
-        .and_then(|lt| tags.iter().position(|t| t.name == *lt))
-        .zip(tags.iter().position(|t| t.name == target.name))
-        .is_some_and(|(l, t)| t > l);
+    Ok(target)
+}
 
+/// Planning, the source: the target's backup when present and it checks
+/// out, else the tag's tree. A backup that does not check out is refused
+/// (recorded, [`RollbackError::BadBackup`]) unless `allow_tree_fallback`;
+/// then the second value says why it is not used.
+fn plan_source(
+    repo: &Repo,
+    cfg: &Config,
+    target: &ProdTag,
+    allow_tree_fallback: bool,
+) -> Result<(PlanSource, Option<String>), RollbackError> {
     let bundle_dir = cfg.project.bundle_dir.trim_matches('/').to_string();
     let path = cfg.backup_path(&repo.root, &target.name);
     let mut refused_backup = None;
@@ -578,8 +619,20 @@ pub fn plan(
     let source = source.unwrap_or_else(|| PlanSource::Tree {
         commit: target.commit.clone(),
     });
+    Ok((source, refused_backup))
+}
 
-    // What production serves, and what the target holds.
+/// Planning, the diff: what production serves (the publish directory, else
+/// the live commit's tree) against what the target holds, and what it was
+/// compared with; nothing when production is unknown.
+fn plan_diff(
+    repo: &Repo,
+    cfg: &Config,
+    live: Option<&LiveRecord>,
+    source: &PlanSource,
+    notes: &mut Vec<String>,
+) -> (Vec<FileChange>, Option<String>) {
+    let bundle_dir = cfg.project.bundle_dir.trim_matches('/').to_string();
     let publish_dir = cfg.live.publish_dir.trim();
     // A publish directory that would destroy data is never listed (its
     // backups or repository files are no "changes"); the publish refuses it.
@@ -589,7 +642,7 @@ pub fn plan(
             format!("the publish directory {}", dir.display()),
             backup::bundle_manifest(&dir, &bundle_dir),
         ))
-    } else if let Some(l) = &live {
+    } else if let Some(l) = live {
         tree_files(repo, &l.commit, &bundle_dir).ok().map(|m| {
             (
                 format!("the tree of the live commit {}", column_sha(&l.commit)),
@@ -599,21 +652,24 @@ pub fn plan(
     } else {
         None
     };
-    let target_files = match &source {
+    let target_files = match source {
         PlanSource::Backup { path, .. } => zip_files(path, &bundle_dir),
         PlanSource::Tree { commit } => tree_files(repo, commit, &bundle_dir),
     };
-    let (diff, diff_base) = match (prod, target_files) {
+    match (prod, target_files) {
         (Some((base, p)), Ok(t)) => (diff_maps(&p, &t), Some(base)),
         (_, Err(e)) => {
             notes.push(format!("the target's files could not be listed: {e}"));
             (Vec::new(), None)
         }
         (None, Ok(_)) => (Vec::new(), None),
-    };
+    }
+}
 
+/// Planning, the records: where a rollback to `target` will be logged.
+fn plan_records(repo: &Repo, cfg: &Config, target: &ProdTag) -> Vec<String> {
     let rel_log = cfg.project.release_log_dir.trim_end_matches('/');
-    let will_log = vec![
+    vec![
         format!("audit chain: rollback {} OK/FAILED", target.name),
         format!(
             "protocol audit log: {}",
@@ -650,18 +706,7 @@ pub fn plan(
             "live record: {} with health ok, or failed (then {} goes on bad_tags)",
             target.name, target.name
         ),
-    ];
-    Ok(Plan {
-        target,
-        source,
-        live,
-        diff,
-        diff_base,
-        refused_backup,
-        will_log,
-        roll_forward,
-        notes,
-    })
+    ]
 }
 
 /// [`plan`] again for the same target, as confirmed: the tag's tree
@@ -757,6 +802,16 @@ fn replace_path(src: &Path, dst: &Path) -> std::io::Result<()> {
 /// (or rollback) script; the verify script runs with stdin closed. Returns the outcome,
 /// verified or not; an error means nothing was verified (refused, or a
 /// step could not run).
+///
+/// The phases, in order (each a method of `Run`):
+///
+/// - before the lock, guardrails, then the deploy lock (`lock`); under it,
+///   orphans ended and the plan made again (`confirm_under_lock`);
+/// - 1, restore: the work directory (`work_dir`), the bytes (`restore`), the
+///   checkout they are copied into (`stage`), the new BUILD_ID (`stamp`);
+/// - 2, deploy (`deploy`), then the live record says unverified (`published`);
+/// - 3, verify live (`verify`), then the working tree put back (`put_tree_back`);
+/// - 4, record: tags marked, rollout and release logs, audit, alert (`record`).
 pub fn rollback(
     repo: &Repo,
     cfg: &Config,
@@ -767,466 +822,836 @@ pub fn rollback(
 ) -> Result<RollbackOutcome, RollbackError> {
     let started = Instant::now();
     let user = repo.user(cfg);
-    let actor = user.name.clone();
-    let drill = repo.is_drill();
-    let tag = plan.target.name.clone();
-    let commit = plan.target.commit.clone();
-    // The live record now, not as planned: it may have changed meanwhile.
-    let live_now = repo.state.read_live().ok().flatten().or(plan.live.clone());
-    let from = from_of(live_now.as_ref());
-    let source = plan.source.rollout_source();
-    let audit = |result: &str, details: Value| {
-        record(
-            repo,
-            cfg,
-            NewEntry::new(&actor, "rollback", &tag, result).with_details(details),
-        )
-    };
-    let refuse = |why: String| -> RollbackError {
-        let _ = audit(
-            "REFUSED",
-            json!({ "from": from, "to": tag, "reason": reason, "why": why }),
-        );
-        alerts::refused(repo, cfg, "rollback", &tag, &why);
-        RollbackError::Refused(Refused(why))
-    };
-
-    if !user.release_manager && !drill {
-        return Err(refuse(format!(
-            "{actor} is not a release manager (release_managers in guardrail.toml on the main branch)"
-        )));
-    }
-    if cfg.live.url.trim().is_empty() {
-        return Err(RollbackError::NoUrl);
-    }
-    let rollback_script = cfg.scripts.rollback.trim().to_string();
-    let _lock = match super::deploy::take_lock(repo, cfg, LockInfo::new(&actor, "rollback", &tag)) {
-        Ok(l) => l,
-        Err(e @ (LockError::Held(_) | LockError::Frozen(_) | LockError::Team(_))) => {
-            return Err(refuse(e.to_string()))
-        }
-        Err(e) => return Err(other(e)),
-    };
-    let fail = |why: String| -> RollbackError {
-        let _ = audit(
-            "FAILED",
-            json!({ "from": from, "to": tag, "reason": reason, "why": why }),
-        );
-        RollbackError::Step(StepFailed(why))
-    };
-    // Under the lock: no dead job's script may publish after us.
-    if let Err(StepFailed(why)) = deploy::end_dead_jobs(repo, cfg, ev) {
-        return Err(fail(why));
-    }
-    // The plan again, now that nothing else can change production: what
-    // was confirmed must still be what will happen.
-    let fresh = plan_again(repo, cfg, plan)?;
-    let changed = plan_changes(plan, &fresh);
-    if !changed.is_empty() {
-        let e = RollbackError::PlanChanged {
-            changes: changed.join("; "),
-            plan: Box::new(fresh),
-        };
-        let _ = refuse(e.to_string());
-        return Err(e);
-    }
-    let mut job = Job::create(&repo.state.path, "rollback", &tag, &actor)
-        .map_err(|e| fail(format!("the job journal could not be created: {e}")))?;
+    let run = Run::new(repo, cfg, plan, reason, started, &user.name);
+    let _lock = run.lock(user.release_manager)?;
+    run.confirm_under_lock(ev)?;
+    let mut job = Job::create(&repo.state.path, "rollback", &run.tag, &run.actor)
+        .map_err(|e| run.fail(format!("the job journal could not be created: {e}")))?;
     let job_log = |name: &str| job.dir.join(format!("{name}.log"));
     let (deploy_log, verify_log) = (job_log("deploy"), job_log("verify"));
 
     // 1. Restore the bundle into a fresh directory.
     ev(Event::Step(Step::Checkout, StepState::Running));
-    let step_fail = |step: Step, why: String, ev: &mut (dyn FnMut(Event) + Send)| {
-        ev(Event::Step(step, StepState::Failed(why.clone())));
-        why
-    };
-    // `rollback-<pid>-…`: a later start removes it if this process dies.
-    let work = tempfile::Builder::new()
-        .prefix(&format!("rollback-{}-", std::process::id()))
-        .tempdir_in(&repo.state.path)
-        .map_err(|e| {
-            fail(step_fail(
-                Step::Checkout,
-                format!(
-                    "no temporary directory in {}: {e}",
-                    repo.state.path.display()
-                ),
-                ev,
-            ))
-        })?;
-    let restored = work.path().join("bundle");
-    let restore = match &plan.source {
-        PlanSource::Backup { path, .. } => {
-            backup::restore_within(path, &restored, cfg.backup.max_unpacked.0)
-        }
-        PlanSource::Tree { commit } => Oid::from_str(commit)
-            .map_err(BackupError::Git)
-            .and_then(|oid| backup::restore_from_tree(repo, oid, &cfg.project.archive, &restored)),
-    };
-    let info = match restore {
-        Ok(i) => i,
-        Err(
-            e @ (BackupError::ManifestMismatch { .. }
-            | BackupError::CrcFailed { .. }
-            | BackupError::UnsafeEntry { .. }
-            | BackupError::Corrupt { .. }
-            | BackupError::BadManifest { .. }
-            | BackupError::TooLarge { .. }),
-        ) => {
-            let why = step_fail(Step::Checkout, e.to_string(), ev);
-            let _ = audit(
-                "REFUSED",
-                json!({ "from": from, "to": tag, "reason": reason, "why": why }),
-            );
-            alerts::refused(repo, cfg, "rollback", &tag, &why);
-            let _ = job.finish("REFUSED", &why);
-            return Err(RollbackError::BadBackup {
-                tag: tag.clone(),
-                path: match &plan.source {
-                    PlanSource::Backup { path, .. } => path.display().to_string(),
-                    PlanSource::Tree { .. } => String::new(),
-                },
-                why,
-            });
-        }
-        Err(e) => {
-            let why = step_fail(Step::Checkout, format!("the restore failed: {e}"), ev);
-            let _ = job.finish("FAILED", &why);
-            return Err(fail(why));
-        }
-    };
-    let bundle_rel = cfg.project.bundle_dir.trim_matches('/').to_string();
-    let restored_bundle = restored.join(&bundle_rel);
-    if !restored_bundle.is_dir() {
-        let why = step_fail(
-            Step::Checkout,
-            format!("the restored files hold no {bundle_rel}/ to publish"),
-            ev,
-        );
-        let _ = job.finish("FAILED", &why);
-        return Err(fail(why));
-    }
-    // What production must serve: every restored bundle file, by content.
-    let manifest = backup::bundle_manifest(&restored_bundle, "");
-
-    // The tag's checkout, only when a script of the tag's tree needs one.
-    let needs_checkout = !rollback_script.is_empty()
-        || tree_has(repo, &commit, &cfg.scripts.deploy)
-        || tree_has(repo, &commit, &cfg.scripts.verify);
-    let co = if needs_checkout {
-        match checkout::prepare(repo, cfg.playbook.checkout, &tag, &commit) {
-            Ok(co) => Some(co),
-            Err(e @ checkout::CheckoutError::Dirty { .. }) => {
-                let why = step_fail(Step::Checkout, e.to_string(), ev);
-                let _ = job.finish("REFUSED", &why);
-                return Err(refuse(why));
-            }
-            Err(e) => {
-                let why = step_fail(Step::Checkout, format!("checking out {tag}: {e}"), ev);
-                let _ = job.finish("FAILED", &why);
-                return Err(fail(why));
-            }
-        }
-    } else {
-        None
-    };
-    let in_place = co.as_ref().is_some_and(|c| c.path == repo.root);
-    let archive: Vec<String> = cfg
-        .project
-        .archive
-        .iter()
-        .map(|p| p.trim_matches('/').to_string())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let deploy_root = match &co {
-        Some(c) => {
-            for p in &archive {
-                let src = restored.join(p);
-                if src.exists() {
-                    if let Err(e) = replace_path(&src, &c.path.join(p)) {
-                        let why = step_fail(
-                            Step::Checkout,
-                            format!("copying the restored {p} into the checkout: {e}"),
-                            ev,
-                        );
-                        if in_place {
-                            let _ = c.reset_paths(&archive);
-                        }
-                        let _ = job.finish("FAILED", &why);
-                        return Err(fail(why));
-                    }
-                }
-            }
-            c.path.clone()
-        }
-        None => restored.clone(),
-    };
-    let bundle = config::resolve(&deploy_root, &bundle_rel);
-    let build_id = scripts::build_id(&commit, Utc::now());
-    if let Err(e) = super::buildid::stamp_files(&bundle, &cfg.live.stamp, &build_id) {
-        let why = step_fail(
-            Step::Checkout,
-            format!(
-                "could not stamp the BUILD_ID into {}: {e}",
-                bundle.display()
-            ),
-            ev,
-        );
-        if let (true, Some(c)) = (in_place, &co) {
-            let _ = c.reset_paths(&archive);
-        }
-        let _ = job.finish("FAILED", &why);
-        return Err(fail(why));
-    }
-    ev(Event::Step(
-        Step::Checkout,
-        StepState::Done(format!(
-            "{} restored from {} and checked {}; BUILD_ID {build_id}",
-            plural(info.files, "file"),
-            plan.source.rollout_source(),
-            match info.verified {
-                backup::Verified::Manifest => "against MANIFEST.sha256",
-                backup::Verified::ZipChecksums => "on its zip checksums (no manifest)",
-                backup::Verified::GitTree => "against the tag's tree",
-            }
-        )),
-    ));
+    let work = run.work_dir(&mut job, ev)?;
+    let restored = run.restore(work.path(), &mut job, ev)?;
+    let staged = run.stage(&restored, &mut job, ev)?;
+    let build = run.stamp(&restored, &staged, &mut job, ev)?;
 
     // 2. Deploy.
     ev(Event::Step(Step::Deploy, StepState::Running));
-    let ctx = |action: &str| ScriptContext {
-        action: action.into(),
-        branch: String::new(),
-        commit: commit.clone(),
-        tag: tag.clone(),
-        build_id: build_id.clone(),
-        bundle_dir: bundle.clone(),
-        drill,
-        deploy_url: cfg.live.url.clone(),
-        actor: actor.clone(),
-    };
-    let script_name = if rollback_script.is_empty() {
-        cfg.scripts.deploy.clone()
-    } else {
-        rollback_script.clone()
-    };
-    let job_ref = &mut job;
-    // The script's process group and start time go into the journal, so a
-    // later run can end it if this process dies.
-    let mut note_script = |e: Event| {
-        if let Event::Script(h) = &e {
-            let _ = job_ref.set_script(h.pid(), &script_name);
-        }
-        ev(e)
-    };
-    let deployed: Result<String, String> = if rollback_script.is_empty() {
-        deploy::publish_with_answers(
-            repo,
-            cfg,
-            &deploy_root,
-            &ctx("rollback"),
-            answers.clone(),
-            deploy_log,
-            &mut note_script,
-        )
-    } else if !config::resolve(&deploy_root, &rollback_script).exists() {
-        let why = step_fail(
-            Step::Deploy,
-            format!("the rollback script {rollback_script} is not in {tag}'s tree; nothing was deployed"),
-            ev,
-        );
-        if let (true, Some(c)) = (in_place, &co) {
-            let _ = c.reset_paths(&archive);
-        }
-        let _ = job.finish("FAILED", &why);
-        return Err(fail(why));
-    } else {
-        let mut spec = scripts::spec(
-            cfg,
-            &rollback_script,
-            &deploy_root,
-            &ctx("rollback"),
-            answers.clone(),
-            deploy_log,
-        );
-        spec.args = vec![tag.clone()];
-        match deploy::run_script(spec, &mut note_script) {
-            Ok(o) if o.success() => Ok(format!("{rollback_script} {tag}: {o}")),
-            Ok(o) => Err(format!("{rollback_script} {tag}: {o}")),
-            Err(e) => Err(e.to_string()),
-        }
-    };
-    let deploy_ok = deployed.is_ok();
-    let deployed_text = match &deployed {
-        Ok(s) => s.clone(),
-        Err(e) => format!("the deploy failed: {e}"),
-    };
-    // A publish that failed leaves production unknown: said so, never the
-    // target as live, and the target is not marked bad (it was never
-    // published, so it never failed verification).
-    let failure = deployed
-        .as_ref()
-        .err()
-        .map(|e| format!("rollback to {tag} (BUILD_ID {build_id}) failed at deploy: {e}"));
-    // Production now serves this build, verified or not.
-    let bad_before: Vec<String> = live_now
-        .as_ref()
-        .map(|l| l.bad_tags.clone())
-        .unwrap_or_default();
-    let live_rec = |health: LiveHealth, bad: Vec<String>| LiveRecord {
-        tag: failure.is_none().then(|| tag.clone()),
-        commit: commit.clone(),
-        build_id: build_id.clone(),
-        branch: None,
-        action: "rollback".into(),
-        actor: actor.clone(),
-        time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        health: if failure.is_some() {
-            LiveHealth::Unknown
-        } else {
-            health
-        },
-        bad_tags: bad,
-        failure: failure.clone(),
-    };
+    let deployed = run.deploy(&staged, &build, answers, deploy_log, &mut job, ev)?;
     let mut notes = Vec::new();
-    if let Err(e) = repo
-        .state
-        .write_live(&live_rec(LiveHealth::Unverified, bad_before.clone()))
-    {
-        notes.push(format!("the live record could not be written: {e}"));
-    }
-    ev(Event::Step(
-        Step::Deploy,
-        if deploy_ok {
-            StepState::Done(deployed_text.clone())
-        } else {
-            // Nothing released; verification runs once, to show what
-            // production serves.
-            StepState::Failed(deployed_text.clone())
-        },
-    ));
+    let deployed = run.published(deployed, &build, &mut notes, ev);
 
     // 3. Verify live: healthy means serving exactly the tagged build.
     ev(Event::Step(Step::Verify, StepState::Running));
-    let expect = Expect {
-        build_id: Some(build_id.clone()),
-        baseline: deploy::package_baseline(repo, cfg, &commit),
-        manifest: Some(manifest),
-    };
-    let mut vctx = ctx("verify");
-    vctx.bundle_dir = bundle.clone();
-    let mut opts = VerifyOptions::from_config(&cfg.live);
-    if !deploy_ok {
-        // Nothing new is on its way: one attempt per check.
-        opts.deadline = std::time::Duration::ZERO;
-    }
-    let report: VerifyReport =
-        deploy::run_verify_with(cfg, &deploy_root, &vctx, expect, opts, verify_log, ev);
-    let verified = report.ok;
-    let seconds_to_verdict = started.elapsed().as_secs_f64();
-    let seconds_to_verified = (verified && deploy_ok).then_some(seconds_to_verdict);
-    let failing: Vec<String> = report
-        .failures()
-        .map(|c| format!("{}: {}", c.name, c.last_error.clone().unwrap_or_default()))
-        .collect();
-    let verification = if verified {
-        let warned = report
-            .checks
-            .iter()
-            .filter(|c| c.state == CheckState::Warn)
-            .count();
-        if warned > 0 {
-            format!(
-                "all ✅ ({} checks, {warned} with a warning)",
-                report.checks.len()
-            )
-        } else {
-            format!("all ✅ ({} checks)", report.checks.len())
-        }
-    } else {
-        format!("❌ {}", failing.join("; "))
-    };
-    ev(Event::Step(
-        Step::Verify,
-        if verified {
-            StepState::Done(verification.clone())
-        } else {
-            StepState::Failed(verification.clone())
-        },
-    ));
-    if let (true, Some(c)) = (in_place, &co) {
-        if let Err(e) = c.reset_paths(&archive) {
-            notes.push(format!("the working tree could not be reset: {e}"));
-        }
-    }
-    drop(co);
+    let verdict = run.verify(
+        &staged,
+        &build,
+        deployed.ok,
+        restored.manifest,
+        verify_log,
+        ev,
+    );
+    run.put_tree_back(staged, &mut notes);
 
     // 4. Record it everywhere.
     ev(Event::Step(Step::Release, StepState::Running));
-    let mut bad = bad_before;
-    if !deploy_ok {
-        // Not published: neither proved good nor bad.
-    } else if verified {
-        bad.retain(|t| *t != tag);
-    } else if !bad.contains(&tag) {
-        bad.push(tag.clone());
+    let recorded = run.record(&build, &deployed, &verdict, &mut notes, &mut job, ev);
+    drop(work);
+    Ok(run.outcome(build, deployed, verdict, recorded, notes))
+}
+
+/// What every phase of one [`rollback`] shares: who rolls back to what,
+/// from what, and how a refusal or a failure is recorded.
+struct Run<'a> {
+    repo: &'a Repo,
+    cfg: &'a Config,
+    plan: &'a Plan,
+    reason: &'a str,
+    started: Instant,
+    actor: String,
+    drill: bool,
+    tag: String,
+    commit: String,
+    /// The live record now, not as planned: it may have changed meanwhile.
+    live_now: Option<LiveRecord>,
+    from: Option<String>,
+    source: RolloutSource,
+    /// `[scripts] rollback`, trimmed; empty when not configured.
+    rollback_script: String,
+}
+
+/// The bundle restored into the work directory (phase 1).
+struct Restored {
+    /// `<work>/bundle`: the restored `archive` paths.
+    dir: PathBuf,
+    info: backup::RestoreInfo,
+    /// `[project] bundle_dir` without slashes around it.
+    bundle_rel: String,
+    /// What production must serve: every restored bundle file, by content.
+    manifest: BTreeMap<String, String>,
+}
+
+/// Where the deploy runs from (phase 1): the tag's checkout with the
+/// restored files copied over, or the restored files alone.
+struct Staged {
+    co: Option<checkout::Checkout>,
+    /// The checkout is the repository's own working tree.
+    in_place: bool,
+    /// `[project] archive` paths without slashes around them.
+    archive: Vec<String>,
+    root: PathBuf,
+}
+
+impl Staged {
+    /// Puts the `archive` paths of an in-place checkout back as committed.
+    fn reset(&self) -> Result<(), checkout::CheckoutError> {
+        match (self.in_place, &self.co) {
+            (true, Some(c)) => c.reset_paths(&self.archive),
+            _ => Ok(()),
+        }
     }
-    let health = if verified {
-        LiveHealth::Ok
-    } else {
-        LiveHealth::Failed
-    };
-    if let Err(e) = repo.state.write_live(&live_rec(health, bad)) {
-        notes.push(format!("the live record could not be written: {e}"));
-    }
-    let now = Utc::now();
-    let rollout_path = config::resolve(&repo.root, &cfg.project.rollout_log);
-    if let Err(e) = release::append_rollout_log(
-        repo,
-        cfg,
-        &RolloutEntry {
-            time: now,
-            actor: actor.clone(),
-            reason: reason.to_string(),
-            from: from.clone(),
-            to: tag.clone(),
-            source: source.clone(),
-            verified: verified && deploy_ok,
-            verification: match &failure {
-                Some(f) => format!("not verified: {f}"),
-                None => verification.clone(),
-            },
-            seconds_to_verified,
-        },
-    ) {
-        notes.push(format!("the rollout log could not be written: {e}"));
-    }
-    let checks = report.log_lines();
-    let release_log = if !deploy_ok {
-        // Nothing was released.
-        None
-    } else {
-        match release::write_release_log(
+}
+
+/// The build being deployed: its BUILD_ID and its bundle directory.
+struct Build {
+    id: String,
+    bundle: PathBuf,
+}
+
+/// How the deploy ended (phase 2).
+struct Deployed {
+    ok: bool,
+    /// How it was deployed, or why the deploy failed.
+    text: String,
+    /// Set when the publish failed: production is unknown.
+    failure: Option<String>,
+}
+
+/// What verification found (phase 3).
+struct Verdict {
+    report: VerifyReport,
+    /// Every live check ✅ (whether or not the deploy succeeded).
+    verified: bool,
+    seconds_to_verdict: f64,
+    seconds_to_verified: Option<f64>,
+    failing: Vec<String>,
+    /// `all ✅ (n checks)` or `❌ <failing checks>`.
+    verification: String,
+}
+
+/// Where the rollback was recorded (phase 4).
+struct Recorded {
+    rollout_path: PathBuf,
+    release_log: Option<String>,
+    audit_seq: Option<u64>,
+}
+
+/// Reports `step` failed and returns why.
+fn step_failed(step: Step, why: String, ev: &mut (dyn FnMut(Event) + Send)) -> String {
+    ev(Event::Step(step, StepState::Failed(why.clone())));
+    why
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        repo: &'a Repo,
+        cfg: &'a Config,
+        plan: &'a Plan,
+        reason: &'a str,
+        started: Instant,
+        actor: &str,
+    ) -> Run<'a> {
+        let live_now = repo.state.read_live().ok().flatten().or(plan.live.clone());
+        Run {
             repo,
             cfg,
+            plan,
+            reason,
+            started,
+            actor: actor.to_string(),
+            drill: repo.is_drill(),
+            tag: plan.target.name.clone(),
+            commit: plan.target.commit.clone(),
+            from: from_of(live_now.as_ref()),
+            live_now,
+            source: plan.source.rollout_source(),
+            rollback_script: cfg.scripts.rollback.trim().to_string(),
+        }
+    }
+
+    /// Appends a `rollback` entry with `result` to the audit chain.
+    fn audit(&self, result: &str, details: Value) -> Result<Record, RecordError> {
+        record(
+            self.repo,
+            self.cfg,
+            NewEntry::new(&self.actor, "rollback", &self.tag, result).with_details(details),
+        )
+    }
+
+    /// Records a refusal (audit chain and alert) and returns it.
+    fn refuse(&self, why: String) -> RollbackError {
+        let _ = self.audit(
+            "REFUSED",
+            json!({ "from": self.from, "to": self.tag, "reason": self.reason, "why": why }),
+        );
+        alerts::refused(self.repo, self.cfg, "rollback", &self.tag, &why);
+        RollbackError::Refused(Refused(why))
+    }
+
+    /// Records a step that could not run and returns it.
+    fn fail(&self, why: String) -> RollbackError {
+        let _ = self.audit(
+            "FAILED",
+            json!({ "from": self.from, "to": self.tag, "reason": self.reason, "why": why }),
+        );
+        RollbackError::Step(StepFailed(why))
+    }
+
+    /// [`Run::fail`], with the job journal ended `FAILED` first.
+    fn job_failed(&self, job: &mut Job, why: String) -> RollbackError {
+        let _ = job.finish("FAILED", &why);
+        self.fail(why)
+    }
+
+    /// Guardrails, then the lock: a release manager (or a drill), a live
+    /// URL to verify against, and the deploy lock. Refusals are recorded.
+    fn lock(&self, release_manager: bool) -> Result<DeployLock, RollbackError> {
+        if !release_manager && !self.drill {
+            return Err(self.refuse(format!(
+                "{} is not a release manager (release_managers in guardrail.toml on the main branch)",
+                self.actor
+            )));
+        }
+        if self.cfg.live.url.trim().is_empty() {
+            return Err(RollbackError::NoUrl);
+        }
+        let info = LockInfo::new(&self.actor, "rollback", &self.tag);
+        match deploy::take_lock(self.repo, self.cfg, info) {
+            Ok(l) => Ok(l),
+            Err(e @ (LockError::Held(_) | LockError::Frozen(_) | LockError::Team(_))) => {
+                Err(self.refuse(e.to_string()))
+            }
+            Err(e) => Err(other(e)),
+        }
+    }
+
+    /// Under the lock: end orphans, so no dead job's script may publish
+    /// after us; then plan again, now that nothing else can change
+    /// production: what was confirmed must still be what will happen.
+    fn confirm_under_lock(&self, ev: &mut (dyn FnMut(Event) + Send)) -> Result<(), RollbackError> {
+        if let Err(StepFailed(why)) = deploy::end_dead_jobs(self.repo, self.cfg, ev) {
+            return Err(self.fail(why));
+        }
+        let fresh = plan_again(self.repo, self.cfg, self.plan)?;
+        let changed = plan_changes(self.plan, &fresh);
+        if !changed.is_empty() {
+            let e = RollbackError::PlanChanged {
+                changes: changed.join("; "),
+                plan: Box::new(fresh),
+            };
+            let _ = self.refuse(e.to_string());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Phase 1a, the work directory: fresh, under the state directory, named
+    /// `rollback-<pid>-…` so that a later start removes it if this process dies.
+    /// Without one the job ends `FAILED` (not left running, to be taken for
+    /// aborted by the next start).
+    fn work_dir(
+        &self,
+        job: &mut Job,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<TempDir, RollbackError> {
+        let state = &self.repo.state.path;
+        tempfile::Builder::new()
+            .prefix(&format!("rollback-{}-", std::process::id()))
+            .tempdir_in(state)
+            .map_err(|e| {
+                let why = format!("no temporary directory in {}: {e}", state.display());
+                self.job_failed(job, step_failed(Step::Checkout, why, ev))
+            })
+    }
+
+    /// Phase 1b, restore the bytes: the backup (every file checked against
+    /// its manifest or zip checksums) or the tag's tree, into `<work>/bundle`.
+    /// A backup that does not check out is refused ([`RollbackError::BadBackup`]).
+    fn restore(
+        &self,
+        work: &Path,
+        job: &mut Job,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<Restored, RollbackError> {
+        let cfg = self.cfg;
+        let dir = work.join("bundle");
+        let restore = match &self.plan.source {
+            PlanSource::Backup { path, .. } => {
+                backup::restore_within(path, &dir, cfg.backup.max_unpacked.0)
+            }
+            PlanSource::Tree { commit } => Oid::from_str(commit)
+                .map_err(BackupError::Git)
+                .and_then(|oid| {
+                    backup::restore_from_tree(self.repo, oid, &cfg.project.archive, &dir)
+                }),
+        };
+        let info = match restore {
+            Ok(i) => i,
+            Err(
+                e @ (BackupError::ManifestMismatch { .. }
+                | BackupError::CrcFailed { .. }
+                | BackupError::UnsafeEntry { .. }
+                | BackupError::Corrupt { .. }
+                | BackupError::BadManifest { .. }
+                | BackupError::TooLarge { .. }),
+            ) => {
+                let why = step_failed(Step::Checkout, e.to_string(), ev);
+                let _ = self.refuse(why.clone());
+                let _ = job.finish("REFUSED", &why);
+                return Err(RollbackError::BadBackup {
+                    tag: self.tag.clone(),
+                    path: match &self.plan.source {
+                        PlanSource::Backup { path, .. } => path.display().to_string(),
+                        PlanSource::Tree { .. } => String::new(),
+                    },
+                    why,
+                });
+            }
+            Err(e) => {
+                let why = step_failed(Step::Checkout, format!("the restore failed: {e}"), ev);
+                return Err(self.job_failed(job, why));
+            }
+        };
+        let bundle_rel = cfg.project.bundle_dir.trim_matches('/').to_string();
+        let restored_bundle = dir.join(&bundle_rel);
+        if !restored_bundle.is_dir() {
+            let why = step_failed(
+                Step::Checkout,
+                format!("the restored files hold no {bundle_rel}/ to publish"),
+                ev,
+            );
+            return Err(self.job_failed(job, why));
+        }
+        let manifest = backup::bundle_manifest(&restored_bundle, "");
+        Ok(Restored {
+            dir,
+            info,
+            bundle_rel,
+            manifest,
+        })
+    }
+
+    /// Phase 1c, stage: the tag's checkout, only when a script of the tag's
+    /// tree needs one, with the restored `archive` paths copied over its own;
+    /// otherwise the restored files alone. A dirty in-place checkout is refused.
+    fn stage(
+        &self,
+        restored: &Restored,
+        job: &mut Job,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<Staged, RollbackError> {
+        let (repo, cfg, tag, commit) = (self.repo, self.cfg, &self.tag, &self.commit);
+        let needs_checkout = !self.rollback_script.is_empty()
+            || tree_has(repo, commit, &cfg.scripts.deploy)
+            || tree_has(repo, commit, &cfg.scripts.verify);
+        let co = if needs_checkout {
+            match checkout::prepare(repo, cfg.playbook.checkout, tag, commit) {
+                Ok(co) => Some(co),
+                Err(e @ checkout::CheckoutError::Dirty { .. }) => {
+                    let why = step_failed(Step::Checkout, e.to_string(), ev);
+                    let _ = job.finish("REFUSED", &why);
+                    return Err(self.refuse(why));
+                }
+                Err(e) => {
+                    let why = step_failed(Step::Checkout, format!("checking out {tag}: {e}"), ev);
+                    return Err(self.job_failed(job, why));
+                }
+            }
+        } else {
+            None
+        };
+        let in_place = co.as_ref().is_some_and(|c| c.path == repo.root);
+        let archive: Vec<String> = cfg
+            .project
+            .archive
+            .iter()
+            .map(|p| p.trim_matches('/').to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let root = match &co {
+            Some(c) => {
+                for p in &archive {
+                    let src = restored.dir.join(p);
+                    if src.exists() {
+                        if let Err(e) = replace_path(&src, &c.path.join(p)) {
+                            let why = step_failed(
+                                Step::Checkout,
+                                format!("copying the restored {p} into the checkout: {e}"),
+                                ev,
+                            );
+                            if in_place {
+                                let _ = c.reset_paths(&archive);
+                            }
+                            return Err(self.job_failed(job, why));
+                        }
+                    }
+                }
+                c.path.clone()
+            }
+            None => restored.dir.clone(),
+        };
+        Ok(Staged {
+            co,
+            in_place,
+            archive,
+            root,
+        })
+    }
+
+    /// Phase 1d, stamp: a new BUILD_ID `<short sha>-<now>` into the staged
+    /// bundle; then the restore step is reported done.
+    fn stamp(
+        &self,
+        restored: &Restored,
+        staged: &Staged,
+        job: &mut Job,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<Build, RollbackError> {
+        let bundle = config::resolve(&staged.root, &restored.bundle_rel);
+        let build_id = scripts::build_id(&self.commit, Utc::now());
+        if let Err(e) = super::buildid::stamp_files(&bundle, &self.cfg.live.stamp, &build_id) {
+            let why = step_failed(
+                Step::Checkout,
+                format!(
+                    "could not stamp the BUILD_ID into {}: {e}",
+                    bundle.display()
+                ),
+                ev,
+            );
+            let _ = staged.reset();
+            return Err(self.job_failed(job, why));
+        }
+        ev(Event::Step(
+            Step::Checkout,
+            StepState::Done(format!(
+                "{} restored from {} and checked {}; BUILD_ID {build_id}",
+                plural(restored.info.files, "file"),
+                self.plan.source.rollout_source(),
+                match restored.info.verified {
+                    backup::Verified::Manifest => "against MANIFEST.sha256",
+                    backup::Verified::ZipChecksums => "on its zip checksums (no manifest)",
+                    backup::Verified::GitTree => "against the tag's tree",
+                }
+            )),
+        ));
+        Ok(Build {
+            id: build_id,
+            bundle,
+        })
+    }
+
+    /// The SPEC §5 environment of a script run for `action`.
+    fn script_context(&self, action: &str, build: &Build) -> ScriptContext {
+        ScriptContext {
+            action: action.into(),
+            branch: String::new(),
+            commit: self.commit.clone(),
+            tag: self.tag.clone(),
+            build_id: build.id.clone(),
+            bundle_dir: build.bundle.clone(),
+            drill: self.drill,
+            deploy_url: self.cfg.live.url.clone(),
+            actor: self.actor.clone(),
+        }
+    }
+
+    /// Phase 2a, deploy: the built-in publish (or the deploy script), or the
+    /// legacy rollback script when configured. The outer error means nothing
+    /// was deployed (the rollback script is not in the tag's tree); the inner
+    /// result is how the deploy itself ended.
+    fn deploy(
+        &self,
+        staged: &Staged,
+        build: &Build,
+        answers: Answers,
+        log: PathBuf,
+        job: &mut Job,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<Result<String, String>, RollbackError> {
+        let (cfg, tag, script) = (self.cfg, &self.tag, &self.rollback_script);
+        if !script.is_empty() && !config::resolve(&staged.root, script).exists() {
+            let why = step_failed(
+                Step::Deploy,
+                format!(
+                    "the rollback script {script} is not in {tag}'s tree; nothing was deployed"
+                ),
+                ev,
+            );
+            let _ = staged.reset();
+            return Err(self.job_failed(job, why));
+        }
+        let script_name = if script.is_empty() {
+            cfg.scripts.deploy.clone()
+        } else {
+            script.clone()
+        };
+        // The script's process group and start time go into the journal, so a
+        // later run can end it if this process dies.
+        let mut note_script = |e: Event| {
+            if let Event::Script(h) = &e {
+                let _ = job.set_script(h.pid(), &script_name);
+            }
+            ev(e)
+        };
+        let ctx = self.script_context("rollback", build);
+        Ok(if script.is_empty() {
+            deploy::publish_with_answers(
+                self.repo,
+                cfg,
+                &staged.root,
+                &ctx,
+                answers,
+                log,
+                &mut note_script,
+            )
+        } else {
+            let mut spec = scripts::spec(cfg, script, &staged.root, &ctx, answers, log);
+            spec.args = vec![tag.clone()];
+            match deploy::run_script(spec, &mut note_script) {
+                Ok(o) if o.success() => Ok(format!("{script} {tag}: {o}")),
+                Ok(o) => Err(format!("{script} {tag}: {o}")),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+
+    /// The live record of this rollback, written now. A publish that failed
+    /// leaves production unknown: said so, never the target as live.
+    fn live_record(
+        &self,
+        build: &Build,
+        failure: &Option<String>,
+        health: LiveHealth,
+        bad: Vec<String>,
+    ) -> LiveRecord {
+        LiveRecord {
+            tag: failure.is_none().then(|| self.tag.clone()),
+            commit: self.commit.clone(),
+            build_id: build.id.clone(),
+            branch: None,
+            action: "rollback".into(),
+            actor: self.actor.clone(),
+            time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            health: if failure.is_some() {
+                LiveHealth::Unknown
+            } else {
+                health
+            },
+            bad_tags: bad,
+            failure: failure.clone(),
+        }
+    }
+
+    /// The live record's `bad_tags` before this rollback.
+    fn bad_before(&self) -> Vec<String> {
+        self.live_now
+            .as_ref()
+            .map(|l| l.bad_tags.clone())
+            .unwrap_or_default()
+    }
+
+    /// Phase 2b, published: production now serves this build, verified or
+    /// not, and the live record says so (unverified); then the deploy step is
+    /// reported. A failed publish leaves the target unmarked (it was never
+    /// published, so it never failed verification).
+    fn published(
+        &self,
+        deployed: Result<String, String>,
+        build: &Build,
+        notes: &mut Vec<String>,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Deployed {
+        let ok = deployed.is_ok();
+        let text = match &deployed {
+            Ok(s) => s.clone(),
+            Err(e) => format!("the deploy failed: {e}"),
+        };
+        let failure = deployed.as_ref().err().map(|e| {
+            format!(
+                "rollback to {} (BUILD_ID {}) failed at deploy: {e}",
+                self.tag, build.id
+            )
+        });
+        let rec = self.live_record(build, &failure, LiveHealth::Unverified, self.bad_before());
+        if let Err(e) = self.repo.state.write_live(&rec) {
+            notes.push(format!("the live record could not be written: {e}"));
+        }
+        ev(Event::Step(
+            Step::Deploy,
+            if ok {
+                StepState::Done(text.clone())
+            } else {
+                // Nothing released; verification runs once, to show what
+                // production serves.
+                StepState::Failed(text.clone())
+            },
+        ));
+        Deployed { ok, text, failure }
+    }
+
+    /// Phase 3a, verify live with the tag's baseline, the BUILD_ID and the
+    /// restored files' content hashes; after a failed deploy, one attempt
+    /// per check. The verify step is reported.
+    fn verify(
+        &self,
+        staged: &Staged,
+        build: &Build,
+        deploy_ok: bool,
+        manifest: BTreeMap<String, String>,
+        log: PathBuf,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Verdict {
+        let expect = Expect {
+            build_id: Some(build.id.clone()),
+            baseline: deploy::package_baseline(self.repo, self.cfg, &self.commit),
+            manifest: Some(manifest),
+        };
+        let vctx = self.script_context("verify", build);
+        let mut opts = VerifyOptions::from_config(&self.cfg.live);
+        if !deploy_ok {
+            // Nothing new is on its way: one attempt per check.
+            opts.deadline = std::time::Duration::ZERO;
+        }
+        let report: VerifyReport =
+            deploy::run_verify_with(self.cfg, &staged.root, &vctx, expect, opts, log, ev);
+        let verified = report.ok;
+        let seconds_to_verdict = self.started.elapsed().as_secs_f64();
+        let seconds_to_verified = (verified && deploy_ok).then_some(seconds_to_verdict);
+        let failing: Vec<String> = report
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.last_error.clone().unwrap_or_default()))
+            .collect();
+        let verification = if verified {
+            let warned = report
+                .checks
+                .iter()
+                .filter(|c| c.state == CheckState::Warn)
+                .count();
+            if warned > 0 {
+                format!(
+                    "all ✅ ({} checks, {warned} with a warning)",
+                    report.checks.len()
+                )
+            } else {
+                format!("all ✅ ({} checks)", report.checks.len())
+            }
+        } else {
+            format!("❌ {}", failing.join("; "))
+        };
+        ev(Event::Step(
+            Step::Verify,
+            if verified {
+                StepState::Done(verification.clone())
+            } else {
+                StepState::Failed(verification.clone())
+            },
+        ));
+        Verdict {
+            report,
+            verified,
+            seconds_to_verdict,
+            seconds_to_verified,
+            failing,
+            verification,
+        }
+    }
+
+    /// Phase 3b: an in-place checkout gets its `archive` paths put back as
+    /// committed, and the checkout is let go (its previous HEAD back).
+    fn put_tree_back(&self, staged: Staged, notes: &mut Vec<String>) {
+        if let Err(e) = staged.reset() {
+            notes.push(format!("the working tree could not be reset: {e}"));
+        }
+        drop(staged);
+    }
+
+    /// Phase 4, record it everywhere: the tags marked in the live record
+    /// (bad when verification failed, good again when it passed), the rollout
+    /// log, the release log (when something was published), the audit chain
+    /// and the alert; the job ends and the record step is reported.
+    fn record(
+        &self,
+        build: &Build,
+        deployed: &Deployed,
+        verdict: &Verdict,
+        notes: &mut Vec<String>,
+        job: &mut Job,
+        ev: &mut (dyn FnMut(Event) + Send),
+    ) -> Recorded {
+        let tag = &self.tag;
+        self.mark_tags(build, deployed, verdict.verified, notes);
+        let now = Utc::now();
+        let rollout_path = self.write_rollout_log(now, deployed, verdict, notes);
+        let release_log = if !deployed.ok {
+            // Nothing was released.
+            None
+        } else {
+            self.write_release_log(now, build, verdict, notes)
+        };
+        let verified = verdict.verified && deployed.ok;
+        let result = if verified { "OK" } else { "FAILED" };
+        let audit_seq = match self.audit(
+            result,
+            json!({
+                "from": self.from,
+                "to": tag,
+                "commit": self.commit,
+                "reason": self.reason,
+                "source": self.source.to_string(),
+                "backup_refused": self.plan.refused_backup,
+                "build_id": build.id,
+                "deployed": deployed.text,
+                "failing": verdict.failing,
+                "why": deployed.failure,
+                "seconds": verdict.seconds_to_verified,
+                "release_log": release_log,
+            }),
+        ) {
+            Ok(r) => Some(r.seq),
+            Err(e) => {
+                notes.push(format!("the audit chain could not be appended to: {e}"));
+                None
+            }
+        };
+        alerts::rollback(
+            self.repo,
+            self.cfg,
+            tag,
+            self.from.as_deref(),
+            self.reason,
+            &verdict.report,
+            &verdict.failing,
+        );
+        let summary = if let Some(f) = &deployed.failure {
+            format!("{f}; production state unknown; {tag} is not marked bad")
+        } else if verified {
+            format!(
+                "rolled back to {tag}: verified in {}s",
+                super::common::seconds(verdict.seconds_to_verified.unwrap_or_default())
+            )
+        } else {
+            format!(
+                "rolled back to {tag}: verification FAILED ({})",
+                verdict.verification
+            )
+        };
+        let _ = job.finish(if verified { "VERIFIED" } else { "FAILED" }, &summary);
+        ev(Event::Step(
+            Step::Release,
+            StepState::Done(format!(
+                "audit {result}{}; rollout log {}; release log {}",
+                audit_seq.map(|s| format!(" #{s}")).unwrap_or_default(),
+                rollout_path.display(),
+                release_log.as_deref().unwrap_or("not written")
+            )),
+        ));
+        Recorded {
+            rollout_path,
+            release_log,
+            audit_seq,
+        }
+    }
+
+    /// Phase 4a, mark tags: the live record with its health, the target
+    /// taken off `bad_tags` when verified, put on it when not (a deploy that
+    /// failed proves neither).
+    fn mark_tags(
+        &self,
+        build: &Build,
+        deployed: &Deployed,
+        verified: bool,
+        notes: &mut Vec<String>,
+    ) {
+        let mut bad = self.bad_before();
+        if !deployed.ok {
+            // Not published: neither proved good nor bad.
+        } else if verified {
+            bad.retain(|t| *t != self.tag);
+        } else if !bad.contains(&self.tag) {
+            bad.push(self.tag.clone());
+        }
+        let health = if verified {
+            LiveHealth::Ok
+        } else {
+            LiveHealth::Failed
+        };
+        let rec = self.live_record(build, &deployed.failure, health, bad);
+        if let Err(e) = self.repo.state.write_live(&rec) {
+            notes.push(format!("the live record could not be written: {e}"));
+        }
+    }
+
+    /// Phase 4b: one entry in the rollout log; returns the log's path.
+    fn write_rollout_log(
+        &self,
+        now: chrono::DateTime<Utc>,
+        deployed: &Deployed,
+        verdict: &Verdict,
+        notes: &mut Vec<String>,
+    ) -> PathBuf {
+        let rollout_path = config::resolve(&self.repo.root, &self.cfg.project.rollout_log);
+        if let Err(e) = release::append_rollout_log(
+            self.repo,
+            self.cfg,
+            &RolloutEntry {
+                time: now,
+                actor: self.actor.clone(),
+                reason: self.reason.to_string(),
+                from: self.from.clone(),
+                to: self.tag.clone(),
+                source: self.source.clone(),
+                verified: verdict.verified && deployed.ok,
+                verification: match &deployed.failure {
+                    Some(f) => format!("not verified: {f}"),
+                    None => verdict.verification.clone(),
+                },
+                seconds_to_verified: verdict.seconds_to_verified,
+            },
+        ) {
+            notes.push(format!("the rollout log could not be written: {e}"));
+        }
+        rollout_path
+    }
+
+    /// Phase 4c: a release log entry for what was published; its path.
+    fn write_release_log(
+        &self,
+        now: chrono::DateTime<Utc>,
+        build: &Build,
+        verdict: &Verdict,
+        notes: &mut Vec<String>,
+    ) -> Option<String> {
+        match release::write_release_log(
+            self.repo,
+            self.cfg,
             &ReleaseLogEntry {
                 kind: ReleaseKind::Rollback {
-                    from: from.clone(),
-                    reason: reason.to_string(),
+                    from: self.from.clone(),
+                    reason: self.reason.to_string(),
                     // Not verified: the time to the failed verdict (the entry says ❌).
-                    seconds_to_verified: seconds_to_verdict,
+                    seconds_to_verified: verdict.seconds_to_verdict,
                 },
                 time: now,
-                initiated_by: actor.clone(),
+                initiated_by: self.actor.clone(),
                 branch: None,
-                commit: commit.clone(),
-                tag: tag.clone(),
-                backup: Some(source.to_string()),
-                build_id: build_id.clone(),
+                commit: self.commit.clone(),
+                tag: self.tag.clone(),
+                backup: Some(self.source.to_string()),
+                build_id: build.id.clone(),
                 gate: None,
-                checks,
+                checks: verdict.report.log_lines(),
             },
         ) {
             Ok(p) => Some(p.display().to_string()),
@@ -1235,71 +1660,35 @@ pub fn rollback(
                 None
             }
         }
-    };
-    let verified = verified && deploy_ok;
-    let result = if verified { "OK" } else { "FAILED" };
-    let audit_seq = match audit(
-        result,
-        json!({
-            "from": from,
-            "to": tag,
-            "commit": commit,
-            "reason": reason,
-            "source": source.to_string(),
-            "backup_refused": plan.refused_backup,
-            "build_id": build_id,
-            "deployed": deployed_text,
-            "failing": failing,
-            "why": failure,
-            "seconds": seconds_to_verified,
-            "release_log": release_log,
-        }),
-    ) {
-        Ok(r) => Some(r.seq),
-        Err(e) => {
-            notes.push(format!("the audit chain could not be appended to: {e}"));
-            None
+    }
+
+    /// The outcome returned to the caller, once the work directory is gone.
+    fn outcome(
+        &self,
+        build: Build,
+        deployed: Deployed,
+        verdict: Verdict,
+        recorded: Recorded,
+        notes: Vec<String>,
+    ) -> RollbackOutcome {
+        RollbackOutcome {
+            target: self.tag.clone(),
+            commit: self.commit.clone(),
+            from: self.from.clone(),
+            source: self.source.to_string(),
+            build_id: build.id,
+            deployed: deployed.text,
+            deploy_ok: deployed.ok,
+            verified: verdict.verified && deployed.ok,
+            verify: verdict.report,
+            seconds_to_verified: verdict.seconds_to_verified,
+            seconds: self.started.elapsed().as_secs_f64(),
+            release_log: recorded.release_log,
+            rollout_log: recorded.rollout_path.display().to_string(),
+            audit_seq: recorded.audit_seq,
+            notes,
         }
-    };
-    alerts::rollback(repo, cfg, &tag, from.as_deref(), reason, &report, &failing);
-    let summary = if let Some(f) = &failure {
-        format!("{f}; production state unknown; {tag} is not marked bad")
-    } else if verified {
-        format!(
-            "rolled back to {tag}: verified in {}s",
-            super::common::seconds(seconds_to_verified.unwrap_or_default())
-        )
-    } else {
-        format!("rolled back to {tag}: verification FAILED ({verification})")
-    };
-    let _ = job.finish(if verified { "VERIFIED" } else { "FAILED" }, &summary);
-    ev(Event::Step(
-        Step::Release,
-        StepState::Done(format!(
-            "audit {result}{}; rollout log {}; release log {}",
-            audit_seq.map(|s| format!(" #{s}")).unwrap_or_default(),
-            rollout_path.display(),
-            release_log.as_deref().unwrap_or("not written")
-        )),
-    ));
-    drop(work);
-    Ok(RollbackOutcome {
-        target: tag.clone(),
-        commit: commit.clone(),
-        from,
-        source: source.to_string(),
-        build_id,
-        deployed: deployed_text,
-        deploy_ok,
-        verified,
-        verify: report,
-        seconds_to_verified,
-        seconds: started.elapsed().as_secs_f64(),
-        release_log,
-        rollout_log: rollout_path.display().to_string(),
-        audit_seq,
-        notes,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -1349,6 +1738,45 @@ mod tests {
         assert_eq!(pick_default(&tags, Some(&l)).unwrap().name, "c");
         let l = live(Some("a"), "1", &["b", "c"]);
         assert!(pick_default(&tags, Some(&l)).is_none());
+    }
+
+    #[test]
+    fn no_work_directory_ends_the_job_failed() {
+        let tmp = tempfile::tempdir().unwrap();
+        git2::Repository::init(tmp.path().join("repo")).unwrap();
+        let mut repo = Repo::open(&tmp.path().join("repo")).unwrap();
+        // A state directory that cannot hold the work directory.
+        repo.state.path = tmp.path().join("missing/state");
+        let cfg = Config::default();
+        let plan = Plan {
+            target: tag("prod-1", "0123456789abcdef0123456789abcdef01234567"),
+            source: PlanSource::Tree {
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            },
+            live: None,
+            diff: Vec::new(),
+            diff_base: None,
+            refused_backup: None,
+            will_log: Vec::new(),
+            roll_forward: false,
+            notes: Vec::new(),
+        };
+        let run = Run::new(&repo, &cfg, &plan, "test", Instant::now(), "ann");
+        let jobs = tmp.path().join("jobs-state");
+        let mut job = Job::create(&jobs, "rollback", "prod-1", "ann").unwrap();
+        let mut events = Vec::new();
+        let r = run.work_dir(&mut job, &mut |e| events.push(format!("{e:?}")));
+        assert!(
+            matches!(&r, Err(RollbackError::Step(StepFailed(why))) if why.contains("no temporary directory")),
+            "{:?}",
+            r.err()
+        );
+        assert!(events.iter().any(|e| e.contains("Failed")), "{events:?}");
+        // The journal on disk says how it ended, so the next start does not
+        // take it for aborted.
+        let listed = super::super::jobs::list(&jobs);
+        assert_eq!(listed[0].state, super::super::jobs::JobState::Done);
+        assert_eq!(listed[0].result.as_deref(), Some("FAILED"));
     }
 
     #[test]
