@@ -441,6 +441,19 @@ pub struct PackageFiles {
     pub audit_json: Option<String>,
     /// `(path under evidence/, first 64 bytes)`, sorted by path.
     pub evidence: Vec<(String, Vec<u8>)>,
+    /// Evidence files larger than `[evidence] max_file`, by their object
+    /// header, not read; sorted by path. They fail the evidence check.
+    pub oversized: Vec<OversizedEvidence>,
+}
+
+/// An evidence file in a commit larger than `[evidence] max_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OversizedEvidence {
+    /// The path under `evidence/`.
+    pub name: String,
+    pub bytes: u64,
+    /// The `[evidence] max_file` it exceeds.
+    pub max: u64,
 }
 
 /// How many leading bytes of an evidence file are kept.
@@ -458,10 +471,26 @@ fn safe_name(name: &str) -> bool {
 
 /// Reads `.handoff/<slug>/` from `commit`'s tree without checking anything
 /// out. `Ok(None)` when the commit carries no package for `branch`.
+/// Evidence files over the default `[evidence] max_file` are not read (see
+/// [`read_package_within`]).
 pub fn read_package(
     repo: &git2::Repository,
     commit: &git2::Commit,
     branch: &str,
+) -> Result<Option<PackageFiles>, HandoffError> {
+    let max = super::config::Config::defaults().evidence.max_file.0;
+    read_package_within(repo, commit, branch, max)
+}
+
+/// [`read_package`] with evidence files larger than `max_file` bytes (by
+/// their object header, before any is read) listed as
+/// [`PackageFiles::oversized`] instead of read: a huge blob committed as
+/// evidence costs no memory.
+pub fn read_package_within(
+    repo: &git2::Repository,
+    commit: &git2::Commit,
+    branch: &str,
+    max_file: u64,
 ) -> Result<Option<PackageFiles>, HandoffError> {
     let dir = package_dir(branch);
     let short = short_sha(&commit.id().to_string()).to_string();
@@ -505,6 +534,7 @@ pub fn read_package(
         .unwrap_or_else(|| (default_gate_log(), default_snapshot_file()));
 
     let mut evidence = Vec::new();
+    let mut oversized = Vec::new();
     if let Ok(e) = pkg.get_path(Path::new("evidence")) {
         if e.kind() == Some(git2::ObjectType::Tree) {
             let ev = repo
@@ -519,7 +549,21 @@ pub fn read_package(
                 git2::TreeWalkResult::Ok
             })
             .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
+            let odb = repo
+                .odb()
+                .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
             for (name, oid) in blobs {
+                let (size, _) = odb
+                    .read_header(oid)
+                    .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?;
+                if size as u64 > max_file {
+                    oversized.push(OversizedEvidence {
+                        name,
+                        bytes: size as u64,
+                        max: max_file,
+                    });
+                    continue;
+                }
                 let blob = repo
                     .find_blob(oid)
                     .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?;
@@ -528,6 +572,7 @@ pub fn read_package(
                 evidence.push((name, content[..keep].to_vec()));
             }
             evidence.sort();
+            oversized.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }
 
@@ -542,6 +587,7 @@ pub fn read_package(
         snapshot_md,
         audit_json,
         evidence,
+        oversized,
     }))
 }
 
@@ -884,6 +930,27 @@ fn snapshot_item(inp: &ChecklistInputs) -> ChecklistItem {
 fn visual_item(inp: &ChecklistInputs) -> ChecklistItem {
     const K: &str = "visual";
     let dir = &inp.files.dir;
+    if let Some(big) = inp.files.oversized.first() {
+        let mut reason = format!(
+            "the evidence file {dir}/evidence/{} is {} bytes, more than [evidence] max_file ({})",
+            big.name,
+            big.bytes,
+            super::config::Size(big.max)
+        );
+        if inp.files.oversized.len() > 1 {
+            reason.push_str(&format!(
+                " (and {} more over it)",
+                inp.files.oversized.len() - 1
+            ));
+        }
+        let detail = inp
+            .files
+            .oversized
+            .iter()
+            .map(|o| format!("❌ {}: {} bytes, not read", o.name, o.bytes))
+            .collect();
+        return ChecklistItem::new(K, ItemState::Fail, Some(reason), detail);
+    }
     if inp.requirements.is_empty() {
         return ChecklistItem::new(
             K,
