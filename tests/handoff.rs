@@ -8,9 +8,10 @@ use guardrail::pipeline::baseline::{check_tree, BaselineReport};
 use guardrail::pipeline::evidence::Requirement;
 use guardrail::pipeline::handoff::{
     checklist, legacy_by_branch, legacy_checklist, legacy_name_time, next_free_tag, package_state,
-    parse_prod_tag, read_package, sha256_hex, slug, tree_equal_ignoring_handoff, ChecklistInputs,
-    ChecklistItem, GateResult, GateSection, HandoffError, HandoffManifest, ItemState,
-    LegacyManifest, PackageFiles, PackageState, SnapshotSection,
+    parse_prod_tag, read_package, read_package_within, sha256_hex, slug,
+    tree_equal_ignoring_handoff, ChecklistInputs, ChecklistItem, GateResult, GateSection,
+    HandoffError, HandoffManifest, ItemState, LegacyManifest, OversizedEvidence, PackageFiles,
+    PackageState, SnapshotSection,
 };
 use proptest::prelude::*;
 
@@ -298,6 +299,30 @@ fn reads_a_package_from_the_branch_commit() {
         read_package(&f.t.repo, &head, "feature/other").unwrap(),
         None
     );
+}
+
+#[test]
+fn evidence_over_max_file_is_sized_by_its_header_and_not_read() {
+    let f = fixture();
+    let head = f.t.find_commit(f.head);
+    // The 70-byte PNGs are over a 69-byte cap; the 26-byte JPEG head is not.
+    let p = read_package_within(&f.t.repo, &head, BRANCH, 69)
+        .unwrap()
+        .expect("package");
+    assert_eq!(p.evidence.len(), 1, "{:?}", p.evidence);
+    assert_eq!(p.evidence[0].0, "modal/auth-modal.jpg");
+    assert_eq!(p.oversized.len(), 10);
+    assert_eq!(
+        p.oversized[0],
+        OversizedEvidence {
+            name: "ps101-step-1.png".into(),
+            bytes: PNG_1X1.len() as u64,
+            max: 69
+        }
+    );
+    let all = read_package(&f.t.repo, &head, BRANCH).unwrap().unwrap();
+    assert!(all.oversized.is_empty());
+    assert_eq!(all.evidence.len(), 11);
 }
 
 #[test]

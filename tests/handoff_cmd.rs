@@ -549,3 +549,55 @@ fn a_second_handoff_of_the_same_branch_is_refused_while_the_first_runs() {
     let again = cmd(&f).output().unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", show(&again));
 }
+
+#[test]
+fn an_evidence_file_in_the_commit_over_max_file_fails_the_check_without_being_read() {
+    let f = repo_with_gate();
+    f.checkout(mosaic::AUTH_MODAL);
+    let ev = evidence_dir(&f, "shots");
+    // Within the default cap when the package is made.
+    let mut big = PNG_1X1.to_vec();
+    big.resize(3 << 20, 0);
+    std::fs::write(ev.join("auth-modal.png"), &big).unwrap();
+    let mut args = vec!["--evidence", ev.to_str().unwrap(), "--commit"];
+    args.extend_from_slice(&YES);
+    let out = handoff(&f, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = f.guardrail(&["check", mosaic::AUTH_MODAL]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // Then the cap is lowered below the committed file.
+    f.checkout("main");
+    f.write_config(&format!(
+        "{}\n[evidence]\nmax_file = \"1MiB\"\n",
+        mosaic::CONFIG
+    ));
+    f.commit("a smaller evidence cap");
+    let out = f.guardrail(&["check", mosaic::AUTH_MODAL, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let j = json(&out);
+    assert_ne!(j["state"], "ready", "{j:#}");
+    let visual = j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == "visual")
+        .unwrap_or_else(|| panic!("no visual item in {j:#}"));
+    assert_eq!(visual["state"], "fail", "{visual:#}");
+    assert_eq!(
+        visual["reason"],
+        format!(
+            "the evidence file .handoff/feature-auth-modal/evidence/auth-modal.png is {} bytes, \
+             more than [evidence] max_file (1MiB)",
+            3 << 20
+        ),
+        "{visual:#}"
+    );
+    let out = f.guardrail(&["check", mosaic::AUTH_MODAL]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("auth-modal.png is 3145728 bytes"),
+        "{}",
+        show(&out)
+    );
+}

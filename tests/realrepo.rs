@@ -405,6 +405,45 @@ fn the_review_screen_shows_the_guard_diff_and_acknowledges_it_with_one_key() {
     assert_terminal_restored(&t);
 }
 
+/// The row of the (filtered) branch list that names `part`, if shown.
+fn list_row(s: &vt100::Screen, part: &str) -> Option<String> {
+    s.contents()
+        .lines()
+        .find(|l| l.contains(part) && !l.contains("Branches ("))
+        .map(str::to_string)
+}
+
+#[test]
+fn a_guard_acknowledged_on_the_review_screen_turns_the_list_badge_ready() {
+    let r = real_repo(PREPARE);
+    handoff_commit(&r, GATE_SKIP_BRANCH);
+    let mut t = r.f.console(&[], 200, 50);
+    t.wait_for("claude/gate", secs(15)).unwrap();
+    t.send("/gate-fast\r");
+    t.wait_for("Branches (1 of", secs(5)).unwrap();
+    // Held back by its guard changes: not ready.
+    t.wait_until("the incomplete badge", secs(15), |s| {
+        list_row(s, "claude/gate").is_some_and(|l| l.contains("… incompl"))
+    })
+    .unwrap();
+    t.send("\r");
+    t.wait_for("guard    this branch changes", secs(15))
+        .unwrap();
+    t.send("y");
+    t.wait_for("(acknowledged by", secs(15)).unwrap();
+    t.send_esc();
+    t.wait_for("Prod tags", secs(10)).unwrap();
+    // At once, without the list being read again.
+    t.wait_until("the ready badge", secs(3), |s| {
+        list_row(s, "claude/gate").is_some_and(|l| l.contains("✓ ready"))
+    })
+    .unwrap();
+    assert_eq!(live::audit_of(&r.f, "guard-accept", "OK").len(), 1);
+    t.send_q();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}
+
 // 6. What a release manager reads.
 
 #[test]

@@ -6,7 +6,8 @@ use crate::common;
 use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use guardrail::app::{App, Msg, Request, Screen};
+use guardrail::app::coach::{Coach, DrillInfo};
+use guardrail::app::{App, Msg, PlayMsg, Request, Screen};
 use guardrail::pipeline::backup::{BackupCheck, ManifestState};
 use guardrail::pipeline::rollback::{Change, FileChange, Plan, PlanSource};
 use guardrail::pipeline::state::{LiveHealth, LiveRecord};
@@ -476,4 +477,52 @@ fn a_changed_live_record_plans_again_for_the_chosen_target_and_y_waits() {
         "{:?}",
         a.requests
     );
+}
+
+#[test]
+fn a_rollback_refused_because_the_plan_went_stale_does_not_tick_the_drill_coach() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    a.coach = Some(Coach::new(DrillInfo {
+        ready_branch: "feature/ps101".into(),
+        bad_branch: mosaic::AUTH_MODAL.into(),
+        golden: mosaic::GOLDEN.into(),
+        url: "http://127.0.0.1:1/".into(),
+        report: f.tempdir().join("DRILL_REPORT.md"),
+    }));
+    key(&mut a, KeyCode::Char('R'));
+    a.requests.clear();
+    let p = plan(&a, false);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    key(&mut a, KeyCode::Char('y'));
+    assert!(matches!(&a.requests[..], [Request::Rollback { .. }]));
+    let coach = a.coach.as_ref().unwrap();
+    assert!(!coach.done[3], "y alone rolled nothing back yet");
+
+    // What the worker sends when the pipeline refuses under the lock: the
+    // new plan to ask again, and the rollback's end with the refusal.
+    let mut newer = plan(&a, false);
+    if let Some(live) = newer.live.as_mut() {
+        live.tag = Some("prod-2025-11-13.2".into());
+    }
+    a.update(Msg::RollbackPlanChanged(
+        "live was an untagged build, is now prod-2025-11-13.2".into(),
+        Box::new(newer),
+        "rolled back from the console".into(),
+    ));
+    a.update(Msg::Play(PlayMsg::RollbackEnded(
+        Box::new(Err(
+            "the plan changed before the lock was taken; nothing ran".into(),
+        )),
+        None,
+    )));
+    assert!(a.rollback.is_some(), "the dialog asks again");
+    let coach = a.coach.as_ref().unwrap();
+    assert!(
+        !coach.done[3] && !coach.done[4],
+        "a refused rollback ticked the coach: {:?}",
+        coach.done
+    );
+    assert!(coach.restored_at.is_none());
+    assert!(!a.seen.rollback_verified);
 }

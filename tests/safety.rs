@@ -576,6 +576,64 @@ fn a_scripts_secret_is_masked_in_every_stored_file_whatever_its_disguise() {
 }
 
 #[test]
+fn url_user_info_in_a_scripts_output_is_masked_in_its_log_and_on_screen() {
+    let f = mosaic_repo();
+    f.checkout_new("feature/cloner");
+    // One URL whole, one split between two writes with a pause between
+    // them (long enough to count as a prompt), one split at its `://`; the
+    // script's own text never holds the password whole.
+    f.write_script(
+        "scripts/run_deploy_gate.sh",
+        "#!/bin/bash\n\
+         echo 'clone https://deployer:hunter''2pw@127.0.0.1/site.git'\n\
+         printf 'push https://deployer:hunt'\n\
+         sleep 0.4\n\
+         printf 'er2pw@127.0.0.1/site.git done\\n'\n\
+         printf 'fetch https:/'\n\
+         sleep 0.3\n\
+         printf '/ci:hunter''2pw@127.0.0.1 ok\\n'\n\
+         echo 'DEPLOY GATE: PASS'\n",
+    );
+    f.commit("a gate that prints remote URLs");
+    f.checkout("main");
+    let out = f.guardrail(&["gate", "feature/cloner"]);
+    let so = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}{so}", stderr(&out));
+    assert!(
+        so.contains("clone https://***@127.0.0.1/site.git")
+            && so.contains("push https://***@127.0.0.1/site.git done")
+            && so.contains("fetch https://***@127.0.0.1 ok"),
+        "{so}"
+    );
+    assert!(
+        !so.contains("hunter2pw") && !stderr(&out).contains("hunter2pw"),
+        "{so}"
+    );
+    let logs: Vec<_> = files_under(&f.path().join(".git/guardrail/jobs"))
+        .into_iter()
+        .filter(|(p, _)| p.ends_with("output.log"))
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0].0).unwrap();
+    assert!(
+        log.contains("clone https://***@127.0.0.1/site.git\n")
+            && log.contains("push https://***@127.0.0.1/site.git done\n")
+            && log.contains("fetch https://***@127.0.0.1 ok\n"),
+        "{log}"
+    );
+    for root in [f.path().join(".git"), f.path().to_path_buf()] {
+        for (file, _) in files_under(&root) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(!contains_bytes(&bytes, b"hunter2pw"), "{}", file.display());
+        }
+    }
+}
+
+fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
 fn url_user_info_is_masked_in_the_audit_chain_and_the_protocol_log() {
     let l = live_repo("");
     let f = &l.f;

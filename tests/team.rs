@@ -237,6 +237,14 @@ fn two_boxes_deploying_at_once_one_is_refused_naming_the_holder() {
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(st["held"]["owner"], holder, "{st}");
     assert_eq!(st["held"]["target"], "feature/good", "{st}");
+    // `status --json` has the team lock as this box last fetched it.
+    let out = run_in(f, &t.second, &["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        st["team"]["lock"]["job"]["target"], "feature/good",
+        "{st:#}"
+    );
+    assert_eq!(st["team"]["lock_expired"], false, "{st:#}");
     let mut console = PtyCommand::new(guardrail_bin())
         .arg("-C")
         .arg(&t.second)
@@ -384,6 +392,25 @@ fn the_remote_going_away_mid_deploy_loses_nothing_and_sync_pushes_what_waited() 
     let waiting = st["waiting_entries"].as_u64().unwrap();
     assert!(waiting >= 2, "{st}");
     assert_eq!(st["waiting_live"], true, "{st}");
+    // `status` says so too, from this box alone: no call to the remote.
+    let out = run_in(f, f.path(), &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let team = &status["team"];
+    assert_eq!(team["remote"], t.d.url(), "{team}");
+    assert_eq!(team["waiting_entries"], waiting, "{team}");
+    assert_eq!(team["waiting_live"], true, "{team}");
+    assert_eq!(team["chain"], "not fetched", "{team}");
+    let out = run_in(f, f.path(), &["status"]);
+    assert!(
+        stdout(&out).contains(&format!(
+            "team: {}; {waiting} audit entries and the live record wait to sync; \
+             the team chain is not fetched here",
+            t.d.url()
+        )),
+        "{}",
+        stdout(&out)
+    );
     // Back: `team sync` pushes it all.
     t.d.restart();
     let out = run_in(f, f.path(), &["team", "sync", "--json"]);

@@ -52,9 +52,9 @@ pub struct Seen {
     pub deployed: Option<String>,
     /// The last playbook's verification failed.
     pub verification_failed: bool,
-    /// A rollback was confirmed.
-    pub rollback_started: bool,
-    /// The rollback verified production.
+    /// A rollback restored production and verified it. Only this ticks the
+    /// rollback step: a rollback refused under the lock (the plan went
+    /// stale) or one that failed rolled nothing back.
     pub rollback_verified: bool,
     /// The records screen was opened.
     pub records_read: bool,
@@ -104,8 +104,8 @@ impl Coach {
 
     /// Ticks what the user has done, in any order: a step waits for an
     /// earlier one only where it is about the same event (the failure is
-    /// the bad branch's deploy, the verified restore is the rollback
-    /// started, the records are read after it). Returns true when a step
+    /// the bad branch's deploy, the rollback counts once it is a verified
+    /// restore, the records are read after it). Returns true when a step
     /// was ticked now.
     pub fn observe(&mut self, s: &Seen) -> bool {
         let before = self.done;
@@ -119,7 +119,7 @@ impl Coach {
             self.done[2] = true;
             self.failed_at = Some(Instant::now());
         }
-        if s.rollback_started {
+        if s.rollback_verified {
             self.done[3] = true;
         }
         if self.done[3] && s.rollback_verified && !self.done[4] {
@@ -248,7 +248,6 @@ mod tests {
         };
         c.observe(&s);
         assert_eq!(c.current(), Some(3));
-        s.rollback_started = true;
         s.rollback_verified = true;
         c.observe(&s);
         assert_eq!(c.current(), Some(5));

@@ -734,7 +734,11 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
                 if let Err(e) = &r {
                     let _ = tx.send(Msg::Error(e.clone()));
                 }
-                let _ = tx.send(Msg::Assessed(branch, r.map(Arc::new)));
+                // The list's badge as well, before the review is redrawn.
+                if let Ok((_, Some(state))) = &r {
+                    let _ = tx.send(Msg::PackageState(branch.clone(), *state));
+                }
+                let _ = tx.send(Msg::Assessed(branch, r.map(|(a, _)| Arc::new(a))));
             });
         }
         Request::Handoff { branch, evidence } => {
@@ -777,12 +781,19 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
 }
 
 /// Records the acknowledgement of `branch`'s guard changes and judges the
-/// branch again with the audit chain read afresh.
+/// branch again with the audit chain read afresh: its assessment for the
+/// review, and its package state as the branch list computes its badge.
 fn accept_guard(
     root: &std::path::Path,
     branch: &str,
     head: &str,
-) -> Result<package::Assessment, String> {
+) -> Result<
+    (
+        package::Assessment,
+        Option<crate::pipeline::handoff::PackageState>,
+    ),
+    String,
+> {
     let repo = Repo::open(root).map_err(|e| e.to_string())?;
     let cfg = repo.config().map_err(|e| e.to_string())?;
     let b = repo
@@ -796,7 +807,7 @@ fn accept_guard(
         .map_err(|e| e.to_string())?;
     let ctx = package::Context::load(&repo, &cfg).map_err(|e| e.to_string())?;
     let oid = git2::Oid::from_str(head).map_err(|e| e.to_string())?;
-    package::assess_head(
+    let a = package::assess_head(
         &repo,
         &cfg,
         branch,
@@ -804,7 +815,8 @@ fn accept_guard(
         &ctx,
         crate::pipeline::audit::entry_hash_ok,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    Ok((a, package_state(&repo, &cfg, &b, Some(&ctx))))
 }
 
 /// One thread judges packages for the review screen, newest request first,

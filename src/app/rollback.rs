@@ -258,7 +258,6 @@ impl App {
             reason: d.reason,
         });
         self.screen = Screen::Playbook;
-        self.seen.rollback_started = true;
     }
 }
 

@@ -196,6 +196,9 @@ pub enum Msg {
         String,
         Result<std::sync::Arc<crate::pipeline::handoff::package::Assessment>, String>,
     ),
+    /// A branch's package state (its list badge) read again, as the branch
+    /// list reads it: after a guard acknowledgement was recorded.
+    PackageState(String, crate::pipeline::handoff::PackageState),
     Key(KeyEvent),
     Mouse(MouseEvent),
     Resize(u16, u16),
@@ -884,6 +887,12 @@ impl App {
                     Err(e) => Assessed::Failed(e),
                 };
                 self.review.assessed.insert(branch, v);
+                self.dirty = true;
+            }
+            Msg::PackageState(branch, state) => {
+                for row in self.branches.iter_mut().filter(|r| r.r.name == branch) {
+                    row.package = Some(state);
+                }
                 self.dirty = true;
             }
             Msg::Play(m) => self.on_play(m),

@@ -46,6 +46,10 @@ pub struct Status {
     pub prod_tags: Vec<ProdTag>,
     /// Things worth knowing that are not errors (no main branch, empty repository…).
     pub warnings: Vec<String>,
+    /// Team mode (`[team] remote` set): what this box knows of the team
+    /// without a network call; absent when team mode is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<super::team::LocalView>,
 }
 
 /// Drift as `status` shows it (`guardrail drift` has the details).
@@ -160,6 +164,7 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
         ahead_behind: index.map(|i| i.report()),
         prod_tags,
         warnings,
+        team: super::team::local_view(repo, cfg),
     })
 }
 
@@ -205,6 +210,20 @@ pub fn render_text(st: &Status) -> String {
         frozen: st.lock.frozen.clone(),
     };
     let _ = writeln!(s, "deploy lock: {lock}");
+    if let Some(t) = &st.team {
+        let waiting = match (t.waiting_entries, t.waiting_live) {
+            (0, false) => "nothing waits to sync".to_string(),
+            (n, live) => format!(
+                "{n} audit entries{} wait to sync",
+                if live { " and the live record" } else { "" }
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "team: {}; {waiting}; the team chain is not fetched here (guardrail team status)",
+            t.remote
+        );
+    }
     if let Some(d) = &st.drift {
         let _ = writeln!(s, "drift: {}", d.summary);
     }

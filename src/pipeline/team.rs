@@ -1307,6 +1307,47 @@ pub fn status(repo: &Repo, cfg: &Config) -> Option<TeamStatus> {
     Some(st)
 }
 
+/// Team mode as `guardrail status` shows it: only what this box knows
+/// without asking the remote (`team status` asks it).
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalView {
+    pub remote: String,
+    /// The team lock as this box last fetched it (a deploy, `team sync`,
+    /// the console's refresher); `null` when it was free then, or never
+    /// fetched.
+    pub lock: Option<LockDoc>,
+    /// The cached lock's job lease has run out.
+    pub lock_expired: bool,
+    /// Audit entries made on this box and not yet on the team chain.
+    pub waiting_entries: usize,
+    /// This box's live record waits to be published.
+    pub waiting_live: bool,
+    /// The team chain is never read by `status`: always `not fetched`
+    /// (`guardrail team status` reads it).
+    pub chain: &'static str,
+}
+
+/// [`LocalView`] for `repo`, `None` when team mode is off. Reads only the
+/// state directory: no network call.
+pub fn local_view(repo: &Repo, cfg: &Config) -> Option<LocalView> {
+    let remote = Remote::of(repo, cfg)?;
+    let state = &repo.state.path;
+    let lock = fs::read(state.join(LOCK_CACHE_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<LockDoc>(&b).ok());
+    Some(LocalView {
+        remote: remote.name,
+        lock_expired: lock
+            .as_ref()
+            .and_then(|d| d.job.as_ref())
+            .is_some_and(|j| j.expired(Utc::now())),
+        lock,
+        waiting_entries: pending_lines(state).map(|p| p.len()).unwrap_or(0),
+        waiting_live: state.join(LIVE_PENDING_FILE).exists(),
+        chain: "not fetched",
+    })
+}
+
 /// The team chain checked (`audit verify` in team mode): its report, and
 /// whether the local file is a prefix of it (lines waiting to sync aside).
 pub fn verify_remote(

@@ -310,6 +310,27 @@ fn snapshot_item(inp: &ChecklistInputs) -> ChecklistItem {
 fn visual_item(inp: &ChecklistInputs) -> ChecklistItem {
     const K: &str = "visual";
     let dir = &inp.files.dir;
+    if let Some(big) = inp.files.oversized.first() {
+        let mut reason = format!(
+            "the evidence file {dir}/evidence/{} is {} bytes, more than [evidence] max_file ({})",
+            big.name,
+            big.bytes,
+            crate::pipeline::config::Size(big.max)
+        );
+        if inp.files.oversized.len() > 1 {
+            reason.push_str(&format!(
+                " (and {} more over it)",
+                inp.files.oversized.len() - 1
+            ));
+        }
+        let detail = inp
+            .files
+            .oversized
+            .iter()
+            .map(|o| format!("❌ {}: {} bytes, not read", o.name, o.bytes))
+            .collect();
+        return ChecklistItem::new(K, ItemState::Fail, Some(reason), detail);
+    }
     if inp.requirements.is_empty() {
         return ChecklistItem::new(
             K,

@@ -24,9 +24,9 @@ use git2::Oid;
 use serde::{Serialize, Serializer};
 
 use super::{
-    self as handoff, checklist, legacy_by_branch, legacy_checklist, package_state, read_package,
-    tree_equal_ignoring_handoff, ChecklistInputs, ChecklistItem, HandoffError, HandoffManifest,
-    ItemState, LegacyManifest, PackageState,
+    self as handoff, checklist, legacy_by_branch, legacy_checklist, package_state,
+    read_package_within, tree_equal_ignoring_handoff, ChecklistInputs, ChecklistItem, HandoffError,
+    HandoffManifest, ItemState, LegacyManifest, PackageState,
 };
 use crate::pipeline::baseline::{self, BaselineError, BaselineReport, DiffStatus, FileDiff};
 use crate::pipeline::common::short_sha;
@@ -48,6 +48,9 @@ pub enum PackageError {
     Baseline(#[from] BaselineError),
     #[error("cannot read {what}: {message}")]
     Git { what: String, message: String },
+    /// An evidence file too large to read.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl PackageError {
@@ -538,7 +541,7 @@ pub fn assess_head(
         })
         .unwrap_or_default();
 
-    let files = read_package(&repo.git, &commit, branch)?;
+    let files = read_package_within(&repo.git, &commit, branch, cfg.evidence.max_file.0)?;
     let (baseline, baseline_error) = match baseline_result {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e)),
@@ -1001,6 +1004,22 @@ pub fn evidence_file(
     let entry = tree
         .get_path(std::path::Path::new(&path))
         .map_err(git_err(path.clone()))?;
+    // Sized by its object header first: a blob over the default
+    // `[evidence] max_file` is never read (the review lists none above the
+    // configured one).
+    let max = crate::pipeline::config::Config::defaults()
+        .evidence
+        .max_file;
+    let (size, _) = repo
+        .git
+        .odb()
+        .and_then(|odb| odb.read_header(entry.id()))
+        .map_err(git_err(path.clone()))?;
+    if size as u64 > max.0 {
+        return Err(PackageError::TooLarge(format!(
+            "the evidence file {path} is {size} bytes, more than [evidence] max_file ({max})"
+        )));
+    }
     let blob = repo.git.find_blob(entry.id()).map_err(git_err(path))?;
     Ok(blob.content().to_vec())
 }

@@ -16,6 +16,19 @@ pub struct PackageFiles {
     pub audit_json: Option<String>,
     /// `(path under evidence/, first 64 bytes)`, sorted by path.
     pub evidence: Vec<(String, Vec<u8>)>,
+    /// Evidence files larger than `[evidence] max_file`, by their object
+    /// header, not read; sorted by path. They fail the evidence check.
+    pub oversized: Vec<OversizedEvidence>,
+}
+
+/// An evidence file in a commit larger than `[evidence] max_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OversizedEvidence {
+    /// The path under `evidence/`.
+    pub name: String,
+    pub bytes: u64,
+    /// The `[evidence] max_file` it exceeds.
+    pub max: u64,
 }
 
 /// How many leading bytes of an evidence file are kept.
@@ -33,10 +46,29 @@ fn safe_name(name: &str) -> bool {
 
 /// Reads `.handoff/<slug>/` from `commit`'s tree without checking anything
 /// out. `Ok(None)` when the commit carries no package for `branch`.
+/// Evidence files over the default `[evidence] max_file` are not read (see
+/// [`read_package_within`]).
 pub fn read_package(
     repo: &git2::Repository,
     commit: &git2::Commit,
     branch: &str,
+) -> Result<Option<PackageFiles>, HandoffError> {
+    let max = crate::pipeline::config::Config::defaults()
+        .evidence
+        .max_file
+        .0;
+    read_package_within(repo, commit, branch, max)
+}
+
+/// [`read_package`] with evidence files larger than `max_file` bytes (by
+/// their object header, before any is read) listed as
+/// [`PackageFiles::oversized`] instead of read: a huge blob committed as
+/// evidence costs no memory.
+pub fn read_package_within(
+    repo: &git2::Repository,
+    commit: &git2::Commit,
+    branch: &str,
+    max_file: u64,
 ) -> Result<Option<PackageFiles>, HandoffError> {
     let dir = package_dir(branch);
     let short = short_sha(&commit.id().to_string()).to_string();
@@ -80,6 +112,7 @@ pub fn read_package(
         .unwrap_or_else(|| (default_gate_log(), default_snapshot_file()));
 
     let mut evidence = Vec::new();
+    let mut oversized = Vec::new();
     if let Ok(e) = pkg.get_path(Path::new("evidence")) {
         if e.kind() == Some(git2::ObjectType::Tree) {
             let ev = repo
@@ -94,7 +127,21 @@ pub fn read_package(
                 git2::TreeWalkResult::Ok
             })
             .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
+            let odb = repo
+                .odb()
+                .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
             for (name, oid) in blobs {
+                let (size, _) = odb
+                    .read_header(oid)
+                    .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?;
+                if size as u64 > max_file {
+                    oversized.push(OversizedEvidence {
+                        name,
+                        bytes: size as u64,
+                        max: max_file,
+                    });
+                    continue;
+                }
                 let blob = repo
                     .find_blob(oid)
                     .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?;
@@ -103,6 +150,7 @@ pub fn read_package(
                 evidence.push((name, content[..keep].to_vec()));
             }
             evidence.sort();
+            oversized.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }
 
@@ -117,6 +165,7 @@ pub fn read_package(
         snapshot_md,
         audit_json,
         evidence,
+        oversized,
     }))
 }
 

@@ -64,7 +64,8 @@ impl LogSink {
         if newline {
             line.push(b'\n');
         }
-        if self.masker.is_empty() || (as_streamed && self.masker.pending.is_empty()) {
+        if as_streamed && self.masker.is_idle() {
+            self.masker.passed_line();
             self.write_out(&line);
         } else {
             let mut masked = std::mem::take(&mut self.masked);

@@ -47,14 +47,14 @@ pub(super) fn utf8_lossy(bytes: Vec<u8>) -> String {
 ///
 /// Masks the text as it is stored: escape sequences are removed first (a
 /// colour code inside a secret does not hide it), and URL user-info becomes
-/// `***` too ([`mask_url_userinfo`]).
+/// `***` too ([`mask_url_userinfo`], as [`Masker`] does).
 pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
     let text = strip_ansi(text);
     let mut masker = Masker::new(secrets);
     let mut out = Vec::with_capacity(text.len());
     masker.push(text.as_bytes(), &mut out);
     masker.finish(&mut out);
-    mask_url_userinfo(&utf8_lossy(out))
+    utf8_lossy(out)
 }
 
 /// `text` with the user-info of every URL in it (`http://user:pw@host/` →
@@ -63,30 +63,137 @@ pub fn mask_url_userinfo(text: &str) -> String {
     if !text.contains("://") {
         return text.to_string();
     }
-    let mut out = String::with_capacity(text.len());
+    let mut out = Vec::with_capacity(text.len());
+    mask_url_userinfo_into(text.as_bytes(), &mut out);
+    // Only bytes between an ASCII `://` and an ASCII `@` are replaced, so
+    // the text stays UTF-8.
+    utf8_lossy(out)
+}
+
+/// The one URL user-info rule, on bytes: `text` to `out` with everything
+/// between a `://` and the last `@` of the authority after it replaced by
+/// `***`. Text that is not UTF-8 is passed through as it is.
+pub(super) fn mask_url_userinfo_into(text: &[u8], out: &mut Vec<u8>) {
     let mut rest = text;
-    while let Some(i) = rest.find("://") {
+    while let Some(i) = memchr::memmem::find(rest, b"://") {
         let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        // The authority ends at the path, query, fragment or anything that
-        // cannot be in a URL.
-        let end = tail
-            .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | '\\')
-                    || c.is_whitespace()
-                    || c.is_control()
-            })
-            .unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
+        out.extend_from_slice(head);
+        let (end, _) = authority_end(tail);
+        match memchr::memrchr(b'@', &tail[..end]) {
             Some(at) => {
-                out.push_str("***");
+                out.extend_from_slice(b"***");
                 rest = &tail[at..];
             }
             None => rest = tail,
         }
     }
-    out.push_str(rest);
-    out
+    out.extend_from_slice(rest);
+}
+
+/// Where the authority at the start of `tail` (what follows a `://`) ends,
+/// and whether something ended it (false: it runs to the end of `tail`, and
+/// more of it may follow). It ends at the path, query, fragment or anything
+/// that cannot be in a URL.
+fn authority_end(tail: &[u8]) -> (usize, bool) {
+    fn ends(c: char) -> bool {
+        matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | '\\')
+            || c.is_whitespace()
+            || c.is_control()
+    }
+    let mut i = 0;
+    while i < tail.len() {
+        let b = tail[i];
+        if b.is_ascii() {
+            if ends(char::from(b)) {
+                return (i, true);
+            }
+            i += 1;
+            continue;
+        }
+        let window = &tail[i..tail.len().min(i + 4)];
+        let c = match std::str::from_utf8(window) {
+            Ok(s) => s.chars().next(),
+            Err(e) if e.valid_up_to() > 0 => std::str::from_utf8(&window[..e.valid_up_to()])
+                .ok()
+                .and_then(|s| s.chars().next()),
+            // A character cut off at the end: more of it may follow.
+            Err(e) if e.error_len().is_none() => return (tail.len(), false),
+            // Not UTF-8: not an end (as U+FFFD would not be).
+            Err(_) => None,
+        };
+        match c {
+            Some(c) if ends(c) => return (i, true),
+            Some(c) => i += c.len_utf8(),
+            None => i += 1,
+        }
+    }
+    (tail.len(), false)
+}
+
+/// A URL's user-info may be longer than one read: the stream holds back an
+/// authority that has not ended yet, up to this many bytes.
+pub(super) const URL_HOLD_CAP: usize = 64 * 1024;
+
+/// The streaming stage of [`mask_url_userinfo_into`]: what a [`Masker`] has
+/// let through (secrets masked) is masked for URL user-info, holding back a
+/// URL whose authority has not ended yet, so a URL split across reads is
+/// masked too.
+#[derive(Default)]
+pub(super) struct UrlStage {
+    /// The last (up to two) bytes released: the `:` or `:/` of a `://`
+    /// completed by the next bytes.
+    tail: Vec<u8>,
+    /// Held back: a URL from its `://` (or the part of it not yet
+    /// released) whose authority has not ended.
+    pending: Vec<u8>,
+}
+
+impl UrlStage {
+    /// Mask `out[start..]`, which just came through, in place: the end of
+    /// the stream so far is `tail`, then `pending`, then it.
+    fn filter(&mut self, out: &mut Vec<u8>, start: usize, end_of_stream: bool) {
+        let seg = &out[start..];
+        if self.pending.is_empty() && !end_of_stream {
+            let mut seam = self.tail.clone();
+            seam.extend_from_slice(&seg[..seg.len().min(2)]);
+            if memchr::memmem::find(seg, b"://").is_none()
+                && memchr::memmem::find(&seam, b"://").is_none()
+            {
+                // No URL in it: passed as it is.
+                self.keep_tail(&seam, seg);
+                return;
+            }
+        }
+        let t = self.tail.len();
+        let mut work = std::mem::take(&mut self.tail);
+        work.append(&mut self.pending);
+        work.extend_from_slice(seg);
+        out.truncate(start);
+        let hold = match memchr::memmem::rfind(&work, b"://") {
+            Some(i) if !end_of_stream && !authority_end(&work[i + 3..]).1 => i,
+            _ => work.len(),
+        };
+        let mut release = hold.max(t);
+        if work.len() - release > URL_HOLD_CAP {
+            release = work.len();
+        }
+        // A replacement starts after a whole `://`, so never within the
+        // `t` bytes already released.
+        let mut masked = Vec::with_capacity(release);
+        mask_url_userinfo_into(&work[..release], &mut masked);
+        out.extend_from_slice(&masked[t..]);
+        self.pending = work.split_off(release);
+        self.tail = masked[masked.len().saturating_sub(2)..].to_vec();
+    }
+
+    fn keep_tail(&mut self, seam: &[u8], seg: &[u8]) {
+        if seg.len() >= 2 {
+            self.tail.clear();
+            self.tail.extend_from_slice(&seg[seg.len() - 2..]);
+        } else {
+            self.tail = seam[seam.len().saturating_sub(2)..].to_vec();
+        }
+    }
 }
 
 pub(super) fn base64(data: &[u8], url_safe: bool, pad: bool) -> String {
@@ -168,7 +275,8 @@ pub(super) fn patterns_for(secret: &str) -> Vec<Vec<u8>> {
     pats
 }
 
-/// Streaming replacement of secret patterns by `***`.
+/// Streaming replacement of secret patterns, then of URL user-info, by
+/// `***`.
 pub(super) struct Masker {
     /// Every pattern with its searcher (SIMD `memmem`): text without a
     /// secret in it, the usual case, is passed over a chunk at a time
@@ -176,6 +284,8 @@ pub(super) struct Masker {
     patterns: Vec<(Vec<u8>, memchr::memmem::Finder<'static>)>,
     max_len: usize,
     pub(super) pending: Vec<u8>,
+    /// URL user-info, masked after the secrets.
+    url: UrlStage,
 }
 
 impl Masker {
@@ -200,11 +310,23 @@ impl Masker {
             patterns,
             max_len,
             pending: Vec::new(),
+            url: UrlStage::default(),
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.max_len == 0
+    }
+
+    /// Nothing held back: every byte pushed so far has been released.
+    pub(super) fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.url.pending.is_empty()
+    }
+
+    /// A whole line (ending in a newline) went past this masker, already
+    /// masked by another: no `://` can straddle what comes next.
+    pub(super) fn passed_line(&mut self) {
+        self.url.tail.clear();
     }
 
     /// Start of the longest suffix of `buf` that is a proper beginning of
@@ -257,8 +379,15 @@ impl Masker {
         at
     }
 
-    /// Mask what can be decided now; keep back a possible secret's start.
+    /// Mask what can be decided now; keep back a possible secret's start
+    /// and a URL whose authority has not ended.
     pub(super) fn push(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        self.push_secrets(data, out);
+        self.url.filter(out, start, false);
+    }
+
+    fn push_secrets(&mut self, data: &[u8], out: &mut Vec<u8>) {
         if self.is_empty() {
             out.extend_from_slice(data);
             return;
@@ -280,7 +409,9 @@ impl Masker {
 
     /// End of stream: mask and release everything.
     pub(super) fn finish(&mut self, out: &mut Vec<u8>) {
+        let start = out.len();
         let buf = std::mem::take(&mut self.pending);
         self.replace(&buf, buf.len(), out);
+        self.url.filter(out, start, true);
     }
 }

@@ -53,6 +53,13 @@
 //! encodings), those few characters are shown only once more output comes or
 //! the script ends. A partial secret is released, unmasked, only at the end
 //! of the run — it never forms a whole secret.
+//!
+//! URL user-info (`https://user:token@host` → `https://***@host`) is masked
+//! the same way, in events and in the log, by the one rule
+//! [`mask_url_userinfo`] also applies to the audit chain and alert output: a
+//! URL whose authority has not ended yet (no `/`, `?`, `#`, quote or space
+//! after the host) is held back until it ends, so one split across reads is
+//! masked whole. An authority longer than 64 KiB is released as it stands.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -538,6 +545,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A URL with user-info cut anywhere into two or three reads: the
+    /// events and the stored log are what the one rule gives for the whole
+    /// text, with or without secrets to mask as well.
+    #[test]
+    fn url_user_info_split_across_reads_is_masked() {
+        let text = "clone https://deployer:hunter2pw@127.0.0.1:8/x.git and ftp://a:b@c\n\
+                    push https://u:p@h?q=1 'http://x:y@z' é:https://é:ü@ø\n";
+        let want = mask_url_userinfo(text);
+        assert!(!want.contains("hunter2pw") && want.contains("https://***@127.0.0.1:8/x.git"));
+        let b = text.as_bytes();
+        for secrets in [vec![], vec!["abcdef123456789".to_string()]] {
+            let names: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            for i in 0..=b.len() {
+                for j in (i..=b.len()).step_by(7) {
+                    let chunks = [&b[..i], &b[i..j], &b[j..]];
+                    assert_eq!(
+                        String::from_utf8_lossy(&mask_all(&names, &chunks)),
+                        want,
+                        "{i} {j}"
+                    );
+                    let stored = stored(&secrets, &chunks);
+                    assert_eq!(String::from_utf8_lossy(&stored), want, "{i} {j}");
+                }
+            }
+        }
+        // Held back only while the authority is open.
+        let mut m = Masker::new(&[]);
+        let mut out = Vec::new();
+        m.push(b"Password for 'https://u@h': ", &mut out);
+        assert_eq!(out, b"Password for 'https://***@h': ");
+        out.clear();
+        m.push(b"at https://deployer:hunt", &mut out);
+        assert_eq!(out, b"at https");
+        m.push(b"er2pw@host done", &mut out);
+        assert_eq!(out, b"at https://***@host done");
     }
 
     #[test]
