@@ -10,6 +10,7 @@ use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use guardrail::app::keys::{self, Action, Binding, Scope};
+use guardrail::app::modal::Modal;
 use guardrail::app::{App, Msg, RunMsg};
 use guardrail::pipeline::repo::Repo;
 use guardrail::pipeline::runner::RunEvent;
@@ -114,7 +115,7 @@ fn build(w: &World, state: &str, size: (u16, u16)) -> App {
         "confirm" => {
             // The question of a playbook waiting between its steps.
             a = build(w, "playbook", size);
-            a.confirm_abandon = true;
+            a.open(Modal::ConfirmAbandon);
         }
         "log" | "search" => {
             ch(&mut a, 'g');
@@ -154,9 +155,9 @@ fn build(w: &World, state: &str, size: (u16, u16)) -> App {
                 .map_err(|e| e.to_string());
             a.update(Msg::RollbackPlan(Box::new(p)));
             assert!(
-                a.rollback.as_ref().is_some_and(|d| d.plan.is_some()),
+                a.rollback().is_some_and(|d| d.plan.is_some()),
                 "{:?}",
-                a.rollback.as_ref().map(|d| d.error.clone())
+                a.rollback().map(|d| d.error.clone())
             );
             if state == "rollback-pick" {
                 ch(&mut a, 't');
@@ -273,7 +274,7 @@ fn every_screen_and_dialog_shows_the_keys_that_work_and_only_those() {
                 wrong.push(format!("{state}: `?` misses {label} {:?}", b.help));
             }
             if b.footer {
-                let hint = match (b.action, &a.rollback) {
+                let hint = match (b.action, a.rollback()) {
                     (Action::Cancel, Some(d)) if d.plan.is_none() && d.error.is_some() => "close",
                     _ => b.hint,
                 };
@@ -340,10 +341,10 @@ fn drift_and_records_have_their_own_keys_and_the_global_ones_work_there() {
         // `?`, `R` and `L` work here.
         let mut x = build(&w, state, (160, 45));
         ch(&mut x, '?');
-        assert!(x.help, "{state}: ? does nothing");
+        assert!(x.help_open(), "{state}: ? does nothing");
         let mut x = build(&w, state, (160, 45));
         ch(&mut x, 'R');
-        assert!(x.rollback.is_some(), "{state}: R does nothing");
+        assert!(x.rollback().is_some(), "{state}: R does nothing");
         let mut x = build(&w, state, (160, 45));
         ch(&mut x, 'L');
         assert!(
@@ -379,7 +380,7 @@ fn tab_focuses_the_rollout_log_and_its_last_lines_scroll_into_view() {
 fn the_rollback_dialogs_keys_come_from_the_table() {
     let w = world();
     let a = build(&w, "rollback", (120, 40));
-    let d = a.rollback.as_ref().unwrap();
+    let d = a.rollback().unwrap();
     let from_dialog: Vec<String> = d
         .keys()
         .into_iter()

@@ -237,16 +237,13 @@ impl App {
             .flatten();
         dialog.selected_tag = selected.clone();
         dialog.chosen = selected.clone();
-        self.rollback = Some(dialog);
+        self.set_rollback(dialog);
         self.requests
             .push(Request::PlanRollback { target: selected });
     }
 
     /// `y` in the dialog: the rollback runs, shown in the playbook screen.
-    pub(super) fn start_rollback(&mut self) {
-        let Some(d) = self.rollback.take() else {
-            return;
-        };
+    pub(super) fn start_rollback(&mut self, d: RollbackDialog) {
         let Some(plan) = d.plan else { return };
         let target = plan.target.name.clone();
         self.close_unstarted_playbook();
@@ -286,7 +283,7 @@ impl App {
     /// new one.
     pub(super) fn rollback_live_changed(&mut self, before: Option<&LiveRecord>) {
         let live = live_key(self.live.as_ref());
-        let Some(d) = self.rollback.as_mut() else {
+        let Some(d) = self.rollback_mut() else {
             return;
         };
         if d.picking.is_some() {
@@ -315,7 +312,7 @@ impl App {
 
     /// A plan came: a stale one is made again; a refreshed one says so.
     pub(super) fn rollback_plan_arrived(&mut self) {
-        let Some(d) = self.rollback.as_mut() else {
+        let Some(d) = self.rollback_mut() else {
             return;
         };
         if d.error.is_some() {
@@ -366,7 +363,7 @@ impl App {
             "the plan changed before the lock was taken ({changes}); nothing ran: this is the new plan, y rolls back"
         ));
         d.plan = Some(plan);
-        self.rollback = Some(d);
+        self.set_rollback(d);
         self.dirty = true;
     }
 }

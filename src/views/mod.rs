@@ -16,6 +16,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use ratatui::Frame;
 
 use crate::app::keys;
+use crate::app::modal::Modal;
 use crate::app::mouse::{tab_areas, Hits, ListHit, TabTarget};
 use crate::app::{App, Pane, Screen};
 use crate::pipeline::common::column_sha;
@@ -131,28 +132,31 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
         draw_pane(f, app, &t, Pane::Tags, right, hits);
     }
     f.render_widget(footer_line(app, &t, footer.width), footer);
-    if app.help {
-        help::draw(f, app, &t);
+    // The modal stack, oldest first: the one on top is drawn last.
+    for m in &app.modals {
+        draw_modal(f, app, m, &t);
     }
-    if let Some(d) = &app.rollback {
-        dialogs::rollback(f, app, d, &t);
-    }
-    if app.confirm_quit {
-        confirm(f, &t, "A job is running", &app.quit_question());
-    } else if app.confirm_abandon {
-        confirm(
+}
+
+/// One layer of the modal stack (the filter line is the footer's).
+fn draw_modal(f: &mut Frame, app: &App, m: &Modal, t: &Theme) {
+    match m {
+        Modal::Help { scroll } => help::draw(f, app, *scroll, t),
+        Modal::Rollback(d) => dialogs::rollback(f, app, d, t),
+        Modal::ConfirmQuit => confirm(f, t, "A job is running", &app.quit_question()),
+        Modal::ConfirmAbandon => confirm(
             f,
-            &t,
+            t,
             "Abandon the deploy?",
             "It stops here, frees the lock and is recorded as abandoned. y = yes, any other key = no",
-        );
-    } else if app.job.as_ref().is_some_and(|j| j.confirm_cancel) {
-        confirm(
+        ),
+        Modal::ConfirmCancel => confirm(
             f,
-            &t,
+            t,
             "Cancel the job?",
             "TERM to its process group, then KILL. y = yes, any other key = no",
-        );
+        ),
+        Modal::Filter => {}
     }
 }
 
@@ -324,7 +328,7 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
 }
 
 fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
-    if app.filtering && !app.help {
+    if let Some(Modal::Filter) = app.top_modal() {
         let mut spans = vec![
             Span::styled(" filter: ", t.key),
             Span::raw(app.filter.clone()),
@@ -338,7 +342,7 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
         return Paragraph::new(Line::from(spans));
     }
     // The rollback dialog swallows every key: the footer shows its own.
-    if let (Some(d), false) = (&app.rollback, app.help) {
+    if let Some(Modal::Rollback(d)) = app.top_modal() {
         let mut spans = vec![Span::styled(" rollback: ", t.bold)];
         for (k, what) in d.keys() {
             spans.push(Span::styled(format!(" {k} "), t.key));

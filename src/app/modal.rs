@@ -1,0 +1,220 @@
+//! The modal stack: what lies over the screen and takes every key — the
+//! `?` overlay, the branch filter being typed, a yes/no question, the
+//! rollback dialog. The newest is on top; it alone has the keys, the
+//! footer and the `?` overlay's "here" rows. Closing it shows the one
+//! below as it was.
+use super::rollback::RollbackDialog;
+use super::state::App;
+
+/// One layer over the screen; each owns its UI state.
+#[derive(Debug, Clone)]
+pub enum Modal {
+    /// The `?` overlay, scrolled this far.
+    Help { scroll: u16 },
+    /// Typing the branch filter (the filter text itself stays on the app:
+    /// the list keeps it after the line closes).
+    Filter,
+    /// "A job is running: quit anyway?"
+    ConfirmQuit,
+    /// "Abandon the deploy waiting between its steps?"
+    ConfirmAbandon,
+    /// "Cancel the running job?"
+    ConfirmCancel,
+    /// The one-key rollback dialog (its plan, picker and reason).
+    Rollback(Box<RollbackDialog>),
+}
+
+impl Modal {
+    /// A yes/no question.
+    pub fn is_question(&self) -> bool {
+        matches!(
+            self,
+            Modal::ConfirmQuit | Modal::ConfirmAbandon | Modal::ConfirmCancel
+        )
+    }
+}
+
+impl App {
+    /// Puts `m` on top of the stack.
+    pub fn open(&mut self, m: Modal) {
+        self.modals.push(m);
+        self.dirty = true;
+    }
+
+    /// The modal on top, if any.
+    pub fn top_modal(&self) -> Option<&Modal> {
+        self.modals.last()
+    }
+
+    /// Takes the top modal off the stack.
+    pub fn close_top(&mut self) -> Option<Modal> {
+        self.dirty = true;
+        self.modals.pop()
+    }
+
+    /// Closes every modal that `pred` picks, wherever it is in the stack.
+    pub fn close_where(&mut self, pred: impl Fn(&Modal) -> bool) {
+        let before = self.modals.len();
+        self.modals.retain(|m| !pred(m));
+        self.dirty |= self.modals.len() != before;
+    }
+
+    /// The `?` overlay is open (anywhere in the stack).
+    pub fn help_open(&self) -> bool {
+        self.modals.iter().any(|m| matches!(m, Modal::Help { .. }))
+    }
+
+    /// The branch filter is being typed.
+    pub fn filtering(&self) -> bool {
+        self.modals.iter().any(|m| matches!(m, Modal::Filter))
+    }
+
+    /// The open rollback dialog, wherever it is in the stack (the plan
+    /// worker and the live record's watcher update it under the help).
+    pub fn rollback(&self) -> Option<&RollbackDialog> {
+        self.modals.iter().rev().find_map(|m| match m {
+            Modal::Rollback(d) => Some(&**d),
+            _ => None,
+        })
+    }
+
+    /// The open rollback dialog, to change.
+    pub fn rollback_mut(&mut self) -> Option<&mut RollbackDialog> {
+        self.modals.iter_mut().rev().find_map(|m| match m {
+            Modal::Rollback(d) => Some(&mut **d),
+            _ => None,
+        })
+    }
+
+    /// Opens the rollback dialog (replacing one already open).
+    pub fn set_rollback(&mut self, d: RollbackDialog) {
+        self.close_where(|m| matches!(m, Modal::Rollback(_)));
+        self.open(Modal::Rollback(Box::new(d)));
+    }
+
+    /// Takes the rollback dialog off the stack.
+    pub fn take_rollback(&mut self) -> Option<RollbackDialog> {
+        let i = self
+            .modals
+            .iter()
+            .rposition(|m| matches!(m, Modal::Rollback(_)))?;
+        self.dirty = true;
+        match self.modals.remove(i) {
+            Modal::Rollback(d) => Some(*d),
+            _ => None,
+        }
+    }
+}
+
+// Each modal as a component: its scopes, which keys work, its keys.
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::component::{Component, Handled};
+use super::keys::{self, Action, Scope};
+use super::rollback::DialogOutcome;
+use super::state::{ListCursor, Request};
+
+impl Component for Modal {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![match self {
+            Modal::Help { .. } => Scope::HelpOverlay,
+            Modal::Filter => Scope::Filter,
+            Modal::ConfirmQuit | Modal::ConfirmAbandon | Modal::ConfirmCancel => Scope::Confirm,
+            Modal::Rollback(d) => d.scope(),
+        }]
+    }
+
+    fn works(&self, _app: &App, a: Action) -> bool {
+        match self {
+            Modal::Rollback(d) => d.available(a),
+            _ => true,
+        }
+    }
+
+    fn handle(&mut self, app: &mut App, k: KeyEvent, action: Option<Action>) -> Handled {
+        app.dirty = true;
+        match self {
+            Modal::Help { scroll } => {
+                let most = keys::BINDINGS.len() as u16 + 24;
+                match action {
+                    Some(Action::Cancel) => return Handled::Close,
+                    Some(Action::Down) => *scroll = (*scroll + 1).min(most),
+                    Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+                    Some(Action::PageDown) => *scroll = (*scroll + 10).min(most),
+                    Some(Action::PageUp) => *scroll = scroll.saturating_sub(10),
+                    _ => {}
+                }
+                Handled::Stay
+            }
+            Modal::Filter => match action {
+                Some(Action::Submit) => Handled::Close,
+                Some(Action::Cancel) => {
+                    app.filter.clear();
+                    app.apply_filter();
+                    Handled::Close
+                }
+                Some(Action::DeleteChar) => {
+                    app.filter.pop();
+                    app.apply_filter();
+                    Handled::Stay
+                }
+                Some(Action::Quit) => {
+                    app.quit = true;
+                    Handled::Stay
+                }
+                _ => {
+                    if let KeyCode::Char(c) = k.code {
+                        if !k.modifiers.contains(KeyModifiers::CONTROL) {
+                            app.filter.push(c);
+                            app.branch_cur = ListCursor::default();
+                            app.apply_filter();
+                        }
+                    }
+                    Handled::Stay
+                }
+            },
+            // A question swallows every key; only `y` says yes, anything
+            // else no.
+            Modal::ConfirmQuit => {
+                if action == Some(Action::Confirm) {
+                    app.quit_with_job();
+                }
+                Handled::Close
+            }
+            Modal::ConfirmAbandon => {
+                if action == Some(Action::Confirm) && app.playbook_waiting() {
+                    app.abandon_playbook();
+                    app.message = Some("abandoning the deploy (recorded)".into());
+                }
+                Handled::Close
+            }
+            Modal::ConfirmCancel => {
+                if action == Some(Action::Confirm) {
+                    if let Some(job) = app.job.as_mut() {
+                        if let Some(h) = &job.handle {
+                            h.cancel();
+                            job.message =
+                                Some("cancelling: TERM to the process group, then KILL".into());
+                        }
+                    }
+                }
+                Handled::Close
+            }
+            Modal::Rollback(d) => {
+                let tags = app.tags.clone().unwrap_or_default();
+                match d.on_key(k, action, &tags) {
+                    DialogOutcome::Stay => Handled::Stay,
+                    DialogOutcome::Close => Handled::Close,
+                    DialogOutcome::Replan(t) => {
+                        app.requests.push(Request::PlanRollback { target: Some(t) });
+                        Handled::Stay
+                    }
+                    DialogOutcome::Confirm => {
+                        app.start_rollback(std::mem::take(&mut **d));
+                        Handled::Close
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The screens (branch lists, log pane, review, playbook, drift, records)
+//! and the lines typed in the log pane (search, the input line), each a
+//! [`Component`]: its scopes, which of their keys work now, and its key
+//! handling; a key that is not the screen's own is a global one
+//! ([`App::global_act`]). What the screens show — branches, tags, the job,
+//! the playbook — is shared by several of them and stays on the app.
+use crossterm::event::KeyEvent;
+
+use super::component::{Component, Handled};
+use super::keys::{Action, Scope};
+use super::state::{App, Pane};
+
+/// The branch and tag lists.
+#[derive(Debug, Clone, Copy)]
+pub struct MainScreen;
+/// The log pane of the running or last job.
+#[derive(Debug, Clone, Copy)]
+pub struct LogScreen;
+/// The review of a branch's package.
+#[derive(Debug, Clone, Copy)]
+pub struct ReviewScreen;
+/// The release playbook (and a rollback's run).
+#[derive(Debug, Clone, Copy)]
+pub struct PlaybookScreen;
+/// The drift report.
+#[derive(Debug, Clone, Copy)]
+pub struct DriftScreen;
+/// The audit chain and the rollout log.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordsScreen;
+/// Typing a log search (its text is the job's: `JobView::search_typing`).
+#[derive(Debug, Clone, Copy)]
+pub struct SearchLine;
+/// The input line answering a script's prompt (opened by the prompt
+/// itself, so its state is the job's: `JobView::input_focus`).
+#[derive(Debug, Clone, Copy)]
+pub struct InputLine;
+
+fn scrolling(a: Action) -> bool {
+    matches!(
+        a,
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Home | Action::End
+    )
+}
+
+/// Whether a global key does something now.
+fn global_works(app: &App, a: Action) -> bool {
+    match a {
+        Action::ClearFilter => !app.filter.is_empty() || app.message.is_some(),
+        _ => true,
+    }
+}
+
+impl Component for MainScreen {
+    fn scopes(&self, app: &App) -> Vec<Scope> {
+        let mut s = vec![Scope::Global, Scope::List];
+        if app.focus == Pane::Branches {
+            s.push(Scope::Branches);
+        }
+        s
+    }
+    fn works(&self, app: &App, a: Action) -> bool {
+        global_works(app, a)
+    }
+    fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
+        if let Some(a) = action {
+            app.global_act(a);
+        }
+        Handled::Stay
+    }
+}
+
+impl Component for LogScreen {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![Scope::Log, Scope::Global]
+    }
+    fn works(&self, app: &App, a: Action) -> bool {
+        // Already there.
+        a != Action::ShowLog && global_works(app, a)
+    }
+    fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
+        let Some(a) = action else {
+            return Handled::Stay;
+        };
+        app.dirty = true;
+        let body = app.size.1.saturating_sub(2);
+        if let Some(job) = app.job.as_mut() {
+            job.page = job.output_rows(body);
+            let page = job.page.max(1) as isize;
+            match a {
+                Action::Up => return stay(job.scroll(-1)),
+                Action::Down => return stay(job.scroll(1)),
+                Action::PageUp => return stay(job.scroll(-page)),
+                Action::PageDown => return stay(job.scroll(page)),
+                Action::Home => return stay(job.to_top()),
+                Action::Follow => return stay(job.to_end()),
+                Action::Search => {
+                    job.search_typing = Some(String::new());
+                    return Handled::Stay;
+                }
+                Action::NextMatch => return stay(job.search_next(false)),
+                Action::PrevMatch => return stay(job.search_next(true)),
+                Action::FirstFailure => return stay(job.jump_first_failure()),
+                Action::Answer => {
+                    if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some()) {
+                        job.input_focus = true;
+                    } else {
+                        job.message = Some("the script is not waiting for an answer".into());
+                    }
+                    return Handled::Stay;
+                }
+                Action::CancelJob => {
+                    if job.running() {
+                        app.open(super::modal::Modal::ConfirmCancel);
+                    } else {
+                        job.message = Some("the job has ended".into());
+                    }
+                    return Handled::Stay;
+                }
+                _ => {}
+            }
+        }
+        app.global_act(a);
+        Handled::Stay
+    }
+}
+
+fn stay(_: ()) -> Handled {
+    Handled::Stay
+}
+
+impl Component for ReviewScreen {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![Scope::Review, Scope::Global]
+    }
+    fn works(&self, app: &App, a: Action) -> bool {
+        global_works(app, a)
+    }
+    fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
+        let Some(a) = action else {
+            return Handled::Stay;
+        };
+        app.dirty = true;
+        let h = app.list_height();
+        if app.review_act(a, h) {
+            app.want_assessment();
+        } else {
+            app.global_act(a);
+        }
+        Handled::Stay
+    }
+}
+
+impl Component for PlaybookScreen {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![Scope::Playbook, Scope::Global]
+    }
+    fn works(&self, app: &App, a: Action) -> bool {
+        match a {
+            // Already there.
+            Action::ShowLog => false,
+            Action::Up | Action::Down | Action::Follow => {
+                app.job.as_ref().is_some_and(|j| !j.log.is_empty())
+            }
+            Action::Answer => app.job.as_ref().is_some_and(|j| {
+                j.prompt.is_some() && (j.handle.is_some() || j.attached.is_some())
+            }),
+            Action::CancelJob => {
+                app.playbook_waiting()
+                    || app.playbook.as_ref().is_some_and(|p| p.busy)
+                        && app.job.as_ref().is_some_and(|j| j.handle.is_some())
+            }
+            _ => global_works(app, a),
+        }
+    }
+    fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
+        let Some(a) = action else {
+            return Handled::Stay;
+        };
+        app.dirty = true;
+        if !app.playbook_act(a) {
+            app.global_act(a);
+        }
+        Handled::Stay
+    }
+}
+
+impl Component for DriftScreen {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![Scope::Drift, Scope::Global]
+    }
+    fn works(&self, app: &App, a: Action) -> bool {
+        match a {
+            // Already there.
+            Action::Drift => false,
+            // A report that fits its pane does not scroll.
+            _ if scrolling(a) => app.scrollable(),
+            _ => global_works(app, a),
+        }
+    }
+    fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
+        scroll_screen(app, action)
+    }
+}
+
+impl Component for RecordsScreen {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![Scope::Records, Scope::Global]
+    }
+    fn works(&self, app: &App, a: Action) -> bool {
+        match a {
+            _ if scrolling(a) => app.scrollable(),
+            _ => global_works(app, a),
+        }
+    }
+    fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
+        scroll_screen(app, action)
+    }
+}
+
+/// The drift and records screens' own keys scroll; the rest (`?`, `R`,
+/// `L`, …) are global.
+fn scroll_screen(app: &mut App, action: Option<Action>) -> Handled {
+    let Some(a) = action else {
+        return Handled::Stay;
+    };
+    app.dirty = true;
+    let h = app.list_height();
+    if app.scroll_act(a, h as u16) {
+        app.clamp_scrolls();
+    } else {
+        app.global_act(a);
+    }
+    Handled::Stay
+}
+
+/// The search and input lines take printable keys as text; what they do
+/// not use (Ctrl-c's quit) goes to the screen.
+fn typed_line(app: &mut App, key: KeyEvent, action: Option<Action>) -> Handled {
+    app.dirty = true;
+    let used = app
+        .job
+        .as_mut()
+        .is_some_and(|job| job.on_text_key(key, action));
+    if !used {
+        if let Some(a) = action {
+            app.act(a);
+        }
+    }
+    Handled::Stay
+}
+
+impl Component for SearchLine {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![Scope::Search]
+    }
+    fn handle(&mut self, app: &mut App, key: KeyEvent, action: Option<Action>) -> Handled {
+        typed_line(app, key, action)
+    }
+}
+
+impl Component for InputLine {
+    fn scopes(&self, _app: &App) -> Vec<Scope> {
+        vec![Scope::Input]
+    }
+    fn handle(&mut self, app: &mut App, key: KeyEvent, action: Option<Action>) -> Handled {
+        typed_line(app, key, action)
+    }
+}
