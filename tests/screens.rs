@@ -250,8 +250,17 @@ fn typing(scope: Scope) -> bool {
     )
 }
 
+/// The keys the component on top says work now: what the footer and the
+/// `?` overlay must show, and what dispatch must honour.
 fn shown_here(a: &App) -> Vec<&'static Binding> {
-    a.shown_keys()
+    let shown = a.top().commands(a);
+    // The footer reads the same list.
+    let footer = a.shown_keys();
+    assert!(
+        shown.len() == footer.len() && shown.iter().zip(&footer).all(|(x, y)| std::ptr::eq(*x, *y)),
+        "the footer's keys are not the top component's commands"
+    );
+    shown
 }
 
 #[test]
@@ -261,7 +270,10 @@ fn every_screen_and_dialog_shows_the_keys_that_work_and_only_those() {
     let mut wrong = Vec::new();
     for state in STATES {
         let a = build(&w, state, size);
-        let scopes = a.scopes();
+        // Walked via the component on top: its scopes are where a key is
+        // looked up, its commands what the footer and `?` show.
+        let scopes = a.top().scopes(&a);
+        assert_eq!(scopes, a.scopes(), "{state}");
         let top = scopes[0];
         let foot = footer(&a);
         let help = help_text(&a);
@@ -570,4 +582,87 @@ fn the_rollback_dialogs_keys_are_rebound_from_the_users_file() {
     t.send("q");
     assert_eq!(t.wait_exit(secs(10)), Some(0));
     assert_terminal_restored(&t);
+}
+
+/// A modal opened over another closes alone and leaves the one below as
+/// it was: the quit question over the filter line (a gate is running, so
+/// Ctrl-c in the filter asks first instead of quitting at once).
+#[test]
+fn the_modal_stack_opens_and_closes_in_order() {
+    let w = world();
+    let mut a = build(&w, "branches", (160, 45));
+    ch(&mut a, 'g');
+    assert!(a.job_running());
+    a.requests.clear();
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    ch(&mut a, '/');
+    ch(&mut a, 'f');
+    assert!(matches!(a.modals.as_slice(), [Modal::Filter]));
+    assert!(footer(&a).contains("filter: f"), "{}", footer(&a));
+    press(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(
+        !a.quit,
+        "Ctrl-c in the filter quit with a gate running, unasked"
+    );
+    assert!(
+        matches!(a.modals.as_slice(), [Modal::Filter, Modal::ConfirmQuit]),
+        "{:?}",
+        a.modals
+    );
+    assert_eq!(a.scopes(), vec![Scope::Confirm]);
+    assert!(screen(&a).contains("A job is running"));
+    // No: the question closes, the filter line is back as it was.
+    ch(&mut a, 'n');
+    assert!(matches!(a.modals.as_slice(), [Modal::Filter]));
+    assert_eq!(a.filter, "f");
+    assert_eq!(a.scopes(), vec![Scope::Filter]);
+    assert!(footer(&a).contains("filter: f"), "{}", footer(&a));
+    assert!(!a.quit);
+    // Esc closes the filter (and clears it): nothing is left on the stack.
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(a.modals.is_empty());
+    assert!(a.filter.is_empty());
+    assert_eq!(
+        a.scopes(),
+        vec![Scope::Global, Scope::List, Scope::Branches]
+    );
+}
+
+/// The `?` overlay over the rollback dialog explains the dialog's keys,
+/// takes every key itself (no `y` reaches the dialog under it), lets the
+/// plan worker's news reach the dialog, and Esc closes the help alone.
+#[test]
+fn help_over_the_rollback_dialog_closes_alone_and_the_dialog_stays() {
+    let w = world();
+    let mut a = build(&w, "rollback", (160, 45));
+    let dialog_keys: Vec<&str> = a.top().commands(&a).iter().map(|b| b.help).collect();
+    a.open(Modal::Help { scroll: 0 });
+    assert_eq!(a.scopes(), vec![Scope::HelpOverlay]);
+    assert_eq!(a.under_help().scopes(&a), vec![Scope::Rollback]);
+    let help = help_text(&a);
+    let here = help.split("This help").next().unwrap();
+    assert!(here.contains("Rollback dialog (here)"), "{help}");
+    for k in &dialog_keys {
+        assert!(here.contains(k), "the help misses {k:?}: {help}");
+    }
+    ch(&mut a, 'y');
+    assert!(a.requests.is_empty(), "{:?}", a.requests);
+    assert!(a.help_open() && a.rollback().is_some());
+    a.update(Msg::RollbackDefault(Some("v-under-help".into())));
+    assert_eq!(
+        a.rollback().unwrap().default_target.as_deref(),
+        Some("v-under-help")
+    );
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(!a.help_open());
+    assert!(matches!(a.modals.as_slice(), [Modal::Rollback(_)]));
+    assert_eq!(a.scopes(), vec![Scope::Rollback]);
+    assert!(footer(&a).contains("y roll back"), "{}", footer(&a));
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(a.modals.is_empty() && a.rollback().is_none());
+    assert!(
+        a.requests.is_empty(),
+        "nothing rolled back: {:?}",
+        a.requests
+    );
 }

@@ -158,8 +158,10 @@ impl Component for Modal {
                     app.apply_filter();
                     Handled::Stay
                 }
+                // As everywhere: a running job is asked about first (the
+                // question opens over the filter line).
                 Some(Action::Quit) => {
-                    app.quit = true;
+                    app.global_act(Action::Quit);
                     Handled::Stay
                 }
                 _ => {
