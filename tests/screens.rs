@@ -376,7 +376,7 @@ fn tab_focuses_the_rollout_log_and_its_last_lines_scroll_into_view() {
     assert!(first.contains("rollout line 01"), "{first}");
     assert!(!first.contains("rollout line 80"), "{first}");
     press(&mut a, KeyCode::Tab, KeyModifiers::NONE);
-    assert!(a.records.as_ref().unwrap().log_focus);
+    assert!(a.records_screen.log_focus);
     press(&mut a, KeyCode::End, KeyModifiers::NONE);
     let end = screen(&a);
     assert!(end.contains("rollout line 80"), "{end}");

@@ -9,10 +9,7 @@ use crossterm::event::KeyEvent;
 
 use super::keys::{self, Action, Binding, Scope};
 use super::modal::Modal;
-use super::screens::{
-    DriftScreen, InputLine, LogScreen, MainScreen, PlaybookScreen, RecordsScreen, ReviewScreen,
-    SearchLine,
-};
+use super::screens::{InputLine, LogScreen, MainScreen, PlaybookScreen, ReviewScreen, SearchLine};
 use super::state::{App, Screen};
 
 /// What became of a component after a key.
@@ -62,8 +59,6 @@ static MAIN: MainScreen = MainScreen;
 static LOG: LogScreen = LogScreen;
 static REVIEW: ReviewScreen = ReviewScreen;
 static PLAYBOOK: PlaybookScreen = PlaybookScreen;
-static DRIFT: DriftScreen = DriftScreen;
-static RECORDS: RecordsScreen = RecordsScreen;
 static SEARCH: SearchLine = SearchLine;
 static INPUT: InputLine = InputLine;
 
@@ -84,7 +79,7 @@ impl App {
     }
 
     /// The component under the modals.
-    pub fn base(&self) -> &'static dyn Component {
+    pub fn base(&self) -> &dyn Component {
         match self.base_kind() {
             Base::Search => &SEARCH,
             Base::Input => &INPUT,
@@ -92,8 +87,8 @@ impl App {
             Base::Screen(Screen::Log) => &LOG,
             Base::Screen(Screen::Review) => &REVIEW,
             Base::Screen(Screen::Playbook) => &PLAYBOOK,
-            Base::Screen(Screen::Drift) => &DRIFT,
-            Base::Screen(Screen::Records) => &RECORDS,
+            Base::Screen(Screen::Drift) => &self.drift_screen,
+            Base::Screen(Screen::Records) => &self.records_screen,
         }
     }
 
@@ -149,8 +144,20 @@ impl App {
             Screen::Log => LogScreen.handle(self, key, action),
             Screen::Review => ReviewScreen.handle(self, key, action),
             Screen::Playbook => PlaybookScreen.handle(self, key, action),
-            Screen::Drift => DriftScreen.handle(self, key, action),
-            Screen::Records => RecordsScreen.handle(self, key, action),
+            // A screen with state of its own handles the key with it taken
+            // out, and keeps what the key made of it.
+            Screen::Drift => {
+                let mut c = std::mem::take(&mut self.drift_screen);
+                let r = c.handle(self, key, action);
+                self.drift_screen = c;
+                r
+            }
+            Screen::Records => {
+                let mut c = std::mem::take(&mut self.records_screen);
+                let r = c.handle(self, key, action);
+                self.records_screen = c;
+                r
+            }
         }
     }
 

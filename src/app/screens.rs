@@ -22,12 +22,22 @@ pub struct ReviewScreen;
 /// The release playbook (and a rollback's run).
 #[derive(Debug, Clone, Copy)]
 pub struct PlaybookScreen;
-/// The drift report.
-#[derive(Debug, Clone, Copy)]
-pub struct DriftScreen;
-/// The audit chain and the rollout log.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordsScreen;
+/// The drift report, scrolled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DriftScreen {
+    /// The report's first line shown.
+    pub scroll: u16,
+}
+/// The audit chain and the rollout log, each scrolled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordsScreen {
+    /// The audit chain's first line shown.
+    pub scroll: u16,
+    /// Tab: the rollout log has the keyboard (else the audit chain).
+    pub log_focus: bool,
+    /// The rollout log's first line shown; `u16::MAX` = its last lines.
+    pub log_scroll: u16,
+}
 /// Typing a log search (its text is the job's: `JobView::search_typing`).
 #[derive(Debug, Clone, Copy)]
 pub struct SearchLine;
@@ -185,6 +195,16 @@ impl Component for PlaybookScreen {
     }
 }
 
+impl DriftScreen {
+    /// The furthest the report scrolls: its last line at the bottom.
+    fn max_scroll(app: &App) -> u16 {
+        let area = crate::views::body_area(app);
+        app.drift
+            .as_ref()
+            .map_or(0, |d| crate::views::dialogs::drift_max_scroll(d, area))
+    }
+}
+
 impl Component for DriftScreen {
     fn scopes(&self, _app: &App) -> Vec<Scope> {
         vec![Scope::Drift, Scope::Global]
@@ -194,12 +214,36 @@ impl Component for DriftScreen {
             // Already there.
             Action::Drift => false,
             // A report that fits its pane does not scroll.
-            _ if scrolling(a) => app.scrollable(),
+            _ if scrolling(a) => Self::max_scroll(app) > 0,
             _ => global_works(app, a),
         }
     }
+    /// Its own keys scroll the report; the rest (`?`, `R`, `L`, …) are
+    /// global.
     fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
-        scroll_screen(app, action)
+        let Some(a) = action else {
+            return Handled::Stay;
+        };
+        app.dirty = true;
+        let page = app.list_height() as u16;
+        if scroll(&mut self.scroll, a, page) {
+            // Up after End moves at once.
+            self.scroll = self.scroll.min(Self::max_scroll(app));
+        } else if a != Action::Drift {
+            // (`D` here: already there, and not shown.)
+            app.global_act(a);
+        }
+        Handled::Stay
+    }
+}
+
+impl RecordsScreen {
+    /// The furthest the audit chain and the rollout log scroll.
+    fn max_scroll(app: &App) -> (u16, u16) {
+        let area = crate::views::body_area(app);
+        app.records.as_ref().map_or((0, 0), |r| {
+            crate::views::dialogs::records_max_scroll(r, area)
+        })
     }
 }
 
@@ -209,29 +253,67 @@ impl Component for RecordsScreen {
     }
     fn works(&self, app: &App, a: Action) -> bool {
         match a {
-            _ if scrolling(a) => app.scrollable(),
+            // The focused pane is longer than it.
+            _ if scrolling(a) => {
+                let (audit, log) = Self::max_scroll(app);
+                if self.log_focus {
+                    log > 0
+                } else {
+                    audit > 0
+                }
+            }
             _ => global_works(app, a),
         }
     }
+    /// Its own keys scroll the focused pane and Tab gives the keyboard to
+    /// the other; the rest (`?`, `R`, `L`, …) are global.
     fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
-        scroll_screen(app, action)
+        let Some(a) = action else {
+            return Handled::Stay;
+        };
+        app.dirty = true;
+        // `A` again: read afresh, shown from the top.
+        if a == Action::Records {
+            *self = RecordsScreen::default();
+        }
+        if app.records.is_none() || a == Action::Records {
+            app.global_act(a);
+            return Handled::Stay;
+        }
+        if matches!(a, Action::FocusNext | Action::FocusPrev) {
+            self.log_focus = !self.log_focus;
+            return Handled::Stay;
+        }
+        let page = app.list_height() as u16;
+        let s = if self.log_focus {
+            &mut self.log_scroll
+        } else {
+            &mut self.scroll
+        };
+        if scroll(s, a, page) {
+            // Up after End moves at once.
+            let (audit, log) = Self::max_scroll(app);
+            self.scroll = self.scroll.min(audit);
+            self.log_scroll = self.log_scroll.min(log);
+        } else {
+            app.global_act(a);
+        }
+        Handled::Stay
     }
 }
 
-/// The drift and records screens' own keys scroll; the rest (`?`, `R`,
-/// `L`, …) are global.
-fn scroll_screen(app: &mut App, action: Option<Action>) -> Handled {
-    let Some(a) = action else {
-        return Handled::Stay;
-    };
-    app.dirty = true;
-    let h = app.list_height();
-    if app.scroll_act(a, h as u16) {
-        app.clamp_scrolls();
-    } else {
-        app.global_act(a);
+/// A scrolling key moves `s`; false when `a` is not one.
+fn scroll(s: &mut u16, a: Action, page: u16) -> bool {
+    match a {
+        Action::Up => *s = s.saturating_sub(1),
+        Action::Down => *s = s.saturating_add(1),
+        Action::PageUp => *s = s.saturating_sub(page),
+        Action::PageDown => *s = s.saturating_add(page),
+        Action::Home => *s = 0,
+        Action::End => *s = u16::MAX,
+        _ => return false,
     }
-    Handled::Stay
+    true
 }
 
 /// The search and input lines take printable keys as text; what they do

@@ -155,11 +155,6 @@ pub struct RecordsView {
     /// One line per audit entry, newest last.
     pub entries: Vec<String>,
     pub rollout_log: String,
-    pub scroll: u16,
-    /// Tab: the rollout log has the keyboard (else the audit chain).
-    pub log_focus: bool,
-    /// The rollout log's first line shown; `u16::MAX` = its last lines.
-    pub log_scroll: u16,
 }
 
 /// A message from the world into the app.
@@ -342,7 +337,11 @@ pub struct App {
     pub records: Option<RecordsView>,
     /// The last drift check.
     pub drift: Option<crate::pipeline::drift::DriftReport>,
-    pub drift_scroll: u16,
+    /// The drift screen's own state (its scroll).
+    pub drift_screen: super::screens::DriftScreen,
+    /// The records screen's own state (its panes' scrolls, which has the
+    /// keyboard).
+    pub records_screen: super::screens::RecordsScreen,
     /// In a drill: the coach.
     pub coach: Option<super::coach::Coach>,
     /// What the coach has seen the user do.
@@ -397,7 +396,8 @@ impl App {
             detached: false,
             records: None,
             drift: None,
-            drift_scroll: 0,
+            drift_screen: Default::default(),
+            records_screen: Default::default(),
             coach: None,
             seen: super::coach::Seen::default(),
         };
@@ -688,27 +688,6 @@ impl App {
         self.top().works(self, a)
     }
 
-    /// The drift report, or the records screen's focused pane, is longer
-    /// than its pane.
-    pub(super) fn scrollable(&self) -> bool {
-        let area = crate::views::body_area(self);
-        match self.screen {
-            Screen::Drift => self
-                .drift
-                .as_ref()
-                .is_some_and(|d| crate::views::dialogs::drift_max_scroll(d, area) > 0),
-            Screen::Records => self.records.as_ref().is_some_and(|r| {
-                let (audit, log) = crate::views::dialogs::records_max_scroll(r, area);
-                if r.log_focus {
-                    log > 0
-                } else {
-                    audit > 0
-                }
-            }),
-            _ => false,
-        }
-    }
-
     /// The scopes under the `?` overlay (what the overlay explains).
     pub fn screen_scopes(&self) -> Vec<Scope> {
         self.under_help().scopes(self)
@@ -964,11 +943,12 @@ impl App {
             Action::Deploy => self.open_playbook(),
             Action::Rollback => self.open_rollback(),
             Action::Drift => {
-                self.drift_scroll = 0;
+                self.drift_screen = Default::default();
                 self.screen = Screen::Drift;
             }
             Action::Records => {
                 self.records = None;
+                self.records_screen = Default::default();
                 self.screen = Screen::Records;
                 self.requests.push(Request::Records);
             }
@@ -1026,53 +1006,6 @@ impl App {
                 self.refresh_requested = true;
                 self.requests.push(Request::ReadState);
             }
-        }
-    }
-
-    /// Scrolling keys of the drift and records screens (Tab on the
-    /// records screen gives the keyboard to the other pane); false when
-    /// the action is not one of them.
-    pub(super) fn scroll_act(&mut self, a: Action, page: u16) -> bool {
-        let s = match (self.screen, self.records.as_mut()) {
-            (Screen::Drift, _) => &mut self.drift_scroll,
-            (Screen::Records, Some(r)) => {
-                if matches!(a, Action::FocusNext | Action::FocusPrev) {
-                    r.log_focus = !r.log_focus;
-                    return true;
-                }
-                if r.log_focus {
-                    &mut r.log_scroll
-                } else {
-                    &mut r.scroll
-                }
-            }
-            _ => return false,
-        };
-        match a {
-            Action::Up => *s = s.saturating_sub(1),
-            Action::Down => *s = s.saturating_add(1),
-            Action::PageUp => *s = s.saturating_sub(page),
-            Action::PageDown => *s = s.saturating_add(page),
-            Action::Home => *s = 0,
-            Action::End => *s = u16::MAX,
-            _ => return false,
-        }
-        true
-    }
-
-    /// Keeps the drift and records scrolls where the last line sits at the
-    /// bottom, so Up after End moves at once.
-    pub(super) fn clamp_scrolls(&mut self) {
-        let area = crate::views::body_area(self);
-        if let Some(d) = &self.drift {
-            self.drift_scroll = self
-                .drift_scroll
-                .min(crate::views::dialogs::drift_max_scroll(d, area));
-        }
-        if let Some(r) = self.records.as_mut() {
-            let (audit, log) = crate::views::dialogs::records_max_scroll(r, area);
-            r.scroll = r.scroll.min(audit);
-            r.log_scroll = r.log_scroll.min(log);
         }
     }
 

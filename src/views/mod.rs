@@ -100,7 +100,7 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
     } else if app.screen == Screen::Drift {
         dialogs::drift(f, app, &t, body);
     } else if app.screen == Screen::Records {
-        dialogs::records(f, app.records.as_ref(), &t, body);
+        dialogs::records(f, app.records.as_ref(), &app.records_screen, &t, body);
     } else if app.screen == Screen::Review {
         review::draw(f, app, &t, body, hits);
     } else if app.folded() {
