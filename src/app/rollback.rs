@@ -93,15 +93,17 @@ impl RollbackDialog {
     pub fn keys(&self) -> Vec<(String, &'static str)> {
         keys::active(&[self.scope()], false)
             .filter(|b| b.footer && self.available(b.action))
-            .map(|b| {
-                let hint = match b.action {
-                    Action::TogglePaths if self.show_paths => "hide paths",
-                    Action::Cancel if self.plan.is_none() && self.error.is_some() => "close",
-                    _ => b.hint,
-                };
-                (keys::label(b), hint)
-            })
+            .map(|b| (keys::label(b), self.hint(b)))
             .collect()
+    }
+
+    /// A key's one-word hint as the dialog says it now.
+    pub fn hint(&self, b: &keys::Binding) -> &'static str {
+        match b.action {
+            Action::TogglePaths if self.show_paths => "hide paths",
+            Action::Cancel if self.plan.is_none() && self.error.is_some() => "close",
+            _ => b.hint,
+        }
     }
 
     /// Handles one key: `action` is what the key table says it means in

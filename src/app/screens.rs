@@ -98,26 +98,22 @@ impl Component for LogScreen {
             job.page = job.output_rows(body);
             let page = job.page.max(1) as isize;
             match a {
-                Action::Up => return stay(job.scroll(-1)),
-                Action::Down => return stay(job.scroll(1)),
-                Action::PageUp => return stay(job.scroll(-page)),
-                Action::PageDown => return stay(job.scroll(page)),
-                Action::Home => return stay(job.to_top()),
-                Action::Follow => return stay(job.to_end()),
-                Action::Search => {
-                    job.search_typing = Some(String::new());
-                    return Handled::Stay;
-                }
-                Action::NextMatch => return stay(job.search_next(false)),
-                Action::PrevMatch => return stay(job.search_next(true)),
-                Action::FirstFailure => return stay(job.jump_first_failure()),
+                Action::Up => job.scroll(-1),
+                Action::Down => job.scroll(1),
+                Action::PageUp => job.scroll(-page),
+                Action::PageDown => job.scroll(page),
+                Action::Home => job.to_top(),
+                Action::Follow => job.to_end(),
+                Action::Search => job.search_typing = Some(String::new()),
+                Action::NextMatch => job.search_next(false),
+                Action::PrevMatch => job.search_next(true),
+                Action::FirstFailure => job.jump_first_failure(),
                 Action::Answer => {
                     if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some()) {
                         job.input_focus = true;
                     } else {
                         job.message = Some("the script is not waiting for an answer".into());
                     }
-                    return Handled::Stay;
                 }
                 Action::CancelJob => {
                     if job.running() {
@@ -125,18 +121,14 @@ impl Component for LogScreen {
                     } else {
                         job.message = Some("the job has ended".into());
                     }
-                    return Handled::Stay;
                 }
-                _ => {}
+                _ => app.global_act(a),
             }
+            return Handled::Stay;
         }
         app.global_act(a);
         Handled::Stay
     }
-}
-
-fn stay(_: ()) -> Handled {
-    Handled::Stay
 }
 
 impl Component for ReviewScreen {

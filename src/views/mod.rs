@@ -344,9 +344,9 @@ fn footer_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
     // The rollback dialog swallows every key: the footer shows its own.
     if let Some(Modal::Rollback(d)) = app.top_modal() {
         let mut spans = vec![Span::styled(" rollback: ", t.bold)];
-        for (k, what) in d.keys() {
-            spans.push(Span::styled(format!(" {k} "), t.key));
-            spans.push(Span::styled(format!("{what} "), t.dim));
+        for b in app.shown_keys().into_iter().filter(|b| b.footer) {
+            spans.push(Span::styled(format!(" {} ", keys::label(b)), t.key));
+            spans.push(Span::styled(format!("{} ", d.hint(b)), t.dim));
         }
         return Paragraph::new(Line::from(spans));
     }
