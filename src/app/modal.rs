@@ -220,3 +220,96 @@ impl Component for Modal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::job::{JobEnd, JobView};
+    use crate::app::state::{Base, Msg, RunMsg, Screen};
+    use crate::pipeline::repo::{HeadState, User};
+
+    fn app() -> App {
+        let base = Base {
+            project: "p".into(),
+            cfg: Default::default(),
+            user: User {
+                name: "tester".into(),
+                release_manager: true,
+            },
+            head: HeadState::Unborn,
+            main_missing: false,
+            refs: Vec::new(),
+        };
+        App::new(base, false, Default::default())
+    }
+
+    fn press(a: &mut App, code: KeyCode, mods: KeyModifiers) {
+        a.update(Msg::Key(KeyEvent::new(code, mods)));
+    }
+
+    #[test]
+    fn help_over_the_rollback_dialog_closes_alone_and_the_dialog_stays() {
+        let mut a = app();
+        a.set_rollback(RollbackDialog::new("why".into()));
+        a.open(Modal::Help { scroll: 0 });
+        assert_eq!(a.scopes(), vec![Scope::HelpOverlay]);
+        // The overlay explains the dialog under it.
+        assert_eq!(a.screen_scopes(), vec![Scope::Rollback]);
+        press(&mut a, KeyCode::Char('j'), KeyModifiers::NONE);
+        assert!(matches!(
+            a.modals.as_slice(),
+            [Modal::Rollback(_), Modal::Help { scroll: 1 }]
+        ));
+        // The dialog under the help still gets its plan's news.
+        a.update(Msg::RollbackDefault(Some("v1".into())));
+        assert_eq!(
+            a.rollback().and_then(|d| d.default_target.as_deref()),
+            Some("v1")
+        );
+        press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+        assert!(matches!(a.modals.as_slice(), [Modal::Rollback(_)]));
+        assert_eq!(a.scopes(), vec![Scope::Rollback]);
+        assert_eq!(a.rollback().map(|d| d.reason.as_str()), Some("why"));
+        press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+        assert!(a.modals.is_empty());
+        assert_eq!(a.scopes(), a.base().scopes(&a));
+    }
+
+    #[test]
+    fn a_modal_that_stays_keeps_its_place_under_the_one_it_opened() {
+        let mut a = app();
+        a.job = Some(JobView::new("gate x".into()));
+        assert!(a.job_running());
+        press(&mut a, KeyCode::Char('/'), KeyModifiers::NONE);
+        press(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
+        // Ctrl-c with a job running asks first, over the filter line.
+        press(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert!(!a.quit);
+        assert!(matches!(
+            a.modals.as_slice(),
+            [Modal::Filter, Modal::ConfirmQuit]
+        ));
+        press(&mut a, KeyCode::Char('n'), KeyModifiers::NONE);
+        assert!(matches!(a.modals.as_slice(), [Modal::Filter]));
+        assert_eq!(a.filter, "x");
+        press(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(a.modals.is_empty());
+        assert_eq!(a.filter, "x", "Enter keeps the filter");
+    }
+
+    #[test]
+    fn the_cancel_question_goes_when_the_job_ends() {
+        let mut a = app();
+        a.job = Some(JobView::new("gate x".into()));
+        a.screen = Screen::Log;
+        press(&mut a, KeyCode::Char('x'), KeyModifiers::NONE);
+        assert!(matches!(a.modals.as_slice(), [Modal::ConfirmCancel]));
+        assert_eq!(a.scopes(), vec![Scope::Confirm]);
+        a.update(Msg::Run(RunMsg::Done(JobEnd {
+            ok: true,
+            summary: "done".into(),
+        })));
+        assert!(a.modals.is_empty());
+        assert_eq!(a.scopes(), vec![Scope::Log, Scope::Global]);
+    }
+}
