@@ -44,6 +44,12 @@ pub trait Component {
     /// [`Component::scopes`] (None: no binding; a line being typed takes
     /// it as text).
     fn handle(&mut self, app: &mut App, key: KeyEvent, action: Option<Action>) -> Handled;
+
+    /// A bracketed paste: text for the line this component is typing, if
+    /// it is typing one (false: not taken).
+    fn paste(&mut self, _app: &mut App, _text: &str) -> bool {
+        false
+    }
 }
 
 /// What lies under the modals: a line being typed in the log pane, else
@@ -158,6 +164,22 @@ impl App {
                 self.records_screen = c;
                 r
             }
+        }
+    }
+
+    /// Hands pasted text to the component on top; false when it types no
+    /// line.
+    pub(super) fn paste_top(&mut self, text: &str) -> bool {
+        if let Some(mut m) = self.modals.pop() {
+            let taken = m.paste(self, text);
+            let at = self.modals.len();
+            self.modals.insert(at, m);
+            return taken;
+        }
+        match self.base_kind() {
+            Base::Search => SearchLine.paste(self, text),
+            Base::Input => InputLine.paste(self, text),
+            Base::Screen(_) => false,
         }
     }
 

@@ -219,6 +219,25 @@ impl Component for Modal {
             }
         }
     }
+
+    /// Pasted text goes into the filter, or the rollback's reason being
+    /// edited, on one line; a question or the help takes none.
+    fn paste(&mut self, app: &mut App, text: &str) -> bool {
+        let line = super::state::one_line(text, " ");
+        match self {
+            Modal::Filter => {
+                app.filter.push_str(&line);
+                app.branch_cur = ListCursor::default();
+                app.apply_filter();
+                true
+            }
+            Modal::Rollback(d) if d.editing_reason => {
+                d.reason.push_str(&line);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -311,5 +330,34 @@ mod tests {
         })));
         assert!(a.modals.is_empty());
         assert_eq!(a.scopes(), vec![Scope::Log, Scope::Global]);
+    }
+
+    #[test]
+    fn a_paste_goes_to_the_line_the_top_component_types() {
+        let mut a = app();
+        a.job = Some(JobView::new("gate x".into()));
+        press(&mut a, KeyCode::Char('/'), KeyModifiers::NONE);
+        a.update(Msg::Paste("fea\nture\n".into()));
+        assert_eq!(a.filter, "fea ture");
+        // A question over the filter takes no text: the filter is left alone.
+        press(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+        a.update(Msg::Paste("more".into()));
+        assert_eq!(a.filter, "fea ture");
+        assert!(a
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("a paste goes")));
+        press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+        press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+        assert!(a.modals.is_empty());
+        // The rollback's reason, while it is edited.
+        let mut d = RollbackDialog::new("why".into());
+        d.editing_reason = true;
+        a.set_rollback(d);
+        a.update(Msg::Paste(": the\r\nsite is down\n".into()));
+        assert_eq!(
+            a.rollback().map(|d| d.reason.as_str()),
+            Some("why: the site is down")
+        );
     }
 }

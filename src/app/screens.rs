@@ -331,6 +331,15 @@ impl Component for SearchLine {
     fn handle(&mut self, app: &mut App, key: KeyEvent, action: Option<Action>) -> Handled {
         typed_line(app, key, action)
     }
+    fn paste(&mut self, app: &mut App, text: &str) -> bool {
+        match app.job.as_mut().and_then(|j| j.search_typing.as_mut()) {
+            Some(q) => {
+                q.push_str(&super::state::one_line(text, " "));
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Component for InputLine {
@@ -339,5 +348,16 @@ impl Component for InputLine {
     }
     fn handle(&mut self, app: &mut App, key: KeyEvent, action: Option<Action>) -> Handled {
         typed_line(app, key, action)
+    }
+    /// One line of text, its line breaks shown as ⏎ and never sent as
+    /// Enter; Enter sends it.
+    fn paste(&mut self, app: &mut App, text: &str) -> bool {
+        match app.job.as_mut() {
+            Some(job) => {
+                job.paste(text);
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -1014,27 +1014,9 @@ impl App {
     /// pasted newline answers nothing and starts nothing.
     fn on_paste(&mut self, text: String) {
         self.dirty = true;
-        if let Some(d) = self.rollback_mut().filter(|d| d.editing_reason) {
-            d.reason.push_str(&one_line(&text, " "));
+        // The component on top takes it, if it has a line being typed.
+        if self.paste_top(&text) {
             return;
-        }
-        if self.filtering() {
-            self.filter.push_str(&one_line(&text, " "));
-            self.branch_cur = ListCursor::default();
-            self.apply_filter();
-            return;
-        }
-        if matches!(self.screen, Screen::Log | Screen::Playbook) {
-            if let Some(job) = self.job.as_mut() {
-                if let Some(q) = job.search_typing.as_mut() {
-                    q.push_str(&one_line(&text, " "));
-                    return;
-                }
-                if job.input_focus {
-                    job.paste(&text);
-                    return;
-                }
-            }
         }
         self.message = Some("a paste goes into the input line only (i or Enter opens it)".into());
     }
