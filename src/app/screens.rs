@@ -72,9 +72,36 @@ impl Component for MainScreen {
     fn works(&self, app: &App, a: Action) -> bool {
         global_works(app, a)
     }
+    /// The lists' keys move the focused list's cursor, Tab the focus, `/`
+    /// opens the filter line; the rest are global.
     fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
-        if let Some(a) = action {
-            app.global_act(a);
+        let Some(a) = action else {
+            return Handled::Stay;
+        };
+        app.dirty = true;
+        let h = app.list_height();
+        match a {
+            Action::FocusNext | Action::FocusPrev => {
+                let i = Pane::ALL.iter().position(|p| *p == app.focus).unwrap_or(0);
+                let n = Pane::ALL.len();
+                let j = if a == Action::FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                app.focus = Pane::ALL[j];
+            }
+            Action::Up => app.move_sel(-1, h),
+            Action::Down => app.move_sel(1, h),
+            Action::PageUp => app.move_sel(-(h as isize), h),
+            Action::PageDown => app.move_sel(h as isize, h),
+            Action::Home => app.move_sel(isize::MIN / 2, h),
+            Action::End => app.move_sel(isize::MAX / 2, h),
+            Action::Filter => {
+                app.focus = Pane::Branches;
+                app.open(super::modal::Modal::Filter);
+            }
+            _ => app.global_act(a),
         }
         Handled::Stay
     }

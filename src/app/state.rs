@@ -870,7 +870,6 @@ impl App {
     /// on the main screen), after the screen's component let it through.
     pub(super) fn global_act(&mut self, a: Action) {
         self.dirty = true;
-        let h = self.list_height();
         match a {
             Action::Quit => {
                 if self.job_running() {
@@ -975,26 +974,16 @@ impl App {
             | Action::EditReason
             | Action::TogglePaths => {}
             Action::Help => self.open(super::modal::Modal::Help { scroll: 0 }),
-            Action::FocusNext | Action::FocusPrev => {
-                let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
-                let n = Pane::ALL.len();
-                let j = if a == Action::FocusNext {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                };
-                self.focus = Pane::ALL[j];
-            }
-            Action::Up => self.move_sel(-1, h),
-            Action::Down => self.move_sel(1, h),
-            Action::PageUp => self.move_sel(-(h as isize), h),
-            Action::PageDown => self.move_sel(h as isize, h),
-            Action::Home => self.move_sel(isize::MIN / 2, h),
-            Action::End => self.move_sel(isize::MAX / 2, h),
-            Action::Filter => {
-                self.focus = Pane::Branches;
-                self.open(super::modal::Modal::Filter);
-            }
+            // The lists' own keys (the main screen's component).
+            Action::FocusNext
+            | Action::FocusPrev
+            | Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Home
+            | Action::End
+            | Action::Filter => {}
             Action::ClearFilter => {
                 if !self.filter.is_empty() {
                     self.filter.clear();
@@ -1021,7 +1010,7 @@ impl App {
         self.message = Some("a paste goes into the input line only (i or Enter opens it)".into());
     }
 
-    fn move_sel(&mut self, delta: isize, h: usize) {
+    pub(super) fn move_sel(&mut self, delta: isize, h: usize) {
         match self.focus {
             Pane::Branches => self.branch_cur.step(delta, self.visible.len(), h),
             Pane::Tags => {
