@@ -666,3 +666,24 @@ fn help_over_the_rollback_dialog_closes_alone_and_the_dialog_stays() {
         a.requests
     );
 }
+
+/// The lists' keys are the main screen's: on the records screen, before
+/// its read has arrived, `j` moves nothing (it moved the hidden branch
+/// list), and back on the branches the selection is where it was.
+#[test]
+fn list_keys_move_nothing_on_a_screen_that_has_no_list() {
+    let w = world();
+    let mut a = build(&w, "branches", (160, 45));
+    assert!(a.visible.len() > 1, "the world needs two branches");
+    ch(&mut a, 'A');
+    assert!(a.records.is_none());
+    a.requests.clear();
+    let before = fingerprint(&a);
+    for _ in 0..3 {
+        ch(&mut a, 'j');
+    }
+    press(&mut a, KeyCode::End, KeyModifiers::NONE);
+    assert_eq!(before, fingerprint(&a));
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert_eq!(a.branch_cur.selected, 0);
+}
