@@ -360,4 +360,20 @@ mod tests {
             Some("why: the site is down")
         );
     }
+
+    #[test]
+    fn run_action_runs_a_shown_key_on_the_component_on_top() {
+        let mut a = app();
+        // Not a key of the branch lists: nothing happens.
+        a.run_action(Action::Confirm);
+        assert!(a.modals.is_empty() && !a.quit);
+        a.run_action(Action::Help);
+        assert!(matches!(a.modals.as_slice(), [Modal::Help { scroll: 0 }]));
+        a.run_action(Action::Down);
+        assert!(matches!(a.modals.as_slice(), [Modal::Help { scroll: 1 }]));
+        a.run_action(Action::Cancel);
+        assert!(a.modals.is_empty());
+        a.run_action(Action::Quit);
+        assert!(a.quit);
+    }
 }
