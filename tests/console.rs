@@ -46,7 +46,7 @@ fn help_overlay_lists_every_key() {
     let f = mosaic_repo();
     let mut a = app_for(&f, 80, 24);
     a.update(key(KeyCode::Char('?')));
-    assert!(a.help);
+    assert!(a.help_open());
     let t = render(&a);
     insta::assert_snapshot!("help_80x24", t.backend());
     let screen = t.backend().to_string();
@@ -72,7 +72,7 @@ fn help_overlay_lists_every_key() {
     assert_eq!(a.branch_cur.selected, 0);
     assert!(a.requests.is_empty());
     a.update(key(KeyCode::Esc));
-    assert!(!a.help);
+    assert!(!a.help_open());
 }
 
 #[test]

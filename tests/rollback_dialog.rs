@@ -91,7 +91,7 @@ fn r_opens_the_dialog_and_only_y_confirms() {
     let f = mosaic_repo();
     let mut a = app_for(&f);
     key(&mut a, KeyCode::Char('R'));
-    assert!(a.rollback.is_some());
+    assert!(a.rollback().is_some());
     assert!(matches!(
         &a.requests[..],
         [Request::PlanRollback { target: None }]
@@ -105,14 +105,14 @@ fn r_opens_the_dialog_and_only_y_confirms() {
     // Every other key — the trigger included — does nothing.
     for c in ['R', 'x', 'g', 'd', 'j', ' '] {
         key(&mut a, KeyCode::Char(c));
-        assert!(a.rollback.is_some(), "{c} closed the dialog");
+        assert!(a.rollback().is_some(), "{c} closed the dialog");
         assert!(a.requests.is_empty(), "{c} asked for {:?}", a.requests);
     }
     key(&mut a, KeyCode::Enter);
-    assert!(a.rollback.is_some() && a.requests.is_empty());
+    assert!(a.rollback().is_some() && a.requests.is_empty());
     // y goes: the rollback runs, shown in the playbook screen.
     key(&mut a, KeyCode::Char('y'));
-    assert!(a.rollback.is_none());
+    assert!(a.rollback().is_none());
     assert_eq!(a.screen, Screen::Playbook);
     assert!(
         matches!(&a.requests[..], [Request::Rollback { plan, reason }]
@@ -129,7 +129,7 @@ fn esc_cancels_and_nothing_runs() {
     let p = plan(&a, false);
     a.update(Msg::RollbackPlan(Box::new(Ok(p))));
     key(&mut a, KeyCode::Esc);
-    assert!(a.rollback.is_none());
+    assert!(a.rollback().is_none());
     assert!(a.requests.is_empty());
     assert_eq!(a.screen, Screen::Main);
 }
@@ -145,7 +145,7 @@ fn a_refused_backup_needs_the_explicit_tree_choice() {
     insta::assert_snapshot!("rollback_dialog_refused_backup", render(&a));
     key(&mut a, KeyCode::Char('y'));
     assert!(
-        a.rollback.is_some(),
+        a.rollback().is_some(),
         "y alone must not deploy from the tree"
     );
     assert!(a.requests.is_empty());
@@ -169,7 +169,7 @@ fn t_picks_another_tag_and_r_edits_the_reason() {
     }
     key(&mut a, KeyCode::Enter);
     assert_eq!(
-        a.rollback.as_ref().unwrap().reason,
+        a.rollback().unwrap().reason,
         "rolled back from the console (drill)"
     );
     key(&mut a, KeyCode::Char('t'));
@@ -449,7 +449,7 @@ fn a_changed_live_record_plans_again_for_the_chosen_target_and_y_waits() {
     a.requests.clear();
     key(&mut a, KeyCode::Char('y'));
     assert!(a.requests.is_empty(), "y went on a stale plan");
-    assert!(a.rollback.is_some());
+    assert!(a.rollback().is_some());
     let mut fresh = p.clone();
     fresh.live = Some(new_live.clone());
     a.update(Msg::RollbackPlan(Box::new(Ok(fresh))));
@@ -516,7 +516,7 @@ fn a_rollback_refused_because_the_plan_went_stale_does_not_tick_the_drill_coach(
         )),
         None,
     )));
-    assert!(a.rollback.is_some(), "the dialog asks again");
+    assert!(a.rollback().is_some(), "the dialog asks again");
     let coach = a.coach.as_ref().unwrap();
     assert!(
         !coach.done[3] && !coach.done[4],

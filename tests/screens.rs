@@ -10,6 +10,7 @@ use common::*;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use guardrail::app::keys::{self, Action, Binding, Scope};
+use guardrail::app::modal::Modal;
 use guardrail::app::{App, Msg, RunMsg};
 use guardrail::pipeline::repo::Repo;
 use guardrail::pipeline::runner::RunEvent;
@@ -114,7 +115,7 @@ fn build(w: &World, state: &str, size: (u16, u16)) -> App {
         "confirm" => {
             // The question of a playbook waiting between its steps.
             a = build(w, "playbook", size);
-            a.confirm_abandon = true;
+            a.open(Modal::ConfirmAbandon);
         }
         "log" | "search" => {
             ch(&mut a, 'g');
@@ -154,9 +155,9 @@ fn build(w: &World, state: &str, size: (u16, u16)) -> App {
                 .map_err(|e| e.to_string());
             a.update(Msg::RollbackPlan(Box::new(p)));
             assert!(
-                a.rollback.as_ref().is_some_and(|d| d.plan.is_some()),
+                a.rollback().is_some_and(|d| d.plan.is_some()),
                 "{:?}",
-                a.rollback.as_ref().map(|d| d.error.clone())
+                a.rollback().map(|d| d.error.clone())
             );
             if state == "rollback-pick" {
                 ch(&mut a, 't');
@@ -249,8 +250,17 @@ fn typing(scope: Scope) -> bool {
     )
 }
 
+/// The keys the component on top says work now: what the footer and the
+/// `?` overlay must show, and what dispatch must honour.
 fn shown_here(a: &App) -> Vec<&'static Binding> {
-    a.shown_keys()
+    let shown = a.top().commands(a);
+    // The footer reads the same list.
+    let footer = a.shown_keys();
+    assert!(
+        shown.len() == footer.len() && shown.iter().zip(&footer).all(|(x, y)| std::ptr::eq(*x, *y)),
+        "the footer's keys are not the top component's commands"
+    );
+    shown
 }
 
 #[test]
@@ -260,7 +270,10 @@ fn every_screen_and_dialog_shows_the_keys_that_work_and_only_those() {
     let mut wrong = Vec::new();
     for state in STATES {
         let a = build(&w, state, size);
-        let scopes = a.scopes();
+        // Walked via the component on top: its scopes are where a key is
+        // looked up, its commands what the footer and `?` show.
+        let scopes = a.top().scopes(&a);
+        assert_eq!(scopes, a.scopes(), "{state}");
         let top = scopes[0];
         let foot = footer(&a);
         let help = help_text(&a);
@@ -273,7 +286,7 @@ fn every_screen_and_dialog_shows_the_keys_that_work_and_only_those() {
                 wrong.push(format!("{state}: `?` misses {label} {:?}", b.help));
             }
             if b.footer {
-                let hint = match (b.action, &a.rollback) {
+                let hint = match (b.action, a.rollback()) {
                     (Action::Cancel, Some(d)) if d.plan.is_none() && d.error.is_some() => "close",
                     _ => b.hint,
                 };
@@ -340,10 +353,10 @@ fn drift_and_records_have_their_own_keys_and_the_global_ones_work_there() {
         // `?`, `R` and `L` work here.
         let mut x = build(&w, state, (160, 45));
         ch(&mut x, '?');
-        assert!(x.help, "{state}: ? does nothing");
+        assert!(x.help_open(), "{state}: ? does nothing");
         let mut x = build(&w, state, (160, 45));
         ch(&mut x, 'R');
-        assert!(x.rollback.is_some(), "{state}: R does nothing");
+        assert!(x.rollback().is_some(), "{state}: R does nothing");
         let mut x = build(&w, state, (160, 45));
         ch(&mut x, 'L');
         assert!(
@@ -363,7 +376,7 @@ fn tab_focuses_the_rollout_log_and_its_last_lines_scroll_into_view() {
     assert!(first.contains("rollout line 01"), "{first}");
     assert!(!first.contains("rollout line 80"), "{first}");
     press(&mut a, KeyCode::Tab, KeyModifiers::NONE);
-    assert!(a.records.as_ref().unwrap().log_focus);
+    assert!(a.records_screen.log_focus);
     press(&mut a, KeyCode::End, KeyModifiers::NONE);
     let end = screen(&a);
     assert!(end.contains("rollout line 80"), "{end}");
@@ -379,7 +392,7 @@ fn tab_focuses_the_rollout_log_and_its_last_lines_scroll_into_view() {
 fn the_rollback_dialogs_keys_come_from_the_table() {
     let w = world();
     let a = build(&w, "rollback", (120, 40));
-    let d = a.rollback.as_ref().unwrap();
+    let d = a.rollback().unwrap();
     let from_dialog: Vec<String> = d
         .keys()
         .into_iter()
@@ -569,4 +582,108 @@ fn the_rollback_dialogs_keys_are_rebound_from_the_users_file() {
     t.send("q");
     assert_eq!(t.wait_exit(secs(10)), Some(0));
     assert_terminal_restored(&t);
+}
+
+/// A modal opened over another closes alone and leaves the one below as
+/// it was: the quit question over the filter line (a gate is running, so
+/// Ctrl-c in the filter asks first instead of quitting at once).
+#[test]
+fn the_modal_stack_opens_and_closes_in_order() {
+    let w = world();
+    let mut a = build(&w, "branches", (160, 45));
+    ch(&mut a, 'g');
+    assert!(a.job_running());
+    a.requests.clear();
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    ch(&mut a, '/');
+    ch(&mut a, 'f');
+    assert!(matches!(a.modals.as_slice(), [Modal::Filter]));
+    assert!(footer(&a).contains("filter: f"), "{}", footer(&a));
+    press(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(
+        !a.quit,
+        "Ctrl-c in the filter quit with a gate running, unasked"
+    );
+    assert!(
+        matches!(a.modals.as_slice(), [Modal::Filter, Modal::ConfirmQuit]),
+        "{:?}",
+        a.modals
+    );
+    assert_eq!(a.scopes(), vec![Scope::Confirm]);
+    assert!(screen(&a).contains("A job is running"));
+    // No: the question closes, the filter line is back as it was.
+    ch(&mut a, 'n');
+    assert!(matches!(a.modals.as_slice(), [Modal::Filter]));
+    assert_eq!(a.filter, "f");
+    assert_eq!(a.scopes(), vec![Scope::Filter]);
+    assert!(footer(&a).contains("filter: f"), "{}", footer(&a));
+    assert!(!a.quit);
+    // Esc closes the filter (and clears it): nothing is left on the stack.
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(a.modals.is_empty());
+    assert!(a.filter.is_empty());
+    assert_eq!(
+        a.scopes(),
+        vec![Scope::Global, Scope::List, Scope::Branches]
+    );
+}
+
+/// The `?` overlay over the rollback dialog explains the dialog's keys,
+/// takes every key itself (no `y` reaches the dialog under it), lets the
+/// plan worker's news reach the dialog, and Esc closes the help alone.
+#[test]
+fn help_over_the_rollback_dialog_closes_alone_and_the_dialog_stays() {
+    let w = world();
+    let mut a = build(&w, "rollback", (160, 45));
+    let dialog_keys: Vec<&str> = a.top().commands(&a).iter().map(|b| b.help).collect();
+    a.open(Modal::Help { scroll: 0 });
+    assert_eq!(a.scopes(), vec![Scope::HelpOverlay]);
+    assert_eq!(a.under_help().scopes(&a), vec![Scope::Rollback]);
+    let help = help_text(&a);
+    let here = help.split("This help").next().unwrap();
+    assert!(here.contains("Rollback dialog (here)"), "{help}");
+    for k in &dialog_keys {
+        assert!(here.contains(k), "the help misses {k:?}: {help}");
+    }
+    ch(&mut a, 'y');
+    assert!(a.requests.is_empty(), "{:?}", a.requests);
+    assert!(a.help_open() && a.rollback().is_some());
+    a.update(Msg::RollbackDefault(Some("v-under-help".into())));
+    assert_eq!(
+        a.rollback().unwrap().default_target.as_deref(),
+        Some("v-under-help")
+    );
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(!a.help_open());
+    assert!(matches!(a.modals.as_slice(), [Modal::Rollback(_)]));
+    assert_eq!(a.scopes(), vec![Scope::Rollback]);
+    assert!(footer(&a).contains("y roll back"), "{}", footer(&a));
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(a.modals.is_empty() && a.rollback().is_none());
+    assert!(
+        a.requests.is_empty(),
+        "nothing rolled back: {:?}",
+        a.requests
+    );
+}
+
+/// The lists' keys are the main screen's: on the records screen, before
+/// its read has arrived, `j` moves nothing (it moved the hidden branch
+/// list), and back on the branches the selection is where it was.
+#[test]
+fn list_keys_move_nothing_on_a_screen_that_has_no_list() {
+    let w = world();
+    let mut a = build(&w, "branches", (160, 45));
+    assert!(a.visible.len() > 1, "the world needs two branches");
+    ch(&mut a, 'A');
+    assert!(a.records.is_none());
+    a.requests.clear();
+    let before = fingerprint(&a);
+    for _ in 0..3 {
+        ch(&mut a, 'j');
+    }
+    press(&mut a, KeyCode::End, KeyModifiers::NONE);
+    assert_eq!(before, fingerprint(&a));
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+    assert_eq!(a.branch_cur.selected, 0);
 }

@@ -39,8 +39,6 @@ pub struct JobView {
     /// Attached to another process's job: answers go to its pipe.
     pub attached: Option<PathBuf>,
     pub end: Option<JobEnd>,
-    /// Asked "cancel this job?".
-    pub confirm_cancel: bool,
     /// Enter on an empty answer asked once: the next Enter sends it.
     pub empty_asked: bool,
     /// Rows of log the pane showed last (for paging).
@@ -81,7 +79,6 @@ impl JobView {
             handle: None,
             attached: None,
             end: None,
-            confirm_cancel: false,
             empty_asked: false,
             page: 20,
             message: None,
@@ -138,7 +135,6 @@ impl JobView {
         self.prompt = None;
         self.input_focus = false;
         self.handle = None;
-        self.confirm_cancel = false;
     }
 
     /// The first line shown for a pane of `height` rows.

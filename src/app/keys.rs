@@ -994,7 +994,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Char('c'), CTRL)],
         label: "C-c",
         action: Action::Quit,
-        help: "quit",
+        help: "quit (asks first while a job runs)",
         hint: "quit",
         scope: Scope::Filter,
         mutates: false,

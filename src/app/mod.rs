@@ -3,13 +3,16 @@
 //! for. Keys and worker results arrive as [`Msg`]s; frames are drawn only when
 //! something changed, each wrapped in synchronized output.
 pub mod coach;
+pub mod component;
 pub mod job;
 pub mod keys;
 pub mod log;
+pub mod modal;
 pub mod mouse;
 pub mod playbook;
 pub mod review;
 pub mod rollback;
+pub mod screens;
 pub mod state;
 
 use std::io::{self, Write};
@@ -1338,7 +1341,7 @@ fn fault(name: &str) -> bool {
 }
 
 fn draw<W: Write>(terminal: &mut Terminal<CrosstermBackend<W>>, app: &mut App) -> io::Result<()> {
-    if app.help && fault("panic-on-draw") {
+    if app.help_open() && fault("panic-on-draw") {
         panic!("injected fault: panic while drawing (GUARDRAIL_FAULT=panic-on-draw)");
     }
     queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;

@@ -262,8 +262,8 @@ impl App {
                 self.update(Msg::Key(enter));
             }
             PaneTarget::Records { log } => {
-                if let Some(r) = self.records.as_mut() {
-                    r.log_focus = log;
+                if self.records.is_some() {
+                    self.records_screen.log_focus = log;
                 }
             }
         }

@@ -390,11 +390,9 @@ impl App {
                     });
                 if started {
                     // Waiting between steps: abandon it (asks first).
-                    self.confirm_abandon = true;
-                } else if let Some(job) = self.job.as_mut() {
-                    if job.handle.is_some() && pb.busy {
-                        job.confirm_cancel = true;
-                    }
+                    self.open(super::modal::Modal::ConfirmAbandon);
+                } else if pb.busy && self.job.as_ref().is_some_and(|j| j.handle.is_some()) {
+                    self.open(super::modal::Modal::ConfirmCancel);
                 }
                 true
             }

@@ -93,15 +93,17 @@ impl RollbackDialog {
     pub fn keys(&self) -> Vec<(String, &'static str)> {
         keys::active(&[self.scope()], false)
             .filter(|b| b.footer && self.available(b.action))
-            .map(|b| {
-                let hint = match b.action {
-                    Action::TogglePaths if self.show_paths => "hide paths",
-                    Action::Cancel if self.plan.is_none() && self.error.is_some() => "close",
-                    _ => b.hint,
-                };
-                (keys::label(b), hint)
-            })
+            .map(|b| (keys::label(b), self.hint(b)))
             .collect()
+    }
+
+    /// A key's one-word hint as the dialog says it now.
+    pub fn hint(&self, b: &keys::Binding) -> &'static str {
+        match b.action {
+            Action::TogglePaths if self.show_paths => "hide paths",
+            Action::Cancel if self.plan.is_none() && self.error.is_some() => "close",
+            _ => b.hint,
+        }
     }
 
     /// Handles one key: `action` is what the key table says it means in
@@ -237,16 +239,13 @@ impl App {
             .flatten();
         dialog.selected_tag = selected.clone();
         dialog.chosen = selected.clone();
-        self.rollback = Some(dialog);
+        self.set_rollback(dialog);
         self.requests
             .push(Request::PlanRollback { target: selected });
     }
 
     /// `y` in the dialog: the rollback runs, shown in the playbook screen.
-    pub(super) fn start_rollback(&mut self) {
-        let Some(d) = self.rollback.take() else {
-            return;
-        };
+    pub(super) fn start_rollback(&mut self, d: RollbackDialog) {
         let Some(plan) = d.plan else { return };
         let target = plan.target.name.clone();
         self.close_unstarted_playbook();
@@ -285,7 +284,7 @@ impl App {
     /// new one.
     pub(super) fn rollback_live_changed(&mut self, before: Option<&LiveRecord>) {
         let live = live_key(self.live.as_ref());
-        let Some(d) = self.rollback.as_mut() else {
+        let Some(d) = self.rollback_mut() else {
             return;
         };
         if d.picking.is_some() {
@@ -314,7 +313,7 @@ impl App {
 
     /// A plan came: a stale one is made again; a refreshed one says so.
     pub(super) fn rollback_plan_arrived(&mut self) {
-        let Some(d) = self.rollback.as_mut() else {
+        let Some(d) = self.rollback_mut() else {
             return;
         };
         if d.error.is_some() {
@@ -365,7 +364,7 @@ impl App {
             "the plan changed before the lock was taken ({changes}); nothing ran: this is the new plan, y rolls back"
         ));
         d.plan = Some(plan);
-        self.rollback = Some(d);
+        self.set_rollback(d);
         self.dirty = true;
     }
 }

@@ -1,6 +1,6 @@
 //! The console's state and how keys and messages change it. No I/O here: the
 //! event loop (`app::run`) feeds messages in, `views` draws what is here.
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 
 use super::job::{JobEnd, JobView};
 use super::keys::{self, Action, Scope};
@@ -158,11 +158,6 @@ pub struct RecordsView {
     /// One line per audit entry, newest last.
     pub entries: Vec<String>,
     pub rollout_log: String,
-    pub scroll: u16,
-    /// Tab: the rollout log has the keyboard (else the audit chain).
-    pub log_focus: bool,
-    /// The rollout log's first line shown; `u16::MAX` = its last lines.
-    pub log_scroll: u16,
 }
 
 /// A message from the world into the app.
@@ -321,9 +316,9 @@ pub struct App {
     /// Indices into `branches` matching the filter.
     pub visible: Vec<usize>,
     pub filter: String,
-    pub filtering: bool,
-    pub help: bool,
-    pub help_scroll: u16,
+    /// What lies over the screen (help, the filter line, questions, the
+    /// rollback dialog), newest on top: see [`super::modal`].
+    pub modals: Vec<super::modal::Modal>,
     pub size: (u16, u16),
     pub message: Option<String>,
     pub quit: bool,
@@ -337,23 +332,22 @@ pub struct App {
     /// The running or last job.
     pub job: Option<JobView>,
     pub requests: Vec<Request>,
-    /// Asked "a job is running: quit anyway?".
-    pub confirm_quit: bool,
     /// Quit as soon as the running job has ended.
     pub quit_when_idle: bool,
-    /// Asked "abandon the deploy waiting between its steps?".
-    pub confirm_abandon: bool,
     pub review: Review,
     /// The last frame's rows and tabs, and the last click.
     pub mouse: super::mouse::Mouse,
     pub playbook: Option<PlaybookView>,
     /// The terminal is gone: nothing is read or drawn any more.
     pub detached: bool,
-    pub rollback: Option<super::rollback::RollbackDialog>,
     pub records: Option<RecordsView>,
     /// The last drift check.
     pub drift: Option<crate::pipeline::drift::DriftReport>,
-    pub drift_scroll: u16,
+    /// The drift screen's own state (its scroll).
+    pub drift_screen: super::screens::DriftScreen,
+    /// The records screen's own state (its panes' scrolls, which has the
+    /// keyboard).
+    pub records_screen: super::screens::RecordsScreen,
     /// In a drill: the coach.
     pub coach: Option<super::coach::Coach>,
     /// What the coach has seen the user do.
@@ -391,9 +385,7 @@ impl App {
             tag_cur: ListCursor::default(),
             visible: Vec::new(),
             filter: String::new(),
-            filtering: false,
-            help: false,
-            help_scroll: 0,
+            modals: Vec::new(),
             size: (80, 24),
             message: None,
             quit: false,
@@ -403,17 +395,15 @@ impl App {
             screen: Screen::Main,
             job: None,
             requests: Vec::new(),
-            confirm_quit: false,
             quit_when_idle: false,
-            confirm_abandon: false,
             review: Review::default(),
             mouse: Default::default(),
             playbook: None,
             detached: false,
-            rollback: None,
             records: None,
             drift: None,
-            drift_scroll: 0,
+            drift_screen: Default::default(),
+            records_screen: Default::default(),
             coach: None,
             seen: super::coach::Seen::default(),
         };
@@ -475,7 +465,7 @@ impl App {
             .collect()
     }
 
-    fn apply_filter(&mut self) {
+    pub(super) fn apply_filter(&mut self) {
         let f = self.filter.to_lowercase();
         self.visible = self
             .branches
@@ -678,134 +668,44 @@ impl App {
         Some(("gate".to_string(), branch, job.prompt.is_some()))
     }
 
-    /// The scopes whose keys work right now, the first winning: the
-    /// footer shows them, the `?` overlay lists them first, and a key is
-    /// looked up in them and nowhere else. A modal on top (the help, a
-    /// dialog, a question, a line being typed) has the keys alone.
+    /// The scopes whose keys work right now, the first winning: those of
+    /// the component on top (see [`App::top`]). The footer shows their
+    /// keys, the `?` overlay lists them first, and a key is looked up in
+    /// them and nowhere else.
     pub fn scopes(&self) -> Vec<Scope> {
-        if self.help {
-            return vec![Scope::HelpOverlay];
-        }
-        self.screen_scopes()
+        self.top().scopes(self)
     }
 
-    /// The keys that work now, in table order: the footer shows these (the
-    /// ones marked for it) and the `?` overlay lists them first. A key the
-    /// table has for this place but that would do nothing now is left out.
+    /// The keys that work now, in table order: the component on top's
+    /// commands. The footer shows these (the ones marked for it) and the
+    /// `?` overlay lists them first. A key the table has for this place
+    /// but that would do nothing now is left out.
     pub fn shown_keys(&self) -> Vec<&'static keys::Binding> {
-        let scopes = self.scopes();
-        keys::active(&scopes, self.readonly)
-            .filter(|b| self.works(b.action))
-            .collect()
+        self.top().commands(self)
     }
 
     /// The keys of what is under the `?` overlay that work now.
     pub fn screen_keys(&self) -> Vec<&'static keys::Binding> {
-        let scopes = self.screen_scopes();
-        keys::active(&scopes, self.readonly)
-            .filter(|b| self.works(b.action))
-            .collect()
+        self.under_help().commands(self)
     }
 
     /// Whether an action of the active scopes does something now.
     pub fn works(&self, a: Action) -> bool {
-        if let Some(d) = &self.rollback {
-            return d.available(a);
-        }
-        let scrolling = matches!(
-            a,
-            Action::Up
-                | Action::Down
-                | Action::PageUp
-                | Action::PageDown
-                | Action::Home
-                | Action::End
-        );
-        match (self.screen, a) {
-            (_, Action::ClearFilter) => !self.filter.is_empty() || self.message.is_some(),
-            // Already there.
-            (Screen::Log | Screen::Playbook, Action::ShowLog) => false,
-            (Screen::Drift, Action::Drift) => false,
-            // A report that fits its pane does not scroll.
-            (Screen::Drift | Screen::Records, _) if scrolling => self.scrollable(),
-            (Screen::Playbook, Action::Up | Action::Down | Action::Follow) => {
-                self.job.as_ref().is_some_and(|j| !j.log.is_empty())
-            }
-            (Screen::Playbook, Action::Answer) => self.job.as_ref().is_some_and(|j| {
-                j.prompt.is_some() && (j.handle.is_some() || j.attached.is_some())
-            }),
-            (Screen::Playbook, Action::CancelJob) => {
-                self.playbook_waiting()
-                    || self.playbook.as_ref().is_some_and(|p| p.busy)
-                        && self.job.as_ref().is_some_and(|j| j.handle.is_some())
-            }
-            _ => true,
-        }
-    }
-
-    /// The drift report, or the records screen's focused pane, is longer
-    /// than its pane.
-    fn scrollable(&self) -> bool {
-        let area = crate::views::body_area(self);
-        match self.screen {
-            Screen::Drift => self
-                .drift
-                .as_ref()
-                .is_some_and(|d| crate::views::dialogs::drift_max_scroll(d, area) > 0),
-            Screen::Records => self.records.as_ref().is_some_and(|r| {
-                let (audit, log) = crate::views::dialogs::records_max_scroll(r, area);
-                if r.log_focus {
-                    log > 0
-                } else {
-                    audit > 0
-                }
-            }),
-            _ => false,
-        }
+        self.top().works(self, a)
     }
 
     /// The scopes under the `?` overlay (what the overlay explains).
     pub fn screen_scopes(&self) -> Vec<Scope> {
-        if let Some(d) = &self.rollback {
-            return vec![d.scope()];
-        }
-        if self.confirm_quit
-            || self.confirm_abandon
-            || self.job.as_ref().is_some_and(|j| j.confirm_cancel)
-        {
-            return vec![Scope::Confirm];
-        }
-        if matches!(self.screen, Screen::Log | Screen::Playbook) {
-            if let Some(job) = &self.job {
-                if job.search_typing.is_some() {
-                    return vec![Scope::Search];
-                }
-                if job.input_focus {
-                    return vec![Scope::Input];
-                }
-            }
-        }
-        if self.filtering {
-            return vec![Scope::Filter];
-        }
-        match self.screen {
-            Screen::Log => return vec![Scope::Log, Scope::Global],
-            Screen::Review => return vec![Scope::Review, Scope::Global],
-            Screen::Playbook => return vec![Scope::Playbook, Scope::Global],
-            Screen::Records => return vec![Scope::Records, Scope::Global],
-            Screen::Drift => return vec![Scope::Drift, Scope::Global],
-            Screen::Main => {}
-        }
-        let mut s = vec![Scope::Global, Scope::List];
-        if self.focus == Pane::Branches {
-            s.push(Scope::Branches);
-        }
-        s
+        self.under_help().scopes(self)
     }
 
     /// Applies one message, then lets the drill's coach look.
     pub fn update(&mut self, msg: Msg) {
         self.apply(msg);
+        // "Cancel the job?" goes with the job's end.
+        if !self.job.as_ref().is_some_and(JobView::running) {
+            self.close_where(|m| matches!(m, super::modal::Modal::ConfirmCancel));
+        }
         if let Some(ask) = self.job.as_mut().and_then(|j| j.pending_search.take()) {
             self.requests.push(Request::Search(Box::new(ask)));
         }
@@ -897,13 +797,13 @@ impl App {
             }
             Msg::Play(m) => self.on_play(m),
             Msg::RollbackDefault(t) => {
-                if let Some(d) = self.rollback.as_mut() {
+                if let Some(d) = self.rollback_mut() {
                     d.default_target = t;
                 }
                 self.dirty = true;
             }
             Msg::RollbackPlan(r) => {
-                if let Some(d) = self.rollback.as_mut() {
+                if let Some(d) = self.rollback_mut() {
                     d.loading = false;
                     match *r {
                         Ok(p) => {
@@ -971,167 +871,21 @@ impl App {
             return;
         }
         self.dirty = true;
-        // One lookup in the scopes of what is on top: what the footer and
-        // the `?` overlay show is what the key does.
+        // One lookup in the scopes of the component on top: what the
+        // footer and the `?` overlay show is what the key does.
         let scopes = self.scopes();
         let action = keys::lookup(&k, &scopes, self.readonly).map(|b| b.action);
-        match scopes.first().copied() {
-            Some(Scope::HelpOverlay) => {
-                let most = keys::BINDINGS.len() as u16 + 24;
-                match action {
-                    Some(Action::Cancel) => {
-                        self.help = false;
-                        self.help_scroll = 0;
-                    }
-                    Some(Action::Down) => self.help_scroll = (self.help_scroll + 1).min(most),
-                    Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
-                    Some(Action::PageDown) => self.help_scroll = (self.help_scroll + 10).min(most),
-                    Some(Action::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
-                    _ => {}
-                }
-            }
-            Some(Scope::Rollback | Scope::RollbackPick | Scope::Reason) => {
-                let tags = self.tags.clone().unwrap_or_default();
-                let Some(d) = self.rollback.as_mut() else {
-                    return;
-                };
-                match d.on_key(k, action, &tags) {
-                    super::rollback::DialogOutcome::Stay => {}
-                    super::rollback::DialogOutcome::Close => self.rollback = None,
-                    super::rollback::DialogOutcome::Replan(t) => self
-                        .requests
-                        .push(Request::PlanRollback { target: Some(t) }),
-                    super::rollback::DialogOutcome::Confirm => self.start_rollback(),
-                }
-            }
-            // A question swallows every key; only `y` says yes, anything
-            // else no.
-            Some(Scope::Confirm) => {
-                let yes = action == Some(Action::Confirm);
-                if self.confirm_quit {
-                    self.confirm_quit = false;
-                    if yes {
-                        self.quit_with_job();
-                    }
-                } else if self.confirm_abandon {
-                    self.confirm_abandon = false;
-                    if yes && self.playbook_waiting() {
-                        self.abandon_playbook();
-                        self.message = Some("abandoning the deploy (recorded)".into());
-                    }
-                } else if let Some(job) = self.job.as_mut().filter(|j| j.confirm_cancel) {
-                    job.confirm_cancel = false;
-                    if yes {
-                        if let Some(h) = &job.handle {
-                            h.cancel();
-                            job.message =
-                                Some("cancelling: TERM to the process group, then KILL".into());
-                        }
-                    }
-                }
-            }
-            Some(Scope::Search | Scope::Input) => {
-                let used = self
-                    .job
-                    .as_mut()
-                    .is_some_and(|job| job.on_text_key(k, action));
-                if !used {
-                    if let Some(a) = action {
-                        self.act(a);
-                    }
-                }
-            }
-            Some(Scope::Filter) => match action {
-                Some(Action::Submit) => self.filtering = false,
-                Some(Action::Cancel) => {
-                    self.filtering = false;
-                    self.filter.clear();
-                    self.apply_filter();
-                }
-                Some(Action::DeleteChar) => {
-                    self.filter.pop();
-                    self.apply_filter();
-                }
-                Some(Action::Quit) => self.quit = true,
-                _ => {
-                    if let KeyCode::Char(c) = k.code {
-                        if !k.modifiers.contains(KeyModifiers::CONTROL) {
-                            self.filter.push(c);
-                            self.branch_cur = ListCursor::default();
-                            self.apply_filter();
-                        }
-                    }
-                }
-            },
-            _ => {
-                if let Some(a) = action {
-                    self.act(a);
-                }
-            }
-        }
+        self.dispatch(k, action);
     }
 
-    /// Performs one action of the key table.
-    pub fn act(&mut self, a: Action) {
+    /// A global action: the keys every screen shares (and the lists' own,
+    /// on the main screen), after the screen's component let it through.
+    pub(super) fn global_act(&mut self, a: Action) {
         self.dirty = true;
-        let h = self.list_height();
-        if self.screen == Screen::Log {
-            let body = self.size.1.saturating_sub(2);
-            if let Some(job) = self.job.as_mut() {
-                job.page = job.output_rows(body);
-                let page = job.page.max(1) as isize;
-                match a {
-                    Action::Up => return job.scroll(-1),
-                    Action::Down => return job.scroll(1),
-                    Action::PageUp => return job.scroll(-page),
-                    Action::PageDown => return job.scroll(page),
-                    Action::Home => return job.to_top(),
-                    Action::Follow => return job.to_end(),
-                    Action::Search => {
-                        job.search_typing = Some(String::new());
-                        return;
-                    }
-                    Action::NextMatch => return job.search_next(false),
-                    Action::PrevMatch => return job.search_next(true),
-                    Action::FirstFailure => return job.jump_first_failure(),
-                    Action::Answer => {
-                        if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some())
-                        {
-                            job.input_focus = true;
-                        } else {
-                            job.message = Some("the script is not waiting for an answer".into());
-                        }
-                        return;
-                    }
-                    Action::CancelJob => {
-                        if job.running() {
-                            job.confirm_cancel = true;
-                        } else {
-                            job.message = Some("the job has ended".into());
-                        }
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        // The drift and records screens' own keys; the rest (`?`, `R`,
-        // `L`, …) are global.
-        if matches!(self.screen, Screen::Drift | Screen::Records) && self.scroll_act(a, h as u16) {
-            self.clamp_scrolls();
-            return;
-        }
-        if self.screen == Screen::Playbook && self.playbook_act(a) {
-            return;
-        }
-        if self.screen == Screen::Review && self.review_act(a, h) {
-            self.want_assessment();
-            return;
-        }
         match a {
             Action::Quit => {
                 if self.job_running() {
-                    self.confirm_quit = true;
+                    self.open(super::modal::Modal::ConfirmQuit);
                 } else {
                     self.quit = true;
                 }
@@ -1200,11 +954,12 @@ impl App {
             Action::Deploy => self.open_playbook(),
             Action::Rollback => self.open_rollback(),
             Action::Drift => {
-                self.drift_scroll = 0;
+                self.drift_screen = Default::default();
                 self.screen = Screen::Drift;
             }
             Action::Records => {
                 self.records = None;
+                self.records_screen = Default::default();
                 self.screen = Screen::Records;
                 self.requests.push(Request::Records);
             }
@@ -1221,7 +976,7 @@ impl App {
             | Action::FirstFailure
             | Action::Answer
             | Action::CancelJob => {}
-            // Keys of the dialogs and typed lines (see `on_key`).
+            // Keys of the dialogs and typed lines (their components').
             Action::Submit
             | Action::Cancel
             | Action::DeleteChar
@@ -1230,27 +985,17 @@ impl App {
             | Action::PickTag
             | Action::EditReason
             | Action::TogglePaths => {}
-            Action::Help => self.help = true,
-            Action::FocusNext | Action::FocusPrev => {
-                let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
-                let n = Pane::ALL.len();
-                let j = if a == Action::FocusNext {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                };
-                self.focus = Pane::ALL[j];
-            }
-            Action::Up => self.move_sel(-1, h),
-            Action::Down => self.move_sel(1, h),
-            Action::PageUp => self.move_sel(-(h as isize), h),
-            Action::PageDown => self.move_sel(h as isize, h),
-            Action::Home => self.move_sel(isize::MIN / 2, h),
-            Action::End => self.move_sel(isize::MAX / 2, h),
-            Action::Filter => {
-                self.focus = Pane::Branches;
-                self.filtering = true;
-            }
+            Action::Help => self.open(super::modal::Modal::Help { scroll: 0 }),
+            // The lists' own keys (the main screen's component).
+            Action::FocusNext
+            | Action::FocusPrev
+            | Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Home
+            | Action::End
+            | Action::Filter => {}
             Action::ClearFilter => {
                 if !self.filter.is_empty() {
                     self.filter.clear();
@@ -1265,84 +1010,19 @@ impl App {
         }
     }
 
-    /// Scrolling keys of the drift and records screens (Tab on the
-    /// records screen gives the keyboard to the other pane); false when
-    /// the action is not one of them.
-    fn scroll_act(&mut self, a: Action, page: u16) -> bool {
-        let s = match (self.screen, self.records.as_mut()) {
-            (Screen::Drift, _) => &mut self.drift_scroll,
-            (Screen::Records, Some(r)) => {
-                if matches!(a, Action::FocusNext | Action::FocusPrev) {
-                    r.log_focus = !r.log_focus;
-                    return true;
-                }
-                if r.log_focus {
-                    &mut r.log_scroll
-                } else {
-                    &mut r.scroll
-                }
-            }
-            _ => return false,
-        };
-        match a {
-            Action::Up => *s = s.saturating_sub(1),
-            Action::Down => *s = s.saturating_add(1),
-            Action::PageUp => *s = s.saturating_sub(page),
-            Action::PageDown => *s = s.saturating_add(page),
-            Action::Home => *s = 0,
-            Action::End => *s = u16::MAX,
-            _ => return false,
-        }
-        true
-    }
-
-    /// Keeps the drift and records scrolls where the last line sits at the
-    /// bottom, so Up after End moves at once.
-    fn clamp_scrolls(&mut self) {
-        let area = crate::views::body_area(self);
-        if let Some(d) = &self.drift {
-            self.drift_scroll = self
-                .drift_scroll
-                .min(crate::views::dialogs::drift_max_scroll(d, area));
-        }
-        if let Some(r) = self.records.as_mut() {
-            let (audit, log) = crate::views::dialogs::records_max_scroll(r, area);
-            r.scroll = r.scroll.min(audit);
-            r.log_scroll = r.log_scroll.min(log);
-        }
-    }
-
     /// A bracketed paste: text for the line being typed (the input line,
     /// the search, the filter, the rollback reason), never keys — so a
     /// pasted newline answers nothing and starts nothing.
     fn on_paste(&mut self, text: String) {
         self.dirty = true;
-        if let Some(d) = self.rollback.as_mut().filter(|d| d.editing_reason) {
-            d.reason.push_str(&one_line(&text, " "));
+        // The component on top takes it, if it has a line being typed.
+        if self.paste_top(&text) {
             return;
-        }
-        if self.filtering {
-            self.filter.push_str(&one_line(&text, " "));
-            self.branch_cur = ListCursor::default();
-            self.apply_filter();
-            return;
-        }
-        if matches!(self.screen, Screen::Log | Screen::Playbook) {
-            if let Some(job) = self.job.as_mut() {
-                if let Some(q) = job.search_typing.as_mut() {
-                    q.push_str(&one_line(&text, " "));
-                    return;
-                }
-                if job.input_focus {
-                    job.paste(&text);
-                    return;
-                }
-            }
         }
         self.message = Some("a paste goes into the input line only (i or Enter opens it)".into());
     }
 
-    fn move_sel(&mut self, delta: isize, h: usize) {
+    pub(super) fn move_sel(&mut self, delta: isize, h: usize) {
         match self.focus {
             Pane::Branches => self.branch_cur.step(delta, self.visible.len(), h),
             Pane::Tags => {

@@ -295,7 +295,14 @@ pub fn records_max_scroll(r: &RecordsView, area: Rect) -> (u16, u16) {
 
 /// The audit chain (verdict and entries) beside the rollout log; Tab
 /// gives the keyboard to one or the other.
-pub fn records(f: &mut Frame, r: Option<&RecordsView>, t: &Theme, area: Rect) {
+/// The records screen; `ui` is its component's state (scrolls, focus).
+pub fn records(
+    f: &mut Frame,
+    r: Option<&RecordsView>,
+    ui: &crate::app::screens::RecordsScreen,
+    t: &Theme,
+    area: Rect,
+) {
     let Some(r) = r else {
         f.render_widget(
             Paragraph::new("reading the audit chain…")
@@ -314,10 +321,10 @@ pub fn records(f: &mut Frame, r: Option<&RecordsView>, t: &Theme, area: Rect) {
     lines.extend(r.entries.iter().rev().map(|e| Line::raw(e.clone())));
     f.render_widget(
         Paragraph::new(lines)
-            .scroll((r.scroll.min(max_audit), 0))
+            .scroll((ui.scroll.min(max_audit), 0))
             .block(block(
                 " Audit chain (newest first) ".into(),
-                !r.log_focus,
+                !ui.log_focus,
                 t,
             )),
         left,
@@ -325,8 +332,8 @@ pub fn records(f: &mut Frame, r: Option<&RecordsView>, t: &Theme, area: Rect) {
     f.render_widget(
         Paragraph::new(r.rollout_log.clone())
             .wrap(Wrap { trim: false })
-            .scroll((r.log_scroll.min(max_log), 0))
-            .block(block(" Rollout log ".into(), r.log_focus, t)),
+            .scroll((ui.log_scroll.min(max_log), 0))
+            .block(block(" Rollout log ".into(), ui.log_focus, t)),
         right,
     );
 }
@@ -423,7 +430,7 @@ pub fn drift(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let max = drift_max_scroll(d, area);
     f.render_widget(
         Paragraph::new(lines)
-            .scroll((app.drift_scroll.min(max), 0))
+            .scroll((app.drift_screen.scroll.min(max), 0))
             .block(block(
                 format!(
                     " Drift against {} ",

@@ -72,13 +72,14 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-/// Draws the overlay; returns where it went.
-pub fn draw(f: &mut Frame, app: &App, t: &Theme) -> ratatui::layout::Rect {
+/// Draws the overlay scrolled `scroll` lines (the help modal's state);
+/// returns where it went.
+pub fn draw(f: &mut Frame, app: &App, scroll: u16, t: &Theme) -> ratatui::layout::Rect {
     let lines = lines(app, t);
     let area = super::dialogs::centered(f, 72, lines.len() as u16 + 2);
     let overflow = lines.len() as u16 + 2 > area.height;
     let max_scroll = (lines.len() as u16 + 2).saturating_sub(area.height);
-    let scroll = app.help_scroll.min(max_scroll);
+    let scroll = scroll.min(max_scroll);
     let title = if overflow {
         " Keys · j/k scroll "
     } else {

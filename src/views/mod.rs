@@ -18,6 +18,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use ratatui::Frame;
 
 use crate::app::keys;
+use crate::app::modal::Modal;
 use crate::app::mouse::{tab_areas, FooterKey, Hits, ListHit, PaneTarget, TabTarget};
 use crate::app::{App, Pane, Screen};
 use crate::pipeline::common::column_sha;
@@ -109,7 +110,7 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
     } else if app.screen == Screen::Drift {
         dialogs::drift(f, app, &t, body);
     } else if app.screen == Screen::Records {
-        dialogs::records(f, app.records.as_ref(), &t, body);
+        dialogs::records(f, app.records.as_ref(), &app.records_screen, &t, body);
         let [audit, rollout] = dialogs::records_areas(body);
         hits.panes.push((audit, PaneTarget::Records { log: false }));
         hits.panes
@@ -145,30 +146,35 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
         draw_pane(f, app, &t, Pane::Tags, right, hits);
     }
     f.render_widget(footer_line(app, &t, footer, hits), footer);
-    if app.help {
-        // Where the overlay covers the footer, its keys are not there to click.
-        let over = help::draw(f, app, &t);
-        hits.footer.retain(|k| !k.area.intersects(over));
+    // The modal stack, oldest first: the one on top is drawn last.
+    for m in &app.modals {
+        draw_modal(f, app, m, &t, hits);
     }
-    if let Some(d) = &app.rollback {
-        dialogs::rollback(f, app, d, &t);
-    }
-    if app.confirm_quit {
-        confirm(f, &t, "A job is running", &app.quit_question());
-    } else if app.confirm_abandon {
-        confirm(
+}
+
+/// One layer of the modal stack (the filter line is the footer's).
+fn draw_modal(f: &mut Frame, app: &App, m: &Modal, t: &Theme, hits: &mut Hits) {
+    match m {
+        Modal::Help { scroll } => {
+            // Where the overlay covers the footer, its keys are not there to click.
+            let over = help::draw(f, app, *scroll, t);
+            hits.footer.retain(|k| !k.area.intersects(over));
+        }
+        Modal::Rollback(d) => dialogs::rollback(f, app, d, t),
+        Modal::ConfirmQuit => confirm(f, t, "A job is running", &app.quit_question()),
+        Modal::ConfirmAbandon => confirm(
             f,
-            &t,
+            t,
             "Abandon the deploy?",
             "It stops here, frees the lock and is recorded as abandoned. y = yes, any other key = no",
-        );
-    } else if app.job.as_ref().is_some_and(|j| j.confirm_cancel) {
-        confirm(
+        ),
+        Modal::ConfirmCancel => confirm(
             f,
-            &t,
+            t,
             "Cancel the job?",
             "TERM to its process group, then KILL. y = yes, any other key = no",
-        );
+        ),
+        Modal::Filter => {}
     }
 }
 
@@ -344,16 +350,16 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
 fn footer_line(app: &App, t: &Theme, area: Rect, hits: &mut Hits) -> Paragraph<'static> {
     // The rollback dialog swallows every key: the footer shows its own
     // (not clickable: its `y` is the keyboard's alone).
-    if let (Some(d), false) = (&app.rollback, app.help || app.filtering) {
+    if let Some(Modal::Rollback(d)) = app.top_modal() {
         let mut spans = vec![Span::styled(" rollback: ", t.bold)];
-        for (k, what) in d.keys() {
-            spans.push(Span::styled(format!(" {k} "), t.key));
-            spans.push(Span::styled(format!("{what} "), t.dim));
+        for b in app.shown_keys().into_iter().filter(|b| b.footer) {
+            spans.push(Span::styled(format!(" {} ", keys::label(b)), t.key));
+            spans.push(Span::styled(format!("{} ", d.hint(b)), t.dim));
         }
         return Paragraph::new(Line::from(spans));
     }
     let mut spans = Vec::new();
-    if app.filtering && !app.help {
+    if let Some(Modal::Filter) = app.top_modal() {
         spans.extend([
             Span::styled(" filter: ", t.key),
             Span::raw(app.filter.clone()),
