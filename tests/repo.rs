@@ -747,3 +747,66 @@ fn branch_names_are_listed_without_reading_a_ref_file() {
     assert!(heads.is_empty(), "{heads:?}");
     assert_eq!(detail, Err("unknown branch `feature/blocked`".to_string()));
 }
+
+/// On a repository with many branches `status` reads half of them on a
+/// second thread: the branches, their order, heads, counts and package
+/// states are those one thread reads (the library's `branches_with_index`
+/// and `state_only`, one after the other), and the commits walked add up.
+#[test]
+fn status_of_many_branches_reads_them_as_one_thread_would() {
+    use guardrail::pipeline::package;
+    use std::fmt::Write;
+    let f = long_main_repo(1_000);
+    let mains: Vec<String> = f
+        .git(&["rev-list", "main"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut s = String::new();
+    for i in 0..700 {
+        let _ = writeln!(
+            s,
+            "create refs/heads/many/{i:04} {}",
+            mains[(i * 7) % mains.len()]
+        );
+    }
+    f.git_stdin(&["update-ref", "--stdin"], s.as_bytes());
+    let out = f.guardrail(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json(&out);
+
+    let (repo, cfg) = open(&f);
+    let (infos, index) = repo.branches_with_index("main").unwrap();
+    let ctx = package::Context::load(&repo, &cfg).unwrap();
+    let expected: Vec<serde_json::Value> = infos
+        .iter()
+        .map(|info| {
+            let mut v = serde_json::to_value(info).unwrap();
+            let state = package::state_only(
+                &repo,
+                &cfg,
+                info,
+                &ctx,
+                guardrail::pipeline::audit::entry_hash_ok,
+            )
+            .unwrap();
+            v["package"] = state.as_str().into();
+            v
+        })
+        .collect();
+    assert_eq!(expected.len(), 706);
+    assert_eq!(j["branches"].as_array().unwrap(), &expected);
+    assert_eq!(
+        j["ahead_behind"]["branch_commits_walked"],
+        index.unwrap().report().branch_commits_walked
+    );
+    // A branch of the second half, against git.
+    let b = &j["branches"][650];
+    let range = format!("{}...main", b["head"].as_str().unwrap());
+    let counts = f.git(&["rev-list", "--left-right", "--count", &range]);
+    assert_eq!(
+        format!("{}\t{}", b["ahead"], b["behind"]),
+        counts.trim(),
+        "{b}"
+    );
+}
