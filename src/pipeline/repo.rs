@@ -934,7 +934,8 @@ fn list_loose(common_dir: &Path, dir: &str, out: &mut Vec<String>) -> Option<()>
 /// milliseconds.
 fn merge_branch_names(main: &str, refs: Vec<(String, Option<Oid>)>) -> Vec<BranchRef> {
     // (branch name, source, ref's order within the branch, target)
-    let mut keyed: Vec<(&str, &str, (bool, bool, &str), Option<Oid>)> = refs
+    type Keyed<'a> = (&'a str, &'a str, (bool, bool, &'a str), Option<Oid>);
+    let mut keyed: Vec<Keyed> = refs
         .iter()
         .filter_map(|(full, target)| {
             let (source, name) = branch_of_ref(full)?;
