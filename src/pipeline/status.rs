@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use super::config::Config;
 use super::lock::{FreezeInfo, LockInfo, LockStatus};
-use super::main_index::{IndexReport, MainIndex};
+use super::main_index::IndexReport;
 use super::package::{self, Context, HashCheck};
-use super::repo::{BranchInfo, BranchRef, HeadState, ProdTag, Repo, RepoError, User};
+use super::repo::{BranchInfo, HeadState, ProdTag, Repo, RepoError, User};
 use super::state::LiveRecord;
 use crate::pipeline::common::column_sha;
 
@@ -102,13 +102,23 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
     }
     // Working-tree values of authority keys that were ignored.
     warnings.extend(cfg.warnings.iter().cloned());
-    let index = repo.main_index(main)?;
-    let refs = repo.branch_refs(main)?;
-    let mut branches = Vec::with_capacity(refs.len());
-    for (status, warning) in branch_rows(repo, cfg, &refs, index.as_ref(), ctx.as_ref(), hash_ok)? {
-        warnings.extend(warning);
-        branches.push(status);
-    }
+    let (branches, index) = repo.branches_with_index(main)?;
+    let branches = branches
+        .into_iter()
+        .map(|info| {
+            let package = match &ctx {
+                None => "error".to_string(),
+                Some(c) => match package::state_only(repo, cfg, &info, c, hash_ok) {
+                    Ok(state) => state.as_str().to_string(),
+                    Err(e) => {
+                        warnings.push(format!("the package of {} cannot be read: {e}", info.name));
+                        "error".to_string()
+                    }
+                },
+            };
+            BranchStatus { info, package }
+        })
+        .collect();
     let prod_tags = repo.prod_tags(cfg)?;
     let live = repo.state.read_live().unwrap_or_else(|e| {
         warnings.push(e.to_string());
@@ -151,61 +161,6 @@ pub fn status(repo: &Repo, cfg: &Config, hash_ok: HashCheck) -> Result<Status, R
         prod_tags,
         warnings,
     })
-}
-
-/// Branches from this many on are read by two threads.
-const TWO_THREADS_FROM: usize = 512;
-
-/// Each branch's details and package state, in the order of `refs`, with
-/// the warning a package that cannot be read gives. On a repository with
-/// many branches the second half is read by a second thread with its own
-/// handle on the repository (libgit2 handles are not shared): reading
-/// 10,000 heads, their own commits and their trees is most of `status`.
-/// The result, warnings and errors (the first in branch order) are those of
-/// one thread reading them all.
-fn branch_rows(
-    repo: &Repo,
-    cfg: &Config,
-    refs: &[BranchRef],
-    index: Option<&MainIndex>,
-    ctx: Option<&Context>,
-    hash_ok: HashCheck,
-) -> Result<Vec<(BranchStatus, Option<String>)>, RepoError> {
-    let rows = |repo: &Repo, refs: &[BranchRef]| {
-        refs.iter()
-            .map(|r| {
-                let info = repo.branch_details(r, index)?;
-                let (package, warning) = match ctx {
-                    None => ("error".to_string(), None),
-                    Some(c) => match package::state_only(repo, cfg, &info, c, hash_ok) {
-                        Ok(state) => (state.as_str().to_string(), None),
-                        Err(e) => (
-                            "error".to_string(),
-                            Some(format!("the package of {} cannot be read: {e}", info.name)),
-                        ),
-                    },
-                };
-                Ok((BranchStatus { info, package }, warning))
-            })
-            .collect::<Result<Vec<_>, RepoError>>()
-    };
-    if refs.len() < TWO_THREADS_FROM {
-        return rows(repo, refs);
-    }
-    let (first, second) = refs.split_at(refs.len() / 2);
-    let other = repo.reopen()?;
-    let rows = &rows;
-    let (a, b) = std::thread::scope(|s| {
-        let b = s.spawn(move || rows(&other, second));
-        let a = rows(repo, first);
-        (a, b.join())
-    });
-    let mut out = a?;
-    match b {
-        Ok(b) => out.extend(b?),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-    Ok(out)
 }
 
 /// The human form of [`Status`].
