@@ -647,6 +647,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Some(Cmd::Status) => {
+            // SAFETY: no other thread uses libgit2 yet.
+            unsafe { guardrail::pipeline::repo::widen_git_windows_for_one_shot() };
             let (repo, cfg) = open(&dir)?;
             let st = status::status(&repo, &cfg, guardrail::pipeline::audit::entry_hash_ok)?;
             if cli.json {
@@ -658,6 +660,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             // object at a time took ~9% of `status` on a repository with
             // 10,000 branches; the kernel frees it at exit at once.
             std::mem::forget(repo);
+            // So does freeing 10,000 branches' strings.
+            std::mem::forget(st);
             Ok(0)
         }
         Some(Cmd::Check { branch }) => {

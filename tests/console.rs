@@ -479,3 +479,86 @@ fn a_narrow_header_drops_quiet_segments_whole_and_keeps_warnings() {
     assert!(h.contains("⚠ drift 1 file"), "{h}");
     assert!(!h.contains("release-manager"), "{h}");
 }
+
+/// The first frame lists branches by name without reading their ref files:
+/// a row whose head is not read yet shows no head, no package state and no
+/// ahead/behind (placeholders only), and the review has no head to assess;
+/// once the details are read, the same rows show them.
+#[test]
+fn a_row_whose_head_is_not_read_shows_no_state() {
+    let f = mosaic_repo();
+    let repo = Repo::open(f.path()).unwrap();
+    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
+    a.update(Msg::Resize(120, 40));
+    assert!(
+        a.branches.iter().all(|b| b.r.head.is_empty()),
+        "a ref file was read for the first frame"
+    );
+    assert_eq!(a.selected_head(), None);
+    let screen = render(&a).backend().to_string();
+    let row = |screen: &str, name: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no row for {name}: {screen}"))
+            .to_string()
+    };
+    for name in [mosaic::AUTH_MODAL, mosaic::PS101, mosaic::REMOTE_ONLY] {
+        let r = row(&screen, name);
+        let head = if name == mosaic::REMOTE_ONLY {
+            f.rev_parse(&format!("origin/{name}"))
+        } else {
+            f.rev_parse(name)
+        };
+        assert!(!r.contains(&head[..8]), "{r}");
+        for badge in ["none", "ready", "stale", "failed", "incompl", "+1", "-0"] {
+            assert!(!r.contains(badge), "`{badge}` before it is known: {r}");
+        }
+    }
+    app::load_all(&repo, &mut a).unwrap();
+    let screen = render(&a).backend().to_string();
+    let r = row(&screen, mosaic::PS101);
+    assert!(r.contains("· none") && r.contains("+2 -0"), "{r}");
+    assert!(r.contains(&f.rev_parse(mosaic::PS101)[..8]), "{r}");
+    assert_eq!(
+        a.selected_head(),
+        Some((
+            mosaic::AUTH_MODAL.to_string(),
+            f.rev_parse(mosaic::AUTH_MODAL)
+        ))
+    );
+}
+
+/// A loose ref file that no read can finish (a FIFO waits for a writer):
+/// the console draws its first frame with every branch name, that branch's
+/// row keeps its placeholders, and the others' details come in after it
+/// (the reader opens ref files without blocking, off the UI thread).
+#[test]
+fn a_ref_file_that_blocks_does_not_hold_up_the_first_frame() {
+    let f = mosaic_repo();
+    let fifo = f.path().join(".git/refs/heads/feature/blocked");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut t = f.console(&[], 120, 40);
+    t.wait_for("feature/blocked", secs(15)).unwrap();
+    assert!(t.screen_text().contains(mosaic::AUTH_MODAL));
+    // The branch listed after it is read: the reader did not wait.
+    t.wait_until("the details of the branch after it", secs(15), |s| {
+        s.contents()
+            .lines()
+            .any(|l| l.contains(mosaic::REMOTE_ONLY) && l.contains("· none"))
+    })
+    .unwrap();
+    let rows = t.screen_rows();
+    let blocked = rows.iter().find(|l| l.contains("feature/blocked")).unwrap();
+    assert!(
+        !blocked.contains("none") && blocked.contains('…'),
+        "{blocked}"
+    );
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+}

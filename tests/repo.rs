@@ -643,3 +643,107 @@ fn branch_refs_read_from_the_files_are_libgit2s() {
         repo.branch_refs_libgit2("main").map_err(|e| e.to_string())
     );
 }
+
+/// Runs `f` on a thread and fails the test if it has not returned within
+/// ten seconds (a read that waits on a FIFO would hang the test otherwise).
+fn within_10s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what} did not return within 10 s"))
+}
+
+/// The console's first read lists branches by name, from the directories
+/// and `packed-refs`, without opening a loose ref file: the same branches,
+/// sources and order as `branch_refs`, heads left to `branch_details`
+/// (filled at once only where every ref of a branch is packed). A ref file
+/// no read can finish (a FIFO) is listed, and reading its head gives up at
+/// once instead of waiting for a writer.
+#[test]
+fn branch_names_are_listed_without_reading_a_ref_file() {
+    let f = mosaic_repo();
+    let main = f.rev_parse("main");
+    let ps = f.rev_parse(mosaic::PS101);
+    f.git(&["branch", "shadowed", &ps]);
+    f.git(&["pack-refs", "--all"]);
+    f.git(&["branch", "-f", "shadowed", &main]);
+    f.git(&["branch", "loose/new", &ps]);
+    f.remote_tracking("upstream", mosaic::AUTH_MODAL, &main);
+    f.git(&[
+        "symbolic-ref",
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/feature/auth-modal",
+    ]);
+    f.write(".git/refs/heads/stale.lock", format!("{ps}\n"));
+    let (repo, cfg) = open(&f);
+    let full = repo.branch_refs("main").unwrap();
+    let m = repo.main_index("main").unwrap();
+    let details: Vec<_> = full
+        .iter()
+        .map(|b| repo.branch_details(b, m.as_ref()).unwrap())
+        .collect();
+
+    let names = repo.branch_names("main").unwrap();
+    let strip = |v: &[guardrail::pipeline::repo::BranchRef]| -> Vec<(String, Vec<String>)> {
+        v.iter()
+            .map(|b| (b.name.clone(), b.sources.clone()))
+            .collect()
+    };
+    assert_eq!(strip(&names), strip(&full));
+    // Packed only (the fixture's refs were all packed): heads at no cost.
+    // A loose ref among a branch's refs: not read.
+    for b in &names {
+        let packed = [mosaic::PS101, mosaic::REMOTE_ONLY].contains(&b.name.as_str());
+        if packed {
+            let whole = full.iter().find(|x| x.name == b.name).unwrap();
+            assert_eq!(b, whole, "a packed branch's heads cost nothing");
+        } else {
+            assert!(b.head.is_empty() && b.heads.is_empty(), "{b:?} was read");
+        }
+    }
+    assert!(names.iter().any(|b| b.name == "loose/new"));
+    assert!(names.iter().any(|b| b.name == "shadowed"));
+    // Its details are those of the branch read whole.
+    let from_names: Vec<_> = names
+        .iter()
+        .map(|b| repo.branch_details(b, m.as_ref()).unwrap())
+        .collect();
+    assert_eq!(from_names, details);
+    let auth = from_names
+        .iter()
+        .find(|b| b.name == mosaic::AUTH_MODAL)
+        .unwrap();
+    // Loose refs before packed ones, as `branch_refs` lists them.
+    assert_eq!(auth.sources, ["local", "upstream", "origin"]);
+    assert_eq!(auth.head, f.rev_parse(mosaic::AUTH_MODAL));
+    drop((repo, cfg));
+
+    // A FIFO as a loose ref: listed by name, its head never read.
+    let fifo = f.path().join(".git/refs/heads/feature/blocked");
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let root = f.path().to_path_buf();
+    let (names, heads, detail) = within_10s("listing and reading a FIFO ref", move || {
+        let repo = Repo::open(&root).unwrap();
+        let names = repo.branch_names("main").unwrap();
+        let blocked = names
+            .iter()
+            .find(|b| b.name == "feature/blocked")
+            .cloned()
+            .expect("the FIFO's name is listed");
+        let heads = repo.read_heads(&blocked).unwrap();
+        let detail = repo
+            .branch_details(&blocked, None)
+            .map_err(|e| e.to_string());
+        (names, heads, detail)
+    });
+    assert_eq!(names.len(), full.len() + 1);
+    assert!(heads.is_empty(), "{heads:?}");
+    assert_eq!(detail, Err("unknown branch `feature/blocked`".to_string()));
+}

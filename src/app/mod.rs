@@ -104,7 +104,8 @@ fn install_panic_hook() {
 pub fn initial_app(repo: &Repo, opts_readonly: bool, user_cfg: &UserConfig) -> anyhow::Result<App> {
     let cfg = repo.config()?;
     let main = cfg.project.main_branch.clone();
-    let refs = repo.branch_refs(&main)?;
+    // Names only: the details reader reads the heads (see Repo::branch_names).
+    let refs = repo.branch_names(&main)?;
     let head = repo.head_state();
     let main_missing = repo.main_head(&main).is_none();
     let user = repo.user(&cfg);

@@ -156,11 +156,12 @@ impl App {
         self.size.0 < 160
     }
 
-    /// The selected branch's name and head (the newer head once read).
+    /// The selected branch's name and head (the newer head once read);
+    /// `None` while its head is not read yet (listed by name alone).
     pub fn selected_head(&self) -> Option<(String, String)> {
         let b = self.selected_branch()?;
         let head = b.info.as_ref().map_or(b.r.head.clone(), |i| i.head.clone());
-        Some((b.r.name.clone(), head))
+        (!head.is_empty()).then(|| (b.r.name.clone(), head))
     }
 
     /// The assessment of the selected branch, when known.

@@ -736,13 +736,24 @@ impl App {
                 self.dirty = true;
             }
             Msg::Details(rows) => {
+                let selected = self.selected_branch().map(|b| b.r.name.clone());
+                let mut selected_read = false;
                 for (i, info, package) in rows {
                     if let Some(row) = self.branches.get_mut(i) {
                         if row.r.name == info.name {
+                            // A row listed by name alone learns its head here.
+                            if row.r.head.is_empty() {
+                                row.r.head = info.head.clone();
+                            }
+                            selected_read |= selected.as_deref() == Some(info.name.as_str());
                             row.info = Some(info);
                             row.package = package;
                         }
                     }
+                }
+                if selected_read {
+                    // The review waited for the head to ask for its assessment.
+                    self.want_assessment();
                 }
                 self.dirty = true;
             }

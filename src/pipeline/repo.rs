@@ -391,6 +391,56 @@ impl Repo {
         }
     }
 
+    /// Feature branches by name alone, for the console's first frame: the
+    /// names from a walk of the directories `refs/heads/` and
+    /// `refs/remotes/` plus `packed-refs` (one read), without opening a
+    /// loose ref file (10,000 of them on a large repository; a file that
+    /// cannot be read does not hold the others up). Listed, merged and
+    /// sorted as [`Repo::branch_refs`]; a branch's `heads` are filled only
+    /// when every one of its refs is packed, else left empty (and `head`
+    /// empty) for [`Repo::branch_details`] to read. A loose ref that turns
+    /// out to be symbolic is listed here although [`Repo::branch_refs`]
+    /// leaves it out. Where the walk meets something it cannot list (a
+    /// reftable repository), [`Repo::branch_refs`] reads them.
+    pub fn branch_names(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
+        match list_branch_ref_names(self.git.commondir()) {
+            Some(refs) => Ok(merge_branch_names(main, refs)),
+            None => self.branch_refs(main),
+        }
+    }
+
+    /// The heads of a branch [`Repo::branch_names`] listed without reading
+    /// them: each source's ref, read with a non-blocking open (a FIFO or
+    /// other special file is skipped, never waited on), a packed or unusual
+    /// one by libgit2; a symbolic ref is left out, as [`Repo::branch_refs`]
+    /// does.
+    pub fn read_heads(&self, b: &BranchRef) -> Result<Vec<(String, Oid)>, RepoError> {
+        if !b.heads.is_empty() {
+            return Ok(b.heads.clone());
+        }
+        let mut heads = Vec::new();
+        for source in &b.sources {
+            let full = if source == "local" {
+                format!("refs/heads/{}", b.name)
+            } else {
+                format!("refs/remotes/{source}/{}", b.name)
+            };
+            let target = match read_loose_ref(self.git.commondir(), &full) {
+                LooseRef::Direct(oid) => Some(oid),
+                LooseRef::Symbolic | LooseRef::Special => None,
+                LooseRef::Other => match self.git.find_reference(&full) {
+                    Ok(r) => r.target(),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            if let Some(oid) = target {
+                heads.push((source.clone(), oid));
+            }
+        }
+        Ok(heads)
+    }
+
     /// [`Repo::branch_refs`] read by libgit2.
     pub fn branch_refs_libgit2(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
         // Branch refs only: not the tags (2,000 files read for nothing on a
@@ -450,7 +500,7 @@ impl Repo {
         main: Option<&MainIndex>,
     ) -> Result<BranchInfo, RepoError> {
         let mut best: Option<git2::Commit> = None;
-        for (_, oid) in &b.heads {
+        for (_, oid) in &self.read_heads(b)? {
             let c = self.git.find_commit(*oid)?;
             if best
                 .as_ref()
@@ -685,7 +735,13 @@ impl Repo {
     /// Names of every tag (for "does this tag exist"). Read from
     /// `refs/tags/` alone: libgit2's `git_tag_list` reads every ref of the
     /// repository (10,000 branch files on a large one) to keep the tags.
+    /// Names only, so from the directory entries and `packed-refs`, no tag
+    /// file opened ([`list_tag_names`]); libgit2 lists them where that
+    /// cannot.
     pub fn tag_names(&self) -> Result<Vec<String>, RepoError> {
+        if let Some(names) = list_tag_names(self.git.commondir()) {
+            return Ok(names);
+        }
         let mut names = Vec::new();
         for r in self.git.references_glob("refs/tags/*")? {
             let r = r?;
@@ -776,6 +832,200 @@ fn read_loose(common_dir: &Path, dir: &str, out: &mut Vec<(String, Option<Oid>)>
     Some(())
 }
 
+/// Branch ref names of the files backend without reading a loose ref:
+/// (full name, `None`) for each loose ref under `refs/heads/` and
+/// `refs/remotes/`, in directory order, then (full name, `Some(id)`) for
+/// each entry of `packed-refs` no loose ref shadows. `None` when the names
+/// cannot be listed this way (a reftable repository, an unreadable
+/// directory or `packed-refs`).
+pub fn list_branch_ref_names(common_dir: &Path) -> Option<Vec<(String, Option<Oid>)>> {
+    if common_dir.join("reftable").exists() {
+        return None;
+    }
+    let packed = match std::fs::read(common_dir.join("packed-refs")) {
+        Ok(b) => parse_packed_refs(&b)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(_) => return None,
+    };
+    let mut loose: Vec<String> = Vec::new();
+    for kind in ["refs/heads", "refs/remotes"] {
+        list_loose(common_dir, kind, &mut loose)?;
+    }
+    let mut out: Vec<(String, Option<Oid>)> = Vec::with_capacity(loose.len());
+    if packed.is_empty() {
+        out.extend(loose.into_iter().map(|n| (n, None)));
+        return Some(out);
+    }
+    let shadowed: std::collections::HashSet<&str> = loose.iter().map(String::as_str).collect();
+    let from_packed: Vec<(String, Option<Oid>)> = packed
+        .iter()
+        .filter(|(n, _)| {
+            (n.starts_with("refs/heads/") || n.starts_with("refs/remotes/"))
+                && !shadowed.contains(n.as_str())
+        })
+        .map(|(n, o)| (n.clone(), Some(*o)))
+        .collect();
+    out.extend(loose.into_iter().map(|n| (n, None)));
+    out.extend(from_packed);
+    Some(out)
+}
+
+/// Tag names (without `refs/tags/`) of the files backend: loose tag refs
+/// from the directory entries alone, then the entries of `packed-refs` no
+/// loose one shadows. `None` as [`list_branch_ref_names`].
+pub fn list_tag_names(common_dir: &Path) -> Option<Vec<String>> {
+    if common_dir.join("reftable").exists() {
+        return None;
+    }
+    let packed = match std::fs::read(common_dir.join("packed-refs")) {
+        Ok(b) => parse_packed_refs(&b)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(_) => return None,
+    };
+    let mut loose = Vec::new();
+    list_loose(common_dir, "refs/tags", &mut loose)?;
+    let shadowed: std::collections::HashSet<&str> = loose.iter().map(String::as_str).collect();
+    let from_packed: Vec<String> = packed
+        .iter()
+        .filter(|(n, _)| n.starts_with("refs/tags/") && !shadowed.contains(n.as_str()))
+        .map(|(n, _)| n["refs/tags/".len()..].to_string())
+        .collect();
+    let mut names: Vec<String> = loose
+        .iter()
+        .map(|n| n["refs/tags/".len()..].to_string())
+        .collect();
+    names.extend(from_packed);
+    Some(names)
+}
+
+/// Names of the loose refs under `common_dir/dir`, recursively, from the
+/// directory entries alone (no file is opened or stat'ed); names git would
+/// refuse and `.lock` files are left out.
+fn list_loose(common_dir: &Path, dir: &str, out: &mut Vec<String>) -> Option<()> {
+    let rd = match std::fs::read_dir(common_dir.join(dir)) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(()),
+        Err(_) => return None,
+    };
+    for e in rd {
+        let e = e.ok()?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let mut full = String::with_capacity(dir.len() + 1 + name.len());
+        full.push_str(dir);
+        full.push('/');
+        full.push_str(name);
+        if e.file_type().ok()?.is_dir() {
+            list_loose(common_dir, &full, out)?;
+        } else if !name.ends_with(".lock") && git2::Reference::is_valid_name(&full) {
+            out.push(full);
+        }
+    }
+    Some(())
+}
+
+/// (full ref name, packed target) pairs of [`list_branch_ref_names`],
+/// merged by branch name and ordered as [`Repo::branch_refs`] gives them
+/// (by name; a branch's local ref first, then its remote-tracking refs,
+/// loose before packed, each by full name); heads filled only when every
+/// ref of the branch is packed. One sort, no map: 10,000 names take a few
+/// milliseconds.
+fn merge_branch_names(main: &str, refs: Vec<(String, Option<Oid>)>) -> Vec<BranchRef> {
+    // (branch name, source, ref's order within the branch, target)
+    type Keyed<'a> = (&'a str, &'a str, (bool, bool, &'a str), Option<Oid>);
+    let mut keyed: Vec<Keyed> = refs
+        .iter()
+        .filter_map(|(full, target)| {
+            let (source, name) = branch_of_ref(full)?;
+            let order = (source != "local", target.is_some(), full.as_str());
+            (name != main).then_some((name, source, order, *target))
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.2.cmp(&b.2)));
+    let mut out: Vec<BranchRef> = Vec::with_capacity(keyed.len());
+    let mut all_packed = true;
+    let finish = |b: &mut BranchRef, all_packed: bool| {
+        if all_packed {
+            b.head = b.heads.first().map(|h| h.1.to_string()).unwrap_or_default();
+        } else {
+            b.heads.clear();
+        }
+    };
+    for (name, source, _, target) in keyed {
+        if out.last().is_none_or(|b| b.name != name) {
+            if let Some(b) = out.last_mut() {
+                finish(b, all_packed);
+            }
+            all_packed = true;
+            out.push(BranchRef {
+                name: name.to_string(),
+                head: String::new(),
+                sources: Vec::new(),
+                heads: Vec::new(),
+            });
+        }
+        let b = out.last_mut().expect("pushed above");
+        b.sources.push(source.to_string());
+        match target {
+            Some(oid) if all_packed => b.heads.push((source.to_string(), oid)),
+            _ => all_packed = false,
+        }
+    }
+    if let Some(b) = out.last_mut() {
+        finish(b, all_packed);
+    }
+    out
+}
+
+/// What a loose ref file holds, as [`read_loose_ref`] found it.
+enum LooseRef {
+    Direct(Oid),
+    Symbolic,
+    /// Not a plain file (a FIFO, a device, a directory): not read.
+    Special,
+    /// Missing (packed, perhaps) or not in the plain form: for libgit2.
+    Other,
+}
+
+/// Reads one loose ref file, opened without blocking (a FIFO's open and
+/// read would wait for a writer) and read only if it is a plain file.
+fn read_loose_ref(common_dir: &Path, full: &str) -> LooseRef {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(common_dir.join(full))
+    else {
+        return LooseRef::Other;
+    };
+    match f.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return LooseRef::Special,
+        Err(_) => return LooseRef::Other,
+    }
+    let mut buf = [0u8; 256];
+    let Ok(n) = f.read(&mut buf) else {
+        return LooseRef::Other;
+    };
+    if n == 0 || n == buf.len() || buf[n - 1] != b'\n' {
+        return LooseRef::Other;
+    }
+    let Ok(text) = std::str::from_utf8(&buf[..n]) else {
+        return LooseRef::Other;
+    };
+    let text = text.trim_end();
+    if text.starts_with("ref: ") {
+        LooseRef::Symbolic
+    } else if text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Oid::from_str(text).map_or(LooseRef::Other, LooseRef::Direct)
+    } else {
+        LooseRef::Other
+    }
+}
+
 /// `packed-refs`: `<id> <name>` lines; `#` header and `^` peeled lines
 /// skipped.
 fn parse_packed_refs(bytes: &[u8]) -> Option<Vec<(String, Oid)>> {
@@ -829,6 +1079,22 @@ pub unsafe fn limit_git_memory() {
         // reads, the pack's own checksums cover corruption, and `git fsck`
         // is the check of a repository's integrity.
         git2::opts::strict_hash_verification(false);
+    }
+}
+
+/// For a one-shot command that reads every branch (`status`): pack files
+/// mapped up to 64 MiB at once instead of 8 (still in 1 MiB windows). On the
+/// 10,000-branch bench repository (a 30 MB pack) the 30,000 scattered
+/// commits and trees `status` reads made libgit2 unmap and map windows
+/// ~2,000 times under the 8 MiB limit; the console keeps that limit, since
+/// mapped pages count in its resident size for as long as it runs.
+///
+/// # Safety
+/// As [`limit_git_memory`].
+pub unsafe fn widen_git_windows_for_one_shot() {
+    // SAFETY: as above.
+    unsafe {
+        let _ = git2::opts::set_mwindow_mapped_limit(64 << 20);
     }
 }
 
