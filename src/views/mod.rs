@@ -422,8 +422,9 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .filter(|&&i| app.branches[i].info.is_some())
         .count();
     let mut title = format!(" Branches ({}", app.visible.len());
-    if app.visible.len() != app.branches.len() {
-        title.push_str(&format!(" of {}", app.branches.len()));
+    let listed = app.branch_count();
+    if app.visible.len() != listed {
+        title.push_str(&format!(" of {listed}"));
     }
     title.push(')');
     if loaded < app.visible.len() {
@@ -543,7 +544,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     if app.visible.is_empty() {
         let msg = if !app.filter.is_empty() {
             format!("no branch matches “{}”", app.filter)
-        } else if app.main_missing && app.branches.is_empty() {
+        } else if app.main_missing && app.branch_count() == 0 {
             format!(
                 "no feature branches, and the main branch `{}` does not exist",
                 app.cfg.project.main_branch
