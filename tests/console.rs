@@ -530,9 +530,10 @@ fn a_row_whose_head_is_not_read_shows_no_state() {
 }
 
 /// A loose ref file that no read can finish (a FIFO waits for a writer):
-/// the console draws its first frame with every branch name, that branch's
-/// row keeps its placeholders, and the others' details come in after it
-/// (the reader opens ref files without blocking, off the UI thread).
+/// the console draws its first frame with every branch name, the others'
+/// details come in after it (the reader opens ref files without blocking,
+/// off the UI thread), and that name, found to be no branch, leaves the
+/// list (as `status` leaves it out).
 #[test]
 fn a_ref_file_that_blocks_does_not_hold_up_the_first_frame() {
     let f = mosaic_repo();
@@ -543,8 +544,9 @@ fn a_ref_file_that_blocks_does_not_hold_up_the_first_frame() {
         .unwrap();
     assert!(ok.success());
     let mut t = f.console(&[], 120, 40);
-    t.wait_for("feature/blocked", secs(15)).unwrap();
-    assert!(t.screen_text().contains(mosaic::AUTH_MODAL));
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    let first = String::from_utf8_lossy(&t.raw_tail()).to_string();
+    assert!(first.contains("feature/blocked"), "not on the first frame");
     // The branch listed after it is read: the reader did not wait.
     t.wait_until("the details of the branch after it", secs(15), |s| {
         s.contents()
@@ -552,12 +554,153 @@ fn a_ref_file_that_blocks_does_not_hold_up_the_first_frame() {
             .any(|l| l.contains(mosaic::REMOTE_ONLY) && l.contains("· none"))
     })
     .unwrap();
-    let rows = t.screen_rows();
-    let blocked = rows.iter().find(|l| l.contains("feature/blocked")).unwrap();
+    t.wait_for_gone("feature/blocked", secs(15)).unwrap();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+    assert_terminal_restored(&t);
+}
+
+/// Names listed for the first frame that are no branch: a symbolic ref
+/// under `refs/heads`, a ref file that does not parse, a symbolic link to
+/// a directory, a FIFO.
+fn add_names_that_are_no_branch(f: &Fixture) {
+    f.git(&[
+        "symbolic-ref",
+        "refs/heads/not-a-branch/sym",
+        "refs/heads/main",
+    ]);
+    f.git(&[
+        "symbolic-ref",
+        "refs/heads/feature/b-sym",
+        "refs/heads/feature/ps101",
+    ]);
+    f.write(".git/refs/heads/not-a-branch/junk", "garbage\n");
+    let dir = f.tempdir().join("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&dir, f.path().join(".git/refs/heads/not-a-branch/dir")).unwrap();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(f.path().join(".git/refs/heads/zz-fifo"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+const NOT_BRANCHES: [&str; 5] = [
+    "not-a-branch/sym",
+    "feature/b-sym",
+    "not-a-branch/junk",
+    "not-a-branch/dir",
+    "zz-fifo",
+];
+
+fn selected_name(a: &App) -> String {
+    a.selected_branch().unwrap().r.name.clone()
+}
+
+fn select(a: &mut App, name: &str) {
+    a.update(key(KeyCode::Home));
+    while selected_name(a) != name {
+        let before = a.branch_cur.selected;
+        a.update(key(KeyCode::Down));
+        assert_ne!(a.branch_cur.selected, before, "{name} is not listed");
+    }
+}
+
+/// Once the details reader has looked at a name and found no branch, its
+/// row goes (as `status` leaves it out); the cursor stays on the branch it
+/// was on, or goes to the one that took its place (the next, else the
+/// previous).
+#[test]
+fn rows_found_to_be_no_branch_go_and_the_cursor_keeps_its_branch() {
+    let f = mosaic_repo();
+    add_names_that_are_no_branch(&f);
+    let repo = Repo::open(f.path()).unwrap();
+    let cfg = repo.config().unwrap();
+    let status: Vec<String> = repo
+        .branches(&cfg.project.main_branch)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    let fresh = |on: &str| {
+        let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
+        a.update(Msg::Resize(120, 40));
+        for n in NOT_BRANCHES {
+            assert!(a.branches.iter().any(|b| b.r.name == n), "{n} not listed");
+        }
+        select(&mut a, on);
+        app::load_all(&repo, &mut a).unwrap();
+        a
+    };
+    let shown = |a: &App| -> Vec<String> {
+        a.visible
+            .iter()
+            .map(|&i| a.branches[i].r.name.clone())
+            .collect()
+    };
+    // On a branch after the rows that go: it stays there.
+    let a = fresh(mosaic::PS101);
+    assert_eq!(shown(&a), status);
+    assert_eq!(selected_name(&a), mosaic::PS101);
+    let screen = render(&a).backend().to_string();
     assert!(
-        !blocked.contains("none") && blocked.contains('…'),
-        "{blocked}"
+        !screen.contains("not-a-branch") && !screen.contains("b-sym"),
+        "{screen}"
     );
+    assert!(
+        screen.contains(&format!("Branches ({})", status.len())),
+        "{screen}"
+    );
+    // On a row that goes: the next branch takes its place.
+    let a = fresh("feature/b-sym");
+    assert_eq!(selected_name(&a), mosaic::PS101);
+    // On the last row, which goes: the branch before it.
+    let a = fresh("zz-fifo");
+    assert_eq!(&selected_name(&a), status.last().unwrap());
+}
+
+/// The console in a terminal lists what `status --json` lists: the names
+/// that are no branch are on the first frame (listed by name alone), then
+/// leave once the details reader has looked at them, and the FIFO among
+/// them blocks nothing.
+#[test]
+fn console_rows_are_the_status_names_once_details_are_read() {
+    let f = mosaic_repo();
+    add_names_that_are_no_branch(&f);
+    let st = json(&f.guardrail(&["status", "--json"]));
+    let names: Vec<String> = st["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect();
+    for n in NOT_BRANCHES {
+        assert!(!names.iter().any(|s| s == n), "status lists {n}");
+    }
+    let mut t = f.console(&[], 120, 40);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    let title = format!("Branches ({})", names.len());
+    t.wait_until(
+        "the details read, the names that are no branch gone",
+        secs(20),
+        |s| {
+            let c = s.contents();
+            c.contains(&title) && !c.contains("reading…") && !c.contains("not-a-branch")
+        },
+    )
+    .unwrap();
+    let first = String::from_utf8_lossy(&t.raw_tail()).to_string();
+    assert!(
+        first.contains("not-a-branch/junk"),
+        "not on the first frame"
+    );
+    let screen = t.screen_text();
+    for n in &names {
+        assert!(screen.contains(n.as_str()), "{n} is not shown:\n{screen}");
+    }
+    for n in NOT_BRANCHES {
+        assert!(!screen.contains(n), "{n} is still shown:\n{screen}");
+    }
     t.send_q();
     assert_eq!(t.wait_exit(secs(10)), Some(0));
     assert_terminal_restored(&t);

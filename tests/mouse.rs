@@ -345,3 +345,80 @@ fn a_click_on_a_records_pane_gives_it_the_keyboard() {
     t.send_q();
     assert_eq!(t.wait_exit(secs(10)), Some(0));
 }
+
+/// The review's explanation pop-up (Enter on a checklist item) takes the
+/// clicks that land on it: a double-click in it, over the gate log pane,
+/// does not open the log; a click outside it closes it and selects nothing
+/// under it; the next click works as ever.
+#[test]
+fn a_click_does_not_pass_through_the_explanation_pop_up() {
+    let f = mosaic_repo();
+    package(&f, mosaic::AUTH_MODAL, &Pkg::default());
+    package(&f, mosaic::PS101, &Pkg::default());
+    let mut t = f.console(&[], 200, 50);
+    t.wait_for("✓ ready", secs(15)).unwrap();
+    t.send_enter();
+    let auth = format!("{} at ", mosaic::AUTH_MODAL);
+    let ps = format!("{} at ", mosaic::PS101);
+    t.wait_for(&auth, secs(10)).unwrap();
+    t.wait_for("Deploy gate: PASS", secs(10)).unwrap();
+    // Enter on the list: the checklist's first item, explained.
+    t.send_enter();
+    t.wait_for("Enter or Esc closes", secs(5)).unwrap();
+    let r = row_of(&t, "Enter or Esc closes");
+    let line = &t.screen_rows()[r as usize];
+    let col = line[..line.find("Enter or Esc closes").unwrap()]
+        .chars()
+        .count() as u16;
+    // The pop-up lies over the gate log pane there: two clicks in it are
+    // not the pane's double-click.
+    assert!(col > 34 + 10 && col < 34 + 166 / 3, "{col}");
+    double_click(&mut t, col + 2, r - 1);
+    std::thread::sleep(millis(600));
+    let s = t.screen_text();
+    assert!(s.contains("Enter or Esc closes"), "{s}");
+    assert!(
+        s.contains(&auth) && s.contains("Evidence · ready"),
+        "the click opened the gate log:\n{s}"
+    );
+    // A click outside it, on another branch: the pop-up closes, the
+    // branch under the click is not selected.
+    let row = row_of(&t, mosaic::PS101);
+    click(&mut t, 15, row);
+    t.wait_for_gone("Enter or Esc closes", secs(5)).unwrap();
+    std::thread::sleep(millis(300));
+    let s = t.screen_text();
+    assert!(s.contains(&auth) && !s.contains(&ps), "{s}");
+    // With the pop-up gone, a click selects as ever.
+    std::thread::sleep(millis(600));
+    click(&mut t, 15, row);
+    t.wait_for(&ps, secs(5)).unwrap();
+    t.send_esc();
+    t.wait_for("Prod tags", secs(5)).unwrap();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}
+
+/// The `?` overlay covers the middle of the footer: the part of its own
+/// close hint that shows still closes it when clicked.
+#[test]
+fn the_visible_part_of_the_help_close_hint_is_clickable() {
+    let f = mosaic_repo();
+    let mut t = f.console(&[], 90, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    t.send_help();
+    t.wait_until("the overlay's footer", secs(5), |s| {
+        s.contents()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with(" Esc/?"))
+    })
+    .unwrap();
+    let rows = t.screen_rows();
+    let bottom = rows.last().unwrap();
+    assert!(!bottom.contains("Esc/?/q close"), "not covered: {bottom}");
+    click(&mut t, 2, rows.len() as u16 - 1);
+    t.wait_for_gone("show every key", secs(5)).unwrap();
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}

@@ -143,12 +143,20 @@ pub fn load_all(repo: &Repo, app: &mut App) -> anyhow::Result<()> {
     let main = repo.main_index(&app.cfg.project.main_branch)?;
     let ctx = package::Context::load(repo, &app.cfg).ok();
     let mut rows = Vec::new();
+    let mut gone = Vec::new();
     for (i, b) in app.branches.iter().enumerate() {
-        let info = repo.branch_details(&b.r, main.as_ref())?;
+        let info = match repo.branch_details(&b.r, main.as_ref()) {
+            Err(crate::pipeline::repo::RepoError::UnknownBranch(_)) => {
+                gone.push((i, b.r.name.clone()));
+                continue;
+            }
+            r => r?,
+        };
         let state = package_state(repo, &app.cfg, &info, ctx.as_ref());
         rows.push((i, info, state));
     }
     app.update(Msg::Details(rows));
+    app.update(Msg::NotBranches(gone));
     let tags = repo.prod_tags(&app.cfg)?;
     app.update(Msg::Tags(tags));
     Ok(())
@@ -369,6 +377,7 @@ fn spawn_details_reader(
         while left > 0 {
             pacer.wait();
             let mut batch = Vec::new();
+            let mut gone = Vec::new();
             let wanted: Vec<usize> = std::mem::take(&mut *priority.lock().expect("priority lock"));
             for i in wanted.into_iter().chain(next..refs.len()) {
                 if i >= refs.len() || done[i] {
@@ -376,13 +385,21 @@ fn spawn_details_reader(
                 }
                 done[i] = true;
                 left -= 1;
-                if let Ok(info) = repo.branch_details(&refs[i], main.as_ref()) {
-                    let state = cfg
-                        .as_ref()
-                        .and_then(|c| package_state(&repo, c, &info, ctx.as_ref()));
-                    batch.push((i, info, state));
+                match repo.branch_details(&refs[i], main.as_ref()) {
+                    Ok(info) => {
+                        let state = cfg
+                            .as_ref()
+                            .and_then(|c| package_state(&repo, c, &info, ctx.as_ref()));
+                        batch.push((i, info, state));
+                    }
+                    // No head to read (a symbolic ref, a FIFO, a ref file
+                    // that does not parse): no branch, as `status` says.
+                    Err(crate::pipeline::repo::RepoError::UnknownBranch(_)) => {
+                        gone.push((i, refs[i].name.clone()));
+                    }
+                    Err(_) => {}
                 }
-                if batch.len() >= 64 {
+                if batch.len() + gone.len() >= 64 {
                     break;
                 }
             }
@@ -390,6 +407,9 @@ fn spawn_details_reader(
                 next += 1;
             }
             if !batch.is_empty() && tx.send(Msg::Details(batch)).is_err() {
+                return;
+            }
+            if !gone.is_empty() && tx.send(Msg::NotBranches(gone)).is_err() {
                 return;
             }
         }

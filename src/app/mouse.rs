@@ -4,7 +4,9 @@
 //! `Enter` does. A click on a key in the footer runs that key: the same
 //! key event goes through the same dispatch as when typed, so whatever asks
 //! first still asks (`R` opens the rollback dialog; only a typed `y` rolls
-//! back). The wheel is handled with the keys' list movement.
+//! back). A pop-up (the review's explanation) takes the clicks on it, and
+//! a click outside closes it: nothing under it is selected. The wheel is
+//! handled with the keys' list movement.
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -71,6 +73,10 @@ pub struct Hits {
     pub footer: Vec<FooterKey>,
     /// Panes, drawn first to last; a click goes to the last one under it.
     pub panes: Vec<(Rect, PaneTarget)>,
+    /// A pop-up over the screen (the review's explanation of a checklist
+    /// item): what is under it takes no click; a click in it does nothing,
+    /// a click outside it closes it.
+    pub popup: Option<Rect>,
 }
 
 /// Where the tabs of a ratatui `Tabs` bar (one-space padding each side, a
@@ -123,6 +129,14 @@ impl App {
             )
         );
         if !here {
+            return;
+        }
+        if let Some(p) = self.mouse.hits.popup {
+            self.mouse.last = None;
+            self.mouse.last_pane = None;
+            if !inside(p, m.column, m.row) {
+                self.close_popup();
+            }
             return;
         }
         let (col, row) = (m.column, m.row);
@@ -195,6 +209,13 @@ impl App {
 }
 
 impl App {
+    /// Closes the pop-up a click landed outside of.
+    fn close_popup(&mut self) {
+        self.mouse.hits.popup = None;
+        self.review.explain = false;
+        self.dirty = true;
+    }
+
     /// A click on a footer key: that key, typed. Not while a question or
     /// the rollback dialog is up: their `y` is for the keyboard alone, and a
     /// stray click must not answer them. True when the click was the

@@ -36,6 +36,10 @@ pub struct BranchRow {
     pub info: Option<BranchInfo>,
     /// The handoff package's state, once read.
     pub package: Option<PackageState>,
+    /// The details reader found the name is no branch (a symbolic ref, a
+    /// FIFO, a ref file that does not parse): not shown, as `status`
+    /// leaves it out. Kept so that the readers' row indices stay valid.
+    pub gone: bool,
 }
 
 /// What the console shows in its body.
@@ -199,6 +203,9 @@ pub enum Msg {
     Resize(u16, u16),
     /// Details for rows (index into `App::branches`) with the package state.
     Details(Vec<(usize, BranchInfo, Option<PackageState>)>),
+    /// Rows (index into `App::branches`, name) the details reader found to
+    /// be no readable branch: they leave the list.
+    NotBranches(Vec<(usize, String)>),
     Tags(Vec<ProdTag>),
     /// A fresh read of the refs (after Refresh).
     Refs(Vec<BranchRef>),
@@ -419,6 +426,7 @@ impl App {
                 r,
                 info: None,
                 package: None,
+                gone: false,
             })
             .collect();
         self.apply_filter();
@@ -430,6 +438,53 @@ impl App {
             {
                 let h = self.list_height();
                 self.branch_cur.to(pos, self.visible.len(), h);
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Branches listed (the rows found to be no branch left out).
+    pub fn branch_count(&self) -> usize {
+        self.branches.iter().filter(|b| !b.gone).count()
+    }
+
+    /// Rows the details reader found to be no branch leave the list; the
+    /// cursor stays on the branch it was on, or goes to the one that took
+    /// its place (the next, else the last).
+    fn drop_not_branches(&mut self, rows: Vec<(usize, String)>) {
+        let selected = self.visible.get(self.branch_cur.selected).copied();
+        let mut changed = false;
+        for (i, name) in rows {
+            if let Some(row) = self.branches.get_mut(i).filter(|r| r.r.name == name) {
+                changed |= !row.gone;
+                row.gone = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+        let offset = self.branch_cur.offset;
+        let first_shown = self.visible.get(offset).copied();
+        self.apply_filter();
+        // The first row shown stays first where it can (rows above it gone).
+        if let Some(first) = first_shown {
+            self.branch_cur.offset = self.visible.partition_point(|&v| v < first);
+        }
+        if let Some(sel) = selected {
+            let pos = self.visible.partition_point(|&v| v < sel);
+            let h = self.list_height();
+            self.branch_cur.to(pos, self.visible.len(), h);
+            let h = h.max(1);
+            let len = self.visible.len();
+            if self.branch_cur.offset + h > len {
+                self.branch_cur.offset = len.saturating_sub(h).min(self.branch_cur.selected);
+            }
+            if self.screen == Screen::Review {
+                if self.selected_branch().is_none() {
+                    self.screen = Screen::Main;
+                } else {
+                    self.want_assessment();
+                }
             }
         }
         self.dirty = true;
@@ -471,7 +526,7 @@ impl App {
             .branches
             .iter()
             .enumerate()
-            .filter(|(_, b)| f.is_empty() || b.r.name.to_lowercase().contains(&f))
+            .filter(|(_, b)| !b.gone && (f.is_empty() || b.r.name.to_lowercase().contains(&f)))
             .map(|(i, _)| i)
             .collect();
         let h = self.list_height();
@@ -757,6 +812,7 @@ impl App {
                 }
                 self.dirty = true;
             }
+            Msg::NotBranches(rows) => self.drop_not_branches(rows),
             Msg::Tags(t) => {
                 let len = t.len();
                 self.tags = Some(t);

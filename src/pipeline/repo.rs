@@ -400,7 +400,8 @@ impl Repo {
     /// when every one of its refs is packed, else left empty (and `head`
     /// empty) for [`Repo::branch_details`] to read. A loose ref that turns
     /// out to be symbolic is listed here although [`Repo::branch_refs`]
-    /// leaves it out. Where the walk meets something it cannot list (a
+    /// leaves it out ([`Repo::read_heads`] finds it no head: the console
+    /// then drops its row). Where the walk meets something it cannot list (a
     /// reftable repository), [`Repo::branch_refs`] reads them.
     pub fn branch_names(&self, main: &str) -> Result<Vec<BranchRef>, RepoError> {
         match list_branch_ref_names(self.git.commondir()) {
@@ -412,8 +413,9 @@ impl Repo {
     /// The heads of a branch [`Repo::branch_names`] listed without reading
     /// them: each source's ref, read with a non-blocking open (a FIFO or
     /// other special file is skipped, never waited on), a packed or unusual
-    /// one by libgit2; a symbolic ref is left out, as [`Repo::branch_refs`]
-    /// does.
+    /// one by libgit2; a symbolic ref, and a ref file libgit2 finds
+    /// corrupted, are left out, as [`Repo::branch_refs`] does. No heads at
+    /// all: the name is not a branch.
     pub fn read_heads(&self, b: &BranchRef) -> Result<Vec<(String, Oid)>, RepoError> {
         if !b.heads.is_empty() {
             return Ok(b.heads.clone());
@@ -431,6 +433,9 @@ impl Repo {
                 LooseRef::Other => match self.git.find_reference(&full) {
                     Ok(r) => r.target(),
                     Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+                    // "corrupted loose reference file": libgit2's own
+                    // listing skips it.
+                    Err(e) if e.class() == git2::ErrorClass::Reference => None,
                     Err(e) => return Err(e.into()),
                 },
             };

@@ -62,7 +62,7 @@ pub fn lines(app: &App, t: &Theme) -> Vec<Line<'static>> {
         lines.push(Line::raw(""));
     }
     lines.push(Line::from(Span::styled(
-        "Mouse: the wheel scrolls as j/k do (on the main screen, the list under it); a click selects a row, a pane or a tab, and a click on a footer key runs it (a question's y is typed only); a double-click on a branch opens its review, on the gate log opens it (o), on the log pane is Enter.",
+        "Mouse: the wheel scrolls as j/k do (on the main screen, the list under it); a click selects a row, a pane or a tab, and a click on a footer key runs it (a question's y is typed only); a double-click on a branch opens its review, on the gate log opens it (o), on the log pane is Enter; a click outside a pop-up closes it.",
         t.dim,
     )));
     lines.push(Line::from(Span::styled(

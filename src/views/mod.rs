@@ -156,9 +156,13 @@ fn draw_screen(f: &mut Frame, app: &App, hits: &mut Hits) {
 fn draw_modal(f: &mut Frame, app: &App, m: &Modal, t: &Theme, hits: &mut Hits) {
     match m {
         Modal::Help { scroll } => {
-            // Where the overlay covers the footer, its keys are not there to click.
+            // Where the overlay covers the footer, its keys are not there
+            // to click; a key it covers in part is clicked on what shows.
             let over = help::draw(f, app, *scroll, t);
-            hits.footer.retain(|k| !k.area.intersects(over));
+            hits.footer.retain_mut(|k| {
+                k.area = uncovered(k.area, over);
+                !k.area.is_empty()
+            });
         }
         Modal::Rollback(d) => dialogs::rollback(f, app, d, t),
         Modal::ConfirmQuit => confirm(f, t, "A job is running", &app.quit_question()),
@@ -347,6 +351,21 @@ fn header_line(app: &App, t: &Theme, width: u16) -> Paragraph<'static> {
 
 /// The footer: the keys that work now, each recorded where it was drawn
 /// (a click on it runs it, see `app::mouse`).
+/// The part of a one-row `area` left and right of `over` that `over` does
+/// not cover (the wider side when both show; empty when all is covered).
+fn uncovered(area: Rect, over: Rect) -> Rect {
+    if !area.intersects(over) {
+        return area;
+    }
+    let left = over.x.saturating_sub(area.x).min(area.width);
+    let right = area.right().saturating_sub(over.right()).min(area.width);
+    if left >= right {
+        Rect::new(area.x, area.y, left, area.height)
+    } else {
+        Rect::new(area.right() - right, area.y, right, area.height)
+    }
+}
+
 fn footer_line(app: &App, t: &Theme, area: Rect, hits: &mut Hits) -> Paragraph<'static> {
     // The rollback dialog swallows every key: the footer shows its own
     // (not clickable: its `y` is the keyboard's alone).
@@ -422,8 +441,9 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .filter(|&&i| app.branches[i].info.is_some())
         .count();
     let mut title = format!(" Branches ({}", app.visible.len());
-    if app.visible.len() != app.branches.len() {
-        title.push_str(&format!(" of {}", app.branches.len()));
+    let listed = app.branch_count();
+    if app.visible.len() != listed {
+        title.push_str(&format!(" of {listed}"));
     }
     title.push(')');
     if loaded < app.visible.len() {
@@ -543,7 +563,7 @@ fn branches(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     if app.visible.is_empty() {
         let msg = if !app.filter.is_empty() {
             format!("no branch matches “{}”", app.filter)
-        } else if app.main_missing && app.branches.is_empty() {
+        } else if app.main_missing && app.branch_count() == 0 {
             format!(
                 "no feature branches, and the main branch `{}` does not exist",
                 app.cfg.project.main_branch

@@ -96,7 +96,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect, hits: &mut Hits) {
     }
     if app.review.explain {
         if let Some(Assessed::Ready(a)) = assessed {
-            explain(f, t, a, app.review.item);
+            hits.popup = explain(f, t, a, app.review.item);
         }
     }
 }
@@ -406,8 +406,9 @@ fn checklist_pane(f: &mut Frame, app: &App, t: &Theme, a: &Assessment, focused: 
     );
 }
 
-/// Enter on a checklist item: its state, reason and the whole explanation.
-fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) {
+/// Enter on a checklist item: its state, reason and the whole explanation;
+/// where it went (`None`: no such item, nothing drawn).
+fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) -> Option<Rect> {
     let (title, mut lines): (String, Vec<Line>) = if let Some(it) = a.items.get(item) {
         let mut v = vec![item_line(it, t), Line::raw("")];
         v.extend(it.detail.iter().map(|d| Line::raw(d.clone())));
@@ -424,7 +425,7 @@ fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) {
         v.extend(items.iter().map(|x| item_line(x, t)));
         (" legacy manifest ".to_string(), v)
     } else {
-        return;
+        return None;
     };
     lines.push(Line::raw(""));
     lines.push(Line::styled("Enter or Esc closes", t.dim));
@@ -439,6 +440,7 @@ fn explain(f: &mut Frame, t: &Theme, a: &Assessment, item: usize) {
         ),
         area,
     );
+    Some(area)
 }
 
 /// A picture as lines of `▀`: the top pixel is the foreground, the bottom one
