@@ -66,7 +66,12 @@ impl TooLarge {
 pub fn human_size(n: u64) -> String {
     let mut unit = "bytes";
     let mut div = 1u64;
-    for (u, m) in [("KiB", 1u64 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40)] {
+    for (u, m) in [
+        ("KiB", 1u64 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("TiB", 1 << 40),
+    ] {
         if n >= m {
             unit = u;
             div = m;
@@ -295,3 +300,46 @@ pub fn tree_equal_ignoring_handoff(
 }
 
 pub use crate::pipeline::tags::{next_free_tag, parse_prod_tag, prod_tag_name};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_never_reads_what_is_over_the_cap() {
+        // `read` is not called at all for a size over the cap.
+        let r: Result<Capped<Vec<u8>>, ()> = capped(
+            MAX_GATE_LOG,
+            || Ok(4 << 30),
+            || panic!("an oversized file was read"),
+        );
+        assert_eq!(
+            r,
+            Ok(Capped::TooLarge(TooLarge {
+                bytes: 4 << 30,
+                max: MAX_GATE_LOG
+            }))
+        );
+        // At the cap it is read; a failing size stops before reading.
+        let r: Result<_, ()> = capped(3, || Ok(3), || Ok(b"abc".to_vec()));
+        assert_eq!(r, Ok(Capped::Read(b"abc".to_vec())));
+        let r: Result<Capped<()>, &str> =
+            capped(3, || Err("no header"), || panic!("read without a size"));
+        assert_eq!(r, Err("no header"));
+    }
+
+    #[test]
+    fn sizes_are_said_in_plain_units() {
+        assert_eq!(
+            TooLarge {
+                bytes: 4 << 30,
+                max: MAX_GATE_LOG
+            }
+            .sentence("gate.log in .handoff/x"),
+            "gate.log in .handoff/x is 4 GiB, more than the 64 MiB guardrail reads"
+        );
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(MAX_MANIFEST), "1 MiB");
+        assert_eq!(human_size((70 << 20) + (1 << 19)), "70.5 MiB");
+    }
+}
