@@ -601,3 +601,147 @@ fn an_evidence_file_in_the_commit_over_max_file_fails_the_check_without_being_re
         show(&out)
     );
 }
+
+/// Writes `bytes` zero bytes to `rel` in the work tree without holding them
+/// in memory (a sparse file; git compresses zeros to almost nothing).
+fn write_zeros(f: &Fixture, rel: &str, bytes: u64) {
+    let path = f.path().join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(bytes).unwrap();
+}
+
+/// Spoils the loose object of `rev:path` after its first 4 KiB (the zlib
+/// stream turns to garbage there): its object header still says its size,
+/// but whoever inflates the whole blob gets an error. A command that still
+/// succeeds has not read it.
+fn spoil_loose_object(f: &Fixture, spec: &str) {
+    let oid = f.rev_parse(spec);
+    let obj = f
+        .path()
+        .join(".git/objects")
+        .join(&oid[..2])
+        .join(&oid[2..]);
+    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&obj, perms).unwrap();
+    let mut bytes = std::fs::read(&obj).unwrap();
+    assert!(bytes.len() > 8192, "{spec} compresses too well");
+    bytes[4096..].fill(0xff);
+    std::fs::write(&obj, bytes).unwrap();
+    assert!(
+        f.try_git(&["cat-file", "blob", spec]).is_err(),
+        "{spec} can still be read whole"
+    );
+}
+
+/// [`Fixture::guardrail`] that fails the test after 30 s instead of waiting
+/// forever: libgit2 may loop on a spoiled object, so a command that reads
+/// one would otherwise hang rather than fail.
+fn guardrail_in_time(f: &Fixture, args: &[&str]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = f
+        .guardrail_cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the guardrail binary");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("guardrail {args:?} still runs after 30 s: it reads a spoiled blob");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_gate_log_over_the_cap_fails_the_gate_item_without_being_read() {
+    let f = repo_with_gate();
+    f.checkout(mosaic::AUTH_MODAL);
+    let ev = evidence_dir(&f, "shots");
+    let mut args = vec!["--evidence", ev.to_str().unwrap(), "--commit"];
+    args.extend_from_slice(&YES);
+    let out = handoff(&f, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // The branch then commits a 70 MiB gate.log into its package.
+    let log = ".handoff/feature-auth-modal/gate.log";
+    write_zeros(&f, log, 70 << 20);
+    f.git(&["add", "-f", log]);
+    f.git(&["commit", "-q", "--no-verify", "-m", "a huge gate log"]);
+    f.checkout("main");
+    spoil_loose_object(&f, &format!("{}:{log}", mosaic::AUTH_MODAL));
+
+    let out = guardrail_in_time(&f, &["check", mosaic::AUTH_MODAL, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let j = json(&out);
+    assert_eq!(j["state"], "incomplete", "{j:#}");
+    let gate = j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == "gate")
+        .unwrap_or_else(|| panic!("no gate item in {j:#}"));
+    assert_eq!(gate["state"], "fail", "{gate:#}");
+    assert_eq!(
+        gate["reason"],
+        "gate.log in .handoff/feature-auth-modal is 70 MiB, more than the 64 MiB guardrail reads",
+        "{gate:#}"
+    );
+    let out = guardrail_in_time(&f, &["check", mosaic::AUTH_MODAL]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("gate.log in .handoff/feature-auth-modal is 70 MiB"),
+        "{}",
+        show(&out)
+    );
+    let out = guardrail_in_time(&f, &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        branch_package(&json(&out), mosaic::AUTH_MODAL),
+        "incomplete"
+    );
+}
+
+#[test]
+fn a_legacy_manifest_over_the_cap_is_explained_and_not_read() {
+    let f = mosaic_repo();
+    // Committed on main: 2 MiB that start like a manifest for a branch.
+    let big = ".ai-agents/handoff_20251114_150000.json";
+    let mut text = format!(r#"{{"branch":"{}","commit":"#, mosaic::PS101).into_bytes();
+    let end = b"\"0123456\"}";
+    text.resize((2 << 20) - end.len(), b' ');
+    text.extend_from_slice(end);
+    f.write(big, &text);
+    f.commit("Agents: a huge handoff note");
+    spoil_loose_object(&f, &format!("main:{big}"));
+    // Only in the working tree: another one over the cap.
+    write_zeros(&f, ".ai-agents/handoff_20251114_160000.json", 3 << 19);
+
+    let out = guardrail_in_time(&f, &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = json(&out);
+    let warnings = st["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!(
+            "{big} (on main) is 2 MiB, more than the 1 MiB guardrail reads"
+        )),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            ".ai-agents/handoff_20251114_160000.json is 1.5 MiB, more than the 1 MiB guardrail reads"
+        ),
+        "{warnings}"
+    );
+    // It proves nothing for the branch it would name.
+    assert_eq!(branch_package(&st, mosaic::PS101), "none", "{st:#}");
+    let out = guardrail_in_time(&f, &["check", mosaic::PS101, "--json"]);
+    let j = json(&out);
+    assert_eq!(j["legacy"].as_array().unwrap().len(), 0, "{j:#}");
+}

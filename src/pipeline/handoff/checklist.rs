@@ -125,11 +125,22 @@ pub fn checklist(inp: &ChecklistInputs) -> Vec<ChecklistItem> {
     ]
 }
 
+/// "`name` in `.handoff/x` is 4 GiB, more than the 64 MiB guardrail reads"
+/// when the package's file `name` was over its cap and so not read.
+fn too_large(inp: &ChecklistInputs, name: &str) -> Option<String> {
+    inp.files
+        .too_large(name)
+        .map(|t| t.sentence(&format!("{name} in {}", inp.files.dir)))
+}
+
 fn no_manifest(
     inp: &ChecklistInputs,
     parse_error: Option<String>,
     what: &str,
 ) -> (ItemState, String) {
+    if let Some(big) = too_large(inp, "handoff.toml") {
+        return (ItemState::Fail, format!("{big}, so {what}"));
+    }
     match parse_error {
         Some(e) => (
             ItemState::Fail,
@@ -165,6 +176,9 @@ fn gate_item(inp: &ChecklistInputs, parse_error: Option<String>) -> ChecklistIte
         format!("log {dir}/{}, sha256 {}", m.gate.log, m.gate.sha256),
     ];
     let Some(log) = inp.files.gate_log.as_deref() else {
+        if let Some(big) = too_large(inp, &m.gate.log) {
+            return ChecklistItem::new(K, ItemState::Fail, Some(big), detail);
+        }
         return ChecklistItem::new(
             K,
             ItemState::Missing,
@@ -248,6 +262,9 @@ fn snapshot_item(inp: &ChecklistInputs) -> ChecklistItem {
         .manifest
         .map_or_else(default_snapshot_file, |m| m.snapshot.file.clone());
     if inp.files.snapshot_md.is_none() {
+        if let Some(big) = too_large(inp, &name) {
+            return ChecklistItem::new(K, ItemState::Fail, Some(big), vec![]);
+        }
         return ChecklistItem::new(
             K,
             ItemState::Missing,
@@ -515,6 +532,9 @@ fn audit_item(inp: &ChecklistInputs) -> ChecklistItem {
     const K: &str = "audit";
     let dir = &inp.files.dir;
     let Some(text) = inp.files.audit_json.as_deref() else {
+        if let Some(big) = too_large(inp, "audit.json") {
+            return ChecklistItem::new(K, ItemState::Fail, Some(big), vec![]);
+        }
         return ChecklistItem::new(
             K,
             ItemState::Missing,

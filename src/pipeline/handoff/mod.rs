@@ -56,6 +56,10 @@ pub enum HandoffError {
         column: usize,
         message: String,
     },
+    /// A file over the most guardrail reads of it (e.g. a legacy manifest
+    /// over [`MAX_MANIFEST`]): sized, never read.
+    #[error("{}", .size.sentence(.file))]
+    TooLarge { file: String, size: TooLarge },
     /// Reading git objects failed.
     #[error("cannot read {what}: {message}")]
     Git { what: String, message: String },

@@ -25,8 +25,8 @@ use serde::{Serialize, Serializer};
 
 use super::{
     self as handoff, checklist, legacy_by_branch, legacy_checklist, package_state,
-    read_package_within, tree_equal_ignoring_handoff, ChecklistInputs, ChecklistItem, HandoffError,
-    HandoffManifest, ItemState, LegacyManifest, PackageState,
+    read_package_within, tree_equal_ignoring_handoff, Capped, ChecklistInputs, ChecklistItem,
+    HandoffError, HandoffManifest, ItemState, LegacyManifest, PackageState, MAX_MANIFEST,
 };
 use crate::pipeline::baseline::{self, BaselineError, BaselineReport, DiffStatus, FileDiff};
 use crate::pipeline::common::short_sha;
@@ -107,6 +107,23 @@ pub struct Context {
     pub warnings: Vec<String>,
 }
 
+/// [`handoff::capped`] for a file on disk: sized by its metadata, read
+/// only when at most `max` bytes (and never more than `max` bytes even if
+/// it grows in between).
+fn read_file_within(path: &Path, max: u64) -> std::io::Result<Capped<Vec<u8>>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    handoff::capped(
+        max,
+        || file.metadata().map(|m| m.len()),
+        || {
+            let mut bytes = Vec::new();
+            (&file).take(max).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        },
+    )
+}
+
 /// The value of the first `"branch": "…"` in a text that may not be JSON.
 fn branch_named_in(text: &str) -> Option<String> {
     let i = text.find("\"branch\"")?;
@@ -135,7 +152,7 @@ impl Context {
         let golden = repo.newest_prod_tag(cfg, &tag_names)?;
 
         // Legacy manifests: main's tree first, then the working tree.
-        let mut texts: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
+        let mut texts: BTreeMap<String, (String, Capped<Vec<u8>>)> = BTreeMap::new();
         let main = &cfg.project.main_branch;
         if let Some(oid) = repo.main_head(main) {
             let tree = repo
@@ -144,6 +161,10 @@ impl Context {
                 .and_then(|c| c.tree())
                 .map_err(git_err(format!("the tree of {main}")))?;
             if let Ok(entry) = tree.get_path(Path::new(LEGACY_DIR)) {
+                let odb = repo
+                    .git
+                    .odb()
+                    .map_err(git_err(format!("{LEGACY_DIR} on {main}")))?;
                 if let Ok(dir) = repo.git.find_tree(entry.id()) {
                     for e in dir.iter() {
                         let Some(name) = e.name().filter(|n| is_legacy_name(n)) else {
@@ -152,17 +173,18 @@ impl Context {
                         if e.kind() != Some(git2::ObjectType::Blob) {
                             continue;
                         }
-                        let blob = repo
-                            .git
-                            .find_blob(e.id())
-                            .map_err(git_err(format!("{LEGACY_DIR}/{name} on {main}")))?;
-                        texts.insert(
-                            name.to_string(),
-                            (
-                                format!("{LEGACY_DIR}/{name} (on {main})"),
-                                blob.content().to_vec(),
-                            ),
-                        );
+                        let source = format!("{LEGACY_DIR}/{name} (on {main})");
+                        // Sized by its object header first: one over
+                        // MAX_MANIFEST is explained, never read.
+                        let bytes = handoff::read_blob_within(
+                            &repo.git,
+                            &odb,
+                            e.id(),
+                            MAX_MANIFEST,
+                            <[u8]>::to_vec,
+                        )
+                        .map_err(git_err(format!("{LEGACY_DIR}/{name} on {main}")))?;
+                        texts.insert(name.to_string(), (source, bytes));
                     }
                 }
             }
@@ -173,7 +195,7 @@ impl Context {
                 if !is_legacy_name(&name) || texts.contains_key(&name) {
                     continue;
                 }
-                match std::fs::read(e.path()) {
+                match read_file_within(&e.path(), MAX_MANIFEST) {
                     Ok(bytes) => {
                         texts.insert(name.clone(), (format!("{LEGACY_DIR}/{name}"), bytes));
                     }
@@ -184,6 +206,16 @@ impl Context {
         let mut manifests = Vec::new();
         let mut legacy_invalid: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, (source, bytes)) in texts {
+            let bytes = match bytes {
+                Capped::Read(b) => b,
+                Capped::TooLarge(size) => {
+                    // Explained like an invalid manifest; it names no branch
+                    // anyone read, so it is a warning only.
+                    let e = HandoffError::TooLarge { file: source, size };
+                    warnings.push(e.to_string());
+                    continue;
+                }
+            };
             let text = String::from_utf8_lossy(&bytes);
             match LegacyManifest::parse(&text, &source) {
                 Ok(m) => manifests.push((format!("{LEGACY_DIR}/{name}"), m)),
@@ -1010,16 +1042,14 @@ pub fn evidence_file(
     let max = crate::pipeline::config::Config::defaults()
         .evidence
         .max_file;
-    let (size, _) = repo
-        .git
-        .odb()
-        .and_then(|odb| odb.read_header(entry.id()))
-        .map_err(git_err(path.clone()))?;
-    if size as u64 > max.0 {
-        return Err(PackageError::TooLarge(format!(
-            "the evidence file {path} is {size} bytes, more than [evidence] max_file ({max})"
-        )));
+    let odb = repo.git.odb().map_err(git_err(path.clone()))?;
+    match handoff::read_blob_within(&repo.git, &odb, entry.id(), max.0, <[u8]>::to_vec)
+        .map_err(git_err(path.clone()))?
+    {
+        Capped::Read(bytes) => Ok(bytes),
+        Capped::TooLarge(t) => Err(PackageError::TooLarge(format!(
+            "the evidence file {path} is {} bytes, more than [evidence] max_file ({max})",
+            t.bytes
+        ))),
     }
-    let blob = repo.git.find_blob(entry.id()).map_err(git_err(path))?;
-    Ok(blob.content().to_vec())
 }

@@ -19,6 +19,108 @@ pub struct PackageFiles {
     /// Evidence files larger than `[evidence] max_file`, by their object
     /// header, not read; sorted by path. They fail the evidence check.
     pub oversized: Vec<OversizedEvidence>,
+    /// Files of the package (`handoff.toml`, the gate log, the snapshot,
+    /// `audit.json`) over the most guardrail reads of them, by their object
+    /// header, not read: `(name in the package, size)`. Their checklist
+    /// item fails naming the file, its size and the cap.
+    pub too_large: Vec<(String, TooLarge)>,
+}
+
+impl PackageFiles {
+    /// The size of `name` when it was over its cap and so not read.
+    pub fn too_large(&self, name: &str) -> Option<&TooLarge> {
+        self.too_large
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+    }
+}
+
+/// The most bytes of a package's gate log guardrail reads.
+pub const MAX_GATE_LOG: u64 = 64 << 20;
+/// The most bytes guardrail reads of a package's `handoff.toml`, snapshot
+/// or `audit.json`, and of a legacy `.ai-agents/handoff_*.json` manifest.
+pub const MAX_MANIFEST: u64 = 1 << 20;
+
+/// A file sized (by its object header or its metadata) over the most
+/// guardrail reads of it, and so not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    pub bytes: u64,
+    /// The cap it exceeds.
+    pub max: u64,
+}
+
+impl TooLarge {
+    /// "`what` is 4 GiB, more than the 64 MiB guardrail reads".
+    pub fn sentence(&self, what: &str) -> String {
+        format!(
+            "{what} is {}, more than the {} guardrail reads",
+            human_size(self.bytes),
+            human_size(self.max)
+        )
+    }
+}
+
+/// `512 bytes`, `64 MiB`, `70.5 MiB`, `4 GiB`.
+pub fn human_size(n: u64) -> String {
+    let mut unit = "bytes";
+    let mut div = 1u64;
+    for (u, m) in [
+        ("KiB", 1u64 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("TiB", 1 << 40),
+    ] {
+        if n >= m {
+            unit = u;
+            div = m;
+        }
+    }
+    if n.is_multiple_of(div) {
+        format!("{} {unit}", n / div)
+    } else {
+        format!("{:.1} {unit}", n as f64 / div as f64)
+    }
+}
+
+/// What a capped read found: the content, or the size over the cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capped<T> {
+    Read(T),
+    TooLarge(TooLarge),
+}
+
+/// The one rule for reading something that may be huge: `size` first, and
+/// `read` only when that size is at most `max`. An oversized file is never
+/// read (`read` is not called), so it costs no memory.
+pub fn capped<T, E>(
+    max: u64,
+    size: impl FnOnce() -> Result<u64, E>,
+    read: impl FnOnce() -> Result<T, E>,
+) -> Result<Capped<T>, E> {
+    let bytes = size()?;
+    if bytes > max {
+        return Ok(Capped::TooLarge(TooLarge { bytes, max }));
+    }
+    read().map(Capped::Read)
+}
+
+/// [`capped`] for a git blob: sized by its object header, and only when it
+/// is at most `max` bytes looked up and handed to `keep` (which copies
+/// what it needs).
+pub fn read_blob_within<T>(
+    repo: &git2::Repository,
+    odb: &git2::Odb,
+    oid: git2::Oid,
+    max: u64,
+    keep: impl FnOnce(&[u8]) -> T,
+) -> Result<Capped<T>, git2::Error> {
+    capped(
+        max,
+        || odb.read_header(oid).map(|(n, _)| n as u64),
+        || repo.find_blob(oid).map(|b| keep(b.content())),
+    )
 }
 
 /// An evidence file in a commit larger than `[evidence] max_file`.
@@ -87,7 +189,11 @@ pub fn read_package_within(
         .find_tree(entry.id())
         .map_err(git_err(format!("{dir} in commit {short}")))?;
 
-    let read = |name: &str| -> Result<Option<Vec<u8>>, HandoffError> {
+    let odb = repo
+        .odb()
+        .map_err(git_err(format!("{dir} in commit {short}")))?;
+    let mut too_large = Vec::new();
+    let mut read = |name: &str, max: u64| -> Result<Option<Vec<u8>>, HandoffError> {
         let e = match pkg.get_path(Path::new(name)) {
             Ok(e) => e,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
@@ -96,14 +202,19 @@ pub fn read_package_within(
         if e.kind() != Some(git2::ObjectType::Blob) {
             return Ok(None);
         }
-        let blob = repo
-            .find_blob(e.id())
-            .map_err(git_err(format!("{dir}/{name} in commit {short}")))?;
-        Ok(Some(blob.content().to_vec()))
+        match read_blob_within(repo, &odb, e.id(), max, <[u8]>::to_vec)
+            .map_err(git_err(format!("{dir}/{name} in commit {short}")))?
+        {
+            Capped::Read(b) => Ok(Some(b)),
+            Capped::TooLarge(t) => {
+                too_large.push((name.to_string(), t));
+                Ok(None)
+            }
+        }
     };
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
 
-    let manifest_text = read("handoff.toml")?.map(text);
+    let manifest_text = read("handoff.toml", MAX_MANIFEST)?.map(text);
     let (log_name, snapshot_name) = manifest_text
         .as_deref()
         .and_then(|t| HandoffManifest::parse(t, "handoff.toml").ok())
@@ -127,36 +238,27 @@ pub fn read_package_within(
                 git2::TreeWalkResult::Ok
             })
             .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
-            let odb = repo
-                .odb()
-                .map_err(git_err(format!("{dir}/evidence in commit {short}")))?;
             for (name, oid) in blobs {
-                let (size, _) = odb
-                    .read_header(oid)
-                    .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?;
-                if size as u64 > max_file {
-                    oversized.push(OversizedEvidence {
+                let prefix = |c: &[u8]| c[..c.len().min(EVIDENCE_PREFIX)].to_vec();
+                match read_blob_within(repo, &odb, oid, max_file, prefix)
+                    .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?
+                {
+                    Capped::Read(head) => evidence.push((name, head)),
+                    Capped::TooLarge(t) => oversized.push(OversizedEvidence {
                         name,
-                        bytes: size as u64,
-                        max: max_file,
-                    });
-                    continue;
+                        bytes: t.bytes,
+                        max: t.max,
+                    }),
                 }
-                let blob = repo
-                    .find_blob(oid)
-                    .map_err(git_err(format!("{dir}/evidence/{name} in commit {short}")))?;
-                let content = blob.content();
-                let keep = content.len().min(EVIDENCE_PREFIX);
-                evidence.push((name, content[..keep].to_vec()));
             }
             evidence.sort();
             oversized.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }
 
-    let gate_log = read(&log_name)?;
-    let snapshot_md = read(&snapshot_name)?.map(text);
-    let audit_json = read("audit.json")?.map(text);
+    let gate_log = read(&log_name, MAX_GATE_LOG)?;
+    let snapshot_md = read(&snapshot_name, MAX_MANIFEST)?.map(text);
+    let audit_json = read("audit.json", MAX_MANIFEST)?.map(text);
     Ok(Some(PackageFiles {
         branch: branch.to_string(),
         dir,
@@ -166,6 +268,7 @@ pub fn read_package_within(
         audit_json,
         evidence,
         oversized,
+        too_large,
     }))
 }
 
@@ -197,3 +300,46 @@ pub fn tree_equal_ignoring_handoff(
 }
 
 pub use crate::pipeline::tags::{next_free_tag, parse_prod_tag, prod_tag_name};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_never_reads_what_is_over_the_cap() {
+        // `read` is not called at all for a size over the cap.
+        let r: Result<Capped<Vec<u8>>, ()> = capped(
+            MAX_GATE_LOG,
+            || Ok(4 << 30),
+            || panic!("an oversized file was read"),
+        );
+        assert_eq!(
+            r,
+            Ok(Capped::TooLarge(TooLarge {
+                bytes: 4 << 30,
+                max: MAX_GATE_LOG
+            }))
+        );
+        // At the cap it is read; a failing size stops before reading.
+        let r: Result<_, ()> = capped(3, || Ok(3), || Ok(b"abc".to_vec()));
+        assert_eq!(r, Ok(Capped::Read(b"abc".to_vec())));
+        let r: Result<Capped<()>, &str> =
+            capped(3, || Err("no header"), || panic!("read without a size"));
+        assert_eq!(r, Err("no header"));
+    }
+
+    #[test]
+    fn sizes_are_said_in_plain_units() {
+        assert_eq!(
+            TooLarge {
+                bytes: 4 << 30,
+                max: MAX_GATE_LOG
+            }
+            .sentence("gate.log in .handoff/x"),
+            "gate.log in .handoff/x is 4 GiB, more than the 64 MiB guardrail reads"
+        );
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(MAX_MANIFEST), "1 MiB");
+        assert_eq!(human_size((70 << 20) + (1 << 19)), "70.5 MiB");
+    }
+}
