@@ -745,3 +745,32 @@ fn a_legacy_manifest_over_the_cap_is_explained_and_not_read() {
     let j = json(&out);
     assert_eq!(j["legacy"].as_array().unwrap().len(), 0, "{j:#}");
 }
+
+/// A gate that prints more than `check` reads back from a package (64 MiB)
+/// gets no package that could never be ready: `handoff` says why, exits 4
+/// and writes nothing.
+#[test]
+fn a_gate_whose_log_is_over_the_cap_writes_no_package() {
+    let f = repo_with_gate();
+    f.checkout(mosaic::AUTH_MODAL);
+    f.write_script(
+        "scripts/run_deploy_gate.sh",
+        "#!/usr/bin/env bash\nhead -c 68000000 /dev/zero | tr '\\0' 'x' | fold -w 4000\necho 'DEPLOY GATE: PASS'\n",
+    );
+    f.commit_paths("a gate that prints a lot", &["scripts/run_deploy_gate.sh"]);
+    let head = f.head();
+    let out = handoff(&f, &["--commit"]);
+    // The gate's 68 MB of output are not worth printing on a failure.
+    let err = stderr(&out);
+    let skip = err.chars().count().saturating_sub(2000);
+    let tail: String = err.chars().skip(skip).collect();
+    assert_eq!(out.status.code(), Some(4), "{tail}");
+    assert!(
+        stderr(&out).contains(
+            "more than the 64 MiB guardrail reads back from a package, so no package was written"
+        ),
+        "{tail}"
+    );
+    assert_eq!(f.head(), head, "nothing committed");
+    assert!(!f.exists(".handoff"), "nothing written");
+}
