@@ -95,8 +95,10 @@ pub struct Pictures {
 struct Shown {
     branch: String,
     file: String,
-    /// Which decoded picture (a new one arrives with each preview read).
-    pixels: (usize, usize),
+    /// The picture encoded, compared by value: a new read of the same file
+    /// (a new commit) may hold other pixels, even at the same address.
+    pixels: Vec<[u8; 3]>,
+    width: u32,
     proto: StatefulProtocol,
 }
 
@@ -181,10 +183,9 @@ impl Pictures {
             return false;
         };
         let mut shown = self.shown.borrow_mut();
-        let pixels = (th.pixels.as_ptr() as usize, th.pixels.len());
-        let current = shown
-            .as_ref()
-            .is_some_and(|s| s.branch == branch && s.file == file && s.pixels == pixels);
+        let current = shown.as_ref().is_some_and(|s| {
+            s.branch == branch && s.file == file && s.width == th.width && s.pixels == th.pixels
+        });
         if !current {
             let rgb: Vec<u8> = th.pixels.iter().flatten().copied().collect();
             let Some(img) = ::image::RgbImage::from_raw(th.width, th.height, rgb) else {
@@ -193,7 +194,8 @@ impl Pictures {
             *shown = Some(Shown {
                 branch: branch.to_string(),
                 file: file.to_string(),
-                pixels,
+                pixels: th.pixels.clone(),
+                width: th.width,
                 proto: picker.new_resize_protocol(img.into()),
             });
         }
@@ -235,6 +237,32 @@ mod tests {
             .collect();
         let var = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         choose(setting, mono, tty, &var)
+    }
+
+    /// A new read of the same file with other pixels is encoded again,
+    /// whatever address its pixels landed at.
+    #[test]
+    fn a_new_picture_of_the_same_file_is_encoded_again() {
+        use ratatui::backend::TestBackend;
+        use ratatui::Terminal;
+        let pics = Pictures::with_protocol(Some(ProtocolType::Kitty));
+        let th = |c: u8| Thumbnail {
+            width: 4,
+            height: 4,
+            pixels: vec![[c, c, c]; 16],
+        };
+        let mut term = Terminal::new(TestBackend::new(20, 10)).unwrap();
+        let area = ratatui::layout::Rect::new(0, 0, 10, 5);
+        let a = th(10);
+        term.draw(|f| assert!(pics.draw(f, area, "main", "x.png", &a)))
+            .unwrap();
+        assert_eq!(pics.shown.borrow().as_ref().unwrap().pixels, a.pixels);
+        drop(a);
+        // Likely at the address `a` had: the allocator reuses it.
+        let b = th(200);
+        term.draw(|f| assert!(pics.draw(f, area, "main", "x.png", &b)))
+            .unwrap();
+        assert_eq!(pics.shown.borrow().as_ref().unwrap().pixels, b.pixels);
     }
 
     #[test]
