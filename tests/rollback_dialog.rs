@@ -526,3 +526,51 @@ fn a_rollback_refused_because_the_plan_went_stale_does_not_tick_the_drill_coach(
     assert!(coach.restored_at.is_none());
     assert!(!a.seen.rollback_verified);
 }
+
+/// The plan changed under the lock while the user types the branch filter:
+/// the dialog asking again opens under the line being typed, so the `y`
+/// typed there is a letter of the filter, never a rollback; Esc then shows
+/// the dialog on the new plan.
+#[test]
+fn a_plan_changed_while_typing_opens_the_dialog_under_the_line_and_y_is_typed() {
+    let f = mosaic_repo();
+    let mut a = app_for(&f);
+    key(&mut a, KeyCode::Char('R'));
+    let p = plan(&a, false);
+    a.update(Msg::RollbackPlan(Box::new(Ok(p))));
+    key(&mut a, KeyCode::Char('y'));
+    assert!(matches!(&a.requests[..], [.., Request::Rollback { .. }]));
+    assert!(a.rollback().is_none(), "y closed the dialog");
+    a.requests.clear();
+    // Back to the lists while the rollback runs, and type the filter.
+    while a.screen != Screen::Main {
+        key(&mut a, KeyCode::Esc);
+    }
+    key(&mut a, KeyCode::Char('/'));
+    assert!(a.filtering(), "{:?} {:?}", a.screen, a.modals);
+    let newer = plan(&a, false);
+    a.update(Msg::RollbackPlanChanged(
+        "live was an untagged build, is now prod-2025-11-13.2".into(),
+        Box::new(newer),
+        "rolled back from the console".into(),
+    ));
+    assert!(a.rollback().is_some(), "the dialog asks again");
+    assert!(
+        matches!(a.modals.last(), Some(guardrail::app::modal::Modal::Filter)),
+        "the line being typed stays on top"
+    );
+    key(&mut a, KeyCode::Char('y'));
+    assert_eq!(a.filter, "y");
+    assert!(
+        !a.requests
+            .iter()
+            .any(|r| matches!(r, Request::Rollback { .. })),
+        "a y typed into the filter rolled back"
+    );
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(
+        a.modals.last(),
+        Some(guardrail::app::modal::Modal::Rollback(_))
+    ));
+    assert!(render(&a).contains("the plan changed before the lock was taken"));
+}

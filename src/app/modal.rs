@@ -92,6 +92,22 @@ impl App {
         self.open(Modal::Rollback(Box::new(d)));
     }
 
+    /// Opens the rollback dialog for a message that arrived on its own (the
+    /// plan changed under the lock): under whatever the user is answering or
+    /// typing (a question, the filter line, the `?` overlay), so a `y` meant
+    /// for the question never rolls production back.
+    pub fn set_rollback_under_input(&mut self, d: RollbackDialog) {
+        self.close_where(|m| matches!(m, Modal::Rollback(_)));
+        let typing = |m: &Modal| m.is_question() || matches!(m, Modal::Filter | Modal::Help { .. });
+        let at = self
+            .modals
+            .iter()
+            .rposition(|m| !typing(m))
+            .map_or(0, |i| i + 1);
+        self.modals.insert(at, Modal::Rollback(Box::new(d)));
+        self.dirty = true;
+    }
+
     /// Takes the rollback dialog off the stack.
     pub fn take_rollback(&mut self) -> Option<RollbackDialog> {
         let i = self

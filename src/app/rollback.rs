@@ -364,7 +364,7 @@ impl App {
             "the plan changed before the lock was taken ({changes}); nothing ran: this is the new plan, y rolls back"
         ));
         d.plan = Some(plan);
-        self.set_rollback(d);
+        self.set_rollback_under_input(d);
         self.dirty = true;
     }
 }
