@@ -592,3 +592,30 @@ fn a_remote_that_never_answers_does_not_hang_a_rollback() {
         stderr(&out)
     );
 }
+
+/// A token in `[team] remote` is never printed: not by `status` (text and
+/// JSON), nor by `team status` when the remote cannot be reached.
+#[test]
+fn a_token_in_the_team_remote_url_is_never_shown() {
+    let l = live_repo(
+        "\n[team]\nremote = \"http://deployer:s3cretTok3nXYZ@127.0.0.1:1/x.git\"\ntimeout = \"5s\"\n",
+    );
+    let f = &l.f;
+    for args in [
+        &["status"][..],
+        &["status", "--json"][..],
+        &["team", "status"][..],
+        &["team", "status", "--json"][..],
+    ] {
+        let out = f.guardrail(args);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            !all.contains("s3cretTok3nXYZ"),
+            "{args:?} showed the token:\n{all}"
+        );
+        assert!(
+            all.contains("127.0.0.1:1"),
+            "{args:?} names the remote:\n{all}"
+        );
+    }
+}

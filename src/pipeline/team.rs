@@ -151,6 +151,12 @@ impl Remote {
         })
     }
 
+    /// The remote as said in messages, reports and `status`: a URL's
+    /// user-info (a token) masked.
+    pub fn shown(&self) -> String {
+        super::runner::mask_url_userinfo(&self.name)
+    }
+
     /// Runs `git` in the clone, in a process group of its own, and ends
     /// the whole group (ssh or a remote helper included) when it outlives
     /// the remote's timeout: a remote that accepts a connection and never
@@ -161,7 +167,7 @@ impl Remote {
         let what = format!("git {}", args.first().copied().unwrap_or(""));
         let failed = |e: io::Error| TeamError::Git {
             what: what.clone(),
-            remote: self.name.clone(),
+            remote: self.shown(),
             message: e.to_string(),
         };
         let mut child = Command::new("git")
@@ -207,7 +213,7 @@ impl Remote {
                 let _ = child.wait();
                 let _ = (out.join(), err.join());
                 return Err(TeamError::Unreachable {
-                    remote: self.name.clone(),
+                    remote: self.shown(),
                     message: format!(
                         "{what} gave no answer within {} ([team] timeout) and was ended",
                         super::config::Dur(self.timeout)
@@ -231,8 +237,10 @@ impl Remote {
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("; ");
+        // git's own message may quote the URL, token and all.
+        let message = super::runner::mask_url_userinfo(&message);
         TeamError::Unreachable {
-            remote: self.name.clone(),
+            remote: self.shown(),
             message: if message.is_empty() {
                 "git gave no reason".into()
             } else {
@@ -268,7 +276,7 @@ impl Remote {
     fn open(&self) -> Result<git2::Repository, TeamError> {
         git2::Repository::discover(&self.dir).map_err(|e| TeamError::Git {
             what: "opening the clone".into(),
-            remote: self.name.clone(),
+            remote: self.shown(),
             message: e.message().to_string(),
         })
     }
@@ -320,7 +328,7 @@ impl Remote {
         }
         Err(TeamError::Contended {
             what: "reading",
-            remote: self.name.clone(),
+            remote: self.shown(),
             tries: 20,
         })
     }
@@ -332,7 +340,7 @@ impl Remote {
             .map(|o| o.to_string())
             .map_err(|e| TeamError::Git {
                 what: "writing an object".into(),
-                remote: self.name.clone(),
+                remote: self.shown(),
                 message: e.message().to_string(),
             })
     }
@@ -495,7 +503,7 @@ pub fn read_lock(remote: &Remote) -> Result<Option<(String, LockDoc)>, TeamError
             .map(|d| Some((oid, d)))
             .map_err(|e| TeamError::Bad {
                 reference: LOCK_REF,
-                remote: remote.name.clone(),
+                remote: remote.shown(),
                 message: e.to_string(),
             }),
     }
@@ -532,7 +540,7 @@ fn update_lock(
     }
     Err(TeamError::Contended {
         what: "changing the team lock",
-        remote: remote.name.clone(),
+        remote: remote.shown(),
         tries: MAX_RACES,
     })
 }
@@ -662,7 +670,7 @@ pub fn release_job(remote: &Remote, held: &Mutex<Held>) -> Result<(), TeamError>
     }
     Err(TeamError::Contended {
         what: "releasing the team lock",
-        remote: remote.name.clone(),
+        remote: remote.shown(),
         tries: MAX_RACES,
     })
 }
@@ -681,7 +689,7 @@ pub struct TeamGuard {
 
 impl fmt::Debug for TeamGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TeamGuard({} on {})", LOCK_REF, self.remote.name)
+        write!(f, "TeamGuard({} on {})", LOCK_REF, self.remote.shown())
     }
 }
 
@@ -1015,7 +1023,7 @@ fn push_chain(
     }
     Err(TeamError::Contended {
         what: "appending to the audit chain",
-        remote: remote.name.clone(),
+        remote: remote.shown(),
         tries: MAX_RACES,
     })
 }
@@ -1090,7 +1098,7 @@ pub fn publish_live(remote: &Remote, state_dir: &Path) -> Result<(), TeamError> 
     }
     Err(TeamError::Contended {
         what: "publishing the live record",
-        remote: remote.name.clone(),
+        remote: remote.shown(),
         tries: MAX_RACES,
     })
 }
@@ -1233,7 +1241,7 @@ pub fn sync(repo: &Repo, cfg: &Config) -> Result<SyncReport, TeamError> {
     let pulled_live = pull_live(&remote, state)?;
     refresh(&remote, state)?;
     Ok(SyncReport {
-        remote: remote.name,
+        remote: remote.shown(),
         pushed_entries: waiting,
         pushed_live: live_waiting,
         pulled_live,
@@ -1266,7 +1274,7 @@ pub fn status(repo: &Repo, cfg: &Config) -> Option<TeamStatus> {
     let remote = Remote::of(repo, cfg)?;
     let state = &repo.state.path;
     let mut st = TeamStatus {
-        remote: remote.name.clone(),
+        remote: remote.shown(),
         reachable: false,
         error: None,
         lock: None,
@@ -1336,7 +1344,7 @@ pub fn local_view(repo: &Repo, cfg: &Config) -> Option<LocalView> {
         .ok()
         .and_then(|b| serde_json::from_slice::<LockDoc>(&b).ok());
     Some(LocalView {
-        remote: remote.name,
+        remote: remote.shown(),
         lock_expired: lock
             .as_ref()
             .and_then(|d| d.job.as_ref())
