@@ -636,29 +636,6 @@ fn spoil_loose_object(f: &Fixture, spec: &str) {
     );
 }
 
-/// [`Fixture::guardrail`] that fails the test after 30 s instead of waiting
-/// forever: libgit2 may loop on a spoiled object, so a command that reads
-/// one would otherwise hang rather than fail.
-fn guardrail_in_time(f: &Fixture, args: &[&str]) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = f
-        .guardrail_cmd(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the guardrail binary");
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > std::time::Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("guardrail {args:?} still runs after 30 s: it reads a spoiled blob");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn a_gate_log_over_the_cap_fails_the_gate_item_without_being_read() {
     let f = repo_with_gate();
@@ -677,7 +654,7 @@ fn a_gate_log_over_the_cap_fails_the_gate_item_without_being_read() {
     f.checkout("main");
     spoil_loose_object(&f, &format!("{}:{log}", mosaic::AUTH_MODAL));
 
-    let out = guardrail_in_time(&f, &["check", mosaic::AUTH_MODAL, "--json"]);
+    let out = f.guardrail_in_time(&["check", mosaic::AUTH_MODAL, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let j = json(&out);
     assert_eq!(j["state"], "incomplete", "{j:#}");
@@ -693,14 +670,14 @@ fn a_gate_log_over_the_cap_fails_the_gate_item_without_being_read() {
         "gate.log in .handoff/feature-auth-modal is 70 MiB, more than the 64 MiB guardrail reads",
         "{gate:#}"
     );
-    let out = guardrail_in_time(&f, &["check", mosaic::AUTH_MODAL]);
+    let out = f.guardrail_in_time(&["check", mosaic::AUTH_MODAL]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
         stdout(&out).contains("gate.log in .handoff/feature-auth-modal is 70 MiB"),
         "{}",
         show(&out)
     );
-    let out = guardrail_in_time(&f, &["status", "--json"]);
+    let out = f.guardrail_in_time(&["status", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         branch_package(&json(&out), mosaic::AUTH_MODAL),
@@ -723,7 +700,7 @@ fn a_legacy_manifest_over_the_cap_is_explained_and_not_read() {
     // Only in the working tree: another one over the cap.
     write_zeros(&f, ".ai-agents/handoff_20251114_160000.json", 3 << 19);
 
-    let out = guardrail_in_time(&f, &["status", "--json"]);
+    let out = f.guardrail_in_time(&["status", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let st = json(&out);
     let warnings = st["warnings"].to_string();
@@ -741,7 +718,7 @@ fn a_legacy_manifest_over_the_cap_is_explained_and_not_read() {
     );
     // It proves nothing for the branch it would name.
     assert_eq!(branch_package(&st, mosaic::PS101), "none", "{st:#}");
-    let out = guardrail_in_time(&f, &["check", mosaic::PS101, "--json"]);
+    let out = f.guardrail_in_time(&["check", mosaic::PS101, "--json"]);
     let j = json(&out);
     assert_eq!(j["legacy"].as_array().unwrap().len(), 0, "{j:#}");
 }

@@ -747,3 +747,30 @@ fn branch_names_are_listed_without_reading_a_ref_file() {
     assert!(heads.is_empty(), "{heads:?}");
     assert_eq!(detail, Err("unknown branch `feature/blocked`".to_string()));
 }
+
+/// Junk under `refs/tags` named like the newest prod tag — an empty file a
+/// crash left, a FIFO — is skipped as git skips a broken ref: `status` and
+/// `check` say what they said without it, and nothing blocks.
+#[test]
+fn a_broken_newest_tag_ref_is_skipped_and_a_fifo_blocks_nothing() {
+    let f = mosaic_repo();
+    let clean_status = f.guardrail_in_time(&["status", "--json"]);
+    let clean_check = f.guardrail_in_time(&["check", mosaic::AUTH_MODAL]);
+    let tags = f.path().join(".git/refs/tags");
+    std::fs::write(tags.join("prod-2099-01-01"), b"").unwrap();
+    let fifo = std::ffi::CString::new(
+        tags.join("prod-2099-02-01")
+            .to_str()
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let status = f.guardrail_in_time(&["status", "--json"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert_eq!(stdout(&status), stdout(&clean_status));
+    let check = f.guardrail_in_time(&["check", mosaic::AUTH_MODAL]);
+    assert_eq!(check.status.code(), clean_check.status.code());
+    assert_eq!(stdout(&check), stdout(&clean_check));
+}

@@ -705,19 +705,33 @@ impl Repo {
         names: &[String],
     ) -> Result<Option<(String, Oid)>, RepoError> {
         let prefix = &cfg.project.tag_prefix;
-        let Some((_, name)) = names
+        let mut candidates: Vec<_> = names
             .iter()
             .filter_map(|n| parse_prod_tag(prefix, n).map(|k| (k, n)))
-            .max_by_key(|(k, _)| *k)
-        else {
-            return Ok(None);
-        };
-        let target = self
-            .git
-            .find_reference(&format!("refs/tags/{name}"))?
-            .target()
-            .ok_or_else(|| RepoError::UnknownTag(name.clone()))?;
-        Ok(Some((name.clone(), self.peel_tag(target)?.0)))
+            .collect();
+        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        // Newest first, skipping what is no tag, as libgit2's listing (and
+        // so `prod_tags`) does and git says "ignoring broken ref": a loose
+        // file that is not a plain file (a FIFO would block the read), an
+        // empty or garbled one, a ref to nothing.
+        let common = self.git.commondir().to_path_buf();
+        for (_, name) in candidates {
+            let refname = format!("refs/tags/{name}");
+            if let Ok(meta) = std::fs::symlink_metadata(common.join(&refname)) {
+                if !meta.is_file() {
+                    continue;
+                }
+            }
+            let target = match self.git.find_reference(&refname) {
+                Ok(r) => r.target(),
+                Err(e) if e.class() == git2::ErrorClass::Reference => None,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(target) = target {
+                return Ok(Some((name.clone(), self.peel_tag(target)?.0)));
+            }
+        }
+        Ok(None)
     }
 
     /// The next free prod tag of `date` ([`next_free_tag`]), reading only

@@ -99,6 +99,27 @@ impl Fixture {
             .expect("run the guardrail binary")
     }
 
+    /// [`Fixture::guardrail`], failing the test after 30 s instead of
+    /// hanging it (for inputs that once made guardrail block or spin).
+    pub fn guardrail_in_time(&self, args: &[&str]) -> Output {
+        let mut child = self
+            .guardrail_cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the guardrail binary");
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("guardrail {args:?} still runs after 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
     /// A pty command for the guardrail console on this repository:
     /// `guardrail -C <repo> <args…>` at `cols`×`rows`, isolated env, the
     /// fixture's user, SUDO_USER and git overrides removed. Call `.spawn()`.
