@@ -709,7 +709,7 @@ impl Repo {
             .iter()
             .filter_map(|n| parse_prod_tag(prefix, n).map(|k| (k, n)))
             .collect();
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         // Newest first, skipping what is no tag, as libgit2's listing (and
         // so `prod_tags`) does and git says "ignoring broken ref": a loose
         // file that is not a plain file (a FIFO would block the read), an
