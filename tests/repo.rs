@@ -774,3 +774,25 @@ fn a_broken_newest_tag_ref_is_skipped_and_a_fifo_blocks_nothing() {
     assert_eq!(check.status.code(), clean_check.status.code());
     assert_eq!(stdout(&check), stdout(&clean_check));
 }
+
+/// A FIFO named like a legacy manifest in the working tree is refused as
+/// not a plain file, never waited on.
+#[test]
+fn a_fifo_legacy_manifest_is_refused_not_waited_on() {
+    let f = mosaic_repo();
+    let dir = f.path().join(".ai-agents");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = std::ffi::CString::new(
+        dir.join("handoff_20990101_000000.json")
+            .to_str()
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    let out = f.guardrail_in_time(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("not a plain file"), "{all}");
+}

@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::package::{self, PackageError};
-use super::read::{human_size, MAX_GATE_LOG};
+use super::read::{human_size, read_file_within, Capped, MAX_GATE_LOG};
 use super::{
     bundle_path, package_dir, parse_prod_tag, sha256_hex, slug, tree_equal_ignoring_handoff,
     GateResult, GateSection, HandoffManifest, SnapshotSection,
@@ -384,19 +384,20 @@ fn gate_evidence(
     };
     // A package whose gate log is over what `check` reads back could never
     // be ready: say so now instead of writing it.
-    let size = std::fs::metadata(&report.log)
-        .map_err(|e| MakeError::Write(format!("cannot read the gate log {}: {e}", report.log)))?
-        .len();
-    if size > MAX_GATE_LOG {
-        return Err(MakeError::Write(format!(
-            "the gate log {} is {}, more than the {} guardrail reads back from a package, so no package was written; make the gate print less",
-            report.log,
-            human_size(size),
-            human_size(MAX_GATE_LOG)
-        )));
-    }
-    let log = std::fs::read(&report.log)
-        .map_err(|e| MakeError::Write(format!("cannot read the gate log {}: {e}", report.log)))?;
+    let cannot = |e: std::io::Error| {
+        MakeError::Write(format!("cannot read the gate log {}: {e}", report.log))
+    };
+    let log = match read_file_within(Path::new(&report.log), MAX_GATE_LOG).map_err(cannot)? {
+        Capped::Read(log) => log,
+        Capped::TooLarge(t) => {
+            return Err(MakeError::Write(format!(
+                "the gate log {} is {}, more than the {} guardrail reads back from a package, so no package was written; make the gate print less",
+                report.log,
+                human_size(t.bytes),
+                human_size(MAX_GATE_LOG)
+            )))
+        }
+    };
     let log_sha = sha256_hex(&log);
     if log_sha != report.log_sha256 {
         return Err(MakeError::Write(format!(

@@ -107,23 +107,6 @@ pub struct Context {
     pub warnings: Vec<String>,
 }
 
-/// [`handoff::capped`] for a file on disk: sized by its metadata, read
-/// only when at most `max` bytes (and never more than `max` bytes even if
-/// it grows in between).
-fn read_file_within(path: &Path, max: u64) -> std::io::Result<Capped<Vec<u8>>> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path)?;
-    handoff::capped(
-        max,
-        || file.metadata().map(|m| m.len()),
-        || {
-            let mut bytes = Vec::new();
-            (&file).take(max).read_to_end(&mut bytes)?;
-            Ok(bytes)
-        },
-    )
-}
-
 /// The value of the first `"branch": "…"` in a text that may not be JSON.
 fn branch_named_in(text: &str) -> Option<String> {
     let i = text.find("\"branch\"")?;
@@ -195,7 +178,7 @@ impl Context {
                 if !is_legacy_name(&name) || texts.contains_key(&name) {
                     continue;
                 }
-                match read_file_within(&e.path(), MAX_MANIFEST) {
+                match handoff::read_file_within(&e.path(), MAX_MANIFEST) {
                     Ok(bytes) => {
                         texts.insert(name.clone(), (format!("{LEGACY_DIR}/{name}"), bytes));
                     }

@@ -106,6 +106,34 @@ pub fn capped<T, E>(
     read().map(Capped::Read)
 }
 
+/// [`capped`] for a file on disk: opened without blocking (a FIFO is
+/// refused, not waited on), sized by its metadata, read only when at most
+/// `max` bytes, and never more than `max` bytes even if it grows between.
+pub fn read_file_within(path: &Path, max: u64) -> std::io::Result<Capped<Vec<u8>>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a plain file",
+        ));
+    }
+    capped(
+        max,
+        || Ok(meta.len()),
+        || {
+            let mut bytes = Vec::new();
+            (&file).take(max).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        },
+    )
+}
+
 /// [`capped`] for a git blob: sized by its object header, and only when it
 /// is at most `max` bytes looked up and handed to `keep` (which copies
 /// what it needs).
