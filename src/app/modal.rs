@@ -349,6 +349,67 @@ mod tests {
     }
 
     #[test]
+    fn the_quit_question_goes_when_the_job_ends() {
+        let mut a = app();
+        a.job = Some(JobView::new("gate x".into()));
+        press(&mut a, KeyCode::Char('q'), KeyModifiers::NONE);
+        assert!(matches!(a.modals.as_slice(), [Modal::ConfirmQuit]));
+        a.update(Msg::Run(RunMsg::Done(JobEnd {
+            ok: true,
+            summary: "done".into(),
+        })));
+        assert!(a.modals.is_empty(), "{:?}", a.modals);
+        assert!(!a.quit, "the question went; nothing was answered");
+    }
+
+    /// The wheel moves the branch list only where the list is what is seen:
+    /// not under a question (nor on another screen).
+    #[test]
+    fn the_wheel_moves_no_hidden_list() {
+        use crossterm::event::{MouseEvent, MouseEventKind};
+        let refs = (0..20)
+            .map(|i| crate::pipeline::repo::BranchRef {
+                name: format!("feature/b{i:02}"),
+                head: "0".repeat(40),
+                sources: vec!["local".into()],
+                heads: Vec::new(),
+            })
+            .collect();
+        let base = Base {
+            project: "p".into(),
+            cfg: Default::default(),
+            user: User {
+                name: "tester".into(),
+                release_manager: true,
+            },
+            head: HeadState::Unborn,
+            main_missing: false,
+            refs,
+        };
+        let mut a = App::new(base, false, Default::default());
+        a.size = (120, 40);
+        a.job = Some(JobView::new("gate x".into()));
+        press(&mut a, KeyCode::Char('q'), KeyModifiers::NONE);
+        let wheel = MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 2,
+            row: 4,
+            modifiers: KeyModifiers::NONE,
+        };
+        a.update(Msg::Mouse(wheel));
+        assert_eq!(
+            a.branch_cur.selected, 0,
+            "the wheel moved the list under the question"
+        );
+        a.close_where(|_| true);
+        a.update(Msg::Mouse(wheel));
+        assert_eq!(
+            a.branch_cur.selected, 3,
+            "the wheel scrolls the list on the main screen"
+        );
+    }
+
+    #[test]
     fn a_paste_goes_to_the_line_the_top_component_types() {
         let mut a = app();
         a.job = Some(JobView::new("gate x".into()));

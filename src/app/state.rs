@@ -758,8 +758,17 @@ impl App {
     pub fn update(&mut self, msg: Msg) {
         self.apply(msg);
         // "Cancel the job?" goes with the job's end.
+        // A question goes when what it asks about has gone: "cancel the
+        // job?" and "quit anyway?" with the job, "abandon the deploy?" when
+        // it no longer waits between its steps.
         if !self.job.as_ref().is_some_and(JobView::running) {
             self.close_where(|m| matches!(m, super::modal::Modal::ConfirmCancel));
+        }
+        if !self.job_running() {
+            self.close_where(|m| matches!(m, super::modal::Modal::ConfirmQuit));
+        }
+        if !self.playbook_waiting() {
+            self.close_where(|m| matches!(m, super::modal::Modal::ConfirmAbandon));
         }
         if let Some(ask) = self.job.as_mut().and_then(|j| j.pending_search.take()) {
             self.requests.push(Request::Search(Box::new(ask)));
@@ -1109,6 +1118,17 @@ impl App {
             MouseEventKind::ScrollUp => -3,
             _ => return self.on_click(m),
         };
+        // The lists scroll only where they are what the user sees: not
+        // under a question, a dialog or a line being typed on another
+        // screen (the hidden list would move, and the review follow it).
+        if self.screen != Screen::Main
+            || !matches!(
+                self.scopes().first(),
+                Some(Scope::Global | Scope::List | Scope::Branches | Scope::Filter)
+            )
+        {
+            return;
+        }
         // The wheel scrolls the pane under the pointer when side by side.
         let pane = if self.folded() || m.column < self.size.0 * 6 / 10 {
             if self.folded() {
