@@ -422,3 +422,27 @@ fn the_visible_part_of_the_help_close_hint_is_clickable() {
     t.send_q();
     assert_eq!(t.wait_exit(secs(10)), Some(0));
 }
+
+/// Keys that act at once (the gate here; a deploy step, an acknowledgement)
+/// are shown in the footer but a click there runs nothing: it says so.
+#[test]
+fn a_click_on_a_key_that_acts_at_once_runs_nothing() {
+    let f = mosaic_repo();
+    let mut t = f.console(&[], 160, 30);
+    t.wait_for(mosaic::AUTH_MODAL, secs(15)).unwrap();
+    click_footer(&mut t, "g");
+    t.wait_for("a click does not run it", secs(5)).unwrap();
+    std::thread::sleep(millis(800));
+    let screen = t.screen_text();
+    assert!(!screen.contains("gate feature/"), "a gate started:\n{screen}");
+    assert!(
+        !f.path().join(".git/guardrail/jobs").exists()
+            || std::fs::read_dir(f.path().join(".git/guardrail/jobs"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "a job was started"
+    );
+    t.send_q();
+    assert_eq!(t.wait_exit(secs(10)), Some(0));
+}

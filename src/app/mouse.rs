@@ -235,10 +235,20 @@ impl App {
             self.scopes().first(),
             Some(Scope::Confirm | Scope::Rollback | Scope::RollbackPick | Scope::Reason)
         );
-        if !asks {
-            self.mouse.last = None;
-            self.update(Msg::Key(KeyEvent::new(k.key.0, k.key.1)));
+        if asks {
+            return true;
         }
+        if acts_at_once(k.action) {
+            // A stray click must not run a deploy step, a gate or an
+            // acknowledgement: these keys act without asking first.
+            self.message = Some(
+                "that key acts at once: press it on the keyboard, a click does not run it".into(),
+            );
+            self.dirty = true;
+            return true;
+        }
+        self.mouse.last = None;
+        self.update(Msg::Key(KeyEvent::new(k.key.0, k.key.1)));
         true
     }
 }
@@ -321,4 +331,14 @@ impl App {
         }
         elsewhere
     }
+}
+
+/// Keys that change something at once, with no question or dialog before:
+/// a footer click does not run them (a click runs only what asks first or
+/// changes nothing).
+fn acts_at_once(a: Action) -> bool {
+    matches!(
+        a,
+        Action::RunStep | Action::RunAll | Action::Gate | Action::AcceptGuard | Action::Handoff
+    )
 }
