@@ -434,7 +434,10 @@ fn a_click_on_a_key_that_acts_at_once_runs_nothing() {
     t.wait_for("a click does not run it", secs(5)).unwrap();
     std::thread::sleep(millis(800));
     let screen = t.screen_text();
-    assert!(!screen.contains("gate feature/"), "a gate started:\n{screen}");
+    assert!(
+        !screen.contains("gate feature/"),
+        "a gate started:\n{screen}"
+    );
     assert!(
         !f.path().join(".git/guardrail/jobs").exists()
             || std::fs::read_dir(f.path().join(".git/guardrail/jobs"))

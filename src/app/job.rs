@@ -105,6 +105,12 @@ impl JobView {
         self.end.is_none()
     }
 
+    /// The script shows a prompt and can be answered (this console runs it
+    /// or is attached to it).
+    pub fn awaits_answer(&self) -> bool {
+        self.prompt.is_some() && (self.handle.is_some() || self.attached.is_some())
+    }
+
     pub fn started(&mut self, handle: RunHandle, log: PathBuf) {
         self.handle = Some(handle);
         self.log.set_disk(log);

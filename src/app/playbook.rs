@@ -375,7 +375,7 @@ impl App {
             }
             Action::Answer => {
                 if let Some(job) = self.job.as_mut() {
-                    if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some()) {
+                    if job.awaits_answer() {
                         job.input_focus = true;
                     }
                 }

@@ -7,6 +7,7 @@
 use crossterm::event::KeyEvent;
 
 use super::component::{Component, Handled};
+use super::job::JobView;
 use super::keys::{Action, Scope};
 use super::state::{App, Pane};
 
@@ -112,8 +113,13 @@ impl Component for LogScreen {
         vec![Scope::Log, Scope::Global]
     }
     fn works(&self, app: &App, a: Action) -> bool {
-        // Already there.
-        a != Action::ShowLog && global_works(app, a)
+        match a {
+            // Already there.
+            Action::ShowLog => false,
+            Action::Answer => app.job.as_ref().is_some_and(JobView::awaits_answer),
+            Action::CancelJob => app.job.as_ref().is_some_and(JobView::running),
+            _ => global_works(app, a),
+        }
     }
     fn handle(&mut self, app: &mut App, _key: KeyEvent, action: Option<Action>) -> Handled {
         let Some(a) = action else {
@@ -136,17 +142,15 @@ impl Component for LogScreen {
                 Action::PrevMatch => job.search_next(true),
                 Action::FirstFailure => job.jump_first_failure(),
                 Action::Answer => {
-                    if job.prompt.is_some() && (job.handle.is_some() || job.attached.is_some()) {
+                    // Shown (and so working) only while a prompt waits.
+                    if job.awaits_answer() {
                         job.input_focus = true;
-                    } else {
-                        job.message = Some("the script is not waiting for an answer".into());
                     }
                 }
                 Action::CancelJob => {
+                    // Shown (and so working) only while the job runs.
                     if job.running() {
                         app.open(super::modal::Modal::ConfirmCancel);
-                    } else {
-                        job.message = Some("the job has ended".into());
                     }
                 }
                 _ => app.global_act(a),
@@ -191,9 +195,7 @@ impl Component for PlaybookScreen {
             Action::Up | Action::Down | Action::Follow => {
                 app.job.as_ref().is_some_and(|j| !j.log.is_empty())
             }
-            Action::Answer => app.job.as_ref().is_some_and(|j| {
-                j.prompt.is_some() && (j.handle.is_some() || j.attached.is_some())
-            }),
+            Action::Answer => app.job.as_ref().is_some_and(JobView::awaits_answer),
             Action::CancelJob => {
                 app.playbook_waiting()
                     || app.playbook.as_ref().is_some_and(|p| p.busy)
