@@ -200,8 +200,26 @@ fn the_selected_evidence_image_is_previewed_with_half_blocks() {
         .find(|r| matches!(r, Request::Preview { .. }))
         .expect("a preview is asked for");
     assert!(matches!(req, Request::Preview { name: n, .. } if *n == name));
-    let bytes =
-        package::evidence_file(&repo, &branch, git2::Oid::from_str(&head).unwrap(), &name).unwrap();
+    let bytes = package::evidence_file(
+        &repo,
+        &branch,
+        git2::Oid::from_str(&head).unwrap(),
+        &name,
+        a.cfg.evidence.max_file,
+    )
+    .unwrap();
+    // The configured `[evidence] max_file` is the one the preview keeps to.
+    let small = guardrail::pipeline::config::Size(bytes.len() as u64 - 1);
+    let err = package::evidence_file(
+        &repo,
+        &branch,
+        git2::Oid::from_str(&head).unwrap(),
+        &name,
+        small,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(&format!("max_file ({small})")), "{err}");
     let th = guardrail::pipeline::evidence::thumbnail(&bytes, 48, 32).unwrap();
     a.update(Msg::Preview(branch, name, Ok(th)));
     let screen = render(&a);

@@ -710,13 +710,14 @@ fn start_request(repo: &Repo, req: Request, tx: mpsc::UnboundedSender<Msg>, work
             head,
             name,
             max,
+            max_file,
         } => {
             spawn_worker("preview", &tx.clone(), move || {
                 let r = Repo::open(&root)
                     .map_err(|e| e.to_string())
                     .and_then(|repo| {
                         let oid = git2::Oid::from_str(&head).map_err(|e| e.to_string())?;
-                        package::evidence_file(&repo, &branch, oid, &name)
+                        package::evidence_file(&repo, &branch, oid, &name, max_file)
                             .map_err(|e| e.to_string())
                     })
                     .and_then(|bytes| crate::pipeline::evidence::thumbnail(&bytes, max.0, max.1));

@@ -275,6 +275,7 @@ impl App {
                 head,
                 name,
                 max,
+                max_file: self.cfg.evidence.max_file,
             });
         }
     }

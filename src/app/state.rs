@@ -105,6 +105,8 @@ pub enum Request {
         /// The largest picture worth decoding (pixels), for the preview's
         /// way of drawing (see `views::image::Pictures::max_pixels`).
         max: (u32, u32),
+        /// `[evidence] max_file`: a larger file is not read.
+        max_file: crate::pipeline::config::Size,
     },
     /// Write the drill report.
     WriteReport {

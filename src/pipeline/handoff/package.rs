@@ -1010,6 +1010,7 @@ pub fn evidence_file(
     branch: &str,
     head: Oid,
     name: &str,
+    max: config::Size,
 ) -> Result<Vec<u8>, PackageError> {
     let commit = head_commit(repo, branch, head)?;
     let tree = commit
@@ -1019,12 +1020,8 @@ pub fn evidence_file(
     let entry = tree
         .get_path(std::path::Path::new(&path))
         .map_err(git_err(path.clone()))?;
-    // Sized by its object header first: a blob over the default
-    // `[evidence] max_file` is never read (the review lists none above the
-    // configured one).
-    let max = crate::pipeline::config::Config::defaults()
-        .evidence
-        .max_file;
+    // Sized by its object header first: a blob over `[evidence] max_file`
+    // (`max`, as configured) is never read.
     let odb = repo.git.odb().map_err(git_err(path.clone()))?;
     match handoff::read_blob_within(&repo.git, &odb, entry.id(), max.0, <[u8]>::to_vec)
         .map_err(git_err(path.clone()))?
