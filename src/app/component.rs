@@ -184,7 +184,7 @@ impl App {
     }
 
     /// Runs a key's action as if its key were pressed on the component on
-    /// top (a click on a footer hint, say): the action's first key there.
+    /// top (what a click on a footer hint does): the action's first key there.
     /// An action that does nothing there now does nothing.
     pub fn run_action(&mut self, a: Action) {
         let Some(b) = self.shown_keys().into_iter().find(|b| b.action == a) else {

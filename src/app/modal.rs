@@ -46,12 +46,6 @@ impl App {
         self.modals.last()
     }
 
-    /// Takes the top modal off the stack.
-    pub fn close_top(&mut self) -> Option<Modal> {
-        self.dirty = true;
-        self.modals.pop()
-    }
-
     /// Closes every modal that `pred` picks, wherever it is in the stack.
     pub fn close_where(&mut self, pred: impl Fn(&Modal) -> bool) {
         let before = self.modals.len();
@@ -106,19 +100,6 @@ impl App {
             .map_or(0, |i| i + 1);
         self.modals.insert(at, Modal::Rollback(Box::new(d)));
         self.dirty = true;
-    }
-
-    /// Takes the rollback dialog off the stack.
-    pub fn take_rollback(&mut self) -> Option<RollbackDialog> {
-        let i = self
-            .modals
-            .iter()
-            .rposition(|m| matches!(m, Modal::Rollback(_)))?;
-        self.dirty = true;
-        match self.modals.remove(i) {
-            Modal::Rollback(d) => Some(*d),
-            _ => None,
-        }
     }
 }
 

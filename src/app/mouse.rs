@@ -55,14 +55,12 @@ pub struct ListHit {
     pub len: usize,
 }
 
-/// A key hint of the footer as drawn: its columns, its action and the key
-/// a click on it stands for (the first of the binding's keys, the user's
-/// when rebound).
+/// A key hint of the footer as drawn: its columns and its action (a click
+/// runs it as its key would, see [`App::run_action`]).
 #[derive(Debug, Clone, Copy)]
 pub struct FooterKey {
     pub area: Rect,
     pub action: Action,
-    pub key: (KeyCode, KeyModifiers),
 }
 
 /// What the last frame drew where; the views fill it, nothing else.
@@ -248,7 +246,9 @@ impl App {
             return true;
         }
         self.mouse.last = None;
-        self.update(Msg::Key(KeyEvent::new(k.key.0, k.key.1)));
+        // What the key does on the component on top (the same dispatch a
+        // typed key goes through; a key not shown there does nothing).
+        self.run_action(k.action);
         true
     }
 }

@@ -746,11 +746,6 @@ impl App {
         self.under_help().commands(self)
     }
 
-    /// Whether an action of the active scopes does something now.
-    pub fn works(&self, a: Action) -> bool {
-        self.top().works(self, a)
-    }
-
     /// The scopes under the `?` overlay (what the overlay explains).
     pub fn screen_scopes(&self) -> Vec<Scope> {
         self.under_help().scopes(self)

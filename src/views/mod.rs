@@ -402,13 +402,10 @@ fn footer_line(app: &App, t: &Theme, area: Rect, hits: &mut Hits) -> Paragraph<'
         let (key, hint) = footer::texts(p.binding);
         spans.push(Span::styled(key, t.key));
         spans.push(Span::styled(hint, t.dim));
-        if let Some(&k) = keys::keys_of(p.binding).first() {
-            hits.footer.push(FooterKey {
-                area: Rect::new(area.x + p.start, area.y, p.end - p.start, 1),
-                action: p.binding.action,
-                key: k,
-            });
-        }
+        hits.footer.push(FooterKey {
+            area: Rect::new(area.x + p.start, area.y, p.end - p.start, 1),
+            action: p.binding.action,
+        });
     }
     Paragraph::new(Line::from(spans))
 }
