@@ -657,6 +657,18 @@ fn rows_found_to_be_no_branch_go_and_the_cursor_keeps_its_branch() {
     // On the last row, which goes: the branch before it.
     let a = fresh("zz-fifo");
     assert_eq!(&selected_name(&a), status.last().unwrap());
+    // The review open on a row that goes: the branch in its place shows its
+    // own checklist from the first item, not the gone row's place in it.
+    let mut a = app::initial_app(&repo, false, &UserConfig::default()).unwrap();
+    a.update(Msg::Resize(120, 40));
+    select(&mut a, "feature/b-sym");
+    a.screen = guardrail::app::Screen::Review;
+    a.review.item = 3;
+    a.review.explain = true;
+    app::load_all(&repo, &mut a).unwrap();
+    assert_eq!(selected_name(&a), mosaic::PS101);
+    assert_eq!(a.screen, guardrail::app::Screen::Review);
+    assert_eq!((a.review.item, a.review.explain), (0, false));
 }
 
 /// The console in a terminal lists what `status --json` lists: the names

@@ -455,6 +455,7 @@ impl App {
     /// its place (the next, else the last).
     fn drop_not_branches(&mut self, rows: Vec<(usize, String)>) {
         let selected = self.visible.get(self.branch_cur.selected).copied();
+        let selected_name = self.selected_branch().map(|b| b.r.name.clone());
         let mut changed = false;
         for (i, name) in rows {
             if let Some(row) = self.branches.get_mut(i).filter(|r| r.r.name == name) {
@@ -482,9 +483,15 @@ impl App {
                 self.branch_cur.offset = len.saturating_sub(h).min(self.branch_cur.selected);
             }
             if self.screen == Screen::Review {
-                if self.selected_branch().is_none() {
+                let now = self.selected_branch().map(|b| b.r.name.clone());
+                if now.is_none() {
                     self.screen = Screen::Main;
                 } else {
+                    // Another branch in its place: its own checklist, from
+                    // the first item, not the gone one's.
+                    if now != selected_name {
+                        self.review.reset_panes();
+                    }
                     self.want_assessment();
                 }
             }
