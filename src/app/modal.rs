@@ -259,6 +259,32 @@ mod tests {
         App::new(base, false, Default::default())
     }
 
+    /// An app at 120×40 listing `n` branches `feature/bNN`.
+    fn app_with_branches(n: usize) -> App {
+        let refs = (0..n)
+            .map(|i| crate::pipeline::repo::BranchRef {
+                name: format!("feature/b{i:02}"),
+                head: "0".repeat(40),
+                sources: vec!["local".into()],
+                heads: Vec::new(),
+            })
+            .collect();
+        let base = Base {
+            project: "p".into(),
+            cfg: Default::default(),
+            user: User {
+                name: "tester".into(),
+                release_manager: true,
+            },
+            head: HeadState::Unborn,
+            main_missing: false,
+            refs,
+        };
+        let mut a = App::new(base, false, Default::default());
+        a.size = (120, 40);
+        a
+    }
+
     fn press(a: &mut App, code: KeyCode, mods: KeyModifiers) {
         a.update(Msg::Key(KeyEvent::new(code, mods)));
     }
@@ -348,27 +374,7 @@ mod tests {
     #[test]
     fn the_wheel_moves_no_hidden_list() {
         use crossterm::event::{MouseEvent, MouseEventKind};
-        let refs = (0..20)
-            .map(|i| crate::pipeline::repo::BranchRef {
-                name: format!("feature/b{i:02}"),
-                head: "0".repeat(40),
-                sources: vec!["local".into()],
-                heads: Vec::new(),
-            })
-            .collect();
-        let base = Base {
-            project: "p".into(),
-            cfg: Default::default(),
-            user: User {
-                name: "tester".into(),
-                release_manager: true,
-            },
-            head: HeadState::Unborn,
-            main_missing: false,
-            refs,
-        };
-        let mut a = App::new(base, false, Default::default());
-        a.size = (120, 40);
+        let mut a = app_with_branches(20);
         a.job = Some(JobView::new("gate x".into()));
         press(&mut a, KeyCode::Char('q'), KeyModifiers::NONE);
         let wheel = MouseEvent {
@@ -387,6 +393,39 @@ mod tests {
         assert_eq!(
             a.branch_cur.selected, 3,
             "the wheel scrolls the list on the main screen"
+        );
+    }
+
+    /// A click on the last row the review's (taller) branch list draws
+    /// selects that row where it is: the list does not scroll under the
+    /// pointer.
+    #[test]
+    fn a_click_on_the_reviews_last_drawn_row_selects_it_in_place() {
+        use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+        use ratatui::backend::TestBackend;
+        use ratatui::Terminal;
+        let mut a = app_with_branches(60);
+        a.screen = Screen::Review;
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        let mut hits = None;
+        term.draw(|f| hits = Some(crate::views::draw_hits(f, &a)))
+            .unwrap();
+        a.mouse.hits = hits.unwrap();
+        let list = a.mouse.hits.lists[0];
+        let last = list.rows.y + list.rows.height - 1;
+        let idx = list.offset + (list.rows.height as usize - 1);
+        let click = |kind| MouseEvent {
+            kind,
+            column: list.rows.x + 2,
+            row: last,
+            modifiers: KeyModifiers::NONE,
+        };
+        a.update(Msg::Mouse(click(MouseEventKind::Down(MouseButton::Left))));
+        a.update(Msg::Mouse(click(MouseEventKind::Up(MouseButton::Left))));
+        assert_eq!(a.branch_cur.selected, idx);
+        assert_eq!(
+            a.branch_cur.offset, list.offset,
+            "the list scrolled under the pointer"
         );
     }
 

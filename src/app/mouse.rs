@@ -173,13 +173,18 @@ impl App {
         }
         self.dirty = true;
         self.mouse.last_pane = None;
-        let h = self.list_height();
+        // The rows as drawn (the review's list is taller than the main
+        // one): the row clicked stays under the pointer.
+        let h = (hit.rows.height as usize).max(1);
         if self.screen == Screen::Review {
             // The review's own branch list: that branch's package, its
-            // panes from the top, as `j`/`k` there.
+            // panes from the top when it is another branch, as `j`/`k`.
             self.review.focus = ReviewPane::Branches;
+            let before = self.branch_cur.selected;
             self.branch_cur.to(idx, self.visible.len(), h);
-            self.review.reset_panes();
+            if self.branch_cur.selected != before {
+                self.review.reset_panes();
+            }
             self.want_assessment();
             self.mouse.last = None;
             return;
